@@ -1,0 +1,3 @@
+from hayase.cli.main import main
+
+main()

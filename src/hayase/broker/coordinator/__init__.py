@@ -1,0 +1,1 @@
+"""hayase.broker.coordinator"""

@@ -1,0 +1,1 @@
+"""One module per `hayase` subcommand; each exposes `command`."""

@@ -1,0 +1,59 @@
+"""Shared fixtures. `kafka` is parametrized over the embedded hayase broker and Apache Kafka
+(KRaft on loopback); each is started once per test session and shared by the tests."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from hayase.testing.brokers import ApacheBackend, Backend, EmbeddedBroker, apache_available
+
+BACKENDS = ["embedded", "apache"]
+_started: dict[str, Backend] = {}
+
+
+def _backend(kind: str) -> Backend:
+    if kind not in _started:
+        if kind == "embedded":
+            _started[kind] = EmbeddedBroker().start()
+        else:
+            reason = apache_available()
+            if reason:
+                if os.environ.get("CI"):
+                    raise RuntimeError(f"CI needs Apache Kafka: {reason}")
+                pytest.skip(reason)
+            _started[kind] = ApacheBackend(nodes=1).start()
+    return _started[kind]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def kafka(request: pytest.FixtureRequest) -> Backend:
+    """A running broker: the embedded hayase broker or Apache Kafka. Same tests, both backends."""
+    return _backend(request.param)
+
+
+@pytest.fixture(scope="session")
+def embedded_kafka() -> Backend:
+    return _backend("embedded")
+
+
+@pytest.fixture(scope="session")
+def apache_kafka() -> Backend:
+    return _backend("apache")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for backend in _started.values():
+        cleanup = getattr(backend, "cleanup", None)
+        if cleanup:
+            cleanup()
+    _started.clear()
+
+
+@pytest.fixture
+def topic_name(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A topic name unique to this test (and to the backend parameter)."""
+    yield f"t-{request.node.name[:40]}-{uuid.uuid4().hex[:8]}".replace("[", "-").replace("]", "")
