@@ -1,0 +1,49 @@
+"""Errors of the SQL layer, in ksqlDB's three kinds.
+
+ksqlDB's test corpus names an expected failure by Java class; hayase maps them onto three kinds:
+
+- ``ParseError``      <- io.confluent.ksql.parser.exception.ParseFailedException
+- ``StatementError``  <- io.confluent.ksql.util.KsqlStatementException / KsqlException
+- ``KsqlRuntimeError``<- org.apache.kafka.streams.errors.StreamsException (evaluation failures)
+
+Every error carries the 1-based ``line`` and ``column`` of the offending text when known.
+"""
+
+from __future__ import annotations
+
+
+class KsqlError(Exception):
+    """Base class of every error the SQL layer raises on purpose."""
+
+    kind = "error"
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None,
+                 statement: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+        self.statement = statement
+
+    def __str__(self) -> str:
+        if self.line is not None:
+            return f"line {self.line}:{self.column or 0}: {self.message}"
+        return self.message
+
+
+class ParseError(KsqlError):
+    """The text is not valid SQL for hayase's dialect."""
+
+    kind = "parse"
+
+
+class StatementError(KsqlError):
+    """The statement parses but is semantically invalid (unknown column, type mismatch, ...)."""
+
+    kind = "statement"
+
+
+class KsqlRuntimeError(KsqlError):
+    """An expression or function failed while evaluating a record."""
+
+    kind = "runtime"
