@@ -55,6 +55,15 @@ def default_libs() -> Path:
     return cache / "kafka" / "libs"
 
 
+def _cluster_id() -> str:
+    """A random Kafka cluster id; like Kafka's Uuid.randomUuid, never starting with '-' (the
+    storage tool would read it as an option)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -104,7 +113,7 @@ class ApacheKafka:
             raise RuntimeError(f"Apache Kafka jars not found in {self.libs}; run scripts/setup")
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
         rf = min(3, len(self.nodes))
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = _cluster_id()
         for n in self.nodes:
             n.dir.mkdir(parents=True, exist_ok=True)
             props = {
