@@ -1,0 +1,271 @@
+"""JSON, with ksqlDB's coercions (KsqlJsonDeserializer / JsonSerdeUtils).
+
+Reading: field names match columns exactly, else case-insensitively; numbers become the
+column's type (INT/BIGINT truncate, DECIMAL rescales to the column's scale); numbers, booleans
+and nested JSON become text for STRING columns; numeric strings become numbers; BYTES are base64.
+A single column is read from an object (wrapped) or from the bare JSON value (unwrapped:
+WRAP_SINGLE_VALUE=false, or a single key column). Writing is the inverse, with DECIMAL written as
+a JSON number keeping its scale.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+from hayase.formats.base import SerdeError, Values
+from hayase.formats.javafmt import java_double
+from hayase.sql.plan import Column
+from hayase.sql.types import (
+    ArrayType,
+    DecimalType,
+    MapType,
+    SqlType,
+    StructType,
+    quantize,
+    wrap_bigint,
+    wrap_int,
+)
+
+
+def _type_name(node: Any) -> str:
+    if isinstance(node, bool):
+        return "BooleanNode"
+    if isinstance(node, int):
+        return "IntNode"
+    if isinstance(node, (float, Decimal)):
+        return "DoubleNode"
+    if isinstance(node, str):
+        return "TextNode"
+    if isinstance(node, list):
+        return "ArrayNode"
+    if isinstance(node, dict):
+        return "ObjectNode"
+    return type(node).__name__
+
+
+def _cannot(node: Any, t: SqlType) -> SerdeError:
+    return SerdeError(
+        f"Can't convert type. sourceType: {_type_name(node)}, requiredType: {t}"
+    )
+
+
+def _is_number(node: Any) -> bool:
+    return isinstance(node, (int, float, Decimal)) and not isinstance(node, bool)
+
+
+def _to_int(node: Any, t: SqlType) -> int:
+    if _is_number(node):
+        return int(node)
+    if isinstance(node, str):
+        try:
+            return int(node.strip())
+        except ValueError:
+            raise SerdeError(f"Cannot convert '{node}' to {t}: not a number") from None
+    raise _cannot(node, t)
+
+
+def _to_double(node: Any, t: SqlType) -> float:
+    if _is_number(node):
+        return float(node)
+    if isinstance(node, str):
+        try:
+            return float(node.strip())
+        except ValueError:
+            raise SerdeError(f"Cannot convert '{node}' to {t}: not a number") from None
+    raise _cannot(node, t)
+
+
+def _to_decimal(node: Any, t: DecimalType) -> Decimal:
+    if isinstance(node, bool) or not (_is_number(node) or isinstance(node, str)):
+        raise _cannot(node, t)
+    try:
+        d = Decimal(node) if not isinstance(node, float) else Decimal(repr(node))
+    except InvalidOperation:
+        raise SerdeError(f"Cannot convert '{node}' to {t}") from None
+    q = quantize(d, t)
+    if q is None:
+        raise SerdeError(f"Cannot fit decimal '{node}' into {t} without rounding.")
+    return q
+
+
+def _to_text(node: Any) -> str:
+    if isinstance(node, str):
+        return node
+    if isinstance(node, bool):
+        return "true" if node else "false"
+    if isinstance(node, float):
+        return java_double(node)
+    if isinstance(node, (int, Decimal)):
+        return str(node)
+    return json.dumps(_plain(node), separators=(",", ":"), ensure_ascii=False)
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, Decimal):
+        return float(node) if node != node.to_integral_value() or "." in str(node) else int(node)
+    if isinstance(node, list):
+        return [_plain(x) for x in node]
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items()}
+    return node
+
+
+def lookup_field(obj: dict[str, Any], name: str) -> Any:
+    """Exact name first, then case-insensitive (ksqlDB upper-cases JSON field names)."""
+    if name in obj:
+        return obj[name]
+    upper = name.upper()
+    for k, v in obj.items():
+        if k.upper() == upper:
+            return v
+    return None
+
+
+def from_json(node: Any, t: SqlType) -> Any:
+    """Coerce a parsed JSON node to the Python carrier of ``t``."""
+    if node is None:
+        return None
+    b = t.base
+    if b == "STRING":
+        return _to_text(node)
+    if b == "INTEGER":
+        return wrap_int(_to_int(node, t))
+    if b in ("BIGINT", "TIMESTAMP"):
+        return wrap_bigint(_to_int(node, t))
+    if b in ("DATE", "TIME"):
+        return _to_int(node, t)
+    if b == "DOUBLE":
+        return _to_double(node, t)
+    if b == "BOOLEAN":
+        if isinstance(node, bool):
+            return node
+        if isinstance(node, str) and node.strip().lower() in ("true", "false"):
+            return node.strip().lower() == "true"
+        raise _cannot(node, t)
+    if isinstance(t, DecimalType):
+        return _to_decimal(node, t)
+    if b == "BYTES":
+        if not isinstance(node, str):
+            raise _cannot(node, t)
+        try:
+            return base64.b64decode(node, validate=True)
+        except ValueError:
+            raise SerdeError(f"Value is not valid base64 for BYTES: {node!r}") from None
+    if isinstance(t, ArrayType):
+        if not isinstance(node, list):
+            raise _cannot(node, t)
+        et = t.element
+        return [from_json(x, et) if et is not None else x for x in node]
+    if isinstance(t, MapType):
+        if not isinstance(node, dict):
+            raise _cannot(node, t)
+        kt, vt = t.key, t.value
+        return {
+            (from_json(k, kt) if kt is not None else k): (from_json(v, vt) if vt is not None else v)
+            for k, v in node.items()
+        }
+    if isinstance(t, StructType):
+        if not isinstance(node, dict):
+            raise _cannot(node, t)
+        return {name: from_json(lookup_field(node, name), ft) for name, ft in t.fields}
+    raise SerdeError(f"JSON cannot read type {t}")
+
+
+def to_json(value: Any, t: SqlType) -> Any:
+    """The orjson-serializable form of a Python carrier of ``t``."""
+    if value is None:
+        return None
+    b = t.base
+    if isinstance(t, DecimalType):
+        return orjson.Fragment(format(value, "f").encode())
+    if b == "DOUBLE":
+        return float(value)
+    if b == "BYTES":
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(t, ArrayType):
+        et = t.element
+        return [to_json(x, et) if et is not None else x for x in value]
+    if isinstance(t, MapType):
+        vt = t.value
+        return {str(k): (to_json(v, vt) if vt is not None else v) for k, v in value.items()}
+    if isinstance(t, StructType):
+        return {name: to_json(value.get(name), ft) for name, ft in t.fields}
+    return value
+
+
+def _has_decimal(t: SqlType) -> bool:
+    if isinstance(t, DecimalType):
+        return True
+    if isinstance(t, ArrayType):
+        return t.element is not None and _has_decimal(t.element)
+    if isinstance(t, MapType):
+        return t.value is not None and _has_decimal(t.value)
+    if isinstance(t, StructType):
+        return any(_has_decimal(ft) for _, ft in t.fields)
+    return False
+
+
+def parse_json_bytes(data: bytes, exact: bool) -> Any:
+    """Parse JSON; ``exact`` keeps non-integral numbers as Decimal (for DECIMAL columns)."""
+    try:
+        if not exact:
+            try:
+                return orjson.loads(data)
+            except orjson.JSONDecodeError:
+                pass  # may still be valid JSON orjson refuses (e.g. integers beyond 64 bits)
+        return json.loads(data, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise SerdeError(f"Failed to deserialize JSON: {e}") from None
+
+
+class JsonSerde:
+    """JSON for a tuple of columns. ``wrapped``: an object of column name -> value; otherwise
+    the single column's bare value."""
+
+    def __init__(self, columns: tuple[Column, ...], wrapped: bool, target: str = "value") -> None:
+        if not wrapped and len(columns) != 1:
+            raise ValueError("an unwrapped JSON serde needs exactly one column")
+        self.columns = columns
+        self.wrapped = wrapped
+        self.target = target
+        self._exact = any(_has_decimal(c.type) for c in columns)
+        self._dump: Callable[[Any], bytes] = orjson.dumps
+
+    def deserialize(self, data: bytes | None) -> Values | None:
+        if data is None:
+            return None
+        node = parse_json_bytes(data, self._exact)
+        try:
+            if not self.wrapped:
+                return (from_json(node, self.columns[0].type),)
+            if node is None:
+                return None
+            if not isinstance(node, dict):
+                raise SerdeError(
+                    f"Can't convert type. sourceType: {_type_name(node)}, requiredType: STRUCT<"
+                    + ", ".join(f"{c.name} {c.type}" for c in self.columns) + ">"
+                )
+            return tuple(from_json(lookup_field(node, c.name), c.type) for c in self.columns)
+        except SerdeError as e:
+            e.target = self.target
+            raise
+        except (ValueError, TypeError, InvalidOperation) as e:
+            raise SerdeError(f"Failed to deserialize JSON {self.target}: {e}", self.target) from e
+
+    def serialize(self, values: Values | None) -> bytes | None:
+        if values is None:
+            return None
+        try:
+            if not self.wrapped:
+                return self._dump(to_json(values[0], self.columns[0].type))
+            return self._dump(
+                {c.name: to_json(v, c.type) for c, v in zip(self.columns, values, strict=True)}
+            )
+        except (TypeError, ValueError, orjson.JSONEncodeError) as e:
+            raise SerdeError(f"Failed to serialize JSON {self.target}: {e}", self.target) from e
