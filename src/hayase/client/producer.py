@@ -62,7 +62,10 @@ def producer_config(conf: Mapping[str, object], acks: str = "all",
         idempotence = strong
     if idempotence and not strong:
         raise ClientError("idempotence needs --acks all (or pass --no-idempotence)")
-    out: dict[str, object] = {"acks": acks, "enable.idempotence": idempotence}
+    # murmur2_random is Java's default partitioner: a key lands on the same partition whether
+    # hayase or a Java client produced it (librdkafka's own default is consistent_random).
+    out: dict[str, object] = {"acks": acks, "enable.idempotence": idempotence,
+                              "partitioner": "murmur2_random"}
     out.update(conf)  # explicit --config wins
     out.setdefault("logger", quiet_logger())
     return out

@@ -40,7 +40,8 @@ def command(conf: dict[str, Any], topic: str, from_beginning: bool, partition: i
             key_separator: str | None, timeout: float | None) -> None:
     """Print the records of TOPIC."""
     first = start_offset(offset, from_beginning)
-    partitions = Admin(conf, DEFAULT_TIMEOUT).partitions_of(topic)
+    connect_timeout = min(timeout, DEFAULT_TIMEOUT) if timeout else DEFAULT_TIMEOUT
+    partitions = Admin(conf, connect_timeout).partitions_of(topic)
     if partition is not None:
         if partition not in partitions:
             raise ClientError(f"topic {topic!r} has no partition {partition} "
