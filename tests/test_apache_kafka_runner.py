@@ -6,3 +6,26 @@ from confluent_kafka.admin import AdminClient
 def test_apache_kafka_answers_metadata(apache_kafka):
     md = AdminClient({"bootstrap.servers": apache_kafka.bootstrap_servers}).list_topics(timeout=10)
     assert len(md.brokers) == 1
+
+
+def test_jmx_reads_request_handler_idle(apache_kafka):
+    from hayase.testing import jmx
+
+    port = apache_kafka.cluster.nodes[0].jmx_port
+    idle = jmx.request_handler_idle(port)
+    assert 0.0 <= idle <= 1.5  # a meter's rate; about 1.0 when idle once it has ticked
+    missing = jmx.read(port, [("kafka.server:type=NoSuchThing", "Value")])
+    assert str(missing[("kafka.server:type=NoSuchThing", "Value")]).startswith("ERROR")
+
+
+def test_a_node_restarts_on_its_own_port_and_data(apache_kafka, topic_name):
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": apache_kafka.bootstrap_servers})
+    p.produce(topic_name, b"before")
+    assert p.flush(30) == 0
+    apache_kafka.cluster.stop_node(0)
+    apache_kafka.cluster.start_node(0)
+    apache_kafka.cluster.wait_ready(60)
+    md = AdminClient({"bootstrap.servers": apache_kafka.bootstrap_servers}).list_topics(timeout=10)
+    assert topic_name in md.topics
