@@ -1,0 +1,204 @@
+"""CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs, InitProducerId."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hayase.broker.apis.common import (
+    INVALID_PARTITIONS,
+    INVALID_REPLICA_ASSIGNMENT,
+    INVALID_REPLICATION_FACTOR,
+    INVALID_REQUEST,
+    INVALID_TOPIC_EXCEPTION,
+    NONE,
+    TOPIC_ALREADY_EXISTS,
+    UNKNOWN_TOPIC_OR_PARTITION,
+    error_code_of,
+    log,
+    topic_name_error,
+)
+from hayase.broker.context import BrokerState, RequestContext
+from hayase.broker.topic_configs import broker_config_entries, topic_config_entries
+
+RESOURCE_TOPIC = 2
+RESOURCE_BROKER = 4
+RESOURCE_BROKER_LOGGER = 8
+_TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
+_MAX_EPOCH = 32767
+
+
+class _Rejected(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.error_code = code
+
+
+def _validate_new_topic(broker: BrokerState, t: Any) -> int:
+    """The partition count to create `t` with; raises _Rejected."""
+    problem = topic_name_error(t.name)
+    if problem:
+        raise _Rejected(INVALID_TOPIC_EXCEPTION, problem)
+    if t.name in broker.log_manager.topics():
+        raise _Rejected(TOPIC_ALREADY_EXISTS, f"Topic '{t.name}' already exists.")
+    if t.assignments:
+        if t.num_partitions != -1 or t.replication_factor != -1:
+            raise _Rejected(INVALID_REQUEST, "Both numPartitions or replicationFactor and "
+                                             "replicasAssignments were set.")
+        for a in t.assignments:
+            if list(a.broker_ids) != [broker.node_id]:
+                raise _Rejected(INVALID_REPLICA_ASSIGNMENT,
+                                f"Replica assignment {list(a.broker_ids)} names brokers other "
+                                f"than the only one, {broker.node_id}.")
+        return len(t.assignments)
+    count = broker.config.num_partitions if t.num_partitions == -1 else t.num_partitions
+    if count <= 0:
+        raise _Rejected(INVALID_PARTITIONS, "Number of partitions must be larger than 0.")
+    rf = t.replication_factor
+    if rf == -1:
+        rf = broker.config.get_int("default.replication.factor")
+    if rf <= 0:
+        raise _Rejected(INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0.")
+    if rf > 1:
+        raise _Rejected(INVALID_REPLICATION_FACTOR,
+                        f"Unable to replicate the partition {rf} time(s): The target "
+                        f"replication factor of {rf} cannot be reached because only 1 "
+                        f"broker(s) are registered.")
+    return int(count)
+
+
+def handle_create_topics(ctx: RequestContext, body: Any) -> dict[str, Any]:
+    broker = ctx.broker
+    lm = broker.log_manager
+    names = [t.name for t in body.topics]
+    results = []
+    for t in body.topics:
+        entry: dict[str, Any] = {"name": t.name, "error_code": NONE, "error_message": None,
+                                 "num_partitions": -1, "replication_factor": -1, "configs": ()}
+        configs = {c.name: c.value for c in t.configs}
+        try:
+            if names.count(t.name) > 1:
+                raise _Rejected(INVALID_REQUEST, f"Create topics request from client contains "
+                                                 f"duplicate topic {t.name}.")
+            count = _validate_new_topic(broker, t)
+            if body.validate_only:
+                from hayase.broker.storage import TopicConfig
+
+                TopicConfig.from_kafka({k: v for k, v in configs.items() if v is not None},
+                                       broker.config.props)
+            else:
+                lm.create_topic(t.name, count, {k: v for k, v in configs.items() if v is not None})
+                log.info("created topic %s with %d partition(s)", t.name, count)
+            entry.update(num_partitions=count, replication_factor=1)
+            if not body.validate_only:
+                entry["configs"] = [
+                    {k: c[k] for k in ("name", "value", "read_only", "config_source",
+                                       "is_sensitive")}
+                    for c in topic_config_entries(broker, t.name, None)
+                ]
+        except Exception as e:  # noqa: BLE001 - storage errors carry their Kafka code
+            entry.update(error_code=error_code_of(e), error_message=str(e))
+        results.append(entry)
+    return {"throttle_time": 0, "topics": results}
+
+
+def handle_delete_topics(ctx: RequestContext, body: Any) -> dict[str, Any]:
+    broker = ctx.broker
+    names = list(body.topic_names) if hasattr(body, "topic_names") else [
+        t.name for t in body.topics]
+    responses = []
+    for name in names:
+        entry: dict[str, Any] = {"name": name, "error_code": NONE, "error_message": None}
+        try:
+            if name not in broker.log_manager.topics():
+                entry["error_code"] = UNKNOWN_TOPIC_OR_PARTITION
+            else:
+                broker.log_manager.delete_topic(name)
+                broker.waiters.notify_topic(name)
+                log.info("deleted topic %s", name)
+        except Exception as e:  # noqa: BLE001
+            entry.update(error_code=error_code_of(e), error_message=str(e))
+        responses.append(entry)
+    return {"throttle_time": 0, "responses": responses}
+
+
+def handle_create_partitions(ctx: RequestContext, body: Any) -> dict[str, Any]:
+    broker = ctx.broker
+    lm = broker.log_manager
+    results = []
+    for t in body.topics:
+        entry: dict[str, Any] = {"name": t.name, "error_code": NONE, "error_message": None}
+        try:
+            current = lm.topics().get(t.name)
+            if current is None:
+                raise _Rejected(UNKNOWN_TOPIC_OR_PARTITION, f"Topic {t.name} does not exist.")
+            if t.count <= current:
+                raise _Rejected(INVALID_PARTITIONS,
+                                f"Topic currently has {current} partitions, which is higher "
+                                f"than or equal to the requested {t.count}.")
+            for a in t.assignments or ():
+                if list(a.broker_ids) != [broker.node_id]:
+                    raise _Rejected(INVALID_REPLICA_ASSIGNMENT,
+                                    f"Replica assignment {list(a.broker_ids)} is not possible "
+                                    f"on a single broker {broker.node_id}.")
+            if not body.validate_only:
+                lm.create_partitions(t.name, t.count)
+                log.info("topic %s now has %d partitions", t.name, t.count)
+        except Exception as e:  # noqa: BLE001
+            entry.update(error_code=error_code_of(e), error_message=str(e))
+        results.append(entry)
+    return {"throttle_time": 0, "results": results}
+
+
+def handle_describe_configs(ctx: RequestContext, body: Any) -> dict[str, Any]:
+    broker = ctx.broker
+    include_synonyms = bool(getattr(body, "include_synonyms", False))
+    include_docs = bool(getattr(body, "include_documentation", False))
+    results = []
+    for r in body.resources:
+        keys = None if r.configuration_keys is None else set(r.configuration_keys)
+        entry: dict[str, Any] = {"error_code": NONE, "error_message": None,
+                                 "resource_type": r.resource_type,
+                                 "resource_name": r.resource_name, "configs": ()}
+        try:
+            if r.resource_type == RESOURCE_TOPIC:
+                if r.resource_name not in broker.log_manager.topics():
+                    raise _Rejected(UNKNOWN_TOPIC_OR_PARTITION,
+                                    f"Topic {r.resource_name} does not exist.")
+                configs = topic_config_entries(broker, r.resource_name, keys)
+            elif r.resource_type == RESOURCE_BROKER:
+                if r.resource_name not in ("", str(broker.node_id)):
+                    raise _Rejected(INVALID_REQUEST,
+                                    f"Unexpected broker id, expected {broker.node_id} or empty "
+                                    f"string, but received {r.resource_name}")
+                configs = broker_config_entries(broker, keys)
+            else:
+                raise _Rejected(INVALID_REQUEST,
+                                f"Unsupported resource type {r.resource_type}")
+            for c in configs:
+                if not include_synonyms:
+                    c["synonyms"] = ()
+                if not include_docs:
+                    c["documentation"] = None
+            entry["configs"] = configs
+        except Exception as e:  # noqa: BLE001
+            entry.update(error_code=error_code_of(e), error_message=str(e))
+        results.append(entry)
+    return {"throttle_time": 0, "results": results}
+
+
+def handle_init_producer_id(ctx: RequestContext, body: Any) -> dict[str, Any]:
+    broker = ctx.broker
+    response = {"throttle_time": 0, "error_code": NONE, "producer_id": -1, "producer_epoch": -1}
+    if body.transactional_id is not None:
+        log.warning("client %s asked for transactional id %r: transactions are not supported",
+                    ctx.header.client_id, body.transactional_id)
+        response["error_code"] = _TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+        return response
+    pid = getattr(body, "producer_id", -1)
+    epoch = getattr(body, "producer_epoch", -1)
+    if pid >= 0 and 0 <= epoch < _MAX_EPOCH - 1:
+        # KIP-360: an idempotent producer bumps its epoch to recover from a sequence error.
+        response.update(producer_id=pid, producer_epoch=epoch + 1)
+    else:
+        response.update(producer_id=broker.producer_ids.allocate(), producer_epoch=0)
+    return response

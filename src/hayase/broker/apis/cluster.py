@@ -1,0 +1,105 @@
+"""ApiVersions, Metadata, DescribeCluster: what the cluster looks like (one node)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hayase.broker.apis.common import (
+    INVALID_TOPIC_EXCEPTION,
+    LEADER_EPOCH,
+    NONE,
+    UNKNOWN_TOPIC_OR_PARTITION,
+    ensure_topic,
+    topic_name_error,
+)
+from hayase.broker.context import BrokerState, RequestContext
+from hayase.broker.protocol.frames import api_versions_body
+
+_UNKNOWN_OPS = -2147483648
+_UNKNOWN_TOPIC_ID_ERROR = 100  # UNKNOWN_TOPIC_ID
+
+
+def handle_api_versions(ctx: RequestContext, body: Any) -> dict[str, Any]:
+    return api_versions_body(ctx.broker.supported)
+
+
+def _broker_entry(broker: BrokerState) -> dict[str, Any]:
+    adv = broker.advertised
+    return {"node_id": broker.node_id, "broker_id": broker.node_id, "host": adv.host,
+            "port": adv.port, "rack": None}
+
+
+def topic_metadata(broker: BrokerState, name: str, partitions: int) -> dict[str, Any]:
+    node = broker.node_id
+    return {
+        "error_code": NONE,
+        "name": name,
+        "topic_id": broker.log_manager.topic_id(name),
+        "is_internal": name.startswith("__"),
+        "partitions": [
+            {"error_code": NONE, "partition_index": p, "leader_id": node,
+             "leader_epoch": LEADER_EPOCH, "replica_nodes": (node,), "isr_nodes": (node,),
+             "offline_replicas": ()}
+            for p in range(partitions)
+        ],
+        "topic_authorized_operations": _UNKNOWN_OPS,
+    }
+
+
+def _error_topic(name: str | None, code: int, topic_id: Any = None) -> dict[str, Any]:
+    return {"error_code": code, "name": name, "topic_id": topic_id, "is_internal": False,
+            "partitions": (), "topic_authorized_operations": _UNKNOWN_OPS}
+
+
+def handle_metadata(ctx: RequestContext, body: Any) -> dict[str, Any]:
+    broker = ctx.broker
+    lm = broker.log_manager
+    requested = body.topics
+    version = ctx.api_version
+    allow_auto = bool(getattr(body, "allow_auto_topic_creation", True))
+    topics: list[dict[str, Any]] = []
+    if requested is None or (version == 0 and not requested):
+        for name, count in sorted(lm.topics().items()):
+            topics.append(topic_metadata(broker, name, count))
+    else:
+        by_id = None
+        for t in requested:
+            name = t.name
+            if name is None:
+                topic_id = getattr(t, "topic_id", None)
+                if by_id is None:
+                    by_id = {lm.topic_id(n): n for n in lm.topics()}
+                name = by_id.get(topic_id)
+                if name is None:
+                    topics.append(_error_topic(None, _UNKNOWN_TOPIC_ID_ERROR, topic_id))
+                    continue
+            if topic_name_error(name) is not None:
+                topics.append(_error_topic(name, INVALID_TOPIC_EXCEPTION))
+                continue
+            count = ensure_topic(broker, name, allow_auto)
+            if count is None:
+                topics.append(_error_topic(name, UNKNOWN_TOPIC_OR_PARTITION))
+            else:
+                topics.append(topic_metadata(broker, name, count))
+    return {
+        "throttle_time": 0,
+        "brokers": [_broker_entry(broker)],
+        "cluster_id": broker.cluster_id,
+        "controller_id": broker.node_id,
+        "topics": topics,
+        "cluster_authorized_operations": _UNKNOWN_OPS,
+    }
+
+
+def handle_describe_cluster(ctx: RequestContext, body: Any) -> dict[str, Any]:
+    broker = ctx.broker
+    return {
+        "throttle_time": 0,
+        "error_code": NONE,
+        "error_message": None,
+        "endpoint_type": 1,
+        "cluster_id": broker.cluster_id,
+        "controller_id": broker.node_id,
+        "brokers": [_broker_entry(broker)],
+        "cluster_authorized_operations": _UNKNOWN_OPS,
+    }

@@ -1,0 +1,134 @@
+"""From a request frame to a response frame: decode, route to the API's handler, encode.
+
+Synchronous core used by the network shell. A handler returns the response body (a dict tree
+with kio's field names, or a kio entity), None for no response (Produce with acks=0), or an
+awaitable of a body (long-poll Fetch, Produce waiting for fsync, JoinGroup...). Anything that
+goes wrong while decoding or handling raises `FrameError`, and the shell closes that one
+connection with a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from hayase.broker.apis.admin import (
+    handle_create_partitions,
+    handle_create_topics,
+    handle_delete_topics,
+    handle_describe_configs,
+    handle_init_producer_id,
+)
+from hayase.broker.apis.cluster import handle_api_versions, handle_describe_cluster, handle_metadata
+from hayase.broker.apis.fetch import handle_fetch
+from hayase.broker.apis.offsets import handle_list_offsets, handle_offset_for_leader_epoch
+from hayase.broker.apis.produce import handle_produce
+from hayase.broker.context import BrokerState, RequestContext
+from hayase.broker.protocol.frames import (
+    RequestHeader,
+    UnsupportedVersionError,
+    api_versions_fallback,
+    encode_response,
+    parse_request,
+)
+from hayase.broker.protocol.schema_codec import DecodeError
+from hayase.broker.protocol.versions import GROUP_API_KEYS, ApiKey
+
+log = logging.getLogger("hayase.broker")
+
+Handler = Callable[[RequestContext, Any], Any]
+
+HANDLERS: dict[int, Handler] = {
+    ApiKey.PRODUCE: handle_produce,
+    ApiKey.FETCH: handle_fetch,
+    ApiKey.LIST_OFFSETS: handle_list_offsets,
+    ApiKey.METADATA: handle_metadata,
+    ApiKey.API_VERSIONS: handle_api_versions,
+    ApiKey.CREATE_TOPICS: handle_create_topics,
+    ApiKey.DELETE_TOPICS: handle_delete_topics,
+    ApiKey.INIT_PRODUCER_ID: handle_init_producer_id,
+    ApiKey.OFFSET_FOR_LEADER_EPOCH: handle_offset_for_leader_epoch,
+    ApiKey.DESCRIBE_CONFIGS: handle_describe_configs,
+    ApiKey.CREATE_PARTITIONS: handle_create_partitions,
+    ApiKey.DESCRIBE_CLUSTER: handle_describe_cluster,
+}
+
+Outcome = bytes | None | Awaitable[bytes | None]
+Observer = Callable[[int, float, int, int], None]  # api_key, seconds, bytes in, bytes out
+
+
+class FrameError(Exception):
+    """The connection must be closed (malformed or unsupported request, handler failure)."""
+
+
+class Dispatcher:
+    def __init__(self, broker: BrokerState, observer: Observer | None = None) -> None:
+        self.broker = broker
+        self.observer = observer
+
+    def dispatch(self, frame: bytes, peer: str = "") -> Outcome:
+        """The response frame (with size prefix), None, or an awaitable of either."""
+        started = time.perf_counter()
+        broker = self.broker
+        try:
+            request = parse_request(frame, broker.supported)
+        except UnsupportedVersionError as e:
+            h = e.header
+            if h.api_key == ApiKey.API_VERSIONS:
+                return api_versions_fallback(h.correlation_id, broker.supported)
+            raise FrameError(f"unsupported API key {h.api_key} version {h.api_version} "
+                             f"(client {h.client_id!r})") from None
+        except DecodeError as e:
+            raise FrameError(f"malformed request: {e}") from None
+        header = request.header
+        handler = self._handler_for(header.api_key)
+        ctx = RequestContext(broker, header, peer)
+        try:
+            result = handler(ctx, request.body)
+        except Exception as e:
+            log.exception("handler for API %d v%d failed (client %r)", header.api_key,
+                          header.api_version, header.client_id)
+            raise FrameError(f"handler failed: {e!r}") from None
+        if inspect.isawaitable(result):
+            return asyncio.ensure_future(self._finish(header, result, started, len(frame)))
+        return self._encode(header, result, started, len(frame))
+
+    def _handler_for(self, api_key: int) -> Handler:
+        if api_key in GROUP_API_KEYS:
+            gh = self.broker.group_handler
+            assert gh is not None  # not advertised (so parse_request refused it) without one
+            return gh.handle
+        return HANDLERS[api_key]
+
+    def _encode(self, header: RequestHeader, body: Any, started: float,
+                size_in: int) -> bytes | None:
+        if body is None:
+            out = None
+        else:
+            try:
+                out = encode_response(header.api_key, header.api_version, header.correlation_id,
+                                      body)
+            except Exception as e:
+                log.exception("encoding the response to API %d v%d failed", header.api_key,
+                              header.api_version)
+                raise FrameError(f"response encoding failed: {e!r}") from None
+        if self.observer is not None:
+            self.observer(header.api_key, time.perf_counter() - started, size_in,
+                          len(out) if out else 0)
+        return out
+
+    async def _finish(self, header: RequestHeader, pending: Awaitable[Any], started: float,
+                      size_in: int) -> bytes | None:
+        try:
+            body = await pending
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.exception("handler for API %d v%d failed (client %r)", header.api_key,
+                          header.api_version, header.client_id)
+            raise FrameError(f"handler failed: {e!r}") from None
+        return self._encode(header, body, started, size_in)

@@ -1,0 +1,237 @@
+"""The broker's asyncio network shell.
+
+One task per connection reads frames and dispatches them in arrival order; a second task per
+connection writes the responses in that same order (Kafka's per-connection ordering guarantee),
+so clients may pipeline: a request's synchronous part (an append, a read) runs as soon as it is
+read, while its response may wait (a long-poll Fetch, an fsync) without reordering anything. A
+malformed or unsupported frame closes only its connection, with a log line; nothing a client
+sends can stop the broker.
+
+Lifecycle (`Broker`): open the LogManager (recovery happens there), listen, run the retention
+timer (`log.retention.check.interval.ms`) and, with `hayase.durability=interval`, the flush
+timer (`log.flush.interval.ms`); on stop, close the listener and the connections, flush, close
+the group handler, then the LogManager (which writes the clean-shutdown marker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+from typing import Any
+
+from hayase.broker.config import BrokerConfig
+from hayase.broker.context import BrokerState
+from hayase.broker.dispatch import Dispatcher, FrameError, Observer
+from hayase.broker.protocol.versions import ApiKey
+
+log = logging.getLogger("hayase.broker")
+
+_SIZE = struct.Struct(">i")
+MAX_IN_FLIGHT = 1000  # per connection; the reader pauses when this many responses are pending
+_CLOSE = object()
+
+
+class Broker:
+    """The running broker: state, listener, connections and timers."""
+
+    def __init__(self, state: BrokerState, observer: Observer | None = None) -> None:
+        self.state = state
+        self.config: BrokerConfig = state.config
+        self.dispatcher = Dispatcher(state, observer)
+        self.max_request = self.config.get_int("socket.request.max.bytes")
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+        self._timers: list[asyncio.Task[None]] = []
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        listener = self.config.listener
+        self._server = await asyncio.start_server(
+            self._on_connection, listener.host, listener.port, limit=2**20)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.state.bound_port = self.port
+        if self.state.group_handler is not None:
+            await self.state.group_handler.start()
+        self._timers.append(asyncio.create_task(self._retention_timer()))
+        if self.config.durability == "interval":
+            self._timers.append(asyncio.create_task(self._flush_timer()))
+        adv = self.state.advertised
+        log.info("hayase broker listening on %s:%d (node.id=%d, cluster.id=%s, durability=%s); "
+                 "connect with bootstrap.servers=%s:%d", listener.host, self.port,
+                 self.state.node_id, self.state.cluster_id, self.config.durability,
+                 adv.host, adv.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections) + self._timers:
+            task.cancel()
+        for task in list(self._connections) + self._timers:
+            with contextlib.suppress(BaseException):
+                await task
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+        await self.state.group_commit.close()
+        if self.state.group_handler is not None:
+            try:
+                await self.state.group_handler.close()
+            except Exception:  # noqa: BLE001
+                log.exception("closing the group handler failed")
+        self.state.log_manager.flush_all()
+        self.state.log_manager.close()
+        log.info("hayase broker stopped cleanly")
+
+    # ------------------------------------------------------------------ timers
+
+    async def _retention_timer(self) -> None:
+        interval = self.config.get_int("log.retention.check.interval.ms") / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                deleted = self.state.log_manager.run_retention(self.state.clock())
+                if deleted:
+                    log.info("retention deleted %d segment(s)", deleted)
+            except Exception:  # noqa: BLE001 - retention must never stop the broker
+                log.exception("retention check failed")
+
+    async def _flush_timer(self) -> None:
+        interval = self.config.get_int("log.flush.interval.ms") / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.state.group_commit.flush_now()
+            except Exception:  # noqa: BLE001
+                log.exception("interval flush failed")
+
+    # ------------------------------------------------------------------ connections
+
+    async def _on_connection(self, reader: asyncio.StreamReader,
+                             writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        peername = writer.get_extra_info("peername")
+        peer = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else str(peername)
+        try:
+            await self._serve(reader, writer, peer)
+        finally:
+            self._connections.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     peer: str) -> None:
+        pending: asyncio.Queue[Any] = asyncio.Queue(MAX_IN_FLIGHT)
+        sender = asyncio.create_task(self._send_loop(pending, writer, peer))
+        try:
+            while not sender.done():
+                head = await reader.readexactly(4)
+                (size,) = _SIZE.unpack(head)
+                if size < 0 or size > self.max_request:
+                    log.warning("closing connection from %s: frame size %d outside [0, %d] "
+                                "(socket.request.max.bytes)", peer, size, self.max_request)
+                    break
+                frame = await reader.readexactly(size)
+                try:
+                    outcome = self.dispatcher.dispatch(frame, peer)
+                except FrameError as e:
+                    log.warning("closing connection from %s: %s", peer, e)
+                    break
+                if outcome is not None:
+                    await pending.put(outcome)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client went away
+        finally:
+            if not sender.done():
+                await pending.put(_CLOSE)
+                with contextlib.suppress(BaseException):
+                    await sender
+            while not pending.empty():  # responses nobody will read
+                item = pending.get_nowait()
+                if isinstance(item, asyncio.Future):
+                    item.cancel()
+
+    async def _send_loop(self, pending: asyncio.Queue[Any], writer: asyncio.StreamWriter,
+                         peer: str) -> None:
+        transport = writer.transport
+        while True:
+            item = await pending.get()
+            if item is _CLOSE:
+                return
+            if not isinstance(item, bytes):
+                try:
+                    item = await item
+                except FrameError as e:
+                    log.warning("closing connection from %s: %s", peer, e)
+                    transport.abort()
+                    return
+                if item is None:
+                    continue
+            if transport.is_closing():
+                return
+            writer.write(item)
+            if pending.empty() or transport.get_write_buffer_size() > 4 * 2**20:
+                try:
+                    await writer.drain()
+                except ConnectionError:
+                    return
+
+
+async def run_broker(config: BrokerConfig, stop: asyncio.Event, metrics: Any = None,
+                     metrics_port: int | None = None) -> None:
+    """Open the storage, serve until `stop` is set, shut down cleanly. `metrics` is a
+    hayase.broker.metrics.BrokerMetrics (served on 127.0.0.1:metrics_port) or None."""
+    from hayase.broker.storage import LogManager
+
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    log_manager = LogManager(config.data_dir, config.props)
+    metrics_server: asyncio.Server | None = None
+    try:
+        state = BrokerState(config, log_manager)
+        handler = _group_handler(state)
+        if handler is not None:
+            state.install_group_handler(handler)
+        observer = None
+        if metrics is not None:
+            metrics.attach(log_manager=log_manager, data_dir=config.data_dir)
+            observer = _request_observer(metrics)
+            state.produce_observer = metrics.produce_observed
+            if metrics_port is not None:
+                metrics_server = await metrics.serve(metrics_port)
+                log.info("metrics on http://127.0.0.1:%d/metrics", metrics_port)
+        broker = Broker(state, observer)
+        await broker.start()
+    except BaseException:
+        if metrics_server is not None:
+            metrics_server.close()
+        log_manager.close()
+        raise
+    try:
+        await stop.wait()
+    finally:
+        if metrics_server is not None:
+            metrics_server.close()
+        await broker.stop()
+
+
+def _request_observer(metrics: Any) -> Observer:
+    names = {int(k): k.name.lower() for k in ApiKey}
+
+    def observe(api_key: int, seconds: float, bytes_in: int, bytes_out: int) -> None:
+        metrics.request_observed(names.get(api_key, str(api_key)), seconds, bytes_in, bytes_out)
+
+    return observe
+
+
+def _group_handler(state: BrokerState) -> Any:
+    """The coordinator's handler, when the coordinator package provides a factory."""
+    try:
+        from hayase.broker import coordinator
+    except ImportError:
+        return None
+    factory = getattr(coordinator, "create_group_handler", None)
+    return factory(state) if factory is not None else None

@@ -1,0 +1,109 @@
+"""Config listings for DescribeConfigs (and CreateTopics v5): names, values and their sources,
+with Kafka's names, defaults and broker synonyms."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hayase.broker.config import DEFAULTS
+
+if TYPE_CHECKING:
+    from hayase.broker.context import BrokerState
+
+# DescribeConfigs config_source values
+DYNAMIC_TOPIC_CONFIG = 1
+STATIC_BROKER_CONFIG = 4
+DEFAULT_CONFIG = 5
+
+# config_type values
+BOOLEAN, STRING, INT, SHORT, LONG, DOUBLE, LIST, CLASS, PASSWORD = range(1, 10)
+
+# topic config -> (broker synonym, Kafka default, type)
+TOPIC_CONFIGS: dict[str, tuple[str | None, str, int]] = {
+    "cleanup.policy": ("log.cleanup.policy", "delete", LIST),
+    "compression.type": ("compression.type", "producer", STRING),
+    "delete.retention.ms": ("log.cleaner.delete.retention.ms", "86400000", LONG),
+    "file.delete.delay.ms": ("log.segment.delete.delay.ms", "60000", LONG),
+    "flush.messages": ("log.flush.interval.messages", "9223372036854775807", LONG),
+    "flush.ms": ("log.flush.interval.ms", "9223372036854775807", LONG),
+    "index.interval.bytes": ("log.index.interval.bytes", "4096", INT),
+    "max.compaction.lag.ms": ("log.cleaner.max.compaction.lag.ms", "9223372036854775807", LONG),
+    "max.message.bytes": ("message.max.bytes", "1048588", INT),
+    "message.timestamp.after.max.ms": ("log.message.timestamp.after.max.ms",
+                                       "9223372036854775807", LONG),
+    "message.timestamp.before.max.ms": ("log.message.timestamp.before.max.ms",
+                                        "9223372036854775807", LONG),
+    "message.timestamp.type": ("log.message.timestamp.type", "CreateTime", STRING),
+    "min.cleanable.dirty.ratio": ("log.cleaner.min.cleanable.ratio", "0.5", DOUBLE),
+    "min.compaction.lag.ms": ("log.cleaner.min.compaction.lag.ms", "0", LONG),
+    "min.insync.replicas": ("min.insync.replicas", "1", INT),
+    "preallocate": ("log.preallocate", "false", BOOLEAN),
+    "retention.bytes": ("log.retention.bytes", "-1", LONG),
+    "retention.ms": ("log.retention.ms", "604800000", LONG),
+    "segment.bytes": ("log.segment.bytes", "1073741824", INT),
+    "segment.index.bytes": ("log.index.size.max.bytes", "10485760", INT),
+    "segment.jitter.ms": ("log.roll.jitter.ms", "0", LONG),
+    "segment.ms": ("log.roll.ms", "604800000", LONG),
+    "unclean.leader.election.enable": ("unclean.leader.election.enable", "false", BOOLEAN),
+}
+
+_BROKER_TYPES = {"auto.create.topics.enable": BOOLEAN, "delete.topic.enable": BOOLEAN,
+                 "listeners": LIST, "advertised.listeners": LIST}
+
+
+def _topic_overrides(tc: Any) -> dict[str, str]:
+    """The configs set on the topic itself (the storage's TopicConfig keeps them as a dict)."""
+    for attr in ("configs", "overrides", "raw", "kafka_configs"):
+        value = getattr(tc, attr, None)
+        if isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+    return {}
+
+
+def _entry(name: str, value: str | None, source: int, config_type: int,
+           synonyms: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"name": name, "value": value, "read_only": False, "config_source": source,
+            "is_sensitive": False, "synonyms": synonyms, "config_type": config_type,
+            "documentation": None, "is_default": source == DEFAULT_CONFIG}
+
+
+def topic_config_entries(broker: BrokerState, topic: str,
+                         keys: set[str] | None) -> list[dict[str, Any]]:
+    overrides = _topic_overrides(broker.log_manager.topic_config(topic))
+    explicit = broker.config.explicit
+    props = broker.config.props
+    out = []
+    names = sorted(set(TOPIC_CONFIGS) | set(overrides))
+    for name in names:
+        if keys is not None and name not in keys:
+            continue
+        synonym, default, ctype = TOPIC_CONFIGS.get(name, (None, "", STRING))
+        synonyms: list[dict[str, Any]] = []
+        if name in overrides:
+            value, source = overrides[name], DYNAMIC_TOPIC_CONFIG
+            synonyms.append({"name": name, "value": value, "source": DYNAMIC_TOPIC_CONFIG})
+        elif synonym is not None and synonym in explicit:
+            value, source = props[synonym], STATIC_BROKER_CONFIG
+        else:
+            value, source = default, DEFAULT_CONFIG
+        if synonym is not None and synonym in explicit:
+            synonyms.append({"name": synonym, "value": props[synonym],
+                             "source": STATIC_BROKER_CONFIG})
+        if synonym is not None:
+            synonyms.append({"name": synonym, "value": default, "source": DEFAULT_CONFIG})
+        out.append(_entry(name, value, source, ctype, synonyms))
+    return out
+
+
+def broker_config_entries(broker: BrokerState, keys: set[str] | None) -> list[dict[str, Any]]:
+    explicit = broker.config.explicit
+    out = []
+    for name, value in sorted(broker.config.props.items()):
+        if keys is not None and name not in keys:
+            continue
+        source = STATIC_BROKER_CONFIG if name in explicit else DEFAULT_CONFIG
+        synonyms = [{"name": name, "value": value, "source": source}]
+        if name in explicit and name in DEFAULTS:
+            synonyms.append({"name": name, "value": DEFAULTS[name], "source": DEFAULT_CONFIG})
+        out.append(_entry(name, value, source, _BROKER_TYPES.get(name, STRING), synonyms))
+    return out
