@@ -53,7 +53,7 @@ _BROKER_TYPES = {"auto.create.topics.enable": BOOLEAN, "delete.topic.enable": BO
 
 def _topic_overrides(tc: Any) -> dict[str, str]:
     """The configs set on the topic itself (the storage's TopicConfig keeps them as a dict)."""
-    for attr in ("configs", "overrides", "raw", "kafka_configs"):
+    for attr in ("overrides", "configs"):
         value = getattr(tc, attr, None)
         if isinstance(value, dict):
             return {str(k): str(v) for k, v in value.items()}
@@ -69,23 +69,30 @@ def _entry(name: str, value: str | None, source: int, config_type: int,
 
 def topic_config_entries(broker: BrokerState, topic: str,
                          keys: set[str] | None) -> list[dict[str, Any]]:
-    overrides = _topic_overrides(broker.log_manager.topic_config(topic))
+    tc = broker.log_manager.topic_config(topic)
+    overrides = _topic_overrides(tc)
     explicit = broker.config.explicit
     props = broker.config.props
+    # The storage's TopicConfig resolves every value and its source; fall back to our table.
+    values: dict[str, str] = dict(getattr(tc, "values", None) or {})
+    sources: dict[str, int] = dict(getattr(tc, "sources", None) or {})
     out = []
-    names = sorted(set(TOPIC_CONFIGS) | set(overrides))
-    for name in names:
+    for name in sorted(set(TOPIC_CONFIGS) | set(overrides) | set(values)):
         if keys is not None and name not in keys:
             continue
         synonym, default, ctype = TOPIC_CONFIGS.get(name, (None, "", STRING))
         synonyms: list[dict[str, Any]] = []
-        if name in overrides:
+        if name in values:
+            value, source = values[name], sources.get(name, DEFAULT_CONFIG)
+        elif name in overrides:
             value, source = overrides[name], DYNAMIC_TOPIC_CONFIG
-            synonyms.append({"name": name, "value": value, "source": DYNAMIC_TOPIC_CONFIG})
         elif synonym is not None and synonym in explicit:
             value, source = props[synonym], STATIC_BROKER_CONFIG
         else:
             value, source = default, DEFAULT_CONFIG
+        if name in overrides:
+            synonyms.append({"name": name, "value": overrides[name],
+                             "source": DYNAMIC_TOPIC_CONFIG})
         if synonym is not None and synonym in explicit:
             synonyms.append({"name": synonym, "value": props[synonym],
                              "source": STATIC_BROKER_CONFIG})
