@@ -1,0 +1,90 @@
+"""The processing log: records that could not be deserialized, evaluated or serialized.
+
+Each entry goes to Python logging (logger ``hayase.processing``), to a counter, and to a list of
+pending entries that the runtime produces to the processing-log topic (ksqlDB's
+``<service id>ksql_processing_log``). Processing continues after every entry: nothing is dropped
+without a trace.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+log = logging.getLogger("hayase.processing")
+
+DEFAULT_TOPIC = "default_ksql_processing_log"
+
+# ksqlDB's ProcessingLogMessageSchema message types.
+DESERIALIZATION_ERROR = 0
+RECORD_PROCESSING_ERROR = 1
+PRODUCTION_ERROR = 2
+SERIALIZATION_ERROR = 3
+
+
+@dataclass
+class ProcessingLogEntry:
+    query_id: str
+    type: int
+    error_message: str
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    target: str | None = None
+    record: bytes | None = None
+    time_ms: int = 0
+
+    def to_json(self) -> bytes:
+        """ksqlDB's processing-log message shape (level, logger, time, message)."""
+        message: dict[str, Any] = {"type": self.type}
+        body: dict[str, Any] = {"errorMessage": self.error_message, "cause": []}
+        if self.type == DESERIALIZATION_ERROR:
+            body.update(
+                target=self.target,
+                recordB64=None if self.record is None else base64.b64encode(self.record).decode(),
+                topic=self.topic,
+            )
+            message["deserializationError"] = body
+        elif self.type == SERIALIZATION_ERROR:
+            body.update(target=self.target, topic=self.topic)
+            message["serializationError"] = body
+        else:
+            body["record"] = None
+            message["recordProcessingError"] = body
+        return orjson.dumps({
+            "level": "ERROR",
+            "logger": f"processing.{self.query_id}",
+            "time": self.time_ms,
+            "message": message,
+        })
+
+
+@dataclass
+class ProcessingLog:
+    """Collects entries. ``drain()`` hands the pending ones to whoever produces the topic."""
+
+    topic: str = DEFAULT_TOPIC
+    counts: Counter[str] = field(default_factory=Counter)
+    pending: list[ProcessingLogEntry] = field(default_factory=list)
+    keep: bool = True
+
+    def add(self, entry: ProcessingLogEntry) -> None:
+        self.counts[entry.query_id] += 1
+        where = "" if entry.topic is None else (
+            f" (topic {entry.topic}, partition {entry.partition}, offset {entry.offset})")
+        log.warning("%s: %s%s", entry.query_id, entry.error_message, where)
+        if self.keep:
+            self.pending.append(entry)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def drain(self) -> list[ProcessingLogEntry]:
+        out, self.pending = self.pending, []
+        return out
