@@ -276,13 +276,15 @@ def load_runner_files(
     inputs: list[RecordSpec] = []
     if input_file is not None:
         doc = load_json(input_file.read_text(encoding="utf-8"))
-        if not isinstance(doc, dict) or not isinstance(doc.get("inputs", []), list):
+        if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list):
             raise ValueError(f"{input_file}: expected an object with an 'inputs' list")
-        inputs = [parse_record(r) for r in doc.get("inputs", [])]
+        inputs = [parse_record(r) for r in doc["inputs"]]
     doc = load_json(output_file.read_text(encoding="utf-8"))
-    if not isinstance(doc, dict) or not isinstance(doc.get("outputs", []), list):
+    if not isinstance(doc, dict) or not isinstance(doc.get("outputs"), list):
         raise ValueError(f"{output_file}: expected an object with an 'outputs' list")
-    outputs = [parse_record(r) for r in doc.get("outputs", [])]
+    if not doc["outputs"]:
+        raise ValueError(f"{output_file}: 'outputs' must not be empty")
+    outputs = [parse_record(r) for r in doc["outputs"]]
     return TestCase(
         file=sql_file.parent.name,
         name=sql_file.parent.name,

@@ -1,0 +1,255 @@
+"""The Kafka shell around the operators: `hayase run` (ksqlDB's headless mode).
+
+Each persistent query is a consumer-group member (group ``_confluent-ksql-<service id>query_<id>``)
+reading its source topic and producing to its sink through confluent-kafka. Delivery is
+at-least-once: a batch's offsets are committed only after the producer has had every record of
+the batch acknowledged. Records that fail go to the processing log (Python logging and the
+processing-log topic) and processing continues. ``stop()`` (SIGTERM in the CLI) finishes the
+current batch, commits it, and leaves the group.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from hayase.client.admin import Admin
+from hayase.client.config import quiet_logger
+from hayase.client.errors import ClientError
+from hayase.engine.processing_log import DEFAULT_TOPIC, ProcessingLog
+from hayase.engine.query import StatelessQuery
+from hayase.engine.record import OutputRecord, Record
+from hayase.formats import key_serde, value_serde
+from hayase.sql.plan import DdlResult, InsertValues, QueryPlan
+
+log = logging.getLogger("hayase.engine.runtime")
+
+SERVICE_ID = "ksql.service.id"
+PROCESSING_LOG_TOPIC = "ksql.logging.processing.topic.name"
+BATCH_SIZE = 500
+
+
+class DeliveryFailed(Exception):
+    pass
+
+
+def _as_bytes(data: Any) -> bytes | None:
+    if data is None or isinstance(data, bytes):
+        return data
+    return str(data).encode("utf-8")
+
+
+def group_id(service_id: str, query_id: str) -> str:
+    return f"_confluent-ksql-{service_id}query_{query_id}"
+
+
+@dataclass
+class QueryStats:
+    consumed: int = 0
+    produced: int = 0
+    committed_batches: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class QueryWorker:
+    """One persistent query on Kafka: poll a batch, process, produce, flush, commit."""
+
+    def __init__(self, query: StatelessQuery, client_conf: Mapping[str, object],
+                 service_id: str, processing_log_topic: str,
+                 stop: threading.Event) -> None:
+        self.query = query
+        self.stop_event = stop
+        self.log_topic = processing_log_topic
+        self.stats = QueryStats()
+        base = dict(client_conf)
+        base.setdefault("logger", quiet_logger())
+        self.consumer = Consumer({
+            **base,
+            "group.id": group_id(service_id, query.query_id),
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": False,
+        })
+        self.producer = Producer({
+            **base,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "partitioner": "murmur2_random",  # the Java client's placement of keyed records
+        })
+        self._failure: str | None = None
+        self.thread = threading.Thread(target=self._run, name=f"query-{query.query_id}",
+                                       daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        self.thread.join(timeout)
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self._failure = f"delivery to {msg.topic()} failed: {err.str()}"
+
+    def _produce(self, out: OutputRecord) -> None:
+        kwargs: dict[str, Any] = {"timestamp": out.timestamp, "on_delivery": self._on_delivery}
+        if out.headers:
+            kwargs["headers"] = list(out.headers)
+        if out.partition is not None:
+            kwargs["partition"] = out.partition
+        while True:
+            try:
+                self.producer.produce(out.topic, value=out.value, key=out.key, **kwargs)
+                return
+            except BufferError:
+                self.producer.poll(0.1)
+
+    def _record(self, msg: Message) -> Record:
+        _, ts = msg.timestamp()
+        raw: list[Any] = list(msg.headers() or [])
+        headers = tuple((str(h[0]), _as_bytes(h[1])) for h in raw)
+        key: Any = msg.key()
+        value: Any = msg.value()
+        return Record(msg.topic() or "", msg.partition() or 0, msg.offset() or 0, ts,
+                      _as_bytes(key), _as_bytes(value), headers)
+
+    def process_batch(self, messages: list[Message]) -> None:
+        offsets: dict[tuple[str, int], int] = {}
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("%s: consumer error: %s", self.query.query_id, err.str())
+                continue
+            rec = self._record(msg)
+            for out in self.query.process(rec):
+                self._produce(out)
+                self.stats.produced += 1
+            offsets[(rec.topic, rec.partition)] = rec.offset + 1
+            self.stats.consumed += 1
+        for entry in self.query.log.drain():
+            self._produce(OutputRecord(self.log_topic, None, entry.to_json(), entry.time_ms))
+        remaining = self.producer.flush(30)
+        if remaining or self._failure:
+            raise DeliveryFailed(self._failure or f"{remaining} records not acknowledged")
+        if offsets:
+            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in
+                                          offsets.items()], asynchronous=False)
+            self.stats.committed_batches += 1
+
+    def _run(self) -> None:
+        try:
+            self.consumer.subscribe(list(self.query.source_topics))
+            while not self.stop_event.is_set():
+                batch = self.consumer.consume(num_messages=BATCH_SIZE, timeout=0.2)
+                if batch:
+                    self.process_batch(batch)
+        except (KafkaException, DeliveryFailed) as e:
+            self.stats.errors.append(str(e))
+            log.error("%s stopped: %s", self.query.query_id, e)
+            self.stop_event.set()
+        finally:
+            self.producer.flush(10)
+            self.consumer.close()
+
+
+class HeadlessRuntime:
+    """Runs a SQL file's statements and persistent queries against a Kafka cluster."""
+
+    def __init__(self, sql: str, client_conf: Mapping[str, object],
+                 properties: Mapping[str, str] | None = None) -> None:
+        from hayase.sql import Session  # type: ignore[attr-defined]
+
+        self.client_conf = dict(client_conf)
+        self.properties = dict(properties or {})
+        self.service_id = self.properties.get(SERVICE_ID, "default_")
+        self.log_topic = self.properties.get(
+            PROCESSING_LOG_TOPIC,
+            DEFAULT_TOPIC if self.service_id == "default_" else
+            f"{self.service_id}ksql_processing_log")
+        self.session = Session(dict(self.properties))
+        self.sql = sql
+        self.stop_event = threading.Event()
+        self.workers: list[QueryWorker] = []
+        self.admin = Admin(self.client_conf)
+
+    def _ensure_topic(self, name: str, partitions: int | None, replicas: int | None) -> None:
+        existing = self.admin.metadata().topics
+        if name in existing and existing[name].error is None:
+            return
+        try:
+            self.admin.create_topic(name, partitions or 1, replicas or 1)
+        except ClientError as e:
+            if "already exists" not in str(e):
+                raise
+
+    def _partitions(self, topic: str) -> int | None:
+        md = self.admin.metadata().topics.get(topic)
+        return None if md is None or md.error is not None else len(md.partitions)
+
+    def start(self) -> None:
+        """Execute every statement; create topics; start one worker per persistent query."""
+        self._ensure_topic(self.log_topic, 1, None)
+        pending_inserts: list[InsertValues] = []
+        plans: list[QueryPlan] = []
+        for result in self.session.execute(self.sql):
+            if isinstance(result, DdlResult):
+                for t in result.topics_to_create:
+                    self._ensure_topic(t.name, t.partitions, t.replicas)
+            elif isinstance(result, QueryPlan):
+                src_partitions = self._partitions(result.sources[0].topic)
+                sink = result.sink
+                self._ensure_topic(sink.topic, sink.partitions or sink.source.partitions
+                                   or src_partitions, sink.replicas or sink.source.replicas)
+                plans.append(result)
+            elif isinstance(result, InsertValues):
+                pending_inserts.append(result)
+        self._insert(pending_inserts)
+        for plan in plans:
+            # One processing log per query: each worker drains and produces its own entries.
+            query = StatelessQuery(plan, ProcessingLog(), self.session_properties())
+            worker = QueryWorker(query, self.client_conf, self.service_id, self.log_topic,
+                                 self.stop_event)
+            self.workers.append(worker)
+            worker.start()
+            log.info("started %s: %s -> %s", plan.query_id, query.source_topic,
+                     query.sink_topic)
+
+    def session_properties(self) -> dict[str, Any]:
+        props = getattr(self.session, "properties", None)
+        return dict(props) if props else dict(self.properties)
+
+    def _insert(self, inserts: list[InsertValues]) -> None:
+        if not inserts:
+            return
+        producer = Producer({**self.client_conf, "partitioner": "murmur2_random",
+                             "logger": quiet_logger()})
+        for iv in inserts:
+            t = iv.target
+            key = key_serde(t.key_format, t.schema.key).serialize(tuple(iv.key))
+            value = value_serde(t.value_format, t.schema.value).serialize(tuple(iv.value))
+            if iv.timestamp is not None:
+                producer.produce(t.topic, value=value, key=key, timestamp=int(iv.timestamp))
+            else:
+                producer.produce(t.topic, value=value, key=key)
+        if producer.flush(30):
+            raise DeliveryFailed("INSERT INTO ... VALUES records were not acknowledged")
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def wait(self) -> None:
+        """Block until stop() (or a fatal worker error), then let every worker finish."""
+        while not self.stop_event.wait(0.5):
+            pass
+        for w in self.workers:
+            w.join(30)
+
+    @property
+    def failed(self) -> bool:
+        return any(w.stats.errors for w in self.workers)
