@@ -240,10 +240,9 @@ class PartitionLog:
             if self._closed:
                 raise StorageError(f"{self.name} is closed")
             result = self._append(records, now_ms)
-        if not result.duplicate and (
-            self._unflushed_messages >= self.config.flush_messages
-            or now_ms - self._last_flush_ms >= self.config.flush_ms
-        ):
+        # flush.messages is checked on append, as in Kafka's UnifiedLog; flush.ms belongs to a
+        # periodic flusher (the server's), which can ask ``flush_due``.
+        if self._unflushed_messages >= self.config.flush_messages:
             self.flush(now_ms)
         return result
 
@@ -474,9 +473,10 @@ class PartitionLog:
                 return
             end = self.high_watermark
             active = self.segments[-1]
-            active.flush(fsync=False)  # write pending index entries (cheap); fsync below
+            # Only the active segment's data: its indexes need no fsync, because the active
+            # segment always holds the recovery point and is rescanned after a crash.
             fds = [os.dup(active.fd)] if active.fd is not None else []
-            paths = [active.offset_index.path, active.time_index.path]
+            paths: list[Path] = []
             for seg in self._unflushed:
                 paths += [seg.log_path, seg.offset_index.path, seg.time_index.path]
             unflushed, self._unflushed = self._unflushed, []
@@ -518,6 +518,10 @@ class PartitionLog:
                 for seg in self.segments:
                     seg.close()
                 self._unflushed = []
+
+    def flush_due(self, now_ms: int) -> bool:
+        """True when unflushed data is older than flush.ms (for a periodic flusher)."""
+        return self._unflushed_messages > 0 and now_ms - self._last_flush_ms >= self.config.flush_ms
 
     @property
     def closed(self) -> bool:
