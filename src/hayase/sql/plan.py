@@ -273,6 +273,9 @@ class QueryPlan:
     sql: str = ""
     # Namespace the generated code reads its error handler from (see set_error_handler).
     _runtime: dict[str, Any] = field(default_factory=dict, repr=False)
+    # When the source has a TIMESTAMP column: row -> event time (ms) or None (record is logged
+    # and skipped, as ksqlDB does). The engine writes it into the row's ROWTIME slot first.
+    source_timestamp: Callable[[Row], int | None] | None = None
 
     def set_error_handler(self, handler: Callable[[Exception], None]) -> None:
         """Called with a KsqlRuntimeError whenever an expression fails on a record."""

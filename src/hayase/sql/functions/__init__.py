@@ -1,0 +1,170 @@
+"""Registry of ksqlDB scalar functions (and the names of aggregate/table functions).
+
+A function is a :class:`Udf`: ``bind(arg_types, literal_args)`` checks the argument types and
+returns a :class:`Bound` (return type + Python implementation).  ``simple()`` builds the common
+case from overload signatures.  Implementations receive non-null Python values unless the
+function is registered with ``nulls=False``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hayase.sql.types import (
+    BIGINT,
+    BOOLEAN,
+    BYTES,
+    DATE,
+    DOUBLE,
+    INTEGER,
+    NULL,
+    STRING,
+    TIME,
+    TIMESTAMP,
+    ArrayType,
+    DecimalType,
+    MapType,
+    SqlType,
+    StructType,
+)
+
+
+class FunctionArgError(Exception):
+    """The arguments do not match any signature of the function."""
+
+
+@dataclass
+class Bound:
+    return_type: SqlType
+    impl: Callable[..., Any]
+    nulls: bool = True  # any null argument -> null result, impl not called
+    coerce: list[SqlType | None] | None = None  # implicit argument conversions
+
+
+@dataclass
+class Udf:
+    name: str
+    bind: Callable[[list[SqlType], list[Any]], Bound]
+    lambda_params: Callable[[list[SqlType], int], list[SqlType]] | None = None
+    aggregate: bool = False
+    table: bool = False
+    deterministic: bool = True
+    description: str = ""
+    category: str = "OTHER"
+
+
+_REGISTRY: dict[str, Udf] = {}
+
+
+def register(udf: Udf) -> Udf:
+    _REGISTRY[udf.name.upper()] = udf
+    return udf
+
+
+def lookup(name: str) -> Udf | None:
+    _load()
+    return _REGISTRY.get(name.upper())
+
+
+def all_functions() -> list[Udf]:
+    _load()
+    return sorted(_REGISTRY.values(), key=lambda u: u.name)
+
+
+_loaded = False
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        from hayase.sql.functions import (  # noqa: F401 - registration side effects
+            collections,
+            datetime_fns,
+            json_fns,
+            math_fns,
+            misc,
+            string_fns,
+        )
+
+
+# --------------------------------------------------------------------------- signatures
+
+ReturnSpec = SqlType | Callable[[list[SqlType]], SqlType]
+
+_NUMERIC = ("INTEGER", "BIGINT", "DECIMAL", "DOUBLE")
+
+
+def accepts(spec: str, t: SqlType) -> SqlType | None | bool:
+    """Does parameter ``spec`` accept ``t``?  Returns False, True (as is) or a coercion type."""
+    b = t.base
+    if b == "NULL":
+        return True
+    if spec == "ANY":
+        return True
+    if spec == "NUM":
+        return b in _NUMERIC
+    if spec == "INT":
+        return b == "INTEGER"
+    if spec == "BIGINT":
+        return True if b == "BIGINT" else (BIGINT if b == "INTEGER" else False)
+    if spec == "DOUBLE":
+        return True if b == "DOUBLE" else (DOUBLE if b in _NUMERIC else False)
+    if spec == "DECIMAL":
+        return b == "DECIMAL"
+    if spec in ("ARRAY", "MAP", "STRUCT"):
+        return b == spec
+    if spec == "ARRAY<STRING>":
+        return isinstance(t, ArrayType) and (t.element is None or t.element.base in ("STRING", "NULL"))
+    return b == spec
+
+
+def signature_matches(specs: Sequence[str], types: list[SqlType], variadic: bool
+                      ) -> list[SqlType | None] | None:
+    if variadic:
+        if len(types) < len(specs) - 1:
+            return None
+        specs = list(specs[:-1]) + [specs[-1]] * (len(types) - len(specs) + 1)
+    elif len(specs) != len(types):
+        return None
+    coerce: list[SqlType | None] = []
+    for spec, t in zip(specs, types, strict=True):
+        r = accepts(spec, t)
+        if r is False:
+            return None
+        coerce.append(r if isinstance(r, SqlType) else None)
+    return coerce
+
+
+def format_types(types: list[SqlType]) -> str:
+    return ", ".join("null" if t.base == "NULL" else str(t) for t in types)
+
+
+def simple(name: str, overloads: Sequence[tuple[Sequence[str], ReturnSpec]],
+           impl: Callable[..., Any], *, nulls: bool = True, variadic: bool = False,
+           category: str = "OTHER", description: str = "", deterministic: bool = True) -> Udf:
+    """Register a function given overloads ``([param specs], return type or fn(arg types))``."""
+
+    def bind(types: list[SqlType], literals: list[Any]) -> Bound:
+        for specs, ret in overloads:
+            coerce = signature_matches(specs, types, variadic)
+            if coerce is not None:
+                rt = ret(types) if callable(ret) else ret
+                return Bound(rt, impl, nulls, coerce)
+        raise FunctionArgError(
+            f"Function '{name.lower()}' does not accept parameters ({format_types(types)}).")
+
+    return register(Udf(name.upper(), bind, category=category, description=description,
+                        deterministic=deterministic))
+
+
+def first_type(types: list[SqlType]) -> SqlType:
+    return next((t for t in types if t.base != "NULL"), NULL)
+
+
+__all__ = ["Udf", "Bound", "FunctionArgError", "register", "lookup", "all_functions", "simple",
+           "accepts", "signature_matches", "format_types", "first_type", "BOOLEAN", "BYTES",
+           "DATE", "DOUBLE", "INTEGER", "STRING", "TIME", "TIMESTAMP", "DecimalType", "MapType",
+           "StructType", "field"]
