@@ -127,6 +127,7 @@ class PartitionLog:
         self._last_flush_ms = now_ms if now_ms is not None else _now_ms()
         self._lock = threading.Lock()
         self._closed = False
+        self._directory_dirty = True
         self.producer_state = ProducerStateManager(self.directory, self.name)
         self._load(clean_shutdown, self._last_flush_ms)
 
@@ -362,6 +363,10 @@ class PartitionLog:
         if not self.flush_on_roll:
             self._unflushed.append(old)
         seg = LogSegment.create(self.directory, base, self.config.index_interval_bytes, now_ms)
+        self._directory_dirty = True
+        if self.flush_on_roll:
+            _fsync_path(self.directory)
+            self._directory_dirty = False
         self._set_jitter(seg)
         self.segments.append(seg)
         self._bases.append(base)
@@ -477,6 +482,9 @@ class PartitionLog:
             # segment always holds the recovery point and is rescanned after a crash.
             fds = [os.dup(active.fd)] if active.fd is not None else []
             paths: list[Path] = []
+            if self._directory_dirty:  # a segment was created: make its directory entry durable
+                paths.append(self.directory)
+                self._directory_dirty = False
             for seg in self._unflushed:
                 paths += [seg.log_path, seg.offset_index.path, seg.time_index.path]
             unflushed, self._unflushed = self._unflushed, []
@@ -490,6 +498,7 @@ class PartitionLog:
         except BaseException:
             with self._lock:
                 self._unflushed = unflushed + self._unflushed
+                self._directory_dirty = True
             raise
         finally:
             for fd in fds:

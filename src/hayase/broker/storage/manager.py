@@ -151,7 +151,7 @@ class LogManager:
             self._topics = {}
         recovery_points = read_checkpoint(self.data_dir / RECOVERY_POINT_CHECKPOINT)
         log_starts = read_checkpoint(self.data_dir / LOG_START_OFFSET_CHECKPOINT)
-        if not clean:
+        if not clean and self._topics:
             logger.info("no clean shutdown marker in %s: recovering logs", self.data_dir)
         for name, meta in self._topics.items():
             self._configs[name] = TopicConfig.from_kafka(meta["configs"], self.broker_config)
