@@ -47,7 +47,6 @@ from hayase.broker.storage.batch import (
     NO_TIMESTAMP,
     PREFIX_EPOCH,
     TIMESTAMP_TYPE_MASK,
-    crc_of,
     increment_sequence,
 )
 from hayase.broker.storage.config import TopicConfig
@@ -66,6 +65,7 @@ logger = logging.getLogger("hayase.broker.storage")
 
 _unpack_header = HEADER.unpack_from
 _pack_prefix = PREFIX_EPOCH.pack
+_crc32c = google_crc32c.value
 _INT16 = struct.Struct(">h")
 _INT64 = struct.Struct(">q")
 _UINT32 = struct.Struct(">I")
@@ -252,6 +252,9 @@ class PartitionLog:
         config = self.config
         batches = []
         pos = 0
+        count = 0
+        max_ts_in = NO_TIMESTAMP
+        crc_input = records if isinstance(records, bytes) else bytes(records)
         while pos < n:
             if n - pos < HEADER_SIZE:
                 raise CorruptRecordError(f"{self.name}: {n - pos} trailing bytes are not a batch")
@@ -262,7 +265,7 @@ class PartitionLog:
                 raise CorruptRecordError(f"{self.name}: batch at byte {pos} has magic {t[3]}, not 2")
             if length < MIN_BATCH_LENGTH or pos + size > n:
                 raise CorruptRecordError(f"{self.name}: batch at byte {pos} has bad length {length}")
-            if crc_of(records, pos, size) != t[4]:
+            if _crc32c(crc_input[pos + ATTRIBUTES_OFFSET : pos + size]) != t[4]:
                 raise CorruptRecordError(f"{self.name}: batch at byte {pos} fails its CRC-32C check")
             if t[6] < 0 or t[12] != t[6] + 1:
                 raise InvalidRecordError(
@@ -279,6 +282,9 @@ class PartitionLog:
                     f"{self.name}: timestamps {t[7]}..{t[8]} are outside the allowed range around {now_ms}")
             batches.append((pos, size, t))
             pos += size
+            count += t[6] + 1
+            if t[8] > max_ts_in:
+                max_ts_in = t[8]
         if not batches:
             raise CorruptRecordError(f"{self.name}: no record batch in the request")
 
@@ -290,10 +296,10 @@ class PartitionLog:
                     return AppendResult(dup.first_offset, dup.last_offset, NO_TIMESTAMP, self.log_start_offset, True)
 
         append_time = config.log_append_time
-        max_ts_in = now_ms if append_time else max(t[8] for _, _, t in batches)
+        if append_time:
+            max_ts_in = now_ms
         first = self.high_watermark
-        last_offset = first + sum(t[6] + 1 for _, _, t in batches) - 1
-        if self._should_roll(n, max_ts_in, now_ms, last_offset):
+        if self._should_roll(n, max_ts_in, now_ms, first + count - 1):
             self._roll(now_ms)
 
         mv = memoryview(records)
@@ -347,9 +353,9 @@ class PartitionLog:
             waited = now_ms - seg.created_ms
         if waited > config.segment_ms - seg.roll_jitter_ms:
             return True
-        if len(seg.offset_index) >= config.segment_index_bytes // 8:
+        if len(seg.offset_index.positions) >= config.segment_index_bytes // 8:
             return True
-        if len(seg.time_index) >= config.segment_index_bytes // 12:
+        if len(seg.time_index.timestamps) >= config.segment_index_bytes // 12:
             return True
         return last_offset - seg.base_offset > INT32_MAX
 

@@ -29,9 +29,12 @@ from hayase.broker.storage.errors import CorruptRecordError, StorageError
 from hayase.broker.storage.index import OffsetIndex, TimeIndex
 
 SCAN_CHUNK = 64 * 1024
+READ_CHUNK = 32 * 1024
 RECOVERY_CHUNK = 1024 * 1024
 _unpack_header = HEADER.unpack_from
 _LENGTH = struct.Struct(">i")
+_INT32 = _LENGTH
+_PREFIX = struct.Struct(">qi")
 
 
 def log_file_name(base_offset: int, suffix: str) -> str:
@@ -199,26 +202,45 @@ class LogSegment:
 
     # --- read --------------------------------------------------------------------------------
 
-    def find_batch(self, offset: int, fd: int) -> tuple[int, BatchHeader] | None:
-        """(position, header) of the first batch whose last offset is >= ``offset``."""
-        for pos, header in iter_headers(fd, self.offset_index.lookup(offset), self.size):
-            if header.base_offset + header.last_offset_delta >= offset:
-                return pos, header
-        return None
-
     def read(self, offset: int, max_bytes: int) -> bytes:
         """Whole batches from the one holding ``offset``: at least one, then up to max_bytes."""
-        with self._reader() as fd:
-            found = self.find_batch(offset, fd)
-            if found is None:
-                return b""
-            start, header = found
-            remaining = self.size - start
-            want = min(remaining, max(max_bytes, header.batch_length + LOG_OVERHEAD))
-            data = os.pread(fd, want, start)
-        if want == remaining:
-            return data  # the segment ends on a batch boundary: nothing to trim
-        return data[: whole_batches_length(data)]
+        fd = self.fd
+        if fd is not None:
+            return self._read(fd, offset, max_bytes)
+        fd = os.open(self.log_path, os.O_RDONLY)
+        try:
+            return self._read(fd, offset, max_bytes)
+        finally:
+            os.close(fd)
+
+    def _read(self, fd: int, offset: int, max_bytes: int) -> bytes:
+        # One pread usually serves a tail read: the chunk that finds the batch also holds it.
+        pos = self.offset_index.lookup(offset)
+        end = self.size
+        while pos + HEADER_SIZE <= end:
+            buf = os.pread(fd, min(end - pos, READ_CHUNK), pos)
+            blen = len(buf)
+            off = 0
+            while off + HEADER_SIZE <= blen:
+                base, length = _PREFIX.unpack_from(buf, off)
+                if length < MIN_BATCH_LENGTH:
+                    raise CorruptRecordError(f"bad batchLength {length} at byte {pos + off} of {self.log_path}")
+                size = length + LOG_OVERHEAD
+                if base + _INT32.unpack_from(buf, off + 23)[0] >= offset:
+                    remaining = end - pos - off
+                    want = min(remaining, max(max_bytes, size))
+                    if off + want <= blen:
+                        data = buf[off : off + want] if off or want < blen else buf
+                    else:
+                        data = os.pread(fd, want, pos + off)
+                    if want == remaining:
+                        return data  # the segment ends on a batch boundary: nothing to trim
+                    return data[: whole_batches_length(data)]
+                off += size
+            if off == 0:
+                break
+            pos += off
+        return b""
 
     def find_offset_by_timestamp(self, timestamp: int, start_offset: int) -> tuple[int, int] | None:
         """First (offset, timestamp) at/after ``start_offset`` with timestamp >= ``timestamp``."""
