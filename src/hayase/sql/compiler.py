@@ -605,8 +605,8 @@ class ExpressionCompiler:
         if udf is None:
             raise self._type_error(e, f"Can't find any functions with the name '{e.name}'")
         if udf.aggregate and not self.allow_aggregates:
-            raise self._type_error(e, f"Aggregate function {e.name} is not supported in this "
-                                      f"context (GROUP BY is required)")
+            raise self._type_error(e, f"Use of aggregate function {e.name} requires a GROUP BY "
+                                      "clause.")
         args: list[Typed] = []
         from hayase.sql.functions.datetime_fns import TIME_UNIT_FUNCTIONS
 

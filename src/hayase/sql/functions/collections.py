@@ -1,1 +1,348 @@
-"""Functions."""
+"""ARRAY and MAP functions, including the lambda functions TRANSFORM, FILTER and REDUCE."""
+
+from __future__ import annotations
+
+import decimal
+from typing import Any
+
+from hayase.sql.functions import (
+    BOOLEAN,
+    INTEGER,
+    STRING,
+    Bound,
+    FunctionArgError,
+    Udf,
+    format_types,
+    register,
+)
+from hayase.sql.types import (
+    BIGINT,
+    NULL,
+    ArrayType,
+    MapType,
+    SqlType,
+    array_of,
+    map_of,
+    widen_numeric,
+)
+
+
+def _fail(name: str, types: list[SqlType]) -> FunctionArgError:
+    return FunctionArgError(f"Function '{name.lower()}' does not accept parameters "
+                            f"({format_types(types)}).")
+
+
+def _array_arg(name: str, types: list[SqlType], n: int) -> ArrayType:
+    if len(types) != n or not isinstance(types[0], ArrayType) and types[0].base != "NULL":
+        raise _fail(name, types)
+    t = types[0]
+    return t if isinstance(t, ArrayType) else array_of(None)
+
+
+def _fn(name: str, arity: tuple[int, ...], ret: Any, impl: Any, nulls: bool = True,
+        check: Any = None) -> None:
+    def bind(types: list[SqlType], literals: list[Any]) -> Bound:
+        if len(types) not in arity:
+            raise _fail(name, types)
+        if check is not None and not check(types):
+            raise _fail(name, types)
+        return Bound(ret(types) if callable(ret) else ret, impl, nulls)
+    register(Udf(name, bind, category="ARRAY" if name.startswith("ARRAY") else "MAP"))
+
+
+def _is_array(t: SqlType) -> bool:
+    return isinstance(t, ArrayType) or t.base == "NULL"
+
+
+def _is_map(t: SqlType) -> bool:
+    return isinstance(t, MapType) or t.base == "NULL"
+
+
+def _elem(t: SqlType) -> SqlType:
+    return (t.element or NULL) if isinstance(t, ArrayType) else NULL
+
+
+def _same(types: list[SqlType]) -> SqlType:
+    return types[0]
+
+
+def _sort_key(v: Any) -> Any:
+    return v
+
+
+def _array_length(a: list[Any]) -> int:
+    return len(a)
+
+
+_fn("ARRAY_LENGTH", (1,), INTEGER, _array_length, check=lambda t: _is_array(t[0]))
+_fn("ARRAY_CONTAINS", (2,), BOOLEAN, lambda a, v: v in a, nulls=False,
+    check=lambda t: _is_array(t[0]))
+
+
+def _array_contains(a: list[Any] | None, v: Any) -> bool | None:
+    if a is None:
+        return False
+    return v in a
+
+
+_fn("ARRAY_CONTAINS", (2,), BOOLEAN, _array_contains, nulls=False, check=lambda t: _is_array(t[0]))
+
+
+def _distinct(a: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for v in a:
+        if v not in out:
+            out.append(v)
+    return out
+
+
+_fn("ARRAY_DISTINCT", (1,), _same, _distinct, check=lambda t: _is_array(t[0]))
+
+
+def _array_max(a: list[Any]) -> Any:
+    vals = [v for v in a if v is not None]
+    return max(vals) if vals else None
+
+
+def _array_min(a: list[Any]) -> Any:
+    vals = [v for v in a if v is not None]
+    return min(vals) if vals else None
+
+
+_fn("ARRAY_MAX", (1,), lambda t: _elem(t[0]), _array_max, check=lambda t: _is_array(t[0]))
+_fn("ARRAY_MIN", (1,), lambda t: _elem(t[0]), _array_min, check=lambda t: _is_array(t[0]))
+
+
+def _array_sort(a: list[Any], direction: str = "ASC") -> list[Any] | None:
+    d = direction.upper()
+    if d not in ("ASC", "DESC"):
+        return None
+    vals = sorted((v for v in a if v is not None), reverse=d == "DESC")
+    nulls = [None] * (len(a) - len(vals))
+    return vals + nulls
+
+
+_fn("ARRAY_SORT", (1, 2), _same, _array_sort, check=lambda t: _is_array(t[0]))
+
+
+def _array_remove(a: list[Any] | None, v: Any) -> list[Any] | None:
+    if a is None:
+        return None
+    return [x for x in a if x != v]
+
+
+_fn("ARRAY_REMOVE", (2,), _same, _array_remove, nulls=False, check=lambda t: _is_array(t[0]))
+
+
+def _union(a: list[Any], b: list[Any]) -> list[Any]:
+    return _distinct(a + b)
+
+
+def _intersect(a: list[Any], b: list[Any]) -> list[Any]:
+    return [v for v in _distinct(a) if v in b]
+
+
+def _except(a: list[Any], b: list[Any]) -> list[Any]:
+    return [v for v in _distinct(a) if v not in b]
+
+
+def _concat(a: list[Any] | None, b: list[Any] | None) -> list[Any] | None:
+    if a is None and b is None:
+        return None
+    return (a or []) + (b or [])
+
+
+def _two_arrays(t: list[SqlType]) -> bool:
+    return len(t) == 2 and _is_array(t[0]) and _is_array(t[1])
+
+
+def _first_array(t: list[SqlType]) -> SqlType:
+    return t[0] if isinstance(t[0], ArrayType) else t[1]
+
+
+_fn("ARRAY_UNION", (2,), _first_array, _union, check=_two_arrays)
+_fn("ARRAY_INTERSECT", (2,), _first_array, _intersect, check=_two_arrays)
+_fn("ARRAY_EXCEPT", (2,), _first_array, _except, check=_two_arrays)
+_fn("ARRAY_CONCAT", (2,), _first_array, _concat, nulls=False, check=_two_arrays)
+
+
+def _array_join(a: list[Any], delim: str = ",") -> str:
+    from hayase.sql.runtime import java_double_str
+
+    def s(v: Any) -> str:
+        if v is None:
+            return "null"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, float):
+            return java_double_str(v)
+        return str(v)
+    return delim.join(s(v) for v in a)
+
+
+def _array_join_nullable(a: list[Any] | None, delim: str | None = ",") -> str | None:
+    if a is None:
+        return None
+    return _array_join(a, "" if delim is None else delim)
+
+
+_fn("ARRAY_JOIN", (1, 2), STRING, _array_join_nullable, nulls=False,
+    check=lambda t: _is_array(t[0]) and not any(isinstance(_elem(t[0]), c)
+                                                for c in (ArrayType, MapType))
+    and _elem(t[0]).base != "STRUCT")
+
+
+def _slice(a: list[Any], start: int, end: int) -> list[Any] | None:
+    if start < 1:
+        start = 1
+    return a[start - 1:end]
+
+
+_fn("SLICE", (3,), _same, _slice, check=lambda t: _is_array(t[0]))
+
+
+def _generate_series(start: int, end: int, step: int = 1) -> list[int]:
+    if step == 0:
+        from hayase.sql.errors import KsqlRuntimeError
+
+        raise KsqlRuntimeError("GENERATE_SERIES step cannot be zero")
+    if (end - start) * step < 0:
+        from hayase.sql.errors import KsqlRuntimeError
+
+        raise KsqlRuntimeError("GENERATE_SERIES step has wrong sign")
+    return list(range(start, end + (1 if step > 0 else -1), step))
+
+
+_fn("GENERATE_SERIES", (2, 3), lambda t: array_of(t[0] if t[0].base != "NULL" else INTEGER),
+    _generate_series, check=lambda t: all(x.base in ("INTEGER", "BIGINT") for x in t))
+
+# --------------------------------------------------------------------------- maps
+
+_fn("MAP_KEYS", (1,), lambda t: array_of(t[0].key if isinstance(t[0], MapType) else None),
+    lambda m: list(m.keys()), check=lambda t: _is_map(t[0]))
+_fn("MAP_VALUES", (1,), lambda t: array_of(t[0].value if isinstance(t[0], MapType) else None),
+    lambda m: list(m.values()), check=lambda t: _is_map(t[0]))
+
+
+def _map_union(a: dict[Any, Any] | None, b: dict[Any, Any] | None) -> dict[Any, Any] | None:
+    if a is None and b is None:
+        return None
+    out = dict(a or {})
+    out.update(b or {})
+    return out
+
+
+_fn("MAP_UNION", (2,), lambda t: t[0] if isinstance(t[0], MapType) else t[1], _map_union,
+    nulls=False, check=lambda t: _is_map(t[0]) and _is_map(t[1]))
+
+
+def _as_map(keys: list[Any], values: list[Any]) -> dict[Any, Any]:
+    return {k: v for k, v in zip(keys, values, strict=False)}
+
+
+_fn("AS_MAP", (2,), lambda t: map_of(_elem(t[0]), _elem(t[1])), _as_map,
+    check=lambda t: _is_array(t[0]) and _is_array(t[1]))
+
+
+def _entries(m: dict[Any, Any], sort: bool) -> list[dict[str, Any]]:
+    items = sorted(m.items()) if sort else list(m.items())
+    return [{"K": k, "V": v} for k, v in items]
+
+
+def _entries_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    from hayase.sql.types import struct_of
+
+    if len(types) != 2 or not isinstance(types[0], MapType):
+        raise _fail("ENTRIES", types)
+    return Bound(array_of(struct_of([("K", STRING), ("V", types[0].value or STRING)])), _entries)
+
+
+register(Udf("ENTRIES", _entries_bind, category="MAP"))
+
+# --------------------------------------------------------------------------- lambdas
+
+
+def _transform_params(types: list[SqlType], index: int) -> list[SqlType]:
+    c = types[0] if types else NULL
+    if isinstance(c, ArrayType):
+        return [c.element or NULL]
+    if isinstance(c, MapType):
+        return [c.key or NULL, c.value or NULL]
+    raise FunctionArgError("TRANSFORM requires an ARRAY or MAP as its first argument")
+
+
+def _transform_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    c = types[0] if types else NULL
+    if isinstance(c, ArrayType) and len(types) == 2:
+        return Bound(array_of(getattr(types[1], "returns", NULL)),
+                     lambda a, f: [f(x) for x in a])
+    if isinstance(c, MapType) and len(types) == 3:
+        return Bound(map_of(getattr(types[1], "returns", NULL), getattr(types[2], "returns", NULL)),
+                     lambda m, fk, fv: {fk(k, v): fv(k, v) for k, v in m.items()})
+    raise _fail("TRANSFORM", types)
+
+
+register(Udf("TRANSFORM", _transform_bind, lambda_params=_transform_params, category="LAMBDA"))
+
+
+def _filter_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    c = types[0] if types else NULL
+    if len(types) == 2 and getattr(types[1], "returns", NULL).base not in ("BOOLEAN", "NULL"):
+        raise FunctionArgError("FILTER lambda must return a BOOLEAN")
+    if isinstance(c, ArrayType) and len(types) == 2:
+        return Bound(c, lambda a, f: [x for x in a if f(x) is True])
+    if isinstance(c, MapType) and len(types) == 2:
+        return Bound(c, lambda m, f: {k: v for k, v in m.items() if f(k, v) is True})
+    raise _fail("FILTER", types)
+
+
+register(Udf("FILTER", _filter_bind, lambda_params=_transform_params, category="LAMBDA"))
+
+
+def _reduce_params(types: list[SqlType], index: int) -> list[SqlType]:
+    c = types[0] if types else NULL
+    state = types[1] if len(types) > 1 else NULL
+    if isinstance(c, ArrayType):
+        return [state, c.element or NULL]
+    if isinstance(c, MapType):
+        return [state, c.key or NULL, c.value or NULL]
+    raise FunctionArgError("REDUCE requires an ARRAY or MAP as its first argument")
+
+
+def _reduce_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    c = types[0] if types else NULL
+    if len(types) != 3:
+        raise _fail("REDUCE", types)
+    state_t = types[1]
+    rt = getattr(types[2], "returns", NULL)
+    if state_t.is_numeric and rt.is_numeric and widen_numeric(state_t, rt) != state_t:
+        raise FunctionArgError(f"Lambda return type {rt} does not match the initial state type "
+                               f"{state_t}")
+
+    def reduce_array(a: list[Any], init: Any, f: Any) -> Any:
+        acc = init
+        for x in a:
+            acc = f(acc, x)
+        return acc
+
+    def reduce_map(m: dict[Any, Any], init: Any, f: Any) -> Any:
+        acc = init
+        for k, v in m.items():
+            acc = f(acc, k, v)
+        return acc
+
+    def guard(fn: Any) -> Any:
+        def run(c: Any, init: Any, f: Any) -> Any:
+            if c is None:
+                return init
+            if init is None:
+                return None
+            return fn(c, init, f)
+        return run
+    impl = reduce_array if isinstance(c, ArrayType) else reduce_map
+    return Bound(state_t, guard(impl), nulls=False)
+
+
+register(Udf("REDUCE", _reduce_bind, lambda_params=_reduce_params, category="LAMBDA"))
+
+_ = (BIGINT, decimal)

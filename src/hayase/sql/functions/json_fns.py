@@ -1,1 +1,233 @@
-"""Functions."""
+"""JSON functions: EXTRACTJSONFIELD, IS_JSON_STRING, JSON_* and TO_JSON_STRING."""
+
+from __future__ import annotations
+
+import base64
+import decimal
+import json
+import math
+import re
+from typing import Any
+
+from hayase.sql.functions import (
+    BOOLEAN,
+    INTEGER,
+    STRING,
+    Bound,
+    FunctionArgError,
+    Udf,
+    register,
+    simple,
+)
+from hayase.sql.types import ArrayType, MapType, SqlType, StructType, array_of
+
+_PATH_TOKEN = re.compile(r"\.([^.\[\]]+)|\[\s*(\d+)\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]")
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, parse_float=decimal.Decimal)
+
+
+def _dumps(v: Any) -> str:
+    return json.dumps(v, separators=(",", ":"), default=_default, ensure_ascii=False)
+
+
+def _default(v: Any) -> Any:
+    if isinstance(v, decimal.Decimal):
+        return float(v)
+    raise TypeError(type(v).__name__)
+
+
+def _extract(text: str, path: str) -> str | None:
+    try:
+        doc = _loads(text)
+    except ValueError:
+        return None
+    p = path.strip()
+    if not p.startswith("$"):
+        return None
+    pos = 1
+    cur = doc
+    while pos < len(p):
+        m = _PATH_TOKEN.match(p, pos)
+        if m is None:
+            return None
+        pos = m.end()
+        key, idx, q1, q2 = m.groups()
+        if idx is not None:
+            if not isinstance(cur, list) or int(idx) >= len(cur):
+                return None
+            cur = cur[int(idx)]
+        else:
+            name = key if key is not None else (q1 if q1 is not None else q2)
+            if not isinstance(cur, dict) or name not in cur:
+                return None
+            cur = cur[name]
+    if cur is None:
+        return None
+    if isinstance(cur, str):
+        return cur
+    return _raw_json(cur)
+
+
+def _raw_json(v: Any) -> str:
+    if isinstance(v, decimal.Decimal):
+        return str(v)
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dict):
+        return "{" + ",".join(json.dumps(k) + ":" + _raw_json(x) for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ",".join(_raw_json(x) for x in v) + "]"
+    if v is None:
+        return "null"
+    return json.dumps(v, ensure_ascii=False)
+
+
+simple("EXTRACTJSONFIELD", [(["STRING", "STRING"], STRING)], _extract, category="JSON")
+
+
+def _is_json_string(text: str | None) -> bool:
+    if text is None:
+        return False
+    try:
+        _loads(text)
+        return True
+    except ValueError:
+        return False
+
+
+simple("IS_JSON_STRING", [(["STRING"], BOOLEAN)], _is_json_string, nulls=False, category="JSON")
+
+
+def _json_array_length(text: str) -> int | None:
+    try:
+        v = _loads(text)
+    except ValueError:
+        return None
+    return len(v) if isinstance(v, list) else None
+
+
+simple("JSON_ARRAY_LENGTH", [(["STRING"], INTEGER)], _json_array_length, category="JSON")
+
+
+def _json_keys(text: str) -> list[str] | None:
+    try:
+        v = _loads(text)
+    except ValueError:
+        return None
+    return list(v.keys()) if isinstance(v, dict) else None
+
+
+simple("JSON_KEYS", [(["STRING"], array_of(STRING))], _json_keys, category="JSON")
+
+
+def _json_records(text: str) -> dict[str, str] | None:
+    try:
+        v = _loads(text)
+    except ValueError:
+        return None
+    if not isinstance(v, dict):
+        return None
+    return {k: _raw_json(x) for k, x in v.items()}
+
+
+def _json_items(text: str) -> list[str] | None:
+    try:
+        v = _loads(text)
+    except ValueError:
+        return None
+    if not isinstance(v, list):
+        return None
+    return [_raw_json(x) for x in v]
+
+
+from hayase.sql.types import map_of  # noqa: E402
+
+simple("JSON_RECORDS", [(["STRING"], map_of(STRING, STRING))], _json_records, category="JSON")
+simple("JSON_ITEMS", [(["STRING"], array_of(STRING))], _json_items, category="JSON")
+
+
+def _json_concat(*texts: str | None) -> str | None:
+    result: Any = None
+    for t in texts:
+        if t is None:
+            return None
+        try:
+            v = _loads(t)
+        except ValueError:
+            return None
+        if result is None:
+            result = v
+        elif isinstance(result, dict) and isinstance(v, dict):
+            result = {**result, **v}
+        else:
+            left = result if isinstance(result, list) else [result]
+            right = v if isinstance(v, list) else [v]
+            result = left + right
+    return None if result is None else _raw_json(result)
+
+
+def _json_concat_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    if not types or any(t.base not in ("STRING", "NULL") for t in types):
+        raise FunctionArgError("Function 'json_concat' does not accept parameters.")
+    return Bound(STRING, _json_concat, nulls=False)
+
+
+register(Udf("JSON_CONCAT", _json_concat_bind, category="JSON"))
+
+
+def to_json_value(v: Any, t: SqlType | None) -> str:
+    """Serialize ``v`` of type ``t`` as ksqlDB's TO_JSON_STRING does."""
+    if v is None:
+        return "null"
+    if t is None:
+        return _raw_json(v)
+    b = t.base
+    if b == "BOOLEAN":
+        return "true" if v else "false"
+    if b in ("INTEGER", "BIGINT", "TIMESTAMP", "TIME", "DATE"):
+        if b == "DATE":
+            from hayase.sql.runtime import date_str
+
+            return json.dumps(date_str(v))
+        if b == "TIME":
+            from hayase.sql.runtime import time_str
+
+            return json.dumps(time_str(v))
+        if b == "TIMESTAMP":
+            from hayase.sql.runtime import timestamp_str
+
+            return json.dumps(timestamp_str(v))
+        return str(v)
+    if b == "DOUBLE":
+        if math.isnan(v) or math.isinf(v):
+            return json.dumps(str(v).replace("inf", "Infinity").replace("nan", "NaN"))
+        return repr(float(v))
+    if b == "DECIMAL":
+        return str(v)
+    if b == "STRING":
+        return json.dumps(v, ensure_ascii=False)
+    if b == "BYTES":
+        return json.dumps(base64.b64encode(v).decode())
+    if isinstance(t, ArrayType):
+        return "[" + ",".join(to_json_value(x, t.element) for x in v) + "]"
+    if isinstance(t, MapType):
+        return "{" + ",".join(json.dumps(str(k)) + ":" + to_json_value(x, t.value)
+                              for k, x in v.items()) + "}"
+    if isinstance(t, StructType):
+        return "{" + ",".join(json.dumps(n) + ":" + to_json_value(v.get(n), ft)
+                              for n, ft in t.fields) + "}"
+    return _raw_json(v)
+
+
+def _to_json_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    if len(types) != 1:
+        raise FunctionArgError("Function 'to_json_string' does not accept parameters.")
+    t = types[0]
+    return Bound(STRING, lambda v: to_json_value(v, t), nulls=False)
+
+
+register(Udf("TO_JSON_STRING", _to_json_bind, category="JSON"))
+
+_ = _dumps

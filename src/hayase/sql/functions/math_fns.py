@@ -1,1 +1,267 @@
-"""Functions."""
+"""Math functions."""
+
+from __future__ import annotations
+
+import decimal
+import math
+import random
+from typing import Any
+
+from hayase.sql.functions import (
+    DOUBLE,
+    INTEGER,
+    Bound,
+    FunctionArgError,
+    Udf,
+    first_type,
+    format_types,
+    register,
+    simple,
+)
+from hayase.sql.types import BIGINT, DecimalType, SqlType, decimal_type, widen_numeric
+
+_HALF_UP = decimal.ROUND_HALF_UP
+
+
+def _same(types: list[SqlType]) -> SqlType:
+    return first_type(types)
+
+
+def _abs(v: Any) -> Any:
+    return abs(v)
+
+
+simple("ABS", [(["INT"], _same), (["BIGINT"], _same), (["DECIMAL"], _same), (["DOUBLE"], DOUBLE)],
+       _abs, category="MATHEMATICAL")
+
+
+def _floor(v: Any) -> Any:
+    if isinstance(v, float):
+        return float(math.floor(v)) if math.isfinite(v) else v
+    if isinstance(v, decimal.Decimal):
+        return v.quantize(decimal.Decimal(1), rounding=decimal.ROUND_FLOOR).quantize(
+            decimal.Decimal(1).scaleb(v.as_tuple().exponent))  # type: ignore[arg-type]
+    return v
+
+
+def _ceil(v: Any) -> Any:
+    if isinstance(v, float):
+        return float(math.ceil(v)) if math.isfinite(v) else v
+    if isinstance(v, decimal.Decimal):
+        return v.quantize(decimal.Decimal(1), rounding=decimal.ROUND_CEILING).quantize(
+            decimal.Decimal(1).scaleb(v.as_tuple().exponent))  # type: ignore[arg-type]
+    return v
+
+
+simple("FLOOR", [(["INT"], _same), (["BIGINT"], _same), (["DECIMAL"], _same),
+                 (["DOUBLE"], DOUBLE)], _floor, category="MATHEMATICAL")
+simple("CEIL", [(["INT"], _same), (["BIGINT"], _same), (["DECIMAL"], _same),
+                (["DOUBLE"], DOUBLE)], _ceil, category="MATHEMATICAL")
+
+
+def _round_double(v: float, places: int = 0) -> float:
+    if not math.isfinite(v):
+        return v
+    d = decimal.Decimal(repr(v)).quantize(decimal.Decimal(1).scaleb(-places), rounding=_HALF_UP,
+                                          context=decimal.Context(prec=400))
+    return float(d)
+
+
+def _round_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    if not types or len(types) > 2 or (len(types) == 2 and types[1].base not in ("INTEGER", "NULL")):
+        raise FunctionArgError(f"Function 'round' does not accept parameters "
+                               f"({format_types(types)}).")
+    t = types[0]
+    if t.base in ("INTEGER", "BIGINT"):
+        return Bound(t, lambda v, places=0: v if places >= 0 else int(
+            decimal.Decimal(v).quantize(decimal.Decimal(1).scaleb(-places), rounding=_HALF_UP)))
+    if t.base == "DECIMAL" and isinstance(t, DecimalType):
+        if len(types) == 1:
+            rt = decimal_type(max(1, t.precision - t.scale), 0)
+            return Bound(rt, lambda v: v.quantize(decimal.Decimal(1), rounding=_HALF_UP))
+
+        def round_dec(v: decimal.Decimal, places: int) -> decimal.Decimal:
+            r = v.quantize(decimal.Decimal(1).scaleb(-places), rounding=_HALF_UP,
+                           context=decimal.Context(prec=400))
+            return r.quantize(decimal.Decimal(1).scaleb(-t.scale), rounding=_HALF_UP,
+                              context=decimal.Context(prec=400))
+        return Bound(t, round_dec)
+    if t.base in ("DOUBLE", "NULL"):
+        if len(types) == 1:
+            return Bound(BIGINT, lambda v: int(_round_double(v)) if math.isfinite(v) else 0,
+                         coerce=[DOUBLE])
+        return Bound(DOUBLE, _round_double, coerce=[DOUBLE])
+    raise FunctionArgError(f"Function 'round' does not accept parameters ({format_types(types)}).")
+
+
+register(Udf("ROUND", _round_bind, category="MATHEMATICAL"))
+
+
+def _trunc_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    if not types or len(types) > 2:
+        raise FunctionArgError(f"Function 'trunc' does not accept parameters "
+                               f"({format_types(types)}).")
+    t = types[0]
+
+    def trunc_places(v: Any, places: int) -> Any:
+        q = decimal.Decimal(repr(v) if isinstance(v, float) else v).quantize(
+            decimal.Decimal(1).scaleb(-places), rounding=decimal.ROUND_DOWN,
+            context=decimal.Context(prec=400))
+        return float(q) if isinstance(v, float) else q
+    if t.base in ("INTEGER", "BIGINT"):
+        return Bound(t, lambda v, places=0: v)
+    if isinstance(t, DecimalType):
+        if len(types) == 1:
+            return Bound(decimal_type(max(1, t.precision - t.scale), 0),
+                         lambda v: v.quantize(decimal.Decimal(1), rounding=decimal.ROUND_DOWN))
+        return Bound(t, lambda v, p: trunc_places(v, p).quantize(decimal.Decimal(1).scaleb(-t.scale)))
+    if len(types) == 1:
+        return Bound(BIGINT, lambda v: int(v) if math.isfinite(v) else 0, coerce=[DOUBLE])
+    return Bound(DOUBLE, trunc_places, coerce=[DOUBLE])
+
+
+register(Udf("TRUNC", _trunc_bind, category="MATHEMATICAL"))
+
+
+def _sign(v: Any) -> int:
+    if isinstance(v, float) and math.isnan(v):
+        return 0
+    return (v > 0) - (v < 0)
+
+
+simple("SIGN", [(["NUM"], INTEGER)], _sign, category="MATHEMATICAL")
+
+
+def _safe(fn: Any) -> Any:
+    def wrapped(*a: float) -> float:
+        try:
+            return float(fn(*a))
+        except ValueError:
+            return math.nan
+        except OverflowError:
+            return math.inf
+        except ZeroDivisionError:
+            return math.inf
+    return wrapped
+
+
+def _sqrt(v: float) -> float:
+    return math.sqrt(v) if v >= 0 else math.nan
+
+
+def _ln(v: float) -> float:
+    if v < 0 or math.isnan(v):
+        return math.nan
+    if v == 0:
+        return -math.inf
+    return math.log(v)
+
+
+def _log(a: float, b: float | None = None) -> float:
+    if b is None:
+        return _ln(a)
+    # LOG(base, value)
+    if a <= 0 or b < 0 or a == 1:
+        return math.nan
+    if b == 0:
+        return -math.inf
+    return math.log(b) / math.log(a)
+
+
+def _power(a: float, b: float) -> float:
+    try:
+        r = math.pow(a, b)
+    except ValueError:
+        return math.nan
+    except (OverflowError, ZeroDivisionError):
+        return math.inf
+    return r
+
+
+def _cot(v: float) -> float:
+    t = math.tan(v)
+    if t == 0:
+        return math.inf
+    return 1.0 / t
+
+
+simple("SQRT", [(["DOUBLE"], DOUBLE)], _sqrt, category="MATHEMATICAL")
+simple("CBRT", [(["DOUBLE"], DOUBLE)], lambda v: math.copysign(abs(v) ** (1 / 3), v),
+       category="MATHEMATICAL")
+simple("EXP", [(["DOUBLE"], DOUBLE)], _safe(math.exp), category="MATHEMATICAL")
+simple("LN", [(["DOUBLE"], DOUBLE)], _ln, category="MATHEMATICAL")
+simple("LOG", [(["DOUBLE"], DOUBLE), (["DOUBLE", "DOUBLE"], DOUBLE)], _log,
+       category="MATHEMATICAL")
+simple("POWER", [(["DOUBLE", "DOUBLE"], DOUBLE)], _power, category="MATHEMATICAL")
+for _n, _f in (("SIN", math.sin), ("COS", math.cos), ("TAN", math.tan), ("ASIN", math.asin),
+               ("ACOS", math.acos), ("ATAN", math.atan), ("SINH", math.sinh),
+               ("COSH", math.cosh), ("TANH", math.tanh), ("DEGREES", math.degrees),
+               ("RADIANS", math.radians)):
+    simple(_n, [(["DOUBLE"], DOUBLE)], _safe(_f), category="MATHEMATICAL")
+simple("COT", [(["DOUBLE"], DOUBLE)], _cot, category="MATHEMATICAL")
+simple("ATAN2", [(["DOUBLE", "DOUBLE"], DOUBLE)], _safe(math.atan2), category="MATHEMATICAL")
+simple("PI", [([], DOUBLE)], lambda: math.pi, category="MATHEMATICAL")
+simple("RANDOM", [([], DOUBLE)], random.random, deterministic=False, category="MATHEMATICAL")
+
+
+def _geo_distance(lat1: float, lon1: float, lat2: float, lon2: float, unit: str = "KM") -> float:
+    u = unit.lower()
+    if u in ("mi", "miles", "mile"):
+        radius = 3959.0
+    elif u in ("km", "kilometers", "kilometer", "kms"):
+        radius = 6371.0
+    else:
+        from hayase.sql.errors import KsqlRuntimeError
+
+        raise KsqlRuntimeError("GeoDistance function units parameter must be one of MI, MILES, "
+                               "KM or KILOMETERS")
+    for lat, lon in ((lat1, lon1), (lat2, lon2)):
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            from hayase.sql.errors import KsqlRuntimeError
+
+            raise KsqlRuntimeError("valid latitude values for GeoDistance function are in the "
+                                   "range of -90 to 90 decimal degrees, and valid longitude values "
+                                   "are in the range of -180 to 180 decimal degrees")
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dlat, dlon = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dlat / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dlon / 2) ** 2
+    return 2 * radius * math.asin(math.sqrt(a))
+
+
+simple("GEO_DISTANCE", [(["DOUBLE"] * 4, DOUBLE), (["DOUBLE"] * 4 + ["STRING"], DOUBLE)],
+       _geo_distance, category="MATHEMATICAL")
+
+
+def _extreme(name: str, pick: Any) -> Udf:
+    def bind(types: list[SqlType], literals: list[Any]) -> Bound:
+        non_null = [t for t in types if t.base != "NULL"]
+        if not types:
+            raise FunctionArgError(f"Function '{name.lower()}' does not accept parameters ().")
+        if not non_null:
+            raise FunctionArgError(f"Function '{name.lower()}' cannot be resolved due to "
+                                   f"ambiguous method parameters ({format_types(types)}).")
+        bases = {t.base for t in non_null}
+        if bases <= {"INTEGER", "BIGINT", "DECIMAL", "DOUBLE"}:
+            rt = non_null[0]
+            for t in non_null[1:]:
+                rt = widen_numeric(rt, t)
+            if len(bases) > 1 and not (rt.base == "DOUBLE" or False):
+                raise FunctionArgError(f"Function '{name.lower()}' cannot be resolved due to "
+                                       f"ambiguous method parameters ({format_types(types)}).")
+        elif len(bases) == 1 and non_null.count(non_null[0]) == len(non_null):
+            rt = non_null[0]
+        else:
+            raise FunctionArgError(f"Function '{name.lower()}' does not accept parameters "
+                                   f"({format_types(types)}).")
+
+        def impl(*vals: Any) -> Any:
+            present = [v for v in vals if v is not None]
+            if not present:
+                return None
+            return pick(present)
+        return Bound(rt, impl, nulls=False, coerce=[rt] * len(types))
+    return register(Udf(name, bind, category="MATHEMATICAL"))
+
+
+_extreme("GREATEST", max)
+_extreme("LEAST", min)

@@ -1,1 +1,119 @@
-"""Functions."""
+"""Null handling and other general-purpose functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hayase.sql.functions import Bound, FunctionArgError, Udf, format_types, register
+from hayase.sql.types import NULL, SqlType, is_assignable, widen_numeric
+
+
+def _common(name: str, types: list[SqlType]) -> SqlType:
+    rt: SqlType = NULL
+    for t in types:
+        if t.base == "NULL":
+            continue
+        if rt.base == "NULL":
+            rt = t
+        elif rt == t:
+            continue
+        elif rt.is_numeric and t.is_numeric:
+            rt = widen_numeric(rt, t)
+        elif is_assignable(rt, t):
+            continue
+        elif is_assignable(t, rt):
+            rt = t
+        else:
+            raise FunctionArgError(f"Function '{name}' does not accept parameters "
+                                   f"({format_types(types)}).")
+    return rt
+
+
+def _coalesce(*vals: Any) -> Any:
+    for v in vals:
+        if v is not None:
+            return v
+    return None
+
+
+def _coalesce_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    if not types:
+        raise FunctionArgError("Function 'coalesce' does not accept parameters ().")
+    rt = _common("coalesce", types)
+    return Bound(rt, _coalesce, nulls=False, coerce=[rt] * len(types))
+
+
+def _ifnull_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    if len(types) != 2:
+        raise FunctionArgError(f"Function 'ifnull' does not accept parameters "
+                               f"({format_types(types)}).")
+    rt = _common("ifnull", types)
+    return Bound(rt, lambda a, b: b if a is None else a, nulls=False, coerce=[rt, rt])
+
+
+def _nullif_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    if len(types) != 2:
+        raise FunctionArgError(f"Function 'nullif' does not accept parameters "
+                               f"({format_types(types)}).")
+    rt = _common("nullif", types)
+    return Bound(types[0] if types[0].base != "NULL" else rt,
+                 lambda a, b: None if a is not None and a == b else a, nulls=False)
+
+
+def _as_value_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    if len(types) != 1:
+        raise FunctionArgError(f"Function 'as_value' does not accept parameters "
+                               f"({format_types(types)}).")
+    return Bound(types[0], lambda v: v, nulls=False)
+
+
+register(Udf("COALESCE", _coalesce_bind, category="CONDITIONAL"))
+register(Udf("IFNULL", _ifnull_bind, category="CONDITIONAL"))
+register(Udf("NULLIF", _nullif_bind, category="CONDITIONAL"))
+register(Udf("AS_VALUE", _as_value_bind, category="OTHER"))
+
+
+def _elt(n: int | None, *vals: Any) -> Any:
+    if n is None or n < 1 or n > len(vals):
+        return None
+    return vals[n - 1]
+
+
+def _elt_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    if not types or types[0].base not in ("INTEGER", "NULL") or any(
+            t.base not in ("STRING", "NULL") for t in types[1:]):
+        raise FunctionArgError(f"Function 'elt' does not accept parameters ({format_types(types)}).")
+    from hayase.sql.types import STRING
+
+    return Bound(STRING, _elt, nulls=False)
+
+
+def _field(s: Any, *vals: Any) -> int:
+    if s is None:
+        return 0
+    for i, v in enumerate(vals):
+        if v == s:
+            return i + 1
+    return 0
+
+
+def _field_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    if not types or any(t.base not in ("STRING", "NULL") for t in types):
+        raise FunctionArgError(f"Function 'field' does not accept parameters "
+                               f"({format_types(types)}).")
+    from hayase.sql.types import INTEGER
+
+    return Bound(INTEGER, _field, nulls=False)
+
+
+register(Udf("ELT", _elt_bind, category="STRING"))
+register(Udf("FIELD", _field_bind, category="STRING"))
+
+# Aggregate and table functions: known by name so the analyzer can say they need GROUP BY or are
+# table functions; their planning arrives with issue 6.
+for _agg in ("COUNT", "COUNT_DISTINCT", "SUM", "AVG", "MIN", "MAX", "COLLECT_LIST", "COLLECT_SET",
+             "EARLIEST_BY_OFFSET", "LATEST_BY_OFFSET", "TOPK", "TOPKDISTINCT", "HISTOGRAM",
+             "STDDEV_SAMP", "STDDEV_SAMPLE", "CORRELATION", "ATTR"):
+    register(Udf(_agg, lambda types, lits: (_ for _ in ()).throw(
+        FunctionArgError("aggregate functions need GROUP BY")), aggregate=True,
+        category="AGGREGATE"))

@@ -1,1 +1,386 @@
-"""Functions."""
+"""String and bytes functions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import urllib.parse
+import uuid as uuid_mod
+from typing import Any
+
+from hayase.sql.errors import KsqlRuntimeError
+from hayase.sql.functions import (
+    BOOLEAN,
+    BYTES,
+    INTEGER,
+    STRING,
+    Bound,
+    FunctionArgError,
+    Udf,
+    format_types,
+    register,
+    simple,
+)
+from hayase.sql.types import BIGINT, DOUBLE, SqlType, array_of, map_of
+
+S = "STRING"
+
+
+def _substring(s: str | bytes, pos: int, length: int | None = None) -> str | bytes:
+    """ksqlDB SUBSTRING: 1-based start; negative start counts from the end."""
+    n = len(s)
+    if pos > 0:
+        start = pos - 1
+    elif pos < 0:
+        start = max(n + pos, 0)
+    else:
+        start = 0
+    if start > n:
+        return s[0:0]
+    if length is None:
+        return s[start:]
+    if length < 0:
+        return s[0:0]
+    return s[start:start + length]
+
+
+simple("SUBSTRING", [([S, "INT"], STRING), ([S, "INT", "INT"], STRING),
+                     (["BYTES", "INT"], BYTES), (["BYTES", "INT", "INT"], BYTES)], _substring,
+       category="STRING")
+simple("LEN", [([S], INTEGER), (["BYTES"], INTEGER)], len, category="STRING")
+simple("LCASE", [([S], STRING)], str.lower, category="STRING")
+simple("UCASE", [([S], STRING)], str.upper, category="STRING")
+
+
+def _trim(s: str) -> str:
+    return s.strip(" \t\n\r\f\v\x00")
+
+
+simple("TRIM", [([S], STRING)], _trim, category="STRING")
+
+
+def _initcap(s: str) -> str:
+    return " ".join(w[:1].upper() + w[1:].lower() for w in s.split(" "))
+
+
+simple("INITCAP", [([S], STRING)], _initcap, category="STRING")
+
+
+def _concat(*parts: Any) -> Any:
+    vals = [p for p in parts if p is not None]
+    if vals and isinstance(vals[0], bytes):
+        return b"".join(vals)
+    return "".join(vals)
+
+
+def _concat_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    bases = {t.base for t in types if t.base != "NULL"}
+    if not types or len(bases) > 1 or (bases and bases - {"STRING", "BYTES"}):
+        raise FunctionArgError(f"Function 'concat' does not accept parameters "
+                               f"({format_types(types)}).")
+    rt = BYTES if bases == {"BYTES"} else STRING
+    return Bound(rt, _concat, nulls=False)
+
+
+register(Udf("CONCAT", _concat_bind, category="STRING"))
+
+
+def _concat_ws(sep: Any, *parts: Any) -> Any:
+    if sep is None:
+        return None
+    return sep.join(p for p in parts if p is not None)
+
+
+def _concat_ws_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    bases = {t.base for t in types if t.base != "NULL"}
+    if len(types) < 2 or len(bases) > 1 or (bases and bases - {"STRING", "BYTES"}):
+        raise FunctionArgError(f"Function 'concat_ws' does not accept parameters "
+                               f"({format_types(types)}).")
+    return Bound(BYTES if bases == {"BYTES"} else STRING, _concat_ws, nulls=False)
+
+
+register(Udf("CONCAT_WS", _concat_ws_bind, category="STRING"))
+
+
+def _replace(s: str, old: str, new: str) -> str:
+    return s.replace(old, new)
+
+
+simple("REPLACE", [([S, S, S], STRING)], _replace, category="STRING")
+
+
+def _java_regex(p: str) -> re.Pattern[str]:
+    try:
+        return re.compile(p)
+    except re.error as e:
+        raise KsqlRuntimeError(f"Invalid regular expression pattern: {p}. {e}") from None
+
+
+def _java_replacement(r: str) -> str:
+    # Java uses $1 for groups; Python uses \1.
+    return re.sub(r"\$(\d+)", r"\\\1", r.replace("\\", "\\\\"))
+
+
+def _regexp_replace(s: str, p: str, r: str) -> str:
+    return _java_regex(p).sub(_java_replacement(r), s)
+
+
+def _regexp_extract(p: str, s: str, group: int = 0) -> str | None:
+    m = _java_regex(p).search(s)
+    if m is None:
+        return None
+    try:
+        return m.group(group)
+    except IndexError:
+        return None
+
+
+def _regexp_extract_all(p: str, s: str, group: int = 0) -> list[str | None]:
+    return [m.group(group) for m in _java_regex(p).finditer(s)]
+
+
+def _regexp_split(s: str, p: str) -> list[str]:
+    if s == "":
+        return [""]
+    return _java_regex(p).split(s)
+
+
+simple("REGEXP_REPLACE", [([S, S, S], STRING)], _regexp_replace, category="STRING")
+simple("REGEXP_EXTRACT", [([S, S], STRING), ([S, S, "INT"], STRING)], _regexp_extract,
+       category="STRING")
+simple("REGEXP_EXTRACT_ALL", [([S, S], array_of(STRING)), ([S, S, "INT"], array_of(STRING))],
+       _regexp_extract_all, category="STRING")
+simple("REGEXP_SPLIT_TO_ARRAY", [([S, S], array_of(STRING))], _regexp_split, category="STRING")
+
+
+def _split(s: Any, delim: Any) -> list[Any]:
+    if len(delim) == 0:
+        return [s[i:i + 1] for i in range(len(s))]
+    return s.split(delim)
+
+
+simple("SPLIT", [([S, S], array_of(STRING)), (["BYTES", "BYTES"], array_of(BYTES))], _split,
+       category="STRING")
+
+
+def _split_to_map(s: str, entry: str, kv: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in s.split(entry):
+        if kv in part:
+            k, v = part.split(kv, 1)
+            out[k] = v
+    return out
+
+
+simple("SPLIT_TO_MAP", [([S, S, S], map_of(STRING, STRING))], _split_to_map, category="STRING")
+
+
+def _instr(s: str, sub: str, pos: int = 1, occurrence: int = 1) -> int:
+    if pos > 0:
+        idx = pos - 2
+        for _ in range(occurrence):
+            idx = s.find(sub, idx + 1)
+            if idx < 0:
+                return 0
+        return idx + 1
+    # Negative position: search backwards from len + pos.
+    end = len(s) + pos + 1
+    idx = end
+    for _ in range(occurrence):
+        idx = s.rfind(sub, 0, idx + len(sub) - 1 if idx != end else end + len(sub) - 1)
+        if idx < 0:
+            return 0
+    return idx + 1
+
+
+simple("INSTR", [([S, S], INTEGER), ([S, S, "INT"], INTEGER), ([S, S, "INT", "INT"], INTEGER)],
+       _instr, category="STRING")
+
+
+def _pad(left: bool) -> Any:
+    def pad(s: Any, length: int, fill: Any) -> Any:
+        if length < 0 or len(fill) == 0:
+            return None
+        if length <= len(s):
+            return s[:length]
+        need = length - len(s)
+        padding = (fill * (need // len(fill) + 1))[:need]
+        return padding + s if left else s + padding
+    return pad
+
+
+simple("LPAD", [([S, "INT", S], STRING), (["BYTES", "INT", "BYTES"], BYTES)], _pad(True),
+       category="STRING")
+simple("RPAD", [([S, "INT", S], STRING), (["BYTES", "INT", "BYTES"], BYTES)], _pad(False),
+       category="STRING")
+
+
+def _chr(v: Any) -> str | None:
+    if isinstance(v, str):
+        m = re.fullmatch(r"\\u([0-9a-fA-F]{4})", v)
+        if not m:
+            return None
+        return chr(int(m.group(1), 16))
+    try:
+        return chr(v)
+    except (ValueError, OverflowError):
+        return None
+
+
+simple("CHR", [(["INT"], STRING), ([S], STRING)], _chr, category="STRING")
+
+
+def _mask_char(c: str, upper: str | None, lower: str | None, digit: str | None,
+               other: str | None) -> str:
+    if c.isupper():
+        return c if upper is None else upper
+    if c.islower():
+        return c if lower is None else lower
+    if c.isdigit():
+        return c if digit is None else digit
+    return c if other is None else other
+
+
+def _masker(sel: str) -> Any:
+    def mask(s: str, *args: Any) -> str:
+        repl = list(args) + ["X", "x", "n", "-"][len(args):]
+        u, lo, d, o = repl[:4]
+        n = len(s)
+        if sel == "all":
+            rng = range(n)
+        elif sel.startswith("keep"):
+            k = args[0] if args else 0
+            repl = list(args[1:]) + ["X", "x", "n", "-"][len(args[1:]):]
+            u, lo, d, o = repl[:4]
+            rng = range(0, max(n - k, 0)) if sel == "keep_left" else range(min(k, n), n)
+            rng = range(min(k, n), n) if sel == "keep_left" else range(0, max(n - k, 0))
+        else:
+            k = args[0] if args else 0
+            repl = list(args[1:]) + ["X", "x", "n", "-"][len(args[1:]):]
+            u, lo, d, o = repl[:4]
+            rng = range(0, min(k, n)) if sel == "left" else range(max(n - k, 0), n)
+        chars = list(s)
+        for i in rng:
+            chars[i] = _mask_char(chars[i], u, lo, d, o)
+        return "".join(chars)
+    return mask
+
+
+for _name, _sel, _lead in (("MASK", "all", []), ("MASK_LEFT", "left", ["INT"]),
+                           ("MASK_RIGHT", "right", ["INT"]),
+                           ("MASK_KEEP_LEFT", "keep_left", ["INT"]),
+                           ("MASK_KEEP_RIGHT", "keep_right", ["INT"])):
+    simple(_name, [([S, *_lead, *([S] * k)], STRING) for k in range(5)], _masker(_sel),
+           nulls=False, category="STRING")
+
+
+def _mask_nulls(fn: Any) -> Any:
+    return fn
+
+
+simple("UUID", [([], STRING), (["BYTES"], STRING)],
+       lambda b=None: str(uuid_mod.uuid4()) if b is None else str(uuid_mod.UUID(bytes=b)),
+       deterministic=False, category="STRING")
+
+
+def _to_bytes(s: str, enc: str) -> bytes:
+    e = enc.lower()
+    try:
+        if e == "hex":
+            return bytes.fromhex(s)
+        if e == "utf8":
+            return s.encode("utf-8")
+        if e == "ascii":
+            return s.encode("ascii")
+        if e == "base64":
+            return base64.b64decode(s, validate=True)
+    except (ValueError, binascii.Error, UnicodeEncodeError) as err:
+        raise KsqlRuntimeError(f"Failed to encode '{s}' as {enc}: {err}") from None
+    raise KsqlRuntimeError(f"Supported input encodings are: hex, utf8, ascii and base64, got {enc}")
+
+
+def _from_bytes(b: bytes, enc: str) -> str:
+    e = enc.lower()
+    if e == "hex":
+        return b.hex().upper()
+    if e == "utf8":
+        return b.decode("utf-8", errors="replace")
+    if e == "ascii":
+        return b.decode("ascii", errors="replace")
+    if e == "base64":
+        return base64.b64encode(b).decode()
+    raise KsqlRuntimeError(f"Supported output encodings are: hex, utf8, ascii and base64, got {enc}")
+
+
+simple("TO_BYTES", [([S, S], BYTES)], _to_bytes, category="STRING")
+simple("FROM_BYTES", [(["BYTES", S], STRING)], _from_bytes, category="STRING")
+
+
+def _encode(s: str, in_enc: str, out_enc: str) -> str:
+    return _from_bytes(_to_bytes(s, in_enc), out_enc)
+
+
+simple("ENCODE", [([S, S, S], STRING)], _encode, category="STRING")
+
+
+def _md5(s: str) -> str:
+    return hashlib.md5(s.encode()).hexdigest()  # noqa: S324 - ksqlDB's MD5 function
+
+
+simple("MD5", [([S], STRING)], _md5, category="STRING")
+
+
+def _from_bytes_num(kind: str) -> Any:
+    import struct
+
+    def conv(b: bytes, order: str = "BIG_ENDIAN") -> Any:
+        o = ">" if order.upper() == "BIG_ENDIAN" else "<"
+        fmt = {"int": "i", "bigint": "q", "double": "d"}[kind]
+        size = struct.calcsize(fmt)
+        if len(b) != size:
+            raise KsqlRuntimeError(f"Number of bytes must be equal to {size}, but found {len(b)}")
+        return struct.unpack(o + fmt, b)[0]
+    return conv
+
+
+simple("INT_FROM_BYTES", [(["BYTES"], INTEGER), (["BYTES", S], INTEGER)], _from_bytes_num("int"))
+simple("BIGINT_FROM_BYTES", [(["BYTES"], BIGINT), (["BYTES", S], BIGINT)],
+       _from_bytes_num("bigint"))
+simple("DOUBLE_FROM_BYTES", [(["BYTES"], DOUBLE), (["BYTES", S], DOUBLE)],
+       _from_bytes_num("double"))
+
+
+# --------------------------------------------------------------------------- URL
+
+
+def _url(fn: Any) -> Any:
+    def wrapped(u: str, *a: Any) -> Any:
+        try:
+            return fn(urllib.parse.urlsplit(u), *a)
+        except ValueError:
+            return None
+    return wrapped
+
+
+def _param(parts: urllib.parse.SplitResult, name: str) -> str | None:
+    for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
+        if k == name:
+            return v
+    return None
+
+
+simple("URL_EXTRACT_HOST", [([S], STRING)], _url(lambda p: p.hostname), category="URL")
+simple("URL_EXTRACT_PORT", [([S], INTEGER)], _url(lambda p: p.port), category="URL")
+simple("URL_EXTRACT_PROTOCOL", [([S], STRING)], _url(lambda p: p.scheme or None), category="URL")
+simple("URL_EXTRACT_PATH", [([S], STRING)], _url(lambda p: p.path), category="URL")
+simple("URL_EXTRACT_QUERY", [([S], STRING)], _url(lambda p: p.query or None), category="URL")
+simple("URL_EXTRACT_FRAGMENT", [([S], STRING)], _url(lambda p: p.fragment or None),
+       category="URL")
+simple("URL_EXTRACT_PARAMETER", [([S, S], STRING)], _url(_param), category="URL")
+simple("URL_ENCODE_PARAM", [([S], STRING)], lambda s: urllib.parse.quote_plus(s), category="URL")
+simple("URL_DECODE_PARAM", [([S], STRING)], lambda s: urllib.parse.unquote_plus(s),
+       category="URL")
+
+_ = BOOLEAN
