@@ -64,10 +64,16 @@ class TestJson:
         single = key_serde(JSON, cols(("K", INTEGER), ns=Namespace.KEY))
         assert single.serialize((33,)) == b"33"
         assert single.deserialize(b"33") == (33,)
-        assert single.deserialize(None) == (None,)
+        assert single.deserialize(None) is None  # a null key, not a key of NULL columns
         assert single.serialize((None,)) is None
         multi = key_serde(JSON, cols(("K1", STRING), ("K2", INTEGER), ns=Namespace.KEY))
         assert multi.deserialize(b'{"k1": "a", "K2": 1}') == ("a", 1)
+        assert multi.serialize((None, None)) == b'{"K1":null,"K2":null}'
+
+    def test_non_finite_doubles_and_null_map_keys(self):
+        serde = value_serde(JSON, cols(("D", DOUBLE), ("M", map_of(STRING, INTEGER))))
+        assert serde.serialize((float("nan"), {None: 1})) == b'{"D":"NaN","M":{"null":1}}'
+        assert serde.deserialize(b'{"D": "-Infinity"}')[0] == float("-inf")
 
     def test_bigint_beyond_64_bits_is_parsed_exactly_then_wraps(self):
         serde = value_serde(UNWRAPPED, cols(("V", BIGINT)))
@@ -83,6 +89,13 @@ class TestDelimited:
         assert serde.serialize((1, "a,b", 10.0)) == b'1,"a,b",10.0'
         assert serde.serialize((None, None, None)) == b",,"
 
+    def test_minimal_quoting_like_commons_csv(self):
+        serde = value_serde(FormatInfo("DELIMITED"), cols(("A", STRING), ("B", STRING),
+                                                          ("C", STRING)))
+        assert serde.serialize(("-10", "-1", "")) == b'"-10",-1,'
+        assert serde.serialize(("!", "#", "x ")) == b'"!","#","x "'
+        assert serde.serialize(("", "a\"b", "c")) == b'"","a""b",c'
+
     def test_field_count_mismatch_is_an_error(self):
         serde = value_serde(FormatInfo("DELIMITED"), cols(("A", INTEGER), ("B", STRING)))
         with pytest.raises(SerdeError):
@@ -92,8 +105,10 @@ class TestDelimited:
         assert resolve_delimiter("TAB") == "\t"
         assert resolve_delimiter("space") == " "
         assert resolve_delimiter("|") == "|"
-        with pytest.raises(ValueError):
-            resolve_delimiter("")
+        assert resolve_delimiter("\t") == "\t"
+        for bad in ("", " ", "ab"):
+            with pytest.raises(ValueError):
+                resolve_delimiter(bad)
         serde = value_serde(FormatInfo("DELIMITED", (("delimiter", "TAB"),)),
                             cols(("A", INTEGER), ("B", STRING)))
         assert serde.deserialize(b"0\tzero") == (0, "zero")

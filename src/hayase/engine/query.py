@@ -106,6 +106,7 @@ class StatelessQuery:
         self.source_topic = src.topic
         self.is_table = src.source_type is SourceType.TABLE
         self._key_serde = key_serde(src.key_format, src.schema.key)
+        self._null_key: tuple[Any, ...] = (None,) * len(src.schema.key)
         self._value_serde = value_serde(src.value_format, src.schema.value)
         self._build_row = _row_builder(src)
         self._extract_ts = make_extractor(src)
@@ -147,7 +148,7 @@ class StatelessQuery:
 
     # ------------------------------------------------------------------ operators
 
-    def _deserialize(self, rec: Record) -> tuple[tuple[Any, ...], tuple[Any, ...] | None,
+    def _deserialize(self, rec: Record) -> tuple[tuple[Any, ...] | None, tuple[Any, ...] | None,
                                                  int | None, int | None] | None:
         key_bytes = rec.key
         wstart = wend = None
@@ -168,7 +169,7 @@ class StatelessQuery:
         except SerdeError as e:
             self._entry(DESERIALIZATION_ERROR, e.message, "value", rec.value)
             return None
-        return key or (), value, wstart, wend
+        return key, value, wstart, wend
 
     def process(self, rec: Record) -> list[OutputRecord]:
         """Run one source record through the query; returns the records for the sink topic."""
@@ -190,7 +191,8 @@ class StatelessQuery:
             return []
         key, value, wstart, wend = parts
         tombstone = value is None
-        columns = self._build_row(key, value, rec.headers)
+        null_key = key is None
+        columns = self._build_row(self._null_key if key is None else key, value, rec.headers)
         ts = rec.timestamp
         if self._extract_ts is not None and not tombstone:
             try:
@@ -222,14 +224,15 @@ class StatelessQuery:
                     return []
             elif isinstance(step, SelectKeyStep):
                 new_key = step.key_fn(row)
+                null_key = False
             else:
                 assert isinstance(step, ProjectStep)
                 out = step.fn(row, new_key)
         if out is None:
             raise UnsupportedPlan("plan without a projection")
-        return self._emit(rec, out, tombstone, ts, wstart, wend)
+        return self._emit(rec, out, tombstone, null_key, ts, wstart, wend)
 
-    def _emit(self, rec: Record, out: Row, tombstone: bool, ts: int,
+    def _emit(self, rec: Record, out: Row, tombstone: bool, null_key: bool, ts: int,
               wstart: int | None, wend: int | None) -> list[OutputRecord]:
         out_ts = out[self._n_sink_cols] if len(out) > self._n_sink_cols else ts
         if tombstone:
@@ -240,7 +243,8 @@ class StatelessQuery:
             return []
         key_values = tuple(out[: self._n_sink_key])
         try:
-            key_bytes = self._sink_key_serde.serialize(key_values)
+            # A null source key stays a null key unless PARTITION BY computed a new one.
+            key_bytes = None if null_key else self._sink_key_serde.serialize(key_values)
             value_bytes = None if tombstone else self._sink_value_serde.serialize(
                 tuple(out[i] for i in self._value_idx))
         except SerdeError as e:

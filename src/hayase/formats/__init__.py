@@ -27,20 +27,20 @@ FORMATS = ("JSON", "DELIMITED", "KAFKA", "NONE")
 
 
 class _KeySerde:
-    """Keys: null bytes read as all-NULL key columns; all-NULL key columns write null bytes."""
+    """Keys: null bytes are a null key (``None``, not a tuple); a single NULL key column is
+    written as null bytes; several key columns are always written (NULLs inside)."""
 
     def __init__(self, inner: Serde, width: int) -> None:
         self.inner = inner
-        self.nulls: Values = (None,) * width
+        self.width = width
 
     def deserialize(self, data: bytes | None) -> Values | None:
         if data is None:
-            return self.nulls
-        values = self.inner.deserialize(data)
-        return self.nulls if values is None else values
+            return None
+        return self.inner.deserialize(data)
 
     def serialize(self, values: Values | None) -> bytes | None:
-        if values is None or all(v is None for v in values):
+        if values is None or self.width == 0 or (self.width == 1 and values[0] is None):
             return None
         return self.inner.serialize(values)
 

@@ -24,7 +24,7 @@ def resolve_delimiter(text: str | None) -> str:
     named = NAMED_DELIMITERS.get(text.upper())
     if named is not None:
         return named
-    if len(text) != 1 or text.isspace():
+    if len(text) != 1 or text == " ":
         raise ValueError(
             "Delimiter cannot be empty, if you meant to have a tab or space for delimiter, "
             "please use the special values 'TAB' or 'SPACE'"
@@ -78,20 +78,22 @@ def split_line(line: str, delimiter: str) -> list[str | None]:
     return fields
 
 
-def _needs_quotes(text: str, delimiter: str) -> bool:
-    """Commons CSV QuoteMode.MINIMAL."""
+def _needs_quotes(text: str, delimiter: str, first_field: bool) -> bool:
+    """Commons CSV QuoteMode.MINIMAL (as ksqlDB's DELIMITED writer uses it)."""
     if text == "":
-        return True
+        return first_field  # an empty first field is quoted so that a line is never empty
     first = text[0]
     if first <= "#":
+        return True
+    if first_field and not (first.isascii() and first.isalnum()):
         return True
     if any(c in (delimiter, '"', "\r", "\n") for c in text):
         return True
     return text[-1] <= " "
 
 
-def _format_field(text: str, delimiter: str) -> str:
-    if _needs_quotes(text, delimiter):
+def _format_field(text: str, delimiter: str, first_field: bool) -> str:
+    if _needs_quotes(text, delimiter, first_field):
         return '"' + text.replace('"', '""') + '"'
     return text
 
@@ -170,7 +172,7 @@ class DelimitedSerde:
         if len(self.columns) == 1 and values[0] is None:
             return b""
         parts = [
-            "" if v is None else _format_field(_render(v, c.type), self.delimiter)
-            for v, c in zip(values, self.columns, strict=True)
+            "" if v is None else _format_field(_render(v, c.type), self.delimiter, i == 0)
+            for i, (v, c) in enumerate(zip(values, self.columns, strict=True))
         ]
         return self.delimiter.join(parts).encode("utf-8")

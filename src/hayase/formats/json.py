@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -185,7 +186,10 @@ def to_json(value: Any, t: SqlType) -> Any:
     if isinstance(t, DecimalType):
         return orjson.Fragment(format(value, "f").encode())
     if b == "DOUBLE":
-        return float(value)
+        f = float(value)
+        if math.isnan(f) or math.isinf(f):
+            return java_double(f)  # Jackson writes non-finite doubles as strings
+        return f
     if b == "BYTES":
         return base64.b64encode(value).decode("ascii")
     if isinstance(t, ArrayType):
@@ -193,10 +197,18 @@ def to_json(value: Any, t: SqlType) -> Any:
         return [to_json(x, et) if et is not None else x for x in value]
     if isinstance(t, MapType):
         vt = t.value
-        return {str(k): (to_json(v, vt) if vt is not None else v) for k, v in value.items()}
+        return {_map_key(k): (to_json(v, vt) if vt is not None else v) for k, v in value.items()}
     if isinstance(t, StructType):
         return {name: to_json(value.get(name), ft) for name, ft in t.fields}
     return value
+
+
+def _map_key(k: Any) -> str:
+    if k is None:
+        return "null"
+    if isinstance(k, bool):
+        return "true" if k else "false"
+    return str(k)
 
 
 def _has_decimal(t: SqlType) -> bool:

@@ -1,0 +1,93 @@
+"""`hayase run` against a real broker: a persistent query as a consumer-group member,
+at-least-once commits, the processing log, and a clean SIGTERM stop."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from hayase.client.admin import Admin
+from hayase.engine.runtime import group_id
+
+pytestmark = pytest.mark.integration
+
+
+def _consume(bootstrap: str, topic: str, count: int, deadline_s: float = 60.0) -> list:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    got: list = []
+    deadline = time.monotonic() + deadline_s
+    try:
+        while len(got) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                got.append(msg)
+    finally:
+        consumer.close()
+    return got
+
+
+def test_run_filters_projects_logs_bad_records_and_stops_on_sigterm(kafka, topic_name,
+                                                                     tmp_path: Path):
+    bootstrap = kafka.bootstrap_servers
+    source, sink = topic_name, f"{topic_name}-adults"
+    service = f"t{uuid.uuid4().hex[:8]}_"
+    Admin({"bootstrap.servers": bootstrap}).create_topic(source, partitions=2)
+    producer = Producer({"bootstrap.servers": bootstrap})
+    people = [(1, "ann", 31), (2, "bob", 12), (3, "cy", 44), (4, "di", 17), (5, "ed", 18)]
+    for pid, name, age in people:
+        producer.produce(source, key=pid.to_bytes(4, "big"),
+                         value=json.dumps({"name": name, "age": age}).encode(), timestamp=1000 + pid)
+    producer.produce(source, key=(9).to_bytes(4, "big"), value=b"{not json", timestamp=9)
+    assert producer.flush(30) == 0
+    sql = tmp_path / "q.sql"
+    sql.write_text(
+        f"CREATE STREAM people (id INT KEY, name STRING, age INT) "
+        f"WITH (kafka_topic='{source}', value_format='JSON');\n"
+        f"CREATE STREAM adults WITH (kafka_topic='{sink}') AS "
+        f"SELECT id, UCASE(name) AS name FROM people WHERE age >= 18;\n")
+    proc = subprocess.Popen([sys.executable, "-m", "hayase", "run", str(sql),
+                             "--bootstrap-servers", bootstrap, "-p", f"ksql.service.id={service}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out = _consume(bootstrap, sink, 3)
+        logged = _consume(bootstrap, f"{service}ksql_processing_log", 1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            output = proc.communicate(timeout=60)[0].decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output = proc.communicate()[0].decode(errors="replace")
+    assert proc.returncode == 0, output
+    values = sorted((int.from_bytes(m.key(), "big"), json.loads(m.value()), m.timestamp()[1])
+                    for m in out)
+    assert values == [(1, {"NAME": "ANN"}, 1001), (3, {"NAME": "CY"}, 1003),
+                      (5, {"NAME": "ED"}, 1005)]
+    entry = json.loads(logged[0].value())
+    assert entry["message"]["deserializationError"]["topic"] == source
+    # Everything consumed was committed (after the producer's acknowledgements).
+    assert Admin({"bootstrap.servers": bootstrap}).partitions_of(source) == [0, 1]
+    reader = Consumer({"bootstrap.servers": bootstrap,
+                       "group.id": group_id(service, _query_id(output))})
+    try:
+        committed = reader.committed([TopicPartition(source, p) for p in (0, 1)], timeout=30)
+    finally:
+        reader.close()
+    assert sum(tp.offset for tp in committed if tp.offset >= 0) == len(people) + 1
+
+
+def _query_id(output: str) -> str:
+    for line in output.splitlines():
+        if "started " in line:
+            return line.split("started ", 1)[1].split(":", 1)[0]
+    raise AssertionError(f"no query started:\n{output}")
