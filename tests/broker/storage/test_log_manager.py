@@ -151,3 +151,9 @@ def test_run_retention_and_checkpoints(tmp_path: Path) -> None:
     m = LogManager(tmp_path, {"log.roll.ms": "1000", "log.retention.ms": "5000"})
     assert m.log("t", 0).log_start_offset == start
     m.close()
+
+
+@pytest.mark.parametrize("broker", [{"num.partitions": "x"}, {"num.partitions": "0"}, {"log.retention.ms": "soon"}])
+def test_bad_broker_config(tmp_path: Path, broker) -> None:
+    with pytest.raises(InvalidConfigError):
+        LogManager(tmp_path, broker)

@@ -16,6 +16,8 @@ ops = st.lists(
         st.tuples(st.just("append"), st.lists(values, min_size=1, max_size=3)),
         st.tuples(st.just("roll"), st.none()),
         st.tuples(st.just("flush"), st.none()),
+        st.tuples(st.just("idempotent"), st.tuples(st.sampled_from([7, 8]), values)),
+        st.tuples(st.just("retry"), st.tuples(st.sampled_from([7, 8]), st.integers(1, 5))),
         st.tuples(st.just("reopen"), st.booleans()),
         st.tuples(st.just("read"), st.tuples(st.integers(0, 200), st.integers(1, 600))),
     ),
@@ -31,6 +33,8 @@ def test_reads_return_what_was_appended(ops, segment_bytes: int, interval: int) 
         directory = Path(d)
         log = open_log(directory, config, flush_on_roll=False)
         model: list[bytes] = []
+        sent: dict[int, list[tuple[bytes, int, int]]] = {7: [], 8: []}  # pid -> (batch, base, last)
+        next_seq = {7: 0, 8: 0}
         try:
             for op, arg in ops:
                 if op == "append":
@@ -39,6 +43,22 @@ def test_reads_return_what_was_appended(ops, segment_bytes: int, interval: int) 
                     flat = [v for vs in arg for v in vs]
                     assert (r.base_offset, r.last_offset) == (len(model), len(model) + len(flat) - 1)
                     model += flat
+                elif op == "idempotent":
+                    pid, vs = arg
+                    data = build_batch([Record(None, v) for v in vs], base_timestamp=NOW,
+                                       producer_id=pid, producer_epoch=0, base_sequence=next_seq[pid])
+                    r = log.append(data, NOW)
+                    assert not r.duplicate and r.base_offset == len(model)
+                    next_seq[pid] += len(vs)
+                    model += vs
+                    sent[pid].append((data, r.base_offset, r.last_offset))
+                elif op == "retry":
+                    pid, back = arg
+                    if len(sent[pid]) < back:
+                        continue
+                    data, base, last = sent[pid][-back]
+                    r = log.append(data, NOW)  # one of the last 5: recognised, nothing written
+                    assert r.duplicate and (r.base_offset, r.last_offset) == (base, last)
                 elif op == "roll":
                     log.roll(NOW)
                 elif op == "flush":

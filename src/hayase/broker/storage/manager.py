@@ -28,6 +28,7 @@ from pathlib import Path
 
 from hayase.broker.storage.config import TopicConfig
 from hayase.broker.storage.errors import (
+    InvalidConfigError,
     InvalidPartitionsError,
     InvalidTopicError,
     StorageError,
@@ -117,7 +118,13 @@ class LogManager:
         self.data_dir = Path(data_dir)
         self.broker_config = {k: str(v) for k, v in broker_config.items()}
         TopicConfig.from_kafka({}, self.broker_config)  # bad broker defaults fail here, early
-        self.num_partitions = int(self.broker_config.get("num.partitions", "1"))
+        try:
+            self.num_partitions = int(self.broker_config.get("num.partitions", "1"))
+        except ValueError:
+            raise InvalidConfigError(
+                f"num.partitions must be an integer, not {self.broker_config['num.partitions']!r}") from None
+        if self.num_partitions < 1:
+            raise InvalidConfigError(f"num.partitions must be at least 1, not {self.num_partitions}")
         self.flush_on_roll = flush_on_roll
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock_fd = os.open(self.data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
