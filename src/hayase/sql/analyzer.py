@@ -243,6 +243,15 @@ class Analyzer:
             return self.describe(stmt)
         if isinstance(stmt, ast.Explain):
             return self.explain(stmt)
+        if isinstance(stmt, ast.Alter):
+            src = self.metastore.get(stmt.name)
+            if src is None:
+                raise _err(f"Source {stmt.name} does not exist.", stmt)
+            if src.is_source:
+                raise _err(f"Cannot alter {stmt.source_type.lower()} '{stmt.name}': ALTER "
+                           f"operations are not supported on source {stmt.source_type.lower()}s.",
+                           stmt)
+            raise _err("ALTER is not supported yet.", stmt)
         if isinstance(stmt, ast.QueryStatement):
             raise _err("Transient queries (SELECT without CREATE ... AS or INSERT INTO) are not "
                        "supported by this engine yet.", stmt)
@@ -279,9 +288,11 @@ class Analyzer:
                         n_value_cols: int) -> frozenset[str]:
         wrap = _prop_bool(props, "WRAP_SINGLE_VALUE")
         if wrap is not None:
-            if value_format not in WRAPPING_FORMATS:
+            if value_format not in WRAPPING_FORMATS and not (value_format == "KAFKA" and not wrap):
                 raise StatementError(f"'WRAP_SINGLE_VALUE' can not be used with format "
                                      f"'{value_format}' as it does not support wrapping")
+            if value_format == "KAFKA":
+                return frozenset()
             if n_value_cols != 1:
                 raise StatementError("'WRAP_SINGLE_VALUE' is only valid for single-field value "
                                      "schemas")
@@ -319,9 +330,12 @@ class Analyzer:
     def _check_existing(self, name: str, kind: str, or_replace: bool, if_not_exists: bool,
                         node: ast.Node, is_source: bool = False) -> DataSource | None:
         existing = self.metastore.get(name)
+        lower = kind.lower()
+        if or_replace and is_source:
+            raise _err(f"Cannot add {lower} '{name}': CREATE OR REPLACE is not supported on "
+                       f"source {lower}s.", node)
         if existing is None:
             return None
-        lower = kind.lower()
         if if_not_exists:
             return existing
         if or_replace:
@@ -894,6 +908,10 @@ class _QueryPlanner:
                     missing.append(e.to_sql() if not isinstance(e, ast.ColumnRef) or e.source is None
                                    else f"{e.source}.{e.name}")
                     continue
+                if len(hits) > 1:
+                    names = [items[h].name for h in hits]
+                    raise _err(f"The projection contains a key column (`{items[hits[0]].name}`) "
+                               f"more than once, aliased as: {' and '.join(names)}.", node)
                 key_sources.append(hits[0])
                 items[hits[0]].key_index = i
             if missing:

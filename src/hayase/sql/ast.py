@@ -641,3 +641,15 @@ class Assert(Statement):
 
     def to_sql(self) -> str:
         return "ASSERT " + self.body
+
+
+@dataclass(eq=False)
+class Alter(Statement):
+    """ALTER STREAM|TABLE name ...: parsed so it can be refused with a statement error."""
+
+    source_type: str
+    name: str
+    body: str
+
+    def to_sql(self) -> str:
+        return f"ALTER {self.source_type} {ident(self.name)} {self.body}"

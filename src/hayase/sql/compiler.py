@@ -89,6 +89,7 @@ class CodeNamespace:
             "_rt": runtime, "_D": decimal.Decimal, "_ctx": runtime._CTX,
             "_KsqlRuntimeError": KsqlRuntimeError, "on_error": _ignore_error,
         }
+        self.values["_cast"] = _safe_cast(self.values)
         self._ids: dict[int, str] = {}
         self._n = 0
 
@@ -183,6 +184,15 @@ class ExpressionCompiler:
         if not checks:
             return f"({body(names)})"
         return f"(None if {' or '.join(checks)} else {body(names)})"
+
+    def _false_guard(self, parts: list[Typed], body: Callable[[list[str]], str]) -> str:
+        """Like _null_guard but yields False on null input (ksqlDB's comparison semantics)."""
+        code = self._null_guard(parts, body)
+        if code == "None":
+            return "False"
+        if code.startswith("(None if "):
+            return "(False if " + code[len("(None if "):]
+        return code
 
     def coerce(self, t: Typed, target: SqlType) -> Typed:
         """Implicitly convert ``t`` to ``target`` (numeric widening, null)."""
@@ -330,10 +340,18 @@ class ExpressionCompiler:
             if w.base == "DECIMAL":
                 return self._to_decimal(a, ta), self._to_decimal(b, tb)
             return a, b
-        # A string literal compared with another type is cast to that type.
+        # A string literal compared with another type is cast to that type; compared with
+        # ROWTIME/WINDOWSTART/WINDOWEND it is a timestamp text (ksqlDB's "magic" conversion).
         for lit_side, other in ((0, tb), (1, ta)):
             lit_expr = left if lit_side == 0 else right
+            other_expr = right if lit_side == 0 else left
             lit = a if lit_side == 0 else b
+            if (isinstance(lit_expr, ast.Literal) and lit.type.base == "STRING"
+                    and isinstance(other_expr, ast.ColumnRef)
+                    and other_expr.name in ("ROWTIME", "WINDOWSTART", "WINDOWEND")):
+                converted = self.constant_cast(lit_expr, TIMESTAMP_T)
+                converted = Typed(converted.code, other)
+                return (converted, b) if lit_side == 0 else (a, converted)
             if isinstance(lit_expr, ast.Literal) and lit.type.base == "STRING" and (
                     other.is_numeric or other.is_temporal or other.base == "BOOLEAN"):
                 converted = self.constant_cast(lit_expr, other)
@@ -378,7 +396,7 @@ class ExpressionCompiler:
         py = {"=": "==", "<>": "!="}.get(op, op)
         if isinstance(a.type, (ArrayType, MapType, StructType)) and op in ("<", "<=", ">", ">="):
             raise self._cannot_compare(e.left, e.right, a.type, b.type, op)
-        return Typed(self._null_guard([a, b], lambda n: f"({n[0]} {py} {n[1]})"), BOOLEAN,
+        return Typed(self._false_guard([a, b], lambda n: f"({n[0]} {py} {n[1]})"), BOOLEAN,
                      a.const and b.const)
 
     def _IsNull(self, e: ast.IsNull) -> Typed:
@@ -405,10 +423,9 @@ class ExpressionCompiler:
                 v1.type.is_numeric and v2.type.is_numeric) else v1
             lo = self.coerce(lo, v1.type) if lo.type.is_numeric and v1.type.is_numeric else lo
             hi = self.coerce(hi, v1.type) if hi.type.is_numeric and v1.type.is_numeric else hi
-        body = self._null_guard([v1, lo, hi], lambda n: f"({n[1]} <= {n[0]} <= {n[2]})")
+        body = self._false_guard([v1, lo, hi], lambda n: f"({n[1]} <= {n[0]} <= {n[2]})")
         if e.negated:
-            t = self.ns.temp()
-            body = f"(None if ({t} := {body}) is None else not {t})"
+            body = self._false_guard([v1, lo, hi], lambda n: f"(not ({n[1]} <= {n[0]} <= {n[2]}))")
         return Typed(body, BOOLEAN)
 
     def _InList(self, e: ast.InList) -> Typed:
@@ -427,23 +444,18 @@ class ExpressionCompiler:
             items = [self.coerce(it, target) if it.type.is_numeric else it for it in items]
         if all(it.const for it in items):
             values = [_eval_const(it.code, self.ns) for it in items]
-            has_null = any(x is None for x in values)
             try:
                 pool: Any = frozenset(x for x in values if x is not None)
             except TypeError:
                 pool = [x for x in values if x is not None]
             k = self.ns.const(pool, "in")
-            miss = "None" if has_null else "False"
-            body = self._null_guard([v], lambda n: f"(True if {n[0]} in {k} else {miss})")
+            body = self._false_guard([v], lambda n: f"({n[0]} in {k})")
         else:
             lst = "[" + ", ".join(it.code for it in items) + "]"
-            t = self.ns.temp()
-            body = self._null_guard(
-                [v], lambda n: f"(True if {n[0]} in ({t} := {lst}) else "
-                               f"(None if None in {t} else False))")
+            body = self._false_guard([v], lambda n: f"({n[0]} in {lst})")
         if e.negated:
             r = self.ns.temp()
-            body = f"(None if ({r} := {body}) is None else not {r})"
+            body = self._false_guard([v], lambda n: f"(not ({r} := {body}))")
         return Typed(body, BOOLEAN)
 
     def _Like(self, e: ast.Like) -> Typed:
@@ -455,12 +467,11 @@ class ExpressionCompiler:
         esc = repr(e.escape)
         if p.const and p.code != "None":
             rx = self.ns.const(runtime.like_regex(_eval_const(p.code, self.ns), e.escape), "rx")
-            body = self._null_guard([v], lambda n: f"({rx}.fullmatch({n[0]}) is not None)")
+            neg = "is None" if e.negated else "is not None"
+            body = self._false_guard([v], lambda n: f"({rx}.fullmatch({n[0]}) {neg})")
         else:
-            body = self._null_guard([v, p], lambda n: f"_rt.like({n[0]}, {n[1]}, {esc})")
-        if e.negated:
-            r = self.ns.temp()
-            body = f"(None if ({r} := {body}) is None else not {r})"
+            neg = "not " if e.negated else ""
+            body = self._false_guard([v, p], lambda n: f"({neg}_rt.like({n[0]}, {n[1]}, {esc}))")
         return Typed(body, BOOLEAN)
 
     # ------------------------------------------------------------------ structure
@@ -611,7 +622,8 @@ class ExpressionCompiler:
         from hayase.sql.functions.datetime_fns import TIME_UNIT_FUNCTIONS
 
         call_args = list(e.args)
-        if udf.name in TIME_UNIT_FUNCTIONS and call_args and isinstance(call_args[0], ast.ColumnRef):
+        if (udf.name in TIME_UNIT_FUNCTIONS and call_args and isinstance(call_args[0], ast.ColumnRef)
+                and call_args[0].source is None and call_args[0].name in ast.TIME_UNITS):
             unit = call_args[0]
             call_args[0] = ast.Literal(unit.name, STRING, line=unit.line, column=unit.column)
         for i, arg in enumerate(call_args):
@@ -637,7 +649,7 @@ class ExpressionCompiler:
                 target = bound.coerce[i] if i < len(bound.coerce) else None
                 coerced.append(a if target is None else self.coerce(a, target))
             args = coerced
-        fn = self.ns.const(bound.impl, "f")
+        fn = self.ns.const(_safe_call(bound.impl, self.ns.values, e.name), "f")
         const = all(a.const for a in args) and udf.deterministic
         if bound.nulls:
             code = self._null_guard(args, lambda n: f"{fn}({', '.join(n)})")
@@ -659,6 +671,29 @@ class LambdaType(SqlType):
 
     def __str__(self) -> str:
         return f"LAMBDA<{self.returns}>"  # type: ignore[attr-defined]
+
+
+def _safe_call(impl: Callable[..., Any], values: dict[str, Any], name: str) -> Callable[..., Any]:
+    """ksqlDB evaluates each function call on its own: a failure yields null and is logged."""
+
+    def call(*args: Any) -> Any:
+        try:
+            return impl(*args)
+        except Exception as e:  # noqa: BLE001 - any UDF failure becomes null + processing log
+            values["on_error"](KsqlRuntimeError(f"Error computing {name}: {e}"))
+            return None
+    call.__name__ = f"udf_{name}"
+    return call
+
+
+def _safe_cast(values: dict[str, Any]) -> Callable[..., Any]:
+    def cast(v: Any, src: SqlType, dst: SqlType) -> Any:
+        try:
+            return _cast_value(v, src, dst)
+        except Exception as e:  # noqa: BLE001 - a failed CAST is null, as in ksqlDB
+            values["on_error"](KsqlRuntimeError(f"Failed to cast {v!r} to {dst}: {e}"))
+            return None
+    return cast
 
 
 def _literal_value(e: ast.Expression) -> Any:
@@ -832,7 +867,6 @@ def build_function(name: str, params: str, body_lines: list[str], ns: CodeNamesp
     """Compile ``def name(params): body`` with the query's namespace and return it."""
     src = f"def {name}({params}):\n" + "\n".join("    " + ln for ln in body_lines) + "\n"
     glb = ns.values
-    glb.setdefault("_cast", cast_value)
     code = compile(src, f"<hayase-sql:{name}>", "exec")
     exec(code, glb)  # noqa: S102 - generated from the analyzed AST, never from raw text
     fn = glb[name]

@@ -24,8 +24,13 @@ from hayase.sql.types import ArrayType, MapType, SqlType, StructType, array_of
 _PATH_TOKEN = re.compile(r"\.([^.\[\]]+)|\[\s*(\d+)\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]")
 
 
+_DECODER = json.JSONDecoder(parse_float=decimal.Decimal)
+
+
 def _loads(text: str) -> Any:
-    return json.loads(text, parse_float=decimal.Decimal)
+    """Parse the first JSON value; trailing text is ignored (as Jackson does)."""
+    value, _ = _DECODER.raw_decode(text.strip())
+    return value
 
 
 def _dumps(v: Any) -> str:

@@ -60,11 +60,13 @@ simple("CEIL", [(["INT"], _same), (["BIGINT"], _same), (["DECIMAL"], _same),
 
 
 def _round_double(v: float, places: int = 0) -> float:
+    """Java's Math.round semantics generalised to places: halves round toward +infinity."""
     if not math.isfinite(v):
         return v
-    d = decimal.Decimal(repr(v)).quantize(decimal.Decimal(1).scaleb(-places), rounding=_HALF_UP,
+    mode = decimal.ROUND_HALF_UP if v >= 0 else decimal.ROUND_HALF_DOWN
+    d = decimal.Decimal(repr(v)).quantize(decimal.Decimal(1).scaleb(-places), rounding=mode,
                                           context=decimal.Context(prec=400))
-    return float(d)
+    return float(d) + 0.0
 
 
 def _round_bind(types: list[SqlType], literals: list[Any]) -> Bound:
@@ -228,8 +230,16 @@ def _geo_distance(lat1: float, lon1: float, lat2: float, lon2: float, unit: str 
     return 2 * radius * math.asin(math.sqrt(a))
 
 
-simple("GEO_DISTANCE", [(["DOUBLE"] * 4, DOUBLE), (["DOUBLE"] * 4 + ["STRING"], DOUBLE)],
-       _geo_distance, category="MATHEMATICAL")
+def _geo_distance_any(lat1: float, lon1: float, lat2: float, lon2: float,
+                     unit: Any = "KM") -> float:
+    if isinstance(unit, str):
+        return _geo_distance(lat1, lon1, lat2, lon2, unit)
+    return _geo_distance(lat1, lon1, lat2, lon2, "KM") / 6371.0 * float(unit)
+
+
+simple("GEO_DISTANCE", [(["DOUBLE"] * 4, DOUBLE), (["DOUBLE"] * 4 + ["STRING"], DOUBLE),
+                        (["DOUBLE"] * 5, DOUBLE)],
+       _geo_distance_any, category="MATHEMATICAL")
 
 
 def _extreme(name: str, pick: Any) -> Udf:

@@ -319,7 +319,8 @@ simple("FROM_BYTES", [(["BYTES", S], STRING)], _from_bytes, category="STRING")
 
 
 def _encode(s: str, in_enc: str, out_enc: str) -> str:
-    return _from_bytes(_to_bytes(s, in_enc), out_enc)
+    out = _from_bytes(_to_bytes(s, in_enc), out_enc)
+    return out.lower() if out_enc.lower() == "hex" else out
 
 
 simple("ENCODE", [([S, S, S], STRING)], _encode, category="STRING")
