@@ -97,6 +97,8 @@ class ExpectedException:
 class TestCase:
     """One runnable test: a test node expanded for one format and one config value."""
 
+    __test__ = False  # not a pytest test class
+
     file: str
     name: str
     statements: list[str]

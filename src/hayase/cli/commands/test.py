@@ -34,6 +34,8 @@ def run_test(sql_file: Path, input_file: Path | None, output_file: Path) -> str 
         driver.run_case(case.inputs)
     except KsqlError as e:
         return f"{type(e).__name__}: {e}"
+    except Exception as e:  # e.g. a format hayase does not support: report, don't crash
+        return f"{type(e).__name__}: {e}"
     topics: list[str] = []
     for r in case.outputs:
         if r.topic not in topics:
