@@ -8,6 +8,9 @@ LogManager, which reads the `log.*` names.
 hayase-only names:
 
 * `hayase.durability` = none | interval | always (see `hayase.broker.durability`).
+* `hayase.max.partitions` (default 10000): partitions the broker accepts in total, so that a
+  CreateTopics with a huge count cannot exhaust file descriptors (each partition keeps its
+  active segment open).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ DEFAULTS: dict[str, str] = {
     "log.flush.interval.ms": "1000",
     "hayase.durability": "none",
     "delete.topic.enable": "true",
+    "hayase.max.partitions": "10000",
 }
 
 DURABILITY_MODES = ("none", "interval", "always")
@@ -111,7 +115,7 @@ class BrokerConfig:
         if self.durability not in DURABILITY_MODES:
             raise ConfigError(f"hayase.durability must be one of {', '.join(DURABILITY_MODES)}, "
                               f"not {self.durability!r}")
-        for name in ("node.id", "num.partitions", "message.max.bytes", "socket.request.max.bytes",
+        for name in ("node.id", "num.partitions", "hayase.max.partitions", "message.max.bytes", "socket.request.max.bytes",
                      "log.retention.check.interval.ms", "log.flush.interval.ms"):
             try:
                 int(self.props[name])

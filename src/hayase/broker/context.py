@@ -52,6 +52,9 @@ class BrokerState:
             raise ValueError(f"group handler declares non-group API keys {sorted(unknown)}")
         self.group_handler = handler
         self.supported.update(versions)
+        from hayase.broker.dispatch import warm_codecs
+
+        warm_codecs(versions)
 
     @property
     def advertised(self) -> Listener:

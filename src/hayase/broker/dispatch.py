@@ -34,8 +34,10 @@ from hayase.broker.protocol.frames import (
     api_versions_fallback,
     encode_response,
     parse_request,
+    request_schema,
+    response_schema,
 )
-from hayase.broker.protocol.schema_codec import DecodeError
+from hayase.broker.protocol.schema_codec import DecodeError, entity_reader, entity_writer
 from hayase.broker.protocol.versions import GROUP_API_KEYS, ApiKey
 
 log = logging.getLogger("hayase.broker")
@@ -65,10 +67,20 @@ class FrameError(Exception):
     """The connection must be closed (malformed or unsupported request, handler failure)."""
 
 
+def warm_codecs(supported: dict[int, tuple[int, int]]) -> None:
+    """Load and compile every served version's codecs now, not on a first request (which
+    would pay the import and compile time, and could fail for lack of file descriptors)."""
+    for api_key, (lo, hi) in supported.items():
+        for version in range(lo, hi + 1):
+            entity_reader(request_schema(api_key, version))
+            entity_writer(response_schema(api_key, version))
+
+
 class Dispatcher:
     def __init__(self, broker: BrokerState, observer: Observer | None = None) -> None:
         self.broker = broker
         self.observer = observer
+        warm_codecs(broker.supported)
 
     def dispatch(self, frame: bytes, peer: str = "") -> Outcome:
         """The response frame (with size prefix), None, or an awaitable of either."""
@@ -84,6 +96,9 @@ class Dispatcher:
                              f"(client {h.client_id!r})") from None
         except DecodeError as e:
             raise FrameError(f"malformed request: {e}") from None
+        except Exception as e:
+            log.exception("decoding a request failed unexpectedly")
+            raise FrameError(f"request decoding failed: {e!r}") from None
         header = request.header
         handler = self._handler_for(header.api_key)
         ctx = RequestContext(broker, header, peer)
@@ -94,7 +109,11 @@ class Dispatcher:
                           header.api_version, header.client_id)
             raise FrameError(f"handler failed: {e!r}") from None
         if inspect.isawaitable(result):
-            return asyncio.ensure_future(self._finish(header, result, started, len(frame)))
+            inner = asyncio.ensure_future(result)
+            outer = asyncio.ensure_future(self._finish(header, inner, started, len(frame)))
+            # a closed connection cancels the response; the handler's work stops with it
+            outer.add_done_callback(lambda f: inner.cancel() if f.cancelled() else None)
+            return outer
         return self._encode(header, result, started, len(frame))
 
     def _handler_for(self, api_key: int) -> Handler:

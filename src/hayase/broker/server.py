@@ -141,6 +141,9 @@ class Broker:
                 except FrameError as e:
                     log.warning("closing connection from %s: %s", peer, e)
                     break
+                except Exception:  # noqa: BLE001 - a bug must cost one connection, not the broker
+                    log.exception("closing connection from %s: unexpected error", peer)
+                    break
                 if outcome is not None:
                     await pending.put(outcome)
         except (asyncio.IncompleteReadError, ConnectionError):

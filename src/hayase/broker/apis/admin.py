@@ -12,9 +12,11 @@ from hayase.broker.apis.common import (
     INVALID_TOPIC_EXCEPTION,
     NONE,
     TOPIC_ALREADY_EXISTS,
+    TOPIC_DELETION_DISABLED,
     UNKNOWN_TOPIC_OR_PARTITION,
     error_code_of,
     log,
+    partition_limit_error,
     topic_name_error,
 )
 from hayase.broker.context import BrokerState, RequestContext
@@ -49,10 +51,16 @@ def _validate_new_topic(broker: BrokerState, t: Any) -> int:
                 raise _Rejected(INVALID_REPLICA_ASSIGNMENT,
                                 f"Replica assignment {list(a.broker_ids)} names brokers other "
                                 f"than the only one, {broker.node_id}.")
-        return len(t.assignments)
-    count = broker.config.num_partitions if t.num_partitions == -1 else t.num_partitions
+        count = len(t.assignments)
+    else:
+        count = broker.config.num_partitions if t.num_partitions == -1 else t.num_partitions
     if count <= 0:
         raise _Rejected(INVALID_PARTITIONS, "Number of partitions must be larger than 0.")
+    problem = partition_limit_error(broker, count)
+    if problem is not None:
+        raise _Rejected(INVALID_PARTITIONS, problem)
+    if t.assignments:
+        return int(count)
     rf = t.replication_factor
     if rf == -1:
         rf = broker.config.get_int("default.replication.factor")
@@ -109,7 +117,9 @@ def handle_delete_topics(ctx: RequestContext, body: Any) -> dict[str, Any]:
     for name in names:
         entry: dict[str, Any] = {"name": name, "error_code": NONE, "error_message": None}
         try:
-            if name not in broker.log_manager.topics():
+            if not broker.config.get_bool("delete.topic.enable"):
+                entry["error_code"] = TOPIC_DELETION_DISABLED
+            elif name not in broker.log_manager.topics():
                 entry["error_code"] = UNKNOWN_TOPIC_OR_PARTITION
             else:
                 broker.log_manager.delete_topic(name)
@@ -135,6 +145,9 @@ def handle_create_partitions(ctx: RequestContext, body: Any) -> dict[str, Any]:
                 raise _Rejected(INVALID_PARTITIONS,
                                 f"Topic currently has {current} partitions, which is higher "
                                 f"than or equal to the requested {t.count}.")
+            problem = partition_limit_error(broker, t.count - current)
+            if problem is not None:
+                raise _Rejected(INVALID_PARTITIONS, problem)
             for a in t.assignments or ():
                 if list(a.broker_ids) != [broker.node_id]:
                     raise _Rejected(INVALID_REPLICA_ASSIGNMENT,

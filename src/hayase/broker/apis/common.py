@@ -66,6 +66,16 @@ def leader_epoch_error(current_leader_epoch: int) -> int:
     return FENCED_LEADER_EPOCH if current_leader_epoch < LEADER_EPOCH else UNKNOWN_LEADER_EPOCH
 
 
+def partition_limit_error(broker: BrokerState, extra: int) -> str | None:
+    """Why adding `extra` partitions would exceed hayase.max.partitions, or None."""
+    limit = broker.config.get_int("hayase.max.partitions")
+    total = sum(broker.log_manager.topics().values())
+    if total + extra > limit:
+        return (f"{extra} more partition(s) would exceed hayase.max.partitions={limit} "
+                f"({total} exist)")
+    return None
+
+
 def ensure_topic(broker: BrokerState, name: str, allow_auto_create: bool = True) -> int | None:
     """Partition count of `name`, auto-creating it when allowed and enabled; None if absent."""
     topics: dict[str, int] = broker.log_manager.topics()
@@ -75,6 +85,10 @@ def ensure_topic(broker: BrokerState, name: str, allow_auto_create: bool = True)
     if not (allow_auto_create and broker.config.auto_create_topics):
         return None
     if topic_name_error(name) is not None or name.startswith("__"):
+        return None
+    problem = partition_limit_error(broker, broker.config.num_partitions)
+    if problem is not None:
+        log.warning("not auto-creating topic %s: %s", name, problem)
         return None
     try:
         broker.log_manager.create_topic(name, broker.config.num_partitions, {})

@@ -101,7 +101,7 @@ def read_partitions(broker: BrokerState, plan: list[_Wanted],
 
 def handle_fetch(ctx: RequestContext, body: Any) -> dict[str, Any] | Awaitable[dict[str, Any]]:
     broker = ctx.broker
-    if body.session_id != 0 and ctx.api_version >= 7:
+    if getattr(body, "session_id", 0) != 0:
         return {"throttle_time": 0, "error_code": FETCH_SESSION_ID_NOT_FOUND, "session_id": 0,
                 "responses": ()}
     plan = _plan(body)
