@@ -39,8 +39,8 @@ class Client:
 
 
 class Model:
-    def __init__(self) -> None:
-        self.h = Harness()
+    def __init__(self, initial_delay_ms: int = 0) -> None:
+        self.h = Harness(initial_rebalance_delay_ms=initial_delay_ms)
         self.clients = [Client(i) for i in range(CLIENTS)]
         self.owner: dict[int, Client] = {}  # token -> client
         self.kind: dict[int, str] = {}
@@ -172,9 +172,11 @@ ops = st.lists(
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops)
-def test_random_sequences_keep_the_invariants(sequence: list[tuple[str, int, int]]) -> None:
-    model = Model()
+@given(ops, st.sampled_from([0, 3_000]))
+def test_random_sequences_keep_the_invariants(
+    sequence: list[tuple[str, int, int]], initial_delay_ms: int
+) -> None:
+    model = Model(initial_delay_ms)
     reached_stable = False
     for op, index, ms in sequence:
         model.step(op, index, ms)
