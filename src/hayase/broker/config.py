@@ -32,7 +32,6 @@ DEFAULTS: dict[str, str] = {
     "message.max.bytes": "1048588",
     "socket.request.max.bytes": "104857600",
     "log.retention.check.interval.ms": "300000",
-    "log.flush.interval.ms": "1000",
     "hayase.durability": "none",
     "delete.topic.enable": "true",
     "hayase.max.partitions": "10000",
@@ -116,11 +115,13 @@ class BrokerConfig:
             raise ConfigError(f"hayase.durability must be one of {', '.join(DURABILITY_MODES)}, "
                               f"not {self.durability!r}")
         for name in ("node.id", "num.partitions", "hayase.max.partitions", "message.max.bytes", "socket.request.max.bytes",
-                     "log.retention.check.interval.ms", "log.flush.interval.ms"):
+                     "log.retention.check.interval.ms"):
             try:
                 int(self.props[name])
             except ValueError:
                 raise ConfigError(f"{name} must be an integer, not {self.props[name]!r}") from None
+        if self.flush_interval_ms <= 0:
+            raise ConfigError("log.flush.interval.ms must be positive")
         parse_listener(self.props["listeners"])
         if self.props.get("advertised.listeners"):
             parse_listener(self.props["advertised.listeners"])
@@ -148,6 +149,15 @@ class BrokerConfig:
         if lst.host in ("0.0.0.0", "", "::"):
             return Listener("127.0.0.1", lst.port)
         return lst
+
+    @property
+    def flush_interval_ms(self) -> int:
+        """The `interval` mode's period: log.flush.interval.ms, 1000 when not set (Kafka's own
+        default, never, would make the mode pointless)."""
+        try:
+            return int(self.props.get("log.flush.interval.ms", "1000"))
+        except ValueError:
+            raise ConfigError("log.flush.interval.ms must be an integer") from None
 
     @property
     def durability(self) -> str:

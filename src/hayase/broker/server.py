@@ -98,7 +98,7 @@ class Broker:
                 log.exception("retention check failed")
 
     async def _flush_timer(self) -> None:
-        interval = self.config.get_int("log.flush.interval.ms") / 1000
+        interval = self.config.flush_interval_ms / 1000
         while True:
             await asyncio.sleep(interval)
             try:
