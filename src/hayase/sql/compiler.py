@@ -361,8 +361,11 @@ class ExpressionCompiler:
         if ta.is_temporal and tb.base == "STRING" or tb.is_temporal and ta.base == "STRING":
             return self.cast(a, TIMESTAMP_T) if ta.base == "STRING" else self._temporal(a), \
                 self.cast(b, TIMESTAMP_T) if tb.base == "STRING" else self._temporal(b)
-        if isinstance(ta, ArrayType) and isinstance(tb, ArrayType) and (
-                ta.element is None or tb.element is None):
+        if isinstance(ta, (ArrayType, MapType, StructType)) and type(ta) is type(tb):
+            try:
+                self._merge(ta, tb, None, left, "COMPARE")
+            except StatementError:
+                raise self._cannot_compare(left, right, ta, tb, op) from None
             return a, b
         raise self._cannot_compare(left, right, ta, tb, op)
 
@@ -429,19 +432,10 @@ class ExpressionCompiler:
         return Typed(body, BOOLEAN)
 
     def _InList(self, e: ast.InList) -> Typed:
-        v = self.compile(e.operand)
-        items: list[Typed] = []
-        for item in e.items:
-            it = self.compile(item)
-            _, it2 = self.comparable(v, it, "=", e.operand, item)
-            items.append(it2)
-        target = v.type
-        for it in items:
-            if it.type.is_numeric and target.is_numeric:
-                target = widen_numeric(target, it.type)
-        if target != v.type and target.is_numeric:
-            v = self.coerce(v, target)
-            items = [self.coerce(it, target) if it.type.is_numeric else it for it in items]
+        v0 = self.compile(e.operand)
+        compiled = [(e.operand, v0)] + [(i, self.compile(i)) for i in e.items]
+        _, converted = self.unify(compiled, e, "IN")
+        v, items = converted[0], converted[1:]
         if all(it.const for it in items):
             values = [_eval_const(it.code, self.ns) for it in items]
             try:
@@ -504,25 +498,119 @@ class ExpressionCompiler:
                                   f"not {base.type}")
 
     def _ArrayConstructor(self, e: ast.ArrayConstructor) -> Typed:
-        items = [self.compile(i) for i in e.items]
-        et = _common_type([i.type for i in items], e, "ARRAY")
-        items = [self.coerce(i, et) for i in items] if et is not NULL else items
-        return Typed("[" + ", ".join(i.code for i in items) + "]",
-                     array_of(et if et is not NULL else None) if items else array_of(None),
+        if not e.items:
+            raise self._type_error(e, "Array constructor cannot be empty. Please supply at least "
+                                      "one element (see https://github.com/confluentinc/ksql/issues/4239).")
+        compiled = [(i, self.compile(i)) for i in e.items]
+        if all(c.type is NULL for _, c in compiled):
+            raise self._type_error(e, "Cannot construct an array with all NULL elements (see "
+                                      "https://github.com/confluentinc/ksql/issues/4239). As a "
+                                      "workaround, you may cast a NULL value to the desired type.")
+        et, items = self.unify(compiled, e, "ARRAY")
+        return Typed("[" + ", ".join(i.code for i in items) + "]", array_of(et),
                      all(i.const for i in items))
 
     def _MapConstructor(self, e: ast.MapConstructor) -> Typed:
         if not e.entries:
             raise self._type_error(e, "Map constructor cannot be empty. Please supply at least one "
                                       "key value pair (see https://github.com/confluentinc/ksql/issues/4239).")
-        keys = [self.compile(k) for k, _ in e.entries]
-        vals = [self.compile(v) for _, v in e.entries]
-        kt = _common_type([k.type for k in keys], e, "MAP")
-        vt = _common_type([v.type for v in vals], e, "MAP")
-        keys = [self.coerce(k, kt) for k in keys]
-        vals = [self.coerce(v, vt) for v in vals]
-        code = "{" + ", ".join(f"{k.code}: {v.code}" for k, v in zip(keys, vals, strict=True)) + "}"
-        return Typed(code, map_of(kt if kt is not NULL else None, vt if vt is not NULL else None))
+        keys = [(k, self.compile(k)) for k, _ in e.entries]
+        vals = [(v, self.compile(v)) for _, v in e.entries]
+        if all(k.type is NULL for _, k in keys):
+            raise self._type_error(e, "Cannot construct a map with all NULL keys")
+        if all(v.type is NULL for _, v in vals):
+            raise self._type_error(e, "Cannot construct a map with all NULL values")
+        kt, kc = self.unify(keys, e, "MAP")
+        vt, vc = self.unify(vals, e, "MAP")
+        code = "{" + ", ".join(f"{k.code}: {v.code}" for k, v in zip(kc, vc, strict=True)) + "}"
+        return Typed(code, map_of(kt, vt))
+
+    # ------------------------------------------------------------------ implicit coercion
+    def unify(self, items: list[tuple[ast.Expression, Typed]], node: ast.Node, what: str
+              ) -> tuple[SqlType, list[Typed]]:
+        """ksqlDB's coercion of a list of expressions to one type (constructors, IN, ...)."""
+        target: SqlType = NULL
+        from_literal = False
+        for e, t in items:
+            if t.type is NULL:
+                continue
+            is_str_lit = isinstance(e, ast.Literal) and t.type.base == "STRING"
+            if target is NULL:
+                target, from_literal = t.type, is_str_lit
+                continue
+            if from_literal and not is_str_lit and t.type.base != "STRING":
+                target, from_literal = t.type, False
+                continue
+            merged = self._merge(target, t.type, e, node, what)
+            target = merged
+        converted = [self._convert(e, t, target, node, what) for e, t in items]
+        return target, converted
+
+    def _merge(self, target: SqlType, t: SqlType, e: ast.Expression | None, node: ast.Node,
+               what: str) -> SqlType:
+        if t is NULL or t == target:
+            return target
+        if target is NULL:
+            return t
+        lit = isinstance(e, ast.Literal)
+        if target.is_numeric and t.is_numeric:
+            return widen_numeric(target, t)
+        if lit and t.base == "STRING" and e is not None:
+            assert isinstance(e, ast.Literal)
+            if target.is_numeric:
+                lt = _numeric_text_type(e.value)
+                if lt is None:
+                    raise self._type_error(e, f"invalid input syntax for type {target}: "
+                                              f"\"{e.value}\".")
+                return widen_numeric(target, lt)
+            if target.base in ("BOOLEAN", "DATE", "TIME", "TIMESTAMP"):
+                return target
+        if target.base == "STRING" and lit:
+            return target
+        if isinstance(target, StructType) and isinstance(t, StructType):
+            fields = dict(target.fields)
+            for n, ft in t.fields:
+                fields[n] = self._merge(fields[n], ft, None, node, what) if n in fields else ft
+            return struct_of(list(fields.items()))
+        if isinstance(target, ArrayType) and isinstance(t, ArrayType):
+            if target.element is None:
+                return t
+            if t.element is None:
+                return target
+            return array_of(self._merge(target.element, t.element, None, node, what))
+        if isinstance(target, MapType) and isinstance(t, MapType):
+            if target.key is None or target.value is None:
+                return t
+            if t.key is None or t.value is None:
+                return target
+            return map_of(self._merge(target.key, t.key, None, node, what),
+                          self._merge(target.value, t.value, None, node, what))
+        where = e if e is not None else node
+        if what == "CASE":
+            raise StatementError("Invalid Case expression. Type for all 'THEN' clauses should be "
+                                 f"the same.\nTHEN expression types: {target} and {t}",
+                                 where.line, where.column)
+        raise StatementError(f"operator does not exist: {target} = {t} "
+                             f"({where.to_sql() if isinstance(where, ast.Expression) else ''})\n"
+                             "Hint: You might need to add explicit type casts.",
+                             where.line, where.column)
+
+    def _convert(self, e: ast.Expression, t: Typed, target: SqlType, node: ast.Node,
+                 what: str) -> Typed:
+        if t.type is NULL:
+            return Typed(t.code, target, t.const)
+        if t.type == target:
+            return t
+        if isinstance(e, ast.Literal):
+            if t.type.base == "STRING" and target.base != "STRING":
+                return self.constant_cast(e, target)
+            if target.base == "STRING":
+                return Typed(repr(runtime.to_string(e.value, t.type)), STRING, True)
+        if isinstance(target, StructType) and isinstance(t.type, StructType):
+            src_t = t.type
+            code = self._null_guard([t], lambda n: _struct_rebuild(n[0], target, src_t, self))
+            return Typed(code, target, t.const)
+        return self.coerce(t, target)
 
     def _StructConstructor(self, e: ast.StructConstructor) -> Typed:
         fields = [(n, self.compile(v)) for n, v in e.fields]
@@ -638,6 +726,8 @@ class ExpressionCompiler:
                 args.append(self.compile_lambda(arg, ptypes))
             else:
                 args.append(self.compile(arg))
+        if udf.unify_args and args and not any(isinstance(x, ast.Lambda) for x in call_args):
+            _, args = self.unify(list(zip(call_args, args, strict=True)), e, "FUNCTION")
         arg_types = [a.type for a in args]
         try:
             bound = udf.bind(arg_types, [_literal_value(x) for x in call_args])
@@ -671,6 +761,40 @@ class LambdaType(SqlType):
 
     def __str__(self) -> str:
         return f"LAMBDA<{self.returns}>"  # type: ignore[attr-defined]
+
+
+def _struct_rebuild(name: str, target: StructType, src: StructType,
+                    comp: ExpressionCompiler) -> str:
+    parts = []
+    for n, ft in target.fields:
+        st = src.field(n)
+        if st is None:
+            parts.append(f"{n!r}: None")
+        else:
+            inner = comp.coerce(Typed(f"{name}.get({n!r})", st), ft)
+            parts.append(f"{n!r}: {inner.code}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def _numeric_text_type(text: str) -> SqlType | None:
+    """Type of a number written as text ('10' INTEGER, '4.000' DECIMAL(4, 3), '2e1' DECIMAL)."""
+    s = text.strip()
+    try:
+        if re.fullmatch(r"[+-]?\d+", s):
+            v = int(s)
+            return INTEGER if -2**31 <= v < 2**31 else BIGINT
+        d = decimal.Decimal(s)
+    except (ValueError, decimal.InvalidOperation):
+        return None
+    if not d.is_finite():
+        return DOUBLE
+    sign, digits, exp = d.as_tuple()
+    assert isinstance(exp, int)
+    scale = max(0, -exp)
+    precision = max(len(digits) + max(exp, 0), scale, 1)
+    from hayase.sql.types import decimal_type
+
+    return decimal_type(min(precision, 38), scale)
 
 
 def _safe_call(impl: Callable[..., Any], values: dict[str, Any], name: str) -> Callable[..., Any]:

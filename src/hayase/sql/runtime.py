@@ -220,9 +220,10 @@ def parse_decimal(s: str, t: DecimalType) -> decimal.Decimal | None:
 
 def parse_bool(s: str) -> bool:
     low = s.strip().lower()
-    if low in ("true", "t", "yes", "y"):
+    # ksqlDB accepts any prefix of true/false/yes/no.
+    if low and ("true".startswith(low) or "yes".startswith(low)):
         return True
-    if low in ("false", "f", "no", "n"):
+    if low and ("false".startswith(low) or "no".startswith(low)):
         return False
     raise KsqlRuntimeError(f'invalid input syntax for type BOOLEAN: "{s}".')
 

@@ -53,6 +53,7 @@ class Udf:
     deterministic: bool = True
     description: str = ""
     category: str = "OTHER"
+    unify_args: bool = False  # coerce all arguments to one type first (GREATEST, COALESCE, ...)
 
 
 _REGISTRY: dict[str, Udf] = {}

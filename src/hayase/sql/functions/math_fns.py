@@ -237,9 +237,17 @@ def _geo_distance_any(lat1: float, lon1: float, lat2: float, lon2: float,
     return _geo_distance(lat1, lon1, lat2, lon2, "KM") / 6371.0 * float(unit)
 
 
+def _geo_distance_nullable(*args: Any) -> float | None:
+    if any(a is None for a in args[:4]):
+        return None
+    if len(args) == 5 and args[4] is None:
+        args = args[:4]
+    return _geo_distance_any(*args)
+
+
 simple("GEO_DISTANCE", [(["DOUBLE"] * 4, DOUBLE), (["DOUBLE"] * 4 + ["STRING"], DOUBLE),
                         (["DOUBLE"] * 5, DOUBLE)],
-       _geo_distance_any, category="MATHEMATICAL")
+       _geo_distance_nullable, category="MATHEMATICAL", nulls=False)
 
 
 def _extreme(name: str, pick: Any) -> Udf:
@@ -258,7 +266,8 @@ def _extreme(name: str, pick: Any) -> Udf:
             if len(bases) > 1 and not (rt.base == "DOUBLE" or False):
                 raise FunctionArgError(f"Function '{name.lower()}' cannot be resolved due to "
                                        f"ambiguous method parameters ({format_types(types)}).")
-        elif len(bases) == 1 and non_null.count(non_null[0]) == len(non_null):
+        elif len(bases) == 1 and non_null.count(non_null[0]) == len(non_null) and bases & {
+                "STRING", "BYTES", "DATE", "TIME", "TIMESTAMP", "BOOLEAN"}:
             rt = non_null[0]
         else:
             raise FunctionArgError(f"Function '{name.lower()}' does not accept parameters "
@@ -270,7 +279,7 @@ def _extreme(name: str, pick: Any) -> Udf:
                 return None
             return pick(present)
         return Bound(rt, impl, nulls=False, coerce=[rt] * len(types))
-    return register(Udf(name, bind, category="MATHEMATICAL"))
+    return register(Udf(name, bind, category="MATHEMATICAL", unify_args=True))
 
 
 _extreme("GREATEST", max)

@@ -67,8 +67,8 @@ def _as_value_bind(types: list[SqlType], literals: list[Any]) -> Bound:
     return Bound(types[0], lambda v: v, nulls=False)
 
 
-register(Udf("COALESCE", _coalesce_bind, category="CONDITIONAL"))
-register(Udf("IFNULL", _ifnull_bind, category="CONDITIONAL"))
+register(Udf("COALESCE", _coalesce_bind, category="CONDITIONAL", unify_args=True))
+register(Udf("IFNULL", _ifnull_bind, category="CONDITIONAL", unify_args=True))
 register(Udf("NULLIF", _nullif_bind, category="CONDITIONAL"))
 register(Udf("AS_VALUE", _as_value_bind, category="OTHER"))
 

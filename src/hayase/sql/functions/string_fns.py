@@ -293,7 +293,7 @@ def _to_bytes(s: str, enc: str) -> bytes:
         if e == "utf8":
             return s.encode("utf-8")
         if e == "ascii":
-            return s.encode("ascii")
+            return s.encode("ascii", errors="replace")
         if e == "base64":
             return base64.b64decode(s, validate=True)
     except (ValueError, binascii.Error, UnicodeEncodeError) as err:
