@@ -204,3 +204,47 @@ def test_leader_epoch_is_stamped(tmp_path: Path) -> None:
     (_, h), = list(iter_batches(data))
     assert h.partition_leader_epoch == 0
     log.close()
+
+
+def test_many_batches_in_one_append(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    r = log.append(b"".join(batch(1) for _ in range(700)), NOW)  # 1400 buffers > IOV_MAX
+    assert (r.base_offset, r.last_offset) == (0, 699)
+    assert len(read_all(log)) == 700
+    log.close()
+
+
+def test_failed_write_leaves_nothing_behind(tmp_path: Path, monkeypatch) -> None:
+    from hayase.broker.storage import KafkaStorageError
+
+    log = open_log(tmp_path)
+    log.append(batch(1), NOW)
+    size = log.size_bytes()
+    real_writev = os.writev
+
+    def half_writev(fd: int, pieces) -> int:
+        data = b"".join(bytes(p) for p in pieces)
+        return real_writev(fd, [data[: len(data) // 2]])
+
+    monkeypatch.setattr(os, "writev", half_writev)
+    with pytest.raises(KafkaStorageError) as err:
+        log.append(batch(3), NOW)
+    assert err.value.error_code == 56
+    monkeypatch.undo()
+    assert (tmp_path / f"{0:020d}.log").stat().st_size == size
+    assert log.append(batch(2), NOW).base_offset == 1
+    assert [o for o, _ in read_all(log)] == [0, 1, 2]
+    log.close()
+
+
+def test_closed_log_answers_unknown_partition(tmp_path: Path) -> None:
+    from hayase.broker.storage import UnknownTopicOrPartitionError
+
+    log = open_log(tmp_path)
+    log.append(batch(1), NOW)
+    log.close()
+    with pytest.raises(UnknownTopicOrPartitionError):
+        log.append(batch(1), NOW)
+    with pytest.raises(UnknownTopicOrPartitionError):
+        log.read(0, 100)
+    log.flush()  # a no-op, so a group commit racing a topic deletion is harmless

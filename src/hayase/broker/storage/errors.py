@@ -63,3 +63,9 @@ class InvalidRecordError(StorageError):
     """A well-formed batch whose contents break Kafka's rules, e.g. count != lastOffsetDelta + 1."""
 
     error_code = 87
+
+
+class KafkaStorageError(StorageError):
+    """A disk I/O error while writing or reading a log (KAFKA_STORAGE_ERROR)."""
+
+    error_code = 56

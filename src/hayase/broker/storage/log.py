@@ -56,7 +56,7 @@ from hayase.broker.storage.errors import (
     InvalidTimestampError,
     OffsetOutOfRangeError,
     RecordTooLargeError,
-    StorageError,
+    UnknownTopicOrPartitionError,
 )
 from hayase.broker.storage.producer_state import ProducerStateManager
 from hayase.broker.storage.segment import LogSegment, iter_headers
@@ -239,7 +239,7 @@ class PartitionLog:
         """Validate and append one or more RecordBatch v2; see STORAGE_API.md."""
         with self._lock:
             if self._closed:
-                raise StorageError(f"{self.name} is closed")
+                raise UnknownTopicOrPartitionError(f"{self.name} is closed (deleted or shut down)")
             result = self._append(records, now_ms)
         # flush.messages is checked on append, as in Kafka's UnifiedLog; flush.ms belongs to a
         # periodic flusher (the server's), which can ask ``flush_due``.
@@ -391,6 +391,8 @@ class PartitionLog:
     # --- read ----------------------------------------------------------------------------------
 
     def read(self, offset: int, max_bytes: int) -> ReadResult:
+        if self._closed:
+            raise UnknownTopicOrPartitionError(f"{self.name} is closed (deleted or shut down)")
         hw = self.high_watermark
         start = self.log_start_offset
         if offset == hw:

@@ -25,11 +25,12 @@ from hayase.broker.storage.batch import (
     crc_of,
     decode_records,
 )
-from hayase.broker.storage.errors import CorruptRecordError, StorageError
+from hayase.broker.storage.errors import CorruptRecordError, KafkaStorageError, StorageError
 from hayase.broker.storage.index import OffsetIndex, TimeIndex
 
 SCAN_CHUNK = 64 * 1024
 READ_CHUNK = 32 * 1024
+MAX_IOVECS = 1024
 RECOVERY_CHUNK = 1024 * 1024
 _unpack_header = HEADER.unpack_from
 _LENGTH = struct.Struct(">i")
@@ -176,16 +177,27 @@ class LogSegment:
         fd = self.fd
         if fd is None:
             raise StorageError(f"segment {self.log_path} is not open for append")
-        written = os.writev(fd, pieces)
+        if len(pieces) > MAX_IOVECS:  # writev takes at most IOV_MAX (1024) buffers
+            pieces = [b"".join(pieces)]
+        try:
+            written = os.writev(fd, pieces)
+        except OSError as exc:
+            self._undo_write(fd)
+            raise KafkaStorageError(f"write to {self.log_path} failed: {exc}") from exc
         if written != total:
-            os.ftruncate(fd, self.size)
-            raise StorageError(f"short write to {self.log_path}: {written} of {total} bytes")
+            self._undo_write(fd)
+            raise KafkaStorageError(f"short write to {self.log_path}: {written} of {total} bytes")
         position = self.size
         for last_offset, max_ts, size in batches:
             self._account(position, last_offset, max_ts, size)
             position += size
         self.size = position
         self.fsynced = False
+
+    def _undo_write(self, fd: int) -> None:
+        """Cut a failed append back off, so nothing half-written stays in the log."""
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, self.size)
 
     def _account(self, position: int, last_offset: int, max_ts: int, size: int) -> None:
         if self.rolling_timestamp == NO_TIMESTAMP and position == 0:
