@@ -31,6 +31,7 @@ from hayase.sql.plan import (
     DataSource,
     DdlResult,
     FilterStep,
+    FlatMapStep,
     FormatInfo,
     InsertValues,
     LogicalSchema,
@@ -805,8 +806,35 @@ class _QueryPlanner:
         self._synthetic = i + 1
         return f"KSQL_COL_{i}"
 
+    def _plan_table_functions(self, comp: ExpressionCompiler) -> None:
+        """Find EXPLODE-like calls in the projection; each becomes a column after the row."""
+        from hayase.sql.functions import FunctionArgError, lookup
+
+        self.table_functions: list[tuple[ast.FunctionCall, list[Typed], Any, SqlType]] = []
+        width = self.source.row_width
+        for item in self.query.select:
+            if not isinstance(item, ast.SingleColumn):
+                continue
+            for node in item.expression.walk():
+                if not isinstance(node, ast.FunctionCall):
+                    continue
+                udf = lookup(node.name)
+                if udf is None or not udf.table:
+                    continue
+                if self.source.source_type is SourceType.TABLE:
+                    raise _err("Table source is not supported with table functions", node)
+                args = [comp.compile(a) for a in node.args]
+                try:
+                    bound = udf.bind([a.type for a in args], [None] * len(args))
+                except FunctionArgError as err:
+                    raise _err(str(err), node) from None
+                comp.table_slots[id(node)] = (width + len(self.table_functions),
+                                              bound.return_type)
+                self.table_functions.append((node, args, bound.impl, bound.return_type))
+
     def _plan_select(self) -> None:
         comp = self._compiler("SELECT")
+        self._plan_table_functions(comp)
         src = self.source
         items: list[_SelectColumn] = []
         taken = {c.name for c in src.schema.columns}
@@ -989,6 +1017,20 @@ class _QueryPlanner:
             fn = build_function("_where", "row", guarded(self.where.code, "_r", "WHERE")
                                 + ["return _r is True"], ns)
             steps.append(FilterStep(fn, self.query.where.to_sql() if self.query.where else ""))
+        if self.table_functions:
+            lines_tf: list[str] = []
+            names_tf = []
+            for j, (node, args, impl, _) in enumerate(self.table_functions):
+                fn_name = ns.const(impl, "tf")
+                call = f"{fn_name}({', '.join(a.code for a in args)})"
+                lines_tf += guarded(call, f"_l{j}", node.to_sql())
+                lines_tf.append(f"_l{j} = _l{j} or []")
+                names_tf.append(f"_l{j}")
+            lines_tf.append(f"_n = max({', '.join('len(' + n + ')' for n in names_tf)}, 0)")
+            cells = ", ".join(f"({n}[_i] if _i < len({n}) else None)" for n in names_tf)
+            lines_tf.append(f"return [row + ({cells},) for _i in range(_n)]")
+            steps.append(FlatMapStep(build_function("_flat_map", "row", lines_tf, ns),
+                                     ", ".join(n.to_sql() for n, _, _, _ in self.table_functions)))
         if self.partition is not None:
             lines: list[str] = []
             names = []

@@ -125,6 +125,8 @@ class ExpressionCompiler:
         self.lambdas: list[dict[str, tuple[str, SqlType]]] = []
         self.types = type_registry or {}
         self.allow_aggregates = allow_aggregates
+        # Table function calls already computed by a FlatMapStep: id(node) -> (row index, type).
+        self.table_slots: dict[int, tuple[int, SqlType]] = {}
 
     # ------------------------------------------------------------------ entry
     def compile(self, e: ast.Expression) -> Typed:
@@ -700,9 +702,15 @@ class ExpressionCompiler:
     def _FunctionCall(self, e: ast.FunctionCall) -> Typed:
         from hayase.sql.functions import FunctionArgError, lookup
 
+        if id(e) in self.table_slots:
+            idx, st = self.table_slots[id(e)]
+            return Typed(f"row[{idx}]", st)
         udf = lookup(e.name)
         if udf is None:
             raise self._type_error(e, f"Can't find any functions with the name '{e.name}'")
+        if udf.table:
+            raise self._type_error(e, f"Table function {e.name} can only be used as a top-level "
+                                      "expression of a SELECT")
         if udf.aggregate and not self.allow_aggregates:
             raise self._type_error(e, f"Use of aggregate function {e.name} requires a GROUP BY "
                                       "clause.")

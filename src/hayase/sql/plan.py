@@ -19,6 +19,7 @@ carriers documented in :mod:`hayase.sql.types`.
 Steps of a stateless persistent query (applied in order to each source row):
 
 - :class:`FilterStep`  ``predicate(row) -> bool``; keep the row only when it returns ``True``.
+- :class:`FlatMapStep` (table functions) ``fn(row) -> [row + (tf values...), ...]``.
 - :class:`SelectKeyStep` (PARTITION BY) ``key_fn(row) -> tuple`` new key values; the row itself is
   unchanged (later steps still read the source layout); the engine keeps the new key with the row
   and marks the record as re-keyed (a repartition is needed when the sink has >1 partition).
@@ -217,6 +218,19 @@ class Step:
 @dataclass
 class FilterStep(Step):
     predicate: Callable[[Row], bool]
+    text: str = ""
+
+
+@dataclass
+class FlatMapStep(Step):
+    """Table functions (EXPLODE, CUBE_EXPLODE): ``fn(row) -> list of rows``.
+
+    Each output row is the input row with one value per table function appended
+    (``row + (v0, v1, ...)``); later steps read that extended row.  An empty list emits nothing.
+    Comes after FilterStep (WHERE sees the source row) and before SelectKeyStep/ProjectStep.
+    """
+
+    fn: Callable[[Row], list[Row]]
     text: str = ""
 
 

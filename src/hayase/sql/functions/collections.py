@@ -346,3 +346,43 @@ def _reduce_bind(types: list[SqlType], literals: list[Any]) -> Bound:
 register(Udf("REDUCE", _reduce_bind, lambda_params=_reduce_params, category="LAMBDA"))
 
 _ = (BIGINT, decimal)
+
+
+# --------------------------------------------------------------------------- table functions
+
+
+def _explode(a: list[Any] | None) -> list[Any]:
+    return [] if a is None else list(a)
+
+
+def _cube(a: list[Any] | None) -> list[list[Any]]:
+    """Every combination of keeping or nulling each element (ksqlDB's CUBE_EXPLODE order)."""
+    if a is None:
+        return []
+    n = len(a)
+    out: list[list[Any]] = []
+    seen: list[list[Any]] = []
+    for mask in range(2 ** n):
+        # mask bit i (from the most significant) set means "keep element i"
+        combo = [a[i] if mask & (1 << (n - 1 - i)) else None for i in range(n)]
+        if combo in seen:
+            continue
+        seen.append(combo)
+        out.append(combo)
+    return out
+
+
+def _explode_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    if len(types) != 1 or not _is_array(types[0]):
+        raise _fail("EXPLODE", types)
+    return Bound(_elem(types[0]), _explode, nulls=False)
+
+
+def _cube_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    if len(types) != 1 or not _is_array(types[0]):
+        raise _fail("CUBE_EXPLODE", types)
+    return Bound(types[0], _cube, nulls=False)
+
+
+register(Udf("EXPLODE", _explode_bind, table=True, category="TABLE"))
+register(Udf("CUBE_EXPLODE", _cube_bind, table=True, category="TABLE"))
