@@ -206,6 +206,7 @@ class _SelectColumn:
     typed: Typed
     expr: ast.Expression | None  # None for columns produced by * expansion
     key_index: int | None = None  # index into the PARTITION BY key tuple
+    deref_name: str | None = None  # implicit name of an unaliased a->b, resolved after the rest
 
 
 class Analyzer:
@@ -476,6 +477,8 @@ class Analyzer:
         if src.source_type.value != stmt.source_type:
             raise _err(f"Incompatible data source type is {src.source_type.value}, but statement "
                        f"was DROP {stmt.source_type}", stmt)
+        if stmt.delete_topic and src.is_source:
+            raise _err(f"Cannot delete topic for read-only source: {stmt.name}", stmt)
         readers = self.metastore.readers(stmt.name)
         writers = [q for q in self.metastore.writers(stmt.name) if q != src.created_by_query]
         if readers or writers:
@@ -867,11 +870,24 @@ class _QueryPlanner:
                 pending.append((item, typed))
                 items.append(_SelectColumn("", typed, item.expression))
                 continue
+            if item.alias is None and isinstance(item.expression, ast.Dereference):
+                # Struct field names yield to real columns: clashing ones get _1, _2, ...
+                items.append(_SelectColumn("", typed, item.expression))
+                items[-1].deref_name = name
+                continue
             if item.alias is None and name in RESERVED:
                 raise _err(f"Reserved column name in select: `{name}`. Please remove or alias the "
                            "column.", item)
             items.append(_SelectColumn(name, typed, item.expression))
         used = taken | {c.name for c in items if c.name}
+        for col in items:
+            if not col.name and col.deref_name:
+                name, n = col.deref_name, 0
+                while name in used:
+                    n += 1
+                    name = f"{col.deref_name}_{n}"
+                col.name = name
+                used.add(name)
         for col in items:
             if not col.name:
                 i = self._synthetic
@@ -924,7 +940,14 @@ class _QueryPlanner:
                     raise _err(f"The projection contains a key column (`{kc.name}`) more than "
                                f"once, aliased as: {' and '.join(names)}.", node)
                 key_sources.append(hits[0])
-            if missing:
+            new_planner = self.analyzer.properties.get(
+                "ksql.new.query.planner.enabled", "false").lower() == "true"
+            if new_planner and src.source_type is SourceType.STREAM:
+                # The new planner drops unselected stream keys and orders keys as projected.
+                if missing:
+                    key_sources = []
+                key_sources = sorted(key_sources)
+            elif missing:
                 raise _err(_missing_key_message(name, missing, "key columns" if len(missing) > 1
                                                 else "key column"), node)
         else:
