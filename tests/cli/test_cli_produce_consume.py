@@ -134,9 +134,7 @@ def test_acks_one_turns_idempotence_off_and_explicit_conflict_is_refused(hayase,
     assert "idempotence needs --acks all" in r.output
 
 
-def test_group_commits_and_resumes(hayase, kafka, topic_name: str) -> None:
-    if kafka.kind == "embedded":
-        pytest.skip("consumer groups are the next broker issue (not in issue 2)")
+def test_group_commits_and_resumes(hayase, topic_name: str) -> None:
     assert hayase("topic", "create", topic_name, "--partitions", "2").exit_code == 0
     assert hayase("produce", topic_name, input="1\n2\n3\n").exit_code == 0
     group = f"g-{topic_name}"
@@ -149,3 +147,24 @@ def test_group_commits_and_resumes(hayase, kafka, topic_name: str) -> None:
                "--timeout", "30")
     assert r.exit_code == 0, r.output
     assert r.stdout == "4\n"  # resumed at the committed offsets
+
+
+def test_closed_stdout_ends_consume_quietly(kafka, topic_name: str) -> None:
+    """`hayase consume ... | head -1`: no traceback when the reader goes away."""
+    import subprocess
+    import sys
+
+    b = kafka.bootstrap_servers
+    hayase = [sys.executable, "-m", "hayase"]
+    subprocess.run([*hayase, "topic", "create", topic_name, "-b", b], check=True,
+                   capture_output=True)
+    subprocess.run([*hayase, "produce", topic_name, "-b", b], check=True, capture_output=True,
+                   input="".join(f"{i}\n" for i in range(2000)).encode())
+    proc = subprocess.Popen([*hayase, "consume", topic_name, "--from-beginning", "--timeout", "20",
+                             "-b", b], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == b"0\n"
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(60) == 0, err
+    assert "Traceback" not in err and "Broken pipe" not in err
