@@ -259,6 +259,17 @@ class Analyzer:
                        "supported by this engine yet.", stmt)
         raise _err(f"Unsupported statement: {stmt.to_sql()}", stmt)
 
+    def _case_hint(self, name: str) -> str:
+        """ksqlDB's hint when a source exists under a different letter case."""
+        for other in self.metastore.sources:
+            if other != name and other.upper() == name.upper():
+                if other == other.upper():
+                    return (f"\nDid you mean {other}? Hint: try removing double quotes from the "
+                            "source name.")
+                return (f"\nDid you mean \"{other}\"? Hint: wrap the source name in double quotes "
+                        "to make it case-sensitive.")
+        return ""
+
     # ================================================================== formats
     def _formats(self, props: dict[str, ast.Literal], node: ast.Node,
                  inherit_key: FormatInfo | None, inherit_value: FormatInfo | None,
@@ -629,7 +640,8 @@ class Analyzer:
     def insert_values(self, stmt: ast.InsertValues) -> InsertValues:
         target = self.metastore.get(stmt.target)
         if target is None:
-            raise _err(f"Cannot insert values into an unknown stream/table: {stmt.target}", stmt)
+            raise _err(f"Cannot insert values into an unknown stream/table: `{stmt.target}`"
+                       + self._case_hint(stmt.target), stmt)
         if target.is_source:
             raise _err(f"Cannot insert values into read-only {target.source_type.value.lower()}: "
                        f"{stmt.target}", stmt)

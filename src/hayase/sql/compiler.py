@@ -734,6 +734,11 @@ class ExpressionCompiler:
                 args.append(self.compile_lambda(arg, ptypes))
             else:
                 args.append(self.compile(arg))
+        if udf.precheck is not None:
+            try:
+                udf.precheck([a.type for a in args])
+            except FunctionArgError as err:
+                raise self._type_error(e, str(err)) from None
         if udf.unify_args and args and not any(isinstance(x, ast.Lambda) for x in call_args):
             _, args = self.unify(list(zip(call_args, args, strict=True)), e, "FUNCTION")
         arg_types = [a.type for a in args]

@@ -68,7 +68,7 @@ def split_statements(text: str) -> list[tuple[str, int, int]]:
     i, n, start = 0, len(text), 0
     while i < n:
         ch = text[i]
-        if ch in "'`":
+        if ch in "'`\"":
             j = i + 1
             while j < n:
                 if text[j] == ch:
@@ -254,6 +254,12 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     def quoted_ident(self, meta: Any, tok: Token) -> str:
         return str(tok)[1:-1].replace("``", "`")
+
+    def dquoted_ident(self, meta: Any, tok: Token) -> str:
+        return str(tok)[1:-1].replace('""', '"')
+
+    def map_column(self, meta: Any, _m: Token) -> ast.ColumnRef:
+        return self._p(ast.ColumnRef("MAP"), meta)  # type: ignore[no-any-return]
 
     def function_name(self, meta: Any, name: str) -> str:
         return name

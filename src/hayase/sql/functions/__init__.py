@@ -54,6 +54,7 @@ class Udf:
     description: str = ""
     category: str = "OTHER"
     unify_args: bool = False  # coerce all arguments to one type first (GREATEST, COALESCE, ...)
+    precheck: Callable[[list[SqlType]], None] | None = None  # runs on the raw argument types
 
 
 _REGISTRY: dict[str, Udf] = {}

@@ -279,7 +279,15 @@ def _extreme(name: str, pick: Any) -> Udf:
                 return None
             return pick(present)
         return Bound(rt, impl, nulls=False, coerce=[rt] * len(types))
-    return register(Udf(name, bind, category="MATHEMATICAL", unify_args=True))
+    def precheck(types: list[SqlType]) -> None:
+        numeric = {t.base if t.base != "DECIMAL" else str(t) for t in types if t.is_numeric}
+        if not types:
+            raise FunctionArgError(f"Function '{name.lower()}' does not accept parameters ().")
+        if all(t.base == "NULL" for t in types) or len(numeric) > 1:
+            raise FunctionArgError(f"Function '{name.lower()}' cannot be resolved due to "
+                                   f"ambiguous method parameters ({format_types(types)}).")
+
+    return register(Udf(name, bind, category="MATHEMATICAL", unify_args=True, precheck=precheck))
 
 
 _extreme("GREATEST", max)
