@@ -97,18 +97,36 @@ def test_sequence_wraps_like_kafka() -> None:
     assert increment_sequence(-1, 3) == -1
 
 
-def test_compressed_batch_decodes() -> None:
+def _compress(codec: int, body: bytes) -> bytes:
     import gzip
 
-    plain = build_batch([Record(b"k", b"v" * 20, [], 5), Record(b"k2", b"w", [], 9)])
-    body = gzip.compress(plain[HEADER_SIZE:])
-    header = bytearray(plain[:HEADER_SIZE])
-    struct.pack_into(">h", header, 21, 1)  # gzip
-    struct.pack_into(">i", header, 8, HEADER_SIZE - 12 + len(body))
+    import cramjam
+
+    if codec == 1:
+        return gzip.compress(body)
+    if codec == 2:
+        return bytes(cramjam.snappy.compress_raw(body))
+    if codec == 3:
+        return bytes(cramjam.lz4.compress(body))
+    if codec == 4:
+        return bytes(cramjam.zstd.compress(body))
+    # xerial-framed snappy, as the Java client writes it (attributes still say snappy)
+    raw = bytes(cramjam.snappy.compress_raw(body))
+    return b"\x82SNAPPY\x00" + struct.pack(">ii", 1, 1) + struct.pack(">i", len(raw)) + raw
+
+
+@pytest.mark.parametrize("codec", [1, 2, 3, 4, 5])
+def test_compressed_batch_decodes(codec: int) -> None:
     import google_crc32c
 
+    plain = build_batch([Record(b"k", b"v" * 20, [], 5), Record(b"k2", b"w", [], 9)])
+    body = _compress(codec, plain[HEADER_SIZE:])
+    header = bytearray(plain[:HEADER_SIZE])
+    attribute = 2 if codec == 5 else codec  # 5 = snappy in xerial framing
+    struct.pack_into(">h", header, 21, attribute)
+    struct.pack_into(">i", header, 8, HEADER_SIZE - 12 + len(body))
     data = bytearray(header + body)
     struct.pack_into(">I", data, 17, google_crc32c.value(bytes(data[21:])))
     h = validate_batch(bytes(data))
-    assert h.compression == 1
+    assert h.compression == attribute
     assert [(r.value, r.timestamp) for r in decode_records(bytes(data))] == [(b"v" * 20, 5), (b"w", 9)]

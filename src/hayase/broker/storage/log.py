@@ -220,11 +220,11 @@ class PartitionLog:
                 continue
             with seg._reader() as fd:
                 for _, h in iter_headers(fd, seg.offset_index.lookup(start), seg.size):
+                    if h.base_offset >= end:
+                        return
                     last = h.base_offset + h.last_offset_delta
                     if last < start or h.producer_id < 0:
                         continue
-                    if last >= end:
-                        return
                     update(h.producer_id, h.producer_epoch, h.base_sequence,
                            increment_sequence(h.base_sequence, h.last_offset_delta),
                            h.base_offset, last, h.max_timestamp)
