@@ -211,6 +211,36 @@ def _map_key(k: Any) -> str:
     return str(k)
 
 
+_MISSING: Any = object()
+
+
+def _identity(v: Any) -> Any:
+    return v
+
+
+def converter(t: SqlType) -> Callable[[Any], Any]:
+    """A reader for non-null JSON nodes of type ``t``, with fast paths for the common case."""
+    b = t.base
+    if b == "STRING":
+        return lambda v: v if type(v) is str else _to_text(v)
+    if b in ("BIGINT", "TIMESTAMP"):
+        return lambda v: v if type(v) is int and -(2**63) <= v < 2**63 else from_json(v, t)
+    if b == "INTEGER":
+        return lambda v: v if type(v) is int and -(2**31) <= v < 2**31 else from_json(v, t)
+    if b == "DOUBLE":
+        return lambda v: v if type(v) is float else from_json(v, t)
+    if b == "BOOLEAN":
+        return lambda v: v if type(v) is bool else from_json(v, t)
+    return lambda v: from_json(v, t)
+
+
+def writer(t: SqlType) -> Callable[[Any], Any]:
+    """The orjson form of non-null values of type ``t``."""
+    if t.base in ("STRING", "BIGINT", "INTEGER", "BOOLEAN", "TIMESTAMP", "DATE", "TIME"):
+        return _identity
+    return lambda v: to_json(v, t)
+
+
 def _has_decimal(t: SqlType) -> bool:
     if isinstance(t, DecimalType):
         return True
@@ -248,6 +278,22 @@ class JsonSerde:
         self.target = target
         self._exact = any(_has_decimal(c.type) for c in columns)
         self._dump: Callable[[Any], bytes] = orjson.dumps
+        self._fields = tuple((c.name, c.name.upper(), converter(c.type)) for c in columns)
+        self._writers = tuple((c.name, writer(c.type)) for c in columns)
+
+    def _read_object(self, node: dict[str, Any]) -> Values:
+        """Exact field names first; one upper-cased copy of the object when a name misses."""
+        get = node.get
+        upper: dict[str, Any] | None = None
+        out: list[Any] = []
+        for name, upper_name, conv in self._fields:
+            v = get(name, _MISSING)
+            if v is _MISSING:
+                if upper is None:
+                    upper = {k.upper(): x for k, x in node.items()}
+                v = upper.get(upper_name)
+            out.append(None if v is None else conv(v))
+        return tuple(out)
 
     def deserialize(self, data: bytes | None) -> Values | None:
         if data is None:
@@ -263,7 +309,7 @@ class JsonSerde:
                     f"Can't convert type. sourceType: {_type_name(node)}, requiredType: STRUCT<"
                     + ", ".join(f"{c.name} {c.type}" for c in self.columns) + ">"
                 )
-            return tuple(from_json(lookup_field(node, c.name), c.type) for c in self.columns)
+            return self._read_object(node)
         except SerdeError as e:
             e.target = self.target
             raise
@@ -276,8 +322,7 @@ class JsonSerde:
         try:
             if not self.wrapped:
                 return self._dump(to_json(values[0], self.columns[0].type))
-            return self._dump(
-                {c.name: to_json(v, c.type) for c, v in zip(self.columns, values, strict=True)}
-            )
+            return self._dump({name: None if v is None else w(v)
+                               for (name, w), v in zip(self._writers, values, strict=True)})
         except (TypeError, ValueError, orjson.JSONEncodeError) as e:
             raise SerdeError(f"Failed to serialize JSON {self.target}: {e}", self.target) from e
