@@ -157,3 +157,16 @@ def test_run_retention_and_checkpoints(tmp_path: Path) -> None:
 def test_bad_broker_config(tmp_path: Path, broker) -> None:
     with pytest.raises(InvalidConfigError):
         LogManager(tmp_path, broker)
+
+
+def test_retention_pass_refreshes_the_recovery_point_checkpoint(tmp_path: Path) -> None:
+    m = LogManager(tmp_path, {"log.segment.bytes": "300"})
+    m.create_topic("t", 1, {})
+    for _ in range(10):
+        m.log("t", 0).append(batch(2), NOW)
+    rp = m.log("t", 0).recovery_point
+    assert rp > 0  # rolls fsync the old segment and advance it
+    assert m.run_retention(NOW) == 0
+    lines = (tmp_path / "recovery-point-offset-checkpoint").read_text().splitlines()
+    assert lines[2] == f"t 0 {rp}"
+    m.close()

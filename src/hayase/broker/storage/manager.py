@@ -137,6 +137,7 @@ class LogManager:
         self._topics: dict[str, dict] = {}
         self._configs: dict[str, TopicConfig] = {}
         self._logs: dict[tuple[str, int], PartitionLog] = {}
+        self._checkpointed: tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]] = ({}, {})
         try:
             self._load(now_ms)
         except BaseException:
@@ -287,9 +288,8 @@ class LogManager:
         """Delete segments past retention.ms / retention.bytes in every log; returns the count."""
         self._check_open()
         deleted = sum(log.delete_old_segments(now_ms) for log in list(self._logs.values()))
-        if deleted:
-            self.checkpoint()
-        return deleted
+        self.checkpoint(only_if_changed=True)  # keeps recovery after a crash short, as Kafka's
+        return deleted                         # periodic checkpoint does
 
     def flush_all(self) -> None:
         self._check_open()
@@ -297,11 +297,16 @@ class LogManager:
             log.flush()
         self.checkpoint()
 
-    def checkpoint(self) -> None:
+    def checkpoint(self, only_if_changed: bool = False) -> None:
         """Write the recovery point and log start offset checkpoint files."""
         logs = list(self._logs.items())
-        write_checkpoint(self.data_dir / RECOVERY_POINT_CHECKPOINT, {k: v.recovery_point for k, v in logs})
-        write_checkpoint(self.data_dir / LOG_START_OFFSET_CHECKPOINT, {k: v.log_start_offset for k, v in logs})
+        recovery_points = {k: v.recovery_point for k, v in logs}
+        log_starts = {k: v.log_start_offset for k, v in logs}
+        if only_if_changed and (recovery_points, log_starts) == self._checkpointed:
+            return
+        write_checkpoint(self.data_dir / RECOVERY_POINT_CHECKPOINT, recovery_points)
+        write_checkpoint(self.data_dir / LOG_START_OFFSET_CHECKPOINT, log_starts)
+        self._checkpointed = (recovery_points, log_starts)
 
     def close(self) -> None:
         """Flush and close every log, write the checkpoints and the clean-shutdown marker."""
