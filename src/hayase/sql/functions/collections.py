@@ -327,8 +327,8 @@ def _reduce_bind(types: list[SqlType], literals: list[Any]) -> Bound:
 
     def reduce_map(m: dict[Any, Any], init: Any, f: Any) -> Any:
         acc = init
-        for k, v in m.items():
-            acc = f(acc, k, v)
+        for k in java_hashmap_order(list(m)):
+            acc = f(acc, k, m[k])
         return acc
 
     def guard(fn: Any) -> Any:
@@ -386,3 +386,37 @@ def _cube_bind(types: list[SqlType], literals: list[Any]) -> Bound:
 
 register(Udf("EXPLODE", _explode_bind, table=True, category="TABLE"))
 register(Udf("CUBE_EXPLODE", _cube_bind, table=True, category="TABLE"))
+
+
+def _java_hash(v: Any) -> int:
+    if isinstance(v, str):
+        h = 0
+        for unit in v.encode("utf-16-be").hex(" ", 2).split() if v else []:
+            h = (31 * h + int(unit, 16)) & 0xFFFFFFFF
+        return h
+    if isinstance(v, bool):
+        return 1231 if v else 1237
+    if isinstance(v, int):
+        if -(2**31) <= v < 2**31:
+            return v & 0xFFFFFFFF
+        return (v ^ (v >> 32)) & 0xFFFFFFFF
+    return hash(v) & 0xFFFFFFFF
+
+
+def java_hashmap_order(keys: list[Any]) -> list[Any]:
+    """Iteration order of a java.util.HashMap holding ``keys`` (inserted in this order).
+
+    ksqlDB materialises MAP values as HashMaps, so order-sensitive functions (REDUCE over a map)
+    see this order rather than the order of the JSON text.
+    """
+    # ksqlDB builds maps with new HashMap<>(size): table = next power of two >= size, grown
+    # when more than 3/4 full.
+    cap = 1
+    while cap < max(len(keys), 1):
+        cap *= 2
+    while len(keys) > cap * 3 // 4:
+        cap *= 2
+    def bucket(k: Any) -> int:
+        h = _java_hash(k)
+        return (h ^ (h >> 16)) & (cap - 1)
+    return sorted(keys, key=bucket)  # stable: insertion order within a bucket
