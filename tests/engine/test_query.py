@@ -140,3 +140,16 @@ def test_table_filter_turns_non_matching_rows_into_tombstones():
     assert q.process(rec({"AGE": 5}))[0].value == b'{"AGE":5}'
     assert q.process(rec({"AGE": 0}))[0].value is None
     assert q.process(rec(None))[0].value is None
+
+
+def test_flat_map_runs_the_following_steps_once_per_row():
+    from hayase.sql.plan import FlatMapStep
+
+    sink = source("OUTPUT", "OUTPUT", [Column("ID", INTEGER, KEY), Column("N", INTEGER)])
+    q = StatelessQuery(plan([
+        FlatMapStep(lambda row: [row + (n,) for n in range(row[2] or 0)]),
+        ProjectStep(lambda row, key: (row[0], row[-1], row[3]), sink.schema),
+    ], sink), ProcessingLog())
+    assert [o.value for o in q.process(rec({"AGE": 3}))] == [b'{"N":0}', b'{"N":1}', b'{"N":2}']
+    assert q.process(rec({"AGE": 0})) == []
+    assert q.process(rec(None)) == []

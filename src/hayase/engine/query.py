@@ -26,6 +26,7 @@ from hayase.sql.errors import KsqlRuntimeError
 from hayase.sql.plan import (
     DataSource,
     FilterStep,
+    FlatMapStep,
     Namespace,
     ProjectStep,
     QueryPlan,
@@ -95,7 +96,7 @@ class StatelessQuery:
         if len(plan.sources) != 1:
             raise UnsupportedPlan("joins are not supported by the stateless engine")
         for step in plan.steps:
-            if not isinstance(step, (FilterStep, SelectKeyStep, ProjectStep)):
+            if not isinstance(step, (FilterStep, FlatMapStep, SelectKeyStep, ProjectStep)):
                 raise UnsupportedPlan(f"{type(step).__name__} is not supported yet")
         self.plan = plan
         self.query_id = plan.query_id
@@ -109,7 +110,7 @@ class StatelessQuery:
         self._null_key: tuple[Any, ...] = (None,) * len(src.schema.key)
         self._value_serde = value_serde(src.value_format, src.schema.value)
         self._build_row = _row_builder(src)
-        self._extract_ts = make_extractor(src)
+        self._extract_ts = self._timestamp_extractor(plan, src)
         self._throw_on_invalid_ts = throw_on_invalid(self.properties)
         sink = plan.sink.source
         self.sink = sink
@@ -125,6 +126,25 @@ class StatelessQuery:
         self._current: Record | None = None
         self._suppress_errors = False
         plan.set_error_handler(self._on_expression_error)
+
+    @staticmethod
+    def _timestamp_extractor(plan: QueryPlan,
+                             src: DataSource) -> Callable[[Row, int], int] | None:
+        """The plan's compiled TIMESTAMP-column function when the SQL layer gives one (the same
+        code as STRINGTOTIMESTAMP), else the engine's own reading of the source."""
+        compiled = getattr(plan, "source_timestamp", None)
+        if compiled is None:
+            return make_extractor(src)
+
+        def extract(columns: Row, record_ts: int) -> int:
+            # The compiled function reads a full row; pseudo-columns are not used by it.
+            value = compiled(columns + (record_ts, 0, 0, None, None))
+            if value is None or value < 0:
+                raise InvalidTimestamp(
+                    f"Invalid timestamp {value} in column {src.timestamp_column}")
+            return int(value)
+
+        return extract
 
     @property
     def source_topics(self) -> tuple[str, ...]:
@@ -208,9 +228,15 @@ class StatelessQuery:
         if self.source.window is not None:
             row = row + (wstart, wend)
         self._suppress_errors = tombstone
-        new_key: tuple[Any, ...] | None = None
-        out: Row | None = None
-        for step in self._steps:
+        return self._run_steps(rec, row, 0, tombstone, null_key, None, ts, wstart, wend)
+
+    def _run_steps(self, rec: Record, row: Row, start: int, tombstone: bool, null_key: bool,
+                   new_key: tuple[Any, ...] | None, ts: int, wstart: int | None,
+                   wend: int | None) -> list[OutputRecord]:
+        """Apply steps[start:] to one row; a FlatMapStep fans out into one run per row."""
+        steps = self._steps
+        for i in range(start, len(steps)):
+            step = steps[i]
             if isinstance(step, FilterStep):
                 if tombstone:
                     if not self.is_table:
@@ -222,15 +248,22 @@ class StatelessQuery:
                         self._suppress_errors = True
                         continue
                     return []
+            elif isinstance(step, FlatMapStep):
+                if tombstone:
+                    return []
+                outputs: list[OutputRecord] = []
+                for expanded in step.fn(row):
+                    outputs.extend(self._run_steps(rec, expanded, i + 1, tombstone, null_key,
+                                                   new_key, ts, wstart, wend))
+                return outputs
             elif isinstance(step, SelectKeyStep):
                 new_key = step.key_fn(row)
                 null_key = False
             else:
                 assert isinstance(step, ProjectStep)
-                out = step.fn(row, new_key)
-        if out is None:
-            raise UnsupportedPlan("plan without a projection")
-        return self._emit(rec, out, tombstone, null_key, ts, wstart, wend)
+                return self._emit(rec, step.fn(row, new_key), tombstone, null_key, ts, wstart,
+                                  wend)
+        raise UnsupportedPlan("plan without a projection")
 
     def _emit(self, rec: Record, out: Row, tombstone: bool, null_key: bool, ts: int,
               wstart: int | None, wend: int | None) -> list[OutputRecord]:
