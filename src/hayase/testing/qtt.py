@@ -270,6 +270,13 @@ def split_sql(text: str) -> list[str]:
     return statements
 
 
+def _load_file(path: Path) -> Any:
+    try:
+        return load_json(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise ValueError(f"{path}: not valid JSON: {e}") from None
+
+
 def load_runner_files(
     sql_file: Path, input_file: Path | None, output_file: Path
 ) -> TestCase:
@@ -277,11 +284,11 @@ def load_runner_files(
     statements = split_sql(sql_file.read_text(encoding="utf-8"))
     inputs: list[RecordSpec] = []
     if input_file is not None:
-        doc = load_json(input_file.read_text(encoding="utf-8"))
+        doc = _load_file(input_file)
         if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list):
             raise ValueError(f"{input_file}: expected an object with an 'inputs' list")
         inputs = [parse_record(r) for r in doc["inputs"]]
-    doc = load_json(output_file.read_text(encoding="utf-8"))
+    doc = _load_file(output_file)
     if not isinstance(doc, dict) or not isinstance(doc.get("outputs"), list):
         raise ValueError(f"{output_file}: expected an object with an 'outputs' list")
     if not doc["outputs"]:
