@@ -26,7 +26,7 @@ class KsqlError(Exception):
         self.statement = statement
 
     def __str__(self) -> str:
-        if self.line is not None:
+        if self.line is not None and not self.message.startswith("line "):
             return f"line {self.line}:{self.column or 0}: {self.message}"
         return self.message
 

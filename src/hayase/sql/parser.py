@@ -162,11 +162,23 @@ def _run(text: str, start: str, line: int, column: int) -> lark.Tree:
 
 def _transform(tree: lark.Tree, line: int, column: int) -> Any:
     try:
-        return _Builder(line, column).transform(tree)
+        result = _Builder(line, column).transform(tree)
+        for root in result if isinstance(result, list) else [result]:
+            if isinstance(root, ast.Node):
+                _finish(root, line, column)
+        return result
     except lark.exceptions.VisitError as e:
         if isinstance(e.orig_exc, ParseError):
             raise e.orig_exc from None
         raise
+
+
+def _finish(root: ast.Node, line: int, column: int) -> None:
+    """Refuse integer literals left out of range (2^63 not negated)."""
+    for node in root.walk():
+        if isinstance(node, ast.Literal) and hasattr(node, "overflow_meta"):
+            b = _Builder(line, column)
+            b._check_literal(node, node.overflow_meta, negated=False)
 
 
 def _shift(line: int, column: int, at_line: int, at_col: int) -> tuple[int, int]:
@@ -296,6 +308,10 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         return self._p(lit, meta)  # type: ignore[no-any-return]
 
     def literal(self, meta: Any, lit: ast.Literal) -> ast.Literal:
+        if lit.type is INTEGER and isinstance(lit.value, int) and lit.value == BIGINT_MAX + 1:
+            # Only valid as the operand of unary minus; checked again in unary_sign / _finish.
+            lit.overflow_meta = meta  # type: ignore[attr-defined]
+            return lit
         return self._check_literal(lit, meta, negated=False)
 
     def _check_literal(self, lit: ast.Literal, meta: Any, negated: bool) -> ast.Literal:
@@ -387,6 +403,10 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         if isinstance(operand, ast.Literal) and operand.type.is_numeric:
             if op == "-":
                 self._check_literal(operand, meta, negated=True)
+                if hasattr(operand, "overflow_meta"):
+                    del operand.overflow_meta
+            elif hasattr(operand, "overflow_meta"):
+                self._check_literal(operand, operand.overflow_meta, negated=False)
             operand.line, operand.column = _shift(self.base_line, self.base_col, meta.line,
                                                   meta.column)
             return operand
