@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from tests.sql.conftest import run_plan
 
 from hayase.sql import Session
 from hayase.sql.errors import ParseError, StatementError
-from hayase.sql.plan import DdlResult, FilterStep, InsertValues, ProjectStep, QueryPlan, SelectKeyStep
-from tests.sql.conftest import run_plan
+from hayase.sql.plan import (
+    DdlResult,
+    FilterStep,
+    InsertValues,
+    ProjectStep,
+    QueryPlan,
+    SelectKeyStep,
+)
 
 SRC = ("CREATE STREAM INPUT (ID INT KEY, NAME STRING, AGE INT, S STRUCT<B INT>) "
        "WITH (kafka_topic='input_topic', value_format='JSON');")

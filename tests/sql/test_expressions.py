@@ -6,9 +6,9 @@ import decimal
 import math
 
 import pytest
+from tests.sql.conftest import evaluate, result_type
 
 from hayase.sql.errors import StatementError
-from tests.sql.conftest import evaluate, result_type
 
 D = decimal.Decimal
 

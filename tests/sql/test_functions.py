@@ -5,10 +5,10 @@ from __future__ import annotations
 import decimal
 
 import pytest
+from tests.sql.conftest import evaluate, result_type
 
 from hayase.sql.errors import StatementError
 from hayase.sql.functions import all_functions, lookup
-from tests.sql.conftest import evaluate, result_type
 
 D = decimal.Decimal
 
