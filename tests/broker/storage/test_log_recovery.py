@@ -176,3 +176,18 @@ def test_missing_snapshots_rebuild_producer_state_by_scan(tmp_path: Path) -> Non
     assert log.append(batch(2, pid=9, epoch=0, seq=18), NOW).duplicate
     assert log.append(batch(2, pid=9, epoch=0, seq=20), NOW).base_offset == 20
     log.close()
+
+
+def test_garbage_tail_is_caught_even_with_a_clean_marker(tmp_path: Path) -> None:
+    log = open_log(tmp_path, CONFIG)
+    for i in range(30):
+        log.append(batch(3, ts=NOW + i), NOW + i)
+    expected = read_all(log)
+    active = log.segments[-1].log_path
+    log.close()
+    with open(active, "ab") as f:
+        f.write(batch(2)[:40])  # a torn batch after a "clean" shutdown
+    log = reopen(tmp_path, clean=True)
+    assert read_all(log) == expected
+    assert log.append(batch(1), NOW).base_offset == len(expected)
+    log.close()

@@ -156,7 +156,7 @@ class PartitionLog:
             if not must_recover:
                 seg, sane = LogSegment.load(self.directory, base, interval, now_ms)
                 if not sane:
-                    logger.warning("%s: index of segment %d failed its sanity check; rebuilding",
+                    logger.warning("%s: segment %d failed its open check (index or tail); recovering it",
                                    self.name, base)
                     seg = None
             if seg is None:

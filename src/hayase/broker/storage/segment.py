@@ -117,11 +117,21 @@ class LogSegment:
             if self.size >= HEADER_SIZE:
                 first = BatchHeader._make(_unpack_header(os.pread(fd, HEADER_SIZE, 0), 0))
                 self.rolling_timestamp = first.max_timestamp
-            for _, header in iter_headers(fd, pos, self.size):
-                self.next_offset = header.base_offset + header.last_offset_delta + 1
+            expected = None if pos else self.base_offset
+            end = pos
+            for at, header in iter_headers(fd, pos, self.size):
+                # Cheap checks that catch a torn or garbage tail even with a clean marker.
+                if expected is not None and header.base_offset != expected:
+                    raise CorruptRecordError(f"{self.log_path}: offset jump at byte {at}")
+                if at + header.batch_length + LOG_OVERHEAD > self.size or header.magic != 2:
+                    raise CorruptRecordError(f"{self.log_path}: torn batch at byte {at}")
+                self.next_offset = expected = header.base_offset + header.last_offset_delta + 1
+                end = at + header.batch_length + LOG_OVERHEAD
                 if header.max_timestamp > self.max_timestamp:
                     self.max_timestamp = header.max_timestamp
                     self.offset_of_max_timestamp = header.base_offset + header.last_offset_delta
+            if end != self.size:
+                raise CorruptRecordError(f"{self.log_path}: {self.size - end} stray bytes at the end")
         if self.size and self.next_offset == self.base_offset:
             raise CorruptRecordError(f"{self.log_path} holds no whole batch")
         if self.max_timestamp == NO_TIMESTAMP:
