@@ -147,6 +147,14 @@ def test_join_error_before_v7_has_non_null_protocol_name() -> None:
     assert r.error_code == 25 and r.protocol_name == ""
 
 
+def test_sync_v5_without_protocol_type_or_name_is_inconsistent() -> None:
+    d = Driver()
+    smod = module(SYNC_GROUP, 5, "request")
+    sync = build(smod.SyncGroupRequest, group_id="g", generation_id=1, member_id="m",
+                 group_instance_id=None, protocol_type=None, protocol_name=None, assignments=())
+    assert wire(SYNC_GROUP, 5, d.body(d.send(SYNC_GROUP, 5, sync))).error_code == 23
+
+
 def test_leave_v0_reports_member_error_at_top_level() -> None:
     d = Driver()
     d.send(JOIN_GROUP, 3, join_request(3))
@@ -231,6 +239,8 @@ def test_describe_list_delete_every_version(version: int) -> None:
                   types_filter=())
     r = wire(LIST_GROUPS, list_version, d.body(d.send(LIST_GROUPS, list_version, req)))
     assert [(g.group_id, g.protocol_type) for g in r.groups] == [("g", "consumer")]
+    if list_version >= 5:
+        assert r.groups[0].group_type == "classic"  # Kafka's GroupType.CLASSIC.toString()
     delete_version = min(version, API_VERSIONS[DELETE_GROUPS][1])
     req = request(DELETE_GROUPS, delete_version, "DeleteGroupsRequest", groups_names=("g",))
     r = wire(DELETE_GROUPS, delete_version, d.body(d.send(DELETE_GROUPS, delete_version, req)))

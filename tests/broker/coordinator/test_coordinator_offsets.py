@@ -82,6 +82,17 @@ def test_commit_to_unknown_topic_or_partition_and_too_large_metadata() -> None:
     assert h.c.fetch_offsets("g", [("u", [0])]).partitions[0].offset == 1
 
 
+def test_unknown_partitions_are_answered_before_the_group_is_checked() -> None:
+    h = harness()
+    ids, gen, _ = h.stable_group(1)
+    errors = h.commit("ghost", gen, {("nope", 0): 1, ("t", 0): 1})
+    assert errors == {("nope", 0): E.unknown_topic_or_partition, ("t", 0): E.unknown_member_id}
+    # Only unknown partitions: the group is never looked at, nor created.
+    assert h.commit("", -1, {("nope", 0): 1}, group="fresh") == {
+        ("nope", 0): E.unknown_topic_or_partition}
+    assert "fresh" not in h.c.groups
+
+
 def test_commit_from_stale_generation_or_unknown_member_is_rejected() -> None:
     h = harness()
     ids, gen, leader = h.stable_group(2)

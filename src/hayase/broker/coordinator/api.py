@@ -118,6 +118,10 @@ class GroupApi:
             return self._convert(c.join_group(reply, self._join_request(body, version, client_id,
                                                                         client_host), now_ms))
         if api_key == SYNC_GROUP:
+            if version >= 5 and (body.protocol_type is None or body.protocol_name is None):
+                # Mandatory from v5 on; Kafka refuses before looking at the group.
+                error = SyncResult(ErrorCode.inconsistent_group_protocol)
+                return Output(replies=[(token, response_body(api_key, version, error))])
             return self._convert(c.sync_group(reply, self._sync_request(body), now_ms))
         if api_key == HEARTBEAT:
             return self._convert(
@@ -388,7 +392,7 @@ def list_body(r: ListResult) -> dict[str, Any]:
         "error_code": r.error,
         "groups": [
             {"group_id": g.group_id, "protocol_type": g.protocol_type, "group_state": g.state,
-             "group_type": "Classic"}
+             "group_type": "classic"}
             for g in r.groups
         ],
     }

@@ -623,7 +623,8 @@ class GroupCoordinator:
             out.replies.append((token, LeaveResult(E.invalid_group_id)))
             return out
         if group is None:
-            out.replies.append((token, LeaveResult(E.unknown_member_id)))
+            unknown = tuple(LeftMember(m, i, E.unknown_member_id) for m, i in members)
+            out.replies.append((token, LeaveResult(E.none, unknown)))
             return out
         if group.is_in(GroupState.DEAD):
             out.replies.append((token, LeaveResult(E.coordinator_not_available)))
@@ -749,21 +750,34 @@ class GroupCoordinator:
         version: int = 8,
     ) -> Output:
         out = Output()
-        error = self._validate_commit(group_id, generation_id, member_id, group_instance_id, version)
-        if error is not None:
-            result = tuple(PartitionError(p.topic, p.partition, error) for p in partitions)
-            out.replies.append((token, CommitResult(result)))
-            return out
-        group = self.groups.get(group_id)
-        if group is None:  # a "simple" group: offsets only, no membership
-            group = self._create_group(group_id, now_ms)
-        answers = []
-        for p in partitions:
-            error = self._check_commit_partition(p)
-            if error is E.none:
-                self._store_offset(group_id, p, now_ms, out)
-            answers.append(PartitionError(p.topic, p.partition, error))
-        out.replies.append((token, CommitResult(tuple(answers))))
+        # As in Kafka, partitions that do not exist are answered before the group is looked at
+        # (KafkaApis filters them out), and a request with none left never reaches the group.
+        errors: dict[int, ErrorCode] = {}
+        for i, p in enumerate(partitions):
+            if not self._partition_exists(p):
+                errors[i] = E.unknown_topic_or_partition
+        if len(errors) < len(partitions):
+            error = self._validate_commit(
+                group_id, generation_id, member_id, group_instance_id, version
+            )
+            if error is None and group_id not in self.groups:
+                self._create_group(group_id, now_ms)  # a "simple" group: offsets, no members
+            for i, p in enumerate(partitions):
+                if i in errors:
+                    continue
+                if error is not None:
+                    errors[i] = error
+                elif p.metadata is not None and (
+                    len(p.metadata.encode()) > self.config.max_metadata_bytes
+                ):
+                    errors[i] = E.offset_metadata_too_large
+                else:
+                    errors[i] = E.none
+                    self._store_offset(group_id, p, now_ms, out)
+        answers = tuple(
+            PartitionError(p.topic, p.partition, errors[i]) for i, p in enumerate(partitions)
+        )
+        out.replies.append((token, CommitResult(answers)))
         return out
 
     def _validate_commit(
@@ -798,14 +812,11 @@ class GroupCoordinator:
             return E.rebalance_in_progress
         return None
 
-    def _check_commit_partition(self, p: CommitPartition) -> ErrorCode:
-        if self.partitions_of is not None:
-            count = self.partitions_of(p.topic)
-            if count is None or not (0 <= p.partition < count):
-                return E.unknown_topic_or_partition
-        if p.metadata is not None and len(p.metadata.encode()) > self.config.max_metadata_bytes:
-            return E.offset_metadata_too_large
-        return E.none
+    def _partition_exists(self, p: CommitPartition) -> bool:
+        if self.partitions_of is None:
+            return True
+        count = self.partitions_of(p.topic)
+        return count is not None and 0 <= p.partition < count
 
     def _store_offset(self, group_id: str, p: CommitPartition, now_ms: int, out: Output) -> None:
         committed = CommittedOffset(p.offset, p.leader_epoch, p.metadata or "", now_ms)
