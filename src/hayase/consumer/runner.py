@@ -1,0 +1,667 @@
+"""ParallelConsumer: many records of a partition processed at once, committed only up to the
+contiguous completed prefix, with back-pressure, retries, a dead-letter topic and safe rebalances.
+
+Two threads, each owning its state (no locks around the core state):
+
+- the *poll thread* owns the confluent_kafka Consumer (and the dead-letter Producer): it calls
+  consume(), runs the rebalance callbacks, and executes the pause/resume/commit commands the loop
+  queues for it. consume() blocks in librdkafka with the GIL released, so the asyncio loop is
+  never blocked by fetching.
+- the *asyncio loop* owns the per-partition offset trackers and schedulers, runs the processing
+  coroutines (plain functions go to a thread pool), and decides pauses and commits.
+
+Records and rebalance events go from the poll thread to the loop through call_soon_threadsafe, so
+the loop sees them in the order they happened. Every assignment of a partition gets a new epoch;
+commands and completions carry the epoch (or the partition-state object) they were made for, and
+anything from an older epoch is dropped: a late completion never touches a new owner's state and a
+queued commit never moves a re-assigned partition's offset back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import inspect
+import logging
+import queue
+import random
+import signal
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from hayase.consumer.deadletter import dead_letter_headers
+from hayase.consumer.metrics import ConsumerMetrics
+from hayase.consumer.offsets import OffsetRegressionError, PartitionOffsets
+from hayase.consumer.ratelimit import KeyedRateLimiter, TokenBucket
+from hayase.consumer.record import Record
+from hayase.consumer.retry import RetryPolicy
+from hayase.consumer.scheduling import ORDERINGS, Ordering, PartitionScheduler
+
+log = logging.getLogger("hayase.consumer")
+
+TP = tuple[str, int]
+ProcessFn = Callable[[Record], Any]
+BatchFn = Callable[[list[Record]], Any]
+
+# Settings hayase must own: offsets are committed by the tracker, never by librdkafka.
+_FORCED = {"enable.auto.commit": False, "enable.auto.offset.store": False}
+_DLQ_DEFAULTS = {"acks": "all", "enable.idempotence": True, "message.timeout.ms": 30000,
+                 "linger.ms": 5}
+_PRODUCER_KEYS = ("bootstrap.servers", "security.protocol", "sasl.mechanisms", "sasl.mechanism",
+                  "sasl.username", "sasl.password", "ssl.ca.location",
+                  "ssl.certificate.location", "ssl.key.location", "ssl.key.password",
+                  "client.id")
+
+
+@dataclass(eq=False)
+class _Partition:
+    """The loop's state of one assigned partition, for one epoch."""
+
+    tp: TP
+    epoch: int
+    offsets: PartitionOffsets
+    scheduler: PartitionScheduler[Record]
+    paused: bool = False
+    revoking: bool = False
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    in_flight_records: int = 0
+    last_committed: int | None = None
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(frozen=True)
+class _Command:
+    kind: str  # "pause", "resume", "commit"
+    offsets: tuple[tuple[TP, int, int], ...]  # (tp, offset or -1, epoch)
+    done: concurrent.futures.Future[None] | None = None
+
+
+class ParallelConsumer:
+    """See the module docstring and README. `process` (one record) or `process_batch` (a list of
+    records of one lane, in offset order) may be async functions or plain functions (run in a
+    thread pool)."""
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        topics: Sequence[str],
+        process: ProcessFn | None = None,
+        *,
+        process_batch: BatchFn | None = None,
+        batch_size: int = 100,
+        max_in_flight_per_partition: int = 20,
+        max_pending_per_partition: int = 1000,
+        ordering: Ordering = "key",
+        retry: RetryPolicy | None = None,
+        dead_letter_topic: str | None = None,
+        dead_letter_config: dict[str, Any] | None = None,
+        rate_limit: float | None = None,
+        rate_limit_per_key: float | None = None,
+        rate_limit_burst: float | None = None,
+        commit_interval: float = 1.0,
+        revoke_timeout: float = 5.0,
+        drain_timeout: float = 10.0,
+        poll_batch: int = 500,
+        poll_timeout: float = 0.05,
+        thread_pool_size: int | None = None,
+        metrics: ConsumerMetrics | None = None,
+        metrics_port: int | None = None,
+        handle_signals: bool = True,
+    ) -> None:
+        if (process is None) == (process_batch is None):
+            raise ValueError("give exactly one of process= or process_batch=")
+        if ordering not in ORDERINGS:
+            raise ValueError(f"ordering must be one of {ORDERINGS}, not {ordering!r}")
+        if not topics:
+            raise ValueError("topics must name at least one topic")
+        if max_pending_per_partition < 1 or max_in_flight_per_partition < 1:
+            raise ValueError("max_pending_per_partition and max_in_flight_per_partition "
+                             "must be >= 1")
+        if "group.id" not in config:
+            raise ValueError("config needs group.id")
+        self._user_on_commit = config.get("on_commit")
+        self.config = {k: v for k, v in config.items() if k != "on_commit"}
+        for k, v in _FORCED.items():
+            if str(self.config.get(k, v)).lower() not in (str(v).lower(),):
+                log.warning("overriding %s=%s: hayase commits offsets itself", k, self.config[k])
+            self.config[k] = v
+        self.topics = list(topics)
+        self._process = process
+        self._process_batch = process_batch
+        self._batch_size = batch_size if process_batch is not None else 1
+        self.max_in_flight = max_in_flight_per_partition
+        self.max_pending = max_pending_per_partition
+        self.ordering: Ordering = ordering
+        self.retry = retry or RetryPolicy()
+        self.dead_letter_topic = dead_letter_topic
+        self._dlq_config = dict(_DLQ_DEFAULTS)
+        self._dlq_config.update({k: v for k, v in config.items() if k in _PRODUCER_KEYS})
+        self._dlq_config.update(dead_letter_config or {})
+        self._global_limit = (TokenBucket(rate_limit, rate_limit_burst, time.monotonic())
+                              if rate_limit else None)
+        self._key_limit = (KeyedRateLimiter(rate_limit_per_key, rate_limit_burst)
+                           if rate_limit_per_key else None)
+        self.commit_interval = commit_interval
+        self.revoke_timeout = revoke_timeout
+        self.drain_timeout = drain_timeout
+        self.poll_batch = poll_batch
+        self.poll_timeout = poll_timeout
+        self._fn = process_batch if process_batch is not None else process
+        self._is_async = inspect.iscoroutinefunction(self._fn)
+        self._pool_size = thread_pool_size or max(8, min(256, 4 * max_in_flight_per_partition))
+        self.metrics = metrics or ConsumerMetrics()
+        self._metrics_port = metrics_port
+        self.metrics_bound_port: int | None = None
+        self._handle_signals = handle_signals
+        self._rng = random.Random()
+
+        # Loop-owned state.
+        self._partitions: dict[TP, _Partition] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._processed_since_tick = 0
+        # Poll-thread-owned state.
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
+        self._poll_epochs: dict[TP, int] = {}
+        self._next_epoch = 0
+        self._commands: queue.SimpleQueue[_Command] = queue.SimpleQueue()
+        # Shared flags.
+        self._stopping = threading.Event()
+        self._poll_done = threading.Event()
+        self._final_commit_done = threading.Event()
+        self._poll_error: BaseException | None = None
+        self.running = threading.Event()
+
+    # ==== public control =====================================================================
+    def run(self) -> None:
+        """Consume until stop(), SIGINT or SIGTERM; then drain, commit and close."""
+        asyncio.run(self.run_async())
+
+    def stop(self) -> None:
+        """Ask the consumer to stop (thread-safe and signal-safe; idempotent)."""
+        self._stopping.set()
+        loop, ev = self._loop, self._stop_event
+        if loop is not None and ev is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop just closed: nothing to wake
+                loop.call_soon_threadsafe(ev.set)
+
+    async def run_async(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        if self._stopping.is_set():
+            self._stop_event.set()
+        installed = self._install_signals()
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            self._pool_size, thread_name_prefix="hayase-process")
+        if self._metrics_port is not None:
+            self.metrics_bound_port = self.metrics.serve(self._metrics_port)
+        poll_thread = threading.Thread(target=self._poll_main, name="hayase-poll", daemon=True)
+        ticker = asyncio.create_task(self._tick_forever())
+        try:
+            poll_thread.start()
+            self.running.set()
+            await self._stop_event.wait()
+            await self._shutdown()
+        finally:
+            self._stopping.set()
+            self._final_commit_done.set()
+            ticker.cancel()
+            await asyncio.to_thread(self._poll_done.wait)
+            poll_thread.join()
+            for task in [t for p in self._partitions.values() for t in p.tasks]:
+                task.cancel()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self.metrics.close()
+            for sig in installed:
+                self._loop.remove_signal_handler(sig)
+            self.running.clear()
+        if self._poll_error is not None:
+            raise self._poll_error
+
+    def _install_signals(self) -> list[signal.Signals]:
+        if not self._handle_signals or threading.current_thread() is not threading.main_thread():
+            return []
+        assert self._loop is not None
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._loop.add_signal_handler(sig, self.stop)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):
+                pass
+        return installed
+
+    # ==== poll thread ========================================================================
+    def _poll_main(self) -> None:
+        try:
+            self._consumer = Consumer(self._consumer_config())
+            if self.dead_letter_topic:
+                self._producer = Producer(self._dlq_config)
+            self._consumer.subscribe(self.topics, on_assign=self._on_assign,
+                                     on_revoke=self._on_revoke, on_lost=self._on_lost)
+            self._poll_forever(self._consumer)
+        except BaseException as e:  # surfaced by run_async
+            log.exception("poll thread failed")
+            self._poll_error = e
+            self.stop()
+        finally:
+            self._close_clients()
+            self._poll_done.set()
+
+    def _consumer_config(self) -> dict[str, Any]:
+        cfg = dict(self.config)
+        cfg["on_commit"] = self._on_commit
+        return cfg
+
+    def _poll_forever(self, consumer: Consumer) -> None:
+        loop = self._loop
+        assert loop is not None
+        while True:
+            self._run_commands(consumer)
+            if self._producer is not None:
+                self._producer.poll(0)
+            if self._stopping.is_set() and self._final_commit_done.is_set():
+                return
+            msgs = consumer.consume(self.poll_batch, self.poll_timeout)
+            if msgs:
+                loop.call_soon_threadsafe(self._on_messages, msgs)
+
+    def _run_commands(self, consumer: Consumer) -> None:
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            current = [TopicPartition(t, p, off) for (t, p), off, epoch in cmd.offsets
+                       if self._poll_epochs.get((t, p)) == epoch]
+            try:
+                if current:
+                    if cmd.kind == "pause":
+                        consumer.pause(current)
+                    elif cmd.kind == "resume":
+                        consumer.resume(current)
+                    elif cmd.kind == "commit" and cmd.done is None:
+                        consumer.commit(offsets=current, asynchronous=True)
+                    elif cmd.kind == "commit":
+                        consumer.commit(offsets=current, asynchronous=False)
+                if cmd.done is not None:
+                    cmd.done.set_result(None)
+            except KafkaException as e:
+                # A failed commit only means more duplicates after a restart, never a loss.
+                log.warning("%s failed: %s", cmd.kind, e)
+                if cmd.done is not None:
+                    cmd.done.set_result(None)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        assigned = []
+        for tp in partitions:
+            self._next_epoch += 1
+            key = (tp.topic, tp.partition)
+            self._poll_epochs[key] = self._next_epoch
+            assigned.append((key, self._next_epoch))
+        log.info("assigned %s", [k for k, _ in assigned])
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._assigned, assigned)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Stop taking records of these partitions, wait (bounded) for their in-flight records,
+        commit their committable offsets synchronously, then forget them."""
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        offsets = self._ask_loop(self._revoke(keys, wait=True), self.revoke_timeout + 10.0)
+        for k in keys:
+            self._poll_epochs.pop(k, None)
+        if offsets:
+            try:
+                consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets],
+                                asynchronous=False)
+            except KafkaException as e:
+                log.warning("commit on revocation failed (records will be re-processed): %s", e)
+        log.info("revoked %s, committed %s", keys, offsets)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Partitions lost (session timeout): another member may own them already, so nothing
+        is committed; their state is dropped."""
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        self._ask_loop(self._revoke(keys, wait=False), 10.0)
+        for k in keys:
+            self._poll_epochs.pop(k, None)
+        log.warning("lost %s", keys)
+
+    def _ask_loop(self, coro: Awaitable[list[tuple[TP, int]]], timeout: float
+                  ) -> list[tuple[TP, int]]:
+        assert self._loop is not None
+        fut: concurrent.futures.Future[list[tuple[TP, int]]] = asyncio.run_coroutine_threadsafe(
+            coro, self._loop)  # type: ignore[arg-type]
+        try:
+            return fut.result(timeout)
+        except Exception as e:
+            log.error("rebalance handling failed: %r", e)
+            return []
+
+    def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        if err is None:
+            for tp in partitions:
+                if tp.error is None and tp.offset >= 0:
+                    self.metrics.committed.labels(tp.topic, str(tp.partition)).set(tp.offset)
+        elif err.code() != KafkaError._NO_OFFSET:
+            log.warning("commit failed: %s", err)
+        if self._user_on_commit is not None:
+            self._user_on_commit(err, partitions)
+
+    def _close_clients(self) -> None:
+        if self._producer is not None:
+            self._producer.flush(5)
+            self._producer = None
+        if self._consumer is not None:
+            try:
+                self._consumer.close()
+            except Exception as e:  # closing must not hide the reason we stopped
+                log.warning("consumer close failed: %s", e)
+            self._consumer = None
+
+    # ==== loop: rebalance ====================================================================
+    def _assigned(self, assigned: list[tuple[TP, int]]) -> None:
+        for tp, epoch in assigned:
+            self._partitions[tp] = self._new_partition(tp, epoch)
+
+    def _new_partition(self, tp: TP, epoch: int) -> _Partition:
+        p = _Partition(tp, epoch, PartitionOffsets(),
+                       PartitionScheduler(self.ordering, self.max_in_flight, self._batch_size))
+        p.idle.set()
+        return p
+
+    async def _revoke(self, keys: list[TP], wait: bool) -> list[tuple[TP, int]]:
+        parts = [p for k in keys if (p := self._partitions.get(k)) is not None]
+        for p in parts:
+            p.revoking = True
+            p.scheduler.drop_queued()  # not started: the next owner fetches them again
+        if wait and parts:
+            waits = [asyncio.ensure_future(p.idle.wait()) for p in parts]
+            _done, not_done = await asyncio.wait(waits, timeout=self.revoke_timeout)
+            for w in not_done:
+                w.cancel()
+        offsets = []
+        for p in parts:
+            if wait and p.offsets.committable is not None:
+                offsets.append((p.tp, p.offsets.committable))
+            for t in p.tasks:
+                t.cancel()  # overdue: re-processed by the next owner (at-least-once)
+            del self._partitions[p.tp]
+            self.metrics.forget(*p.tp)
+        return offsets
+
+    # ==== loop: records ======================================================================
+    def _on_messages(self, msgs: list[Any]) -> None:
+        now = time.monotonic()
+        touched = set()
+        parts = self._partitions
+        for m in msgs:
+            err = m.error()
+            if err is not None:
+                self._on_consume_error(err)
+                continue
+            tp = (m.topic(), m.partition())
+            p = parts.get(tp)
+            if p is None or p.revoking or self._stopping.is_set():
+                continue  # not ours (any more): its next owner reads it from the committed offset
+            rec = Record.from_message(m)
+            try:
+                p.offsets.register(rec.offset, now)
+            except OffsetRegressionError as e:
+                # A seek or offset reset: rebuild the partition's state; its running records
+                # belong to the old state and their completions will be ignored.
+                log.warning("%s: %s; rebuilding partition state", tp, e)
+                self._replace_partition(p)
+                p = parts[tp]
+                p.offsets.register(rec.offset, now)
+            p.scheduler.submit(rec, rec.key if self.ordering == "key" else None)
+            touched.add(p)
+        for p in touched:
+            if not p.paused and p.offsets.pending >= self.max_pending:
+                p.paused = True
+                self._command("pause", p)
+                self.metrics.paused.labels(*_labels(p.tp)).set(1)
+            self._dispatch(p)
+
+    def _replace_partition(self, old: _Partition) -> None:
+        for t in old.tasks:
+            t.cancel()
+        new = self._new_partition(old.tp, old.epoch)
+        new.paused = old.paused
+        self._partitions[old.tp] = new
+
+    def _on_consume_error(self, err: KafkaError) -> None:
+        if err.code() == KafkaError._PARTITION_EOF:
+            return
+        if err.fatal():
+            self._poll_error = KafkaException(err)
+            self.stop()
+        log.warning("consume error: %s", err)
+
+    def _command(self, kind: str, p: _Partition, offset: int = -1) -> None:
+        self._commands.put(_Command(kind, ((p.tp, offset, p.epoch),)))
+
+    def _dispatch(self, p: _Partition) -> None:
+        if p.revoking:
+            return
+        assert self._loop is not None
+        for lane, items in p.scheduler.take():
+            task = self._loop.create_task(self._run_unit(p, lane, items))
+            p.tasks.add(task)
+            p.in_flight_records += len(items)
+            p.idle.clear()
+
+    # ==== loop: processing a unit ============================================================
+    async def _run_unit(self, p: _Partition, lane: int, items: list[Record]) -> None:
+        completed = False
+        try:
+            await self._rate_limit(items)
+            error, attempts = await self._attempts(p, items)
+            if error is not None:
+                await self._dead_letter(p, items, error, attempts)
+            completed = True
+        finally:
+            task = asyncio.current_task()
+            p.tasks.discard(task)  # type: ignore[arg-type]
+            p.in_flight_records -= len(items)
+            p.scheduler.finish(lane)
+            if not p.tasks:
+                p.idle.set()
+            if completed and self._partitions.get(p.tp) is p:
+                self._complete(p, items)
+
+    def _complete(self, p: _Partition, items: list[Record]) -> None:
+        for r in items:
+            p.offsets.complete(r.offset)
+        self._processed_since_tick += len(items)
+        self.metrics.processed.labels(*_labels(p.tp)).inc(len(items))
+        if p.paused and p.offsets.pending < self.max_pending and not self._stopping.is_set():
+            p.paused = False
+            self._command("resume", p)
+            self.metrics.paused.labels(*_labels(p.tp)).set(0)
+        self._dispatch(p)
+
+    async def _call(self, items: list[Record]) -> None:
+        arg: Any = items if self._process_batch is not None else items[0]
+        fn = self._fn
+        assert fn is not None
+        if self._is_async:
+            await fn(arg)
+            return
+        assert self._loop is not None
+        result = await self._loop.run_in_executor(self._executor, fn, arg)
+        if inspect.isawaitable(result):
+            await result
+
+    async def _attempts(self, p: _Partition, items: list[Record]
+                        ) -> tuple[BaseException | None, int]:
+        """Run the unit with retries. (None, n) on success; (last error, attempts) when the
+        retries are exhausted. Without a dead-letter topic it retries forever: a failing record
+        blocks its lane rather than being dropped."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._call(items)
+                return None, attempt
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                retries_left = (self.retry.max_retries - attempt + 1
+                                if self.dead_letter_topic else 1)
+                if retries_left <= 0:
+                    log.warning("%s@%d failed after %d attempts: %r", p.tp, items[0].offset,
+                                attempt, e)
+                    return e, attempt
+                delay = self.retry.backoff(attempt, self._rng)
+                log.info("%s@%d attempt %d failed (%r); retry in %.3fs", p.tp, items[0].offset,
+                         attempt, e, delay)
+                self.metrics.retries.labels(*_labels(p.tp)).inc()
+                await asyncio.sleep(delay)
+
+    async def _dead_letter(self, p: _Partition, items: list[Record], error: BaseException,
+                           attempts: int) -> None:
+        """Write the records to the dead-letter topic and return only once every write is
+        acknowledged. A failing write is retried (backoff capped by the retry policy) until it
+        succeeds or the partition is revoked or the consumer stops (then the unit is not
+        completed and nothing is committed past it)."""
+        assert self._loop is not None and self.dead_letter_topic is not None
+        n = 0
+        while True:
+            futs = [self._produce_dead_letter(r, error, attempts) for r in items]
+            results = await asyncio.gather(*futs, return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if not failures:
+                self.metrics.dead_lettered.labels(*_labels(p.tp)).inc(len(items))
+                return
+            n += 1
+            self.metrics.dead_letter_failures.labels(*_labels(p.tp)).inc(len(failures))
+            log.error("dead-letter write for %s@%d failed (%s); retrying", p.tp, items[0].offset,
+                      failures[0])
+            await asyncio.sleep(self.retry.backoff(n, self._rng))
+
+    def _produce_dead_letter(self, r: Record, error: BaseException, attempts: int
+                             ) -> asyncio.Future[None]:
+        loop = self._loop
+        assert loop is not None
+        fut: asyncio.Future[None] = loop.create_future()
+
+        def on_delivery(err: KafkaError | None, _msg: Any) -> None:
+            def settle() -> None:
+                if fut.done():
+                    return
+                if err is None:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(KafkaException(err))
+            loop.call_soon_threadsafe(settle)
+
+        producer, topic = self._producer, self.dead_letter_topic
+        if producer is None or topic is None:
+            fut.set_exception(RuntimeError("dead-letter producer not running"))
+            return fut
+        try:
+            headers: Any = dead_letter_headers(r, error, attempts)
+            producer.produce(topic, r.value, r.key, headers=headers,
+                             on_delivery=on_delivery)
+        except (BufferError, KafkaException) as e:
+            fut.set_exception(e)
+        return fut
+
+    async def _rate_limit(self, items: list[Record]) -> None:
+        if self._global_limit is None and self._key_limit is None:
+            return
+        now = time.monotonic()
+        delay = 0.0
+        if self._global_limit is not None:
+            delay = self._global_limit.reserve(now, len(items))
+        if self._key_limit is not None:
+            for r in items:
+                delay = max(delay, self._key_limit.reserve(r.key, now))
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    # ==== loop: periodic commit, metrics, shutdown ===========================================
+    async def _tick_forever(self) -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(self.commit_interval)
+            now = time.monotonic()
+            self._commit_async()
+            self._update_metrics(now, now - last)
+            last = now
+
+    def _commit_offsets(self) -> list[tuple[TP, int, int]]:
+        out = []
+        for p in self._partitions.values():
+            c = p.offsets.committable
+            if c is not None and c != p.last_committed and not p.revoking:
+                out.append((p.tp, c, p.epoch))
+                p.last_committed = c
+        return out
+
+    def _commit_async(self) -> None:
+        offsets = self._commit_offsets()
+        if offsets:
+            self._commands.put(_Command("commit", tuple(offsets)))
+
+    def _update_metrics(self, now: float, elapsed: float) -> None:
+        m = self.metrics
+        if elapsed > 0:
+            m.processed_rate.set(self._processed_since_tick / elapsed)
+        self._processed_since_tick = 0
+        for p in self._partitions.values():
+            lb = _labels(p.tp)
+            m.in_flight.labels(*lb).set(p.in_flight_records)
+            m.pending.labels(*lb).set(p.offsets.pending)
+            head = p.offsets.oldest_pending()
+            m.oldest_pending_age.labels(*lb).set(now - head[1] if head else 0.0)
+            m.paused.labels(*lb).set(1 if p.paused else 0)
+            last = p.offsets.last_registered
+            committed = p.last_committed
+            if last is not None and committed is not None:
+                m.commit_lag.labels(*lb).set(max(0, last + 1 - committed))
+
+    async def _shutdown(self) -> None:
+        """Stop taking records, wait up to drain_timeout for those in flight, commit
+        synchronously, and let the poll thread close the consumer."""
+        log.info("stopping: draining in-flight records")
+        self._stopping.set()
+        for p in self._partitions.values():
+            p.scheduler.drop_queued()
+        waits = [asyncio.ensure_future(p.idle.wait()) for p in self._partitions.values()]
+        if waits:
+            _done, not_done = await asyncio.wait(waits, timeout=self.drain_timeout)
+            for w in not_done:
+                w.cancel()
+            if not_done:
+                log.warning("drain timeout: %d partitions still had records in flight",
+                            len(not_done))
+        for p in self._partitions.values():
+            for t in p.tasks:
+                t.cancel()
+        offsets = self._commit_offsets()
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._commands.put(_Command("commit", tuple(offsets), done))
+        try:
+            while not self._poll_done.is_set():
+                try:
+                    await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(done)), 0.5)
+                    break
+                except TimeoutError:
+                    continue
+        finally:
+            self._final_commit_done.set()
+
+
+def _labels(tp: TP) -> tuple[str, str]:
+    return tp[0], str(tp[1])
+
