@@ -384,7 +384,10 @@ class ExpressionCompiler:
     def constant_cast(self, lit: ast.Literal, target: SqlType) -> Typed:
         """Cast a string literal at compile time; bad text is a statement error."""
         try:
-            value = _cast_value(lit.value, STRING, target)
+            if target.base == "BOOLEAN":
+                value = runtime.parse_bool(lit.value)  # coercion is stricter than CAST
+            else:
+                value = _cast_value(lit.value, STRING, target)
         except KsqlRuntimeError as err:
             raise StatementError(err.message, lit.line, lit.column) from None
         if isinstance(value, bool | int | str):
@@ -904,8 +907,10 @@ def _common_type(types: list[SqlType], node: ast.Node, what: str) -> SqlType:
 
 def _cast_supported(src: SqlType, dst: SqlType) -> bool:
     s, d = src.base, dst.base
-    if s == "NULL" or src == dst or d == "STRING":
+    if s == "NULL" or src == dst:
         return True
+    if d == "STRING":
+        return s != "BYTES"
     if d in ("INTEGER", "BIGINT", "DOUBLE", "DECIMAL"):
         return s in ("INTEGER", "BIGINT", "DOUBLE", "DECIMAL", "STRING")
     if d == "BOOLEAN":
@@ -961,7 +966,8 @@ def _cast_value(v: Any, src: SqlType, dst: SqlType) -> Any:
             return runtime.parse_decimal(v, dst)
         return runtime.dec(v, dst)
     if d == "BOOLEAN":
-        return runtime.parse_bool(v) if s == "STRING" else bool(v)
+        # CAST: only text equal to "true" (any case) is true; anything else is false.
+        return v.strip().lower() == "true" if s == "STRING" else bool(v)
     if d == "TIMESTAMP":
         if s == "STRING":
             return runtime.parse_timestamp(v)

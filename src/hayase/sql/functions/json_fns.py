@@ -113,6 +113,42 @@ def _json_array_length(text: str) -> int | None:
     return len(v) if isinstance(v, list) else None
 
 
+def _json_array_contains(text: str, value: Any) -> bool:
+    try:
+        arr = _loads(text)
+    except ValueError:
+        return False
+    if not isinstance(arr, list):
+        return False
+    for item in arr:
+        if isinstance(item, bool) or isinstance(value, bool):
+            if isinstance(item, bool) and isinstance(value, bool) and item == value:
+                return True
+            continue
+        if item is None and value is None:
+            return True
+        if isinstance(item, str) and isinstance(value, str) and item == value:
+            return True
+        if isinstance(item, (int, decimal.Decimal)) and isinstance(value, (int, float, decimal.Decimal)) \
+                and not isinstance(value, bool):
+            try:
+                if decimal.Decimal(str(item)) == decimal.Decimal(str(value)):
+                    return True
+            except decimal.InvalidOperation:
+                continue
+    return False
+
+
+def _json_array_contains_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    if len(types) != 2 or types[0].base not in ("STRING", "NULL"):
+        raise FunctionArgError(f"Function 'json_array_contains' does not accept parameters "
+                               f"({', '.join(str(t) for t in types)}).")
+    return Bound(BOOLEAN, lambda s, v: False if s is None else _json_array_contains(s, v),
+                 nulls=False)
+
+
+register(Udf("JSON_ARRAY_CONTAINS", _json_array_contains_bind, category="JSON"))
+
 simple("JSON_ARRAY_LENGTH", [(["STRING"], INTEGER)], _json_array_length, category="JSON")
 
 

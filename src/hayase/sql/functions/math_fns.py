@@ -161,7 +161,12 @@ def _ln(v: float) -> float:
 
 def _log(a: float, b: float | None = None) -> float:
     if b is None:
-        return _ln(a)
+        # LOG(value) is the base-10 logarithm.
+        if a < 0 or math.isnan(a):
+            return math.nan
+        if a == 0:
+            return -math.inf
+        return math.log10(a)
     # LOG(base, value)
     if a <= 0 or b < 0 or a == 1:
         return math.nan

@@ -142,8 +142,8 @@ def _regexp_extract_all(p: str, s: str, group: int = 0) -> list[str | None]:
 
 
 def _regexp_split(s: str, p: str) -> list[str]:
-    if s == "":
-        return [""]
+    if p == "":
+        return list(s) if s else [""]
     return _java_regex(p).split(s)
 
 
@@ -165,7 +165,9 @@ simple("SPLIT", [([S, S], array_of(STRING)), (["BYTES", "BYTES"], array_of(BYTES
        category="STRING")
 
 
-def _split_to_map(s: str, entry: str, kv: str) -> dict[str, str]:
+def _split_to_map(s: str, entry: str, kv: str) -> dict[str, str] | None:
+    if not entry or not kv:
+        return None
     out: dict[str, str] = {}
     for part in s.split(entry):
         if kv in part:
@@ -244,7 +246,9 @@ def _mask_char(c: str, upper: str | None, lower: str | None, digit: str | None,
 
 
 def _masker(sel: str) -> Any:
-    def mask(s: str, *args: Any) -> str:
+    def mask(s: str | None, *args: Any) -> str | None:
+        if s is None:
+            return None
         repl = list(args) + ["X", "x", "n", "-"][len(args):]
         u, lo, d, o = repl[:4]
         n = len(s)
@@ -366,9 +370,12 @@ def _url(fn: Any) -> Any:
 
 
 def _param(parts: urllib.parse.SplitResult, name: str) -> str | None:
-    for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
-        if k == name:
-            return v
+    for piece in parts.query.split("&"):
+        if not piece:
+            continue
+        k, sep, v = piece.partition("=")
+        if urllib.parse.unquote_plus(k) == name:
+            return urllib.parse.unquote_plus(v) if sep else None
     return None
 
 
@@ -376,9 +383,10 @@ simple("URL_EXTRACT_HOST", [([S], STRING)], _url(lambda p: p.hostname), category
 simple("URL_EXTRACT_PORT", [([S], INTEGER)], _url(lambda p: p.port), category="URL")
 simple("URL_EXTRACT_PROTOCOL", [([S], STRING)], _url(lambda p: p.scheme or None), category="URL")
 simple("URL_EXTRACT_PATH", [([S], STRING)], _url(lambda p: p.path), category="URL")
-simple("URL_EXTRACT_QUERY", [([S], STRING)], _url(lambda p: p.query or None), category="URL")
-simple("URL_EXTRACT_FRAGMENT", [([S], STRING)], _url(lambda p: p.fragment or None),
-       category="URL")
+simple("URL_EXTRACT_QUERY", [([S], STRING)],
+       _url(lambda p: urllib.parse.unquote(p.query) if p.query else None), category="URL")
+simple("URL_EXTRACT_FRAGMENT", [([S], STRING)],
+       _url(lambda p: urllib.parse.unquote(p.fragment) if p.fragment else None), category="URL")
 simple("URL_EXTRACT_PARAMETER", [([S, S], STRING)], _url(_param), category="URL")
 simple("URL_ENCODE_PARAM", [([S], STRING)], lambda s: urllib.parse.quote_plus(s), category="URL")
 simple("URL_DECODE_PARAM", [([S], STRING)], lambda s: urllib.parse.unquote_plus(s),
