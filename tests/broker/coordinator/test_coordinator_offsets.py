@@ -253,3 +253,36 @@ def test_delete_groups_only_empty_ones() -> None:
     assert (rec.group_key("idle"), None) in out.records
     assert "idle" not in h.c.groups
     assert h.c.fetch_offsets("idle", [("t", [0])]).partitions[0].offset == -1
+
+
+# -- offset retention ----------------------------------------------------------------------------
+
+
+def test_offsets_of_an_empty_group_expire_after_retention_then_the_group_goes() -> None:
+    h = harness(offsets_retention_ms=10_000, offsets_retention_check_interval_ms=1_000)
+    ids, gen, _ = h.stable_group(1)
+    h.commit(ids[0], gen, {("t", 0): 5})
+    h.leave((ids[0], None))
+    h.advance(9_000)
+    assert h.c.committed("g") != {} and "g" in h.c.groups
+    out = h.advance(2_000)
+    assert h.c.committed("g") == {} and "g" not in h.c.groups
+    assert (rec.offset_key("g", "t", 0), None) in out.records
+    assert (rec.group_key("g"), None) in out.records
+    assert "g" not in replayed(h).groups
+
+
+def test_simple_group_offsets_expire_one_by_one_and_active_groups_keep_theirs() -> None:
+    h = harness(offsets_retention_ms=10_000, offsets_retention_check_interval_ms=1_000)
+    ids, gen, _ = h.stable_group(1, group="busy")
+    h.commit(ids[0], gen, {("t", 0): 1}, group="busy")
+    h.commit("", -1, {("t", 0): 1}, group="simple")
+    h.advance(6_000)
+    h.heartbeat(ids[0], gen, group="busy")
+    h.commit("", -1, {("t", 1): 2}, group="simple")
+    h.advance(5_000)
+    h.heartbeat(ids[0], gen, group="busy")
+    assert set(h.c.committed("simple")) == {("t", 1)}
+    assert set(h.c.committed("busy")) == {("t", 0)}  # a Stable group's offsets stay
+    h.advance(6_000)
+    assert "simple" not in h.c.groups

@@ -144,3 +144,34 @@ def test_failed_fsync_or_append_is_never_acknowledged() -> None:
 def test_handler_declares_group_api_versions_only() -> None:
     h = handler(broker())
     assert set(h.api_versions()) == {8, 9, 10, 11, 12, 13, 14, 15, 16, 42}
+
+
+def test_group_lag_is_log_end_minus_committed() -> None:
+    b = broker()
+    ends = {("t", 0): 50, ("t", 1): 3}
+    b.log_manager = SimpleNamespace(
+        topics=lambda: {"t": 2},
+        log=lambda t, p: SimpleNamespace(high_watermark=ends[(t, p)]),
+    )
+
+    async def run() -> CoordinatorHandler:
+        h = handler(b)
+        h.handle(ctx(8, 8), commit(42))  # type: ignore[arg-type]
+        return h
+
+    h = asyncio.run(run())
+    assert h.group_lag() == [("simple", "t", 0, 8)]
+
+
+def test_config_from_kafka_broker_properties() -> None:
+    import pytest
+
+    c = CoordinatorConfig.from_properties({
+        "group.initial.rebalance.delay.ms": "3000", "offsets.retention.minutes": "60",
+        "group.min.session.timeout.ms": "100", "num.partitions": "4",
+    })
+    assert (c.initial_rebalance_delay_ms, c.offsets_retention_ms, c.min_session_timeout_ms) == (
+        3000, 3_600_000, 100)
+    assert CoordinatorConfig().initial_rebalance_delay_ms == 0
+    with pytest.raises(ValueError, match="group.max.size"):
+        CoordinatorConfig.from_properties({"group.max.size": "many"})

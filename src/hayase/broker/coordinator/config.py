@@ -24,6 +24,12 @@ class CoordinatorConfig:
     new_member_join_timeout_ms: int = 300_000
     # offset.metadata.max.bytes
     max_metadata_bytes: int = 4096
+    # offsets.retention.minutes (as ms; Kafka's default is 7 days): the offsets of a group that
+    # has been Empty that long, or of a simple (offsets-only) group not committed to that long,
+    # are deleted; so is an Empty group left without offsets.
+    offsets_retention_ms: int = 7 * 24 * 3600 * 1000
+    # offsets.retention.check.interval.ms
+    offsets_retention_check_interval_ms: int = 600_000
 
     _PROPERTIES: ClassVar[dict[str, str]] = {
         "group.initial.rebalance.delay.ms": "initial_rebalance_delay_ms",
@@ -31,6 +37,7 @@ class CoordinatorConfig:
         "group.max.session.timeout.ms": "max_session_timeout_ms",
         "group.max.size": "max_group_size",
         "offset.metadata.max.bytes": "max_metadata_bytes",
+        "offsets.retention.check.interval.ms": "offsets_retention_check_interval_ms",
     }
 
     @classmethod
@@ -45,5 +52,13 @@ class CoordinatorConfig:
                     raise ValueError(f"{prop} must be an integer, got {props[prop]!r}") from e
                 if values[attr] < 0:
                     raise ValueError(f"{prop} must be >= 0, got {values[attr]}")
+        if "offsets.retention.minutes" in props:
+            try:
+                minutes = int(props["offsets.retention.minutes"])
+            except ValueError as e:
+                raise ValueError("offsets.retention.minutes must be an integer") from e
+            if minutes < 1:
+                raise ValueError(f"offsets.retention.minutes must be >= 1, got {minutes}")
+            values["offsets_retention_ms"] = minutes * 60_000
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})

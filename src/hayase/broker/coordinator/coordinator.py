@@ -127,6 +127,7 @@ class GroupCoordinator:
         self._member_id_factory = member_id_factory or (lambda prefix: f"{prefix}-{uuid.uuid4()}")
         self.groups: dict[str, ClassicGroup] = {}
         self.offsets: dict[str, dict[tuple[str, int], CommittedOffset]] = {}
+        self._next_retention_check: int | None = None
 
     # ==========================================================================================
     # JoinGroup
@@ -679,6 +680,11 @@ class GroupCoordinator:
         out = Output()
         for group in list(self.groups.values()):
             self._tick_group(group, out, now_ms)
+        if self._next_retention_check is None:
+            self._next_retention_check = now_ms + self.config.offsets_retention_check_interval_ms
+        elif self._next_retention_check <= now_ms:
+            self.expire_offsets(now_ms, out)
+            self._next_retention_check = now_ms + self.config.offsets_retention_check_interval_ms
         return out
 
     def _tick_group(self, group: ClassicGroup, out: Output, now_ms: int) -> None:
@@ -719,12 +725,39 @@ class GroupCoordinator:
         elif group.is_in(GroupState.PREPARING_REBALANCE) and group.has_all_members_joined():
             self._complete_join(group, out, now_ms)
 
+    def expire_offsets(self, now_ms: int, out: Output) -> None:
+        """Kafka's offset retention (KIP-211): a consumer group's offsets expire once it has
+        been Empty for the retention time; a simple group's, each once not committed to for
+        that long. An Empty group with no offsets left is deleted."""
+        retention = self.config.offsets_retention_ms
+        for group_id in list(self.groups):
+            group = self.groups[group_id]
+            committed = self.offsets.get(group_id, {})
+            if group.protocol_type is None:
+                expired = [tp for tp, c in committed.items()
+                           if c.commit_timestamp_ms + retention <= now_ms]
+            elif group.is_in(GroupState.EMPTY) and group.state_timestamp_ms + retention <= now_ms:
+                expired = list(committed)
+            else:
+                expired = []
+            for topic, partition in sorted(expired):
+                del committed[(topic, partition)]
+                out.records.append((rec.offset_key(group_id, topic, partition), None))
+            if expired:
+                log.info("Expired %d offset(s) of group %s", len(expired), group_id)
+            if not committed:
+                self.offsets.pop(group_id, None)
+                if group.is_in(GroupState.EMPTY) and not group.pending_members:
+                    out.records.append((rec.group_key(group_id), None))
+                    group.transition_to(GroupState.DEAD, now_ms)
+                    del self.groups[group_id]
+
     def _reschedule_heartbeat(self, member: Member, now_ms: int) -> None:
         member.heartbeat_deadline = now_ms + member.session_timeout_ms
 
     def next_deadline(self) -> int | None:
         """The earliest timer of any group: when the shell should call `tick` next."""
-        best: int | None = None
+        best: int | None = self._next_retention_check
         for group in self.groups.values():
             candidates = [group.join_deadline, group.sync_deadline]
             candidates += list(group.pending_members.values())

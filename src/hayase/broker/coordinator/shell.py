@@ -98,6 +98,20 @@ class CoordinatorHandler:
         if self._flushing:
             await asyncio.gather(*self._flushing, return_exceptions=True)
 
+    def group_lag(self) -> list[tuple[str, str, int, int]]:
+        """(group, topic, partition, log end offset - committed offset) for every committed
+        offset of a partition that exists: the `group_lag` source of the broker's metrics."""
+        lm = self.broker.log_manager
+        topics = lm.topics()
+        out = []
+        for group_id, committed in self.coordinator.offsets.items():
+            for (topic, partition), c in committed.items():
+                if partition >= topics.get(topic, 0):
+                    continue
+                end = lm.log(topic, partition).high_watermark
+                out.append((group_id, topic, partition, max(end - c.offset, 0)))
+        return out
+
     # -- internals ----------------------------------------------------------------------------
 
     def _node(self) -> Node:
