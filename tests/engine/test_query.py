@@ -153,3 +153,17 @@ def test_flat_map_runs_the_following_steps_once_per_row():
     assert [o.value for o in q.process(rec({"AGE": 3}))] == [b'{"N":0}', b'{"N":1}', b'{"N":2}']
     assert q.process(rec({"AGE": 0})) == []
     assert q.process(rec(None)) == []
+
+
+def test_processing_log_entries_are_counted_in_the_metric():
+    from prometheus_client import REGISTRY
+
+    from hayase.engine.processing_log import ProcessingLogEntry
+
+    def value():
+        return REGISTRY.get_sample_value("hayase_processing_log_records_total",
+                                         {"query_id": "Q_METRIC", "type": "deserialization"}) or 0
+
+    before = value()
+    ProcessingLog().add(ProcessingLogEntry("Q_METRIC", DESERIALIZATION_ERROR, "bad"))
+    assert value() == before + 1

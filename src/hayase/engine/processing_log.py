@@ -15,8 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from prometheus_client import Counter as MetricCounter
 
 log = logging.getLogger("hayase.processing")
+
+PROCESSING_LOG_RECORDS = MetricCounter(
+    "hayase_processing_log_records",
+    "Records written to the processing log (failed to deserialize, evaluate or serialize)",
+    ["query_id", "type"],
+)
+_TYPE_NAMES = {0: "deserialization", 1: "record_processing", 2: "production", 3: "serialization"}
 
 DEFAULT_TOPIC = "default_ksql_processing_log"
 
@@ -75,6 +83,7 @@ class ProcessingLog:
 
     def add(self, entry: ProcessingLogEntry) -> None:
         self.counts[entry.query_id] += 1
+        PROCESSING_LOG_RECORDS.labels(entry.query_id, _TYPE_NAMES.get(entry.type, "other")).inc()
         where = "" if entry.topic is None else (
             f" (topic {entry.topic}, partition {entry.partition}, offset {entry.offset})")
         log.warning("%s: %s%s", entry.query_id, entry.error_message, where)
