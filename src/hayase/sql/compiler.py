@@ -572,6 +572,18 @@ class ExpressionCompiler:
                 return target
         if target.base == "STRING" and lit:
             return target
+        # Constructors of literals merge element by element, so ARRAY['3'] fits ARRAY<BIGINT>.
+        if isinstance(e, ast.ArrayConstructor) and isinstance(target, ArrayType):
+            elem: SqlType = target.element or NULL
+            for item in e.items:
+                elem = self._merge(elem, self.compile(item).type, item, node, what)
+            return array_of(elem if elem is not NULL else None)
+        if isinstance(e, ast.StructConstructor) and isinstance(target, StructType):
+            fields = dict(target.fields)
+            for n, fe in e.fields:
+                ft = self.compile(fe).type
+                fields[n] = self._merge(fields[n], ft, fe, node, what) if n in fields else ft
+            return struct_of(list(fields.items()))
         if isinstance(target, StructType) and isinstance(t, StructType):
             fields = dict(target.fields)
             for n, ft in t.fields:
@@ -611,6 +623,20 @@ class ExpressionCompiler:
                 return self.constant_cast(e, target)
             if target.base == "STRING":
                 return Typed(repr(runtime.to_string(e.value, t.type)), STRING, True)
+        if isinstance(e, ast.ArrayConstructor) and isinstance(target, ArrayType) \
+                and target.element is not None:
+            items = [self._convert(i, self.compile(i), target.element, node, what) for i in e.items]
+            return Typed("[" + ", ".join(i.code for i in items) + "]", target)
+        if isinstance(e, ast.StructConstructor) and isinstance(target, StructType):
+            given = dict(e.fields)
+            parts = []
+            for n, ft in target.fields:
+                if n in given:
+                    fe = given[n]
+                    parts.append(f"{n!r}: {self._convert(fe, self.compile(fe), ft, node, what).code}")
+                else:
+                    parts.append(f"{n!r}: None")
+            return Typed("{" + ", ".join(parts) + "}", target)
         if isinstance(target, StructType) and isinstance(t.type, StructType):
             src_t = t.type
             code = self._null_guard([t], lambda n: _struct_rebuild(n[0], target, src_t, self))
