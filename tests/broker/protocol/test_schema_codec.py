@@ -122,3 +122,16 @@ def test_random_bytes_never_raise_anything_but_decode_error(schema_key: tuple[in
 def test_uvarint_round_trip(n: int) -> None:
     raw = sc.uvarint(n)
     assert sc.read_uvarint(raw, 0) == (n, len(raw))
+
+
+def test_huge_array_length_is_rejected_without_allocating() -> None:
+    """kio's native reader aborts the process on this (a 170 GB allocation); ours must not."""
+    schema = load_request_schema(0, 9)
+    # transactional_id null, acks, timeout, then a compact array claiming ~2^34 topics
+    data = b"\x00" + b"\xff\xff" + b"\x00\x00\x03\xe8" + sc.uvarint(2**34) + b"\x00" * 8
+    with pytest.raises(sc.DecodeError):
+        sc.decode(schema, data)
+    legacy = load_request_schema(0, 3)
+    data = b"\xff\xff" + b"\xff\xff" + b"\x00\x00\x03\xe8" + b"\x7f\xff\xff\xff" + b"\x00" * 8
+    with pytest.raises(sc.DecodeError):
+        sc.decode(legacy, data)

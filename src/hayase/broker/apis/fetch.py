@@ -38,7 +38,7 @@ def _plan(body: Any) -> list[_Wanted]:
     return [
         _Wanted(t.topic, p.partition, p.fetch_offset, p.partition_max_bytes,
                 getattr(p, "current_leader_epoch", -1))
-        for t in body.topics for p in t.partitions
+        for t in body.topics or () for p in t.partitions or ()
     ]
 
 

@@ -62,21 +62,22 @@ def handle_produce(ctx: RequestContext, body: Any) -> dict[str, Any] | Awaitable
     now_ms = broker.clock()
     written: list[Any] = []
     responses = []
-    for td in body.topic_data:
+    for td in body.topic_data or ():
         name = td.name
+        partition_data = td.partition_data or ()
         parts: list[dict[str, Any]] = []
         if acks not in (0, 1, -1):
-            parts = [_error(p.index, INVALID_REQUIRED_ACKS) for p in td.partition_data]
+            parts = [_error(p.index, INVALID_REQUIRED_ACKS) for p in partition_data]
         elif body.transactional_id is not None:
             parts = [_error(p.index, _TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-                            "transactions are not supported") for p in td.partition_data]
+                            "transactions are not supported") for p in partition_data]
         elif topic_name_error(name) is not None:
             parts = [_error(p.index, INVALID_TOPIC_EXCEPTION, topic_name_error(name))
-                     for p in td.partition_data]
+                     for p in partition_data]
         elif ensure_topic(broker, name) is None:
-            parts = [_error(p.index, UNKNOWN_TOPIC_OR_PARTITION) for p in td.partition_data]
+            parts = [_error(p.index, UNKNOWN_TOPIC_OR_PARTITION) for p in partition_data]
         else:
-            for p in td.partition_data:
+            for p in partition_data:
                 parts.append(_append_partition(broker, name, p.index, p.records, now_ms, written))
         responses.append({"name": name, "partition_responses": parts})
     response = {"responses": responses, "throttle_time": 0}
@@ -111,8 +112,8 @@ def batch_shape(records: bytes | None) -> tuple[int, int]:
 def _observe(broker: BrokerState, client_id: str | None, body: Any) -> None:
     partitions: list[tuple[str, int]] = []
     batches = records = 0
-    for td in body.topic_data:
-        for p in td.partition_data:
+    for td in body.topic_data or ():
+        for p in td.partition_data or ():
             partitions.append((td.name, p.index))
             b, r = batch_shape(p.records)
             batches += b

@@ -102,9 +102,10 @@ def parse_request(frame: bytes, supported: dict[int, tuple[int, int]]) -> Reques
     schema = request_schema(header.api_key, header.api_version)
     if schema.__flexible__:  # type: ignore[attr-defined]
         pos = _skip_tags(frame, pos)
-    body, end = decode(schema, frame, pos)
+    # Not kio's native reader, although several times faster: it aborts the whole process
+    # (Rust allocation failure) on a frame whose array length is huge, found by fuzzing.
+    body, _end = decode(schema, frame, pos)
     # Trailing bytes after a complete body are tolerated (Kafka ignores them too).
-    del end
     return Request(header, body)
 
 
