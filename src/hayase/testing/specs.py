@@ -36,6 +36,14 @@ def _json_bytes(spec: Any) -> bytes:
 
 
 def _kafka_bytes(spec: Any, column: Column | None) -> bytes:
+    try:
+        return _kafka_typed(spec, column)
+    except (ValueError, TypeError, struct.error):
+        # Not a value of the column's type: send its text, the engine will log the bad record.
+        return spec.encode("utf-8") if isinstance(spec, str) else _json_bytes(spec)
+
+
+def _kafka_typed(spec: Any, column: Column | None) -> bytes:
     base = column.type.base if column is not None else None
     if base == "INTEGER":
         return struct.pack(">i", int(spec))
