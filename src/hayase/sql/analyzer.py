@@ -178,6 +178,13 @@ def validate_format(fmt: FormatInfo, cols: tuple[Column, ...], is_key: bool) -> 
         for c in cols:
             if _bad_json_map(c.type):
                 raise StatementError("JSON only supports MAP types with STRING keys")
+    if name == "AVRO":
+        for c in cols:
+            if _bad_json_map(c.type):
+                raise StatementError("Avro only supports MAPs with STRING keys")
+            if c.name[:1].isdigit():
+                raise StatementError(f"Schema is not compatible with Avro: Illegal initial "
+                                     f"character: {c.name}")
     if is_key:
         for c in cols:
             if _contains_map(c.type):
@@ -306,6 +313,9 @@ class Analyzer:
                                      f"'{value_format}' as it does not support wrapping")
             if value_format == "KAFKA":
                 return frozenset()
+            if value_format in ("PROTOBUF", "PROTOBUF_NOSR") and not wrap:
+                raise StatementError(f"Format '{value_format}' does not support "
+                                     "'WRAP_SINGLE_VALUE' set to 'false'.")
             if n_value_cols != 1:
                 raise StatementError("'WRAP_SINGLE_VALUE' is only valid for single-field value "
                                      "schemas")
@@ -371,6 +381,10 @@ class Analyzer:
         if existing is not None:
             return DdlResult(f"Cannot add {kind.lower()} {stmt.name}: already exists", existing)
         columns = self._columns(stmt)
+        if columns and "VALUE_SCHEMA_ID" in props and any(
+                c.namespace is Namespace.VALUE for c in columns):
+            raise _err("Table elements and VALUE_SCHEMA_ID cannot both exist for create statement.",
+                       stmt)
         key_cols = [c for c in columns if c.namespace is Namespace.KEY]
         value_cols = [c for c in columns if c.namespace is Namespace.VALUE]
         header_cols = [c for c in columns if c.namespace is Namespace.HEADERS]
@@ -415,6 +429,16 @@ class Analyzer:
             from hayase.sql.plan import WindowInfo
 
             size = _prop_str(props, "WINDOW_SIZE")
+            if window_type.upper() == "SESSION" and size:
+                from hayase.sql.errors import ParseError
+
+                raise ParseError("'WINDOW_SIZE' should not be set for SESSION windows.",
+                                 stmt.line, stmt.column)
+            if window_type.upper() in ("TUMBLING", "HOPPING") and not size:
+                from hayase.sql.errors import ParseError
+
+                raise ParseError(f"'WINDOW_SIZE' config is required for '{window_type.upper()}' "
+                                 "windows.", stmt.line, stmt.column)
             source.window = WindowInfo(window_type.upper(), _parse_window_size(size) if size else None)
         self.metastore.sources[stmt.name] = source
         return DdlResult(f"{kind.capitalize()} created", source,

@@ -48,6 +48,9 @@ class Session:
         except KsqlError as e:
             if e.statement is None:
                 e.statement = stmt.text
+            if e.line is None:
+                # Errors found on the statement as a whole point at its first character.
+                e.line, e.column = stmt.line or line, stmt.column or column
             raise
 
     def parse(self, chunk: str, line: int = 1, column: int = 1) -> ast.Statement:
