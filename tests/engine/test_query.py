@@ -167,3 +167,16 @@ def test_processing_log_entries_are_counted_in_the_metric():
     before = value()
     ProcessingLog().add(ProcessingLogEntry("Q_METRIC", DESERIALIZATION_ERROR, "bad"))
     assert value() == before + 1
+
+
+def test_table_records_without_a_key_are_skipped_and_logged():
+    table = DataSource("T", SourceType.TABLE, INPUT.schema, "input", FormatInfo("KAFKA"),
+                       FormatInfo("JSON"))
+    sink = DataSource("T2", SourceType.TABLE, LogicalSchema((Column("ID", INTEGER, KEY),
+                                                             Column("AGE", INTEGER))),
+                      "T2", FormatInfo("KAFKA"), FormatInfo("JSON"))
+    log = ProcessingLog()
+    q = StatelessQuery(plan([ProjectStep(lambda row, key: (row[0], row[2], row[3]), sink.schema)],
+                            sink, table), log)
+    assert q.process(rec({"AGE": 5}, key=None)) == []
+    assert log.total == 1

@@ -212,6 +212,10 @@ class StatelessQuery:
         key, value, wstart, wend = parts
         tombstone = value is None
         null_key = key is None
+        if null_key and self.is_table and self.source.schema.key:
+            # A table row is an upsert by key: Kafka Streams skips records without one.
+            self._entry(RECORD_PROCESSING_ERROR, "Skipping table record with a null key")
+            return []
         columns = self._build_row(self._null_key if key is None else key, value, rec.headers)
         ts = rec.timestamp
         if self._extract_ts is not None and not tombstone:
