@@ -170,3 +170,16 @@ def test_retention_pass_refreshes_the_recovery_point_checkpoint(tmp_path: Path) 
     lines = (tmp_path / "recovery-point-offset-checkpoint").read_text().splitlines()
     assert lines[2] == f"t 0 {rp}"
     m.close()
+
+
+def test_delete_records_is_checkpointed(tmp_path: Path) -> None:
+    m = LogManager(tmp_path, {"log.segment.bytes": "300"})
+    m.create_topic("t", 1, {})
+    for _ in range(10):
+        m.log("t", 0).append(batch(2), NOW)
+    assert m.delete_records("t", 0, 11) == 11
+    assert (tmp_path / "log-start-offset-checkpoint").read_text().splitlines()[2] == "t 0 11"
+    m.close()
+    m = LogManager(tmp_path, {"log.segment.bytes": "300"})
+    assert m.log("t", 0).log_start_offset == 11
+    m.close()

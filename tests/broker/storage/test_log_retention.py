@@ -101,3 +101,24 @@ def test_snapshots_below_log_start_are_removed(tmp_path: Path) -> None:
     offsets = [int(n.split(".")[0]) for n in os.listdir(tmp_path) if n.endswith(".snapshot")]
     assert offsets and min(offsets) >= log.log_start_offset
     log.close()
+
+
+def test_delete_records_raises_the_log_start_offset(tmp_path: Path) -> None:
+    one = len(batch(2))
+    log = open_log(tmp_path, topic_config(segment_bytes=one * 3))
+    for _ in range(10):
+        log.append(batch(2), NOW)
+    assert log.delete_records(7) == 7
+    assert [s.base_offset for s in log.segments][0] == 6  # the segment holding 7 stays
+    assert [o for o, _ in read_all(log)] == list(range(7, 20))
+    try:
+        log.read(6, 100)
+        raise AssertionError("offset 6 is below the log start offset now")
+    except OffsetOutOfRangeError:
+        pass
+    assert log.delete_records(3) == 7  # never goes back
+    log.close()
+    log = open_log(tmp_path, topic_config(segment_bytes=one * 3), clean_shutdown=True, log_start_offset=7)
+    assert log.log_start_offset == 7 and read_all(log)[0][0] == 7
+    assert log.delete_records(-1) == 20 and log.read(20, 10).records == b""
+    log.close()

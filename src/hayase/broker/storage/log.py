@@ -454,6 +454,23 @@ class PartitionLog:
                 deleted += self._delete_prefix(over, now_ms)
             return deleted
 
+    def delete_records(self, offset: int) -> int:
+        """DeleteRecords: raise the log start offset to ``offset`` (-1 = the high watermark) and
+        delete the segments wholly below it; returns the new log start offset."""
+        with self._lock:
+            if self._closed:
+                raise UnknownTopicOrPartitionError(f"{self.name} is closed (deleted or shut down)")
+            if offset == -1:
+                offset = self.high_watermark
+            if offset < 0 or offset > self.high_watermark:
+                raise OffsetOutOfRangeError(
+                    f"{self.name}: cannot delete records below {offset}: outside [0, {self.high_watermark}]")
+            if offset <= self.log_start_offset:
+                return self.log_start_offset
+            self.log_start_offset = offset
+            self._delete_prefix(lambda seg, _: seg.next_offset <= offset, 0)
+            return self.log_start_offset
+
     def _delete_prefix(self, predicate: object, now_ms: int) -> int:
         count = 0
         for i, seg in enumerate(self.segments):

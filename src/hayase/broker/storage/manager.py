@@ -291,6 +291,13 @@ class LogManager:
         self.checkpoint(only_if_changed=True)  # keeps recovery after a crash short, as Kafka's
         return deleted                         # periodic checkpoint does
 
+    def delete_records(self, topic: str, partition: int, offset: int) -> int:
+        """DeleteRecords for one partition; the new log start offset is checkpointed at once."""
+        self._check_open()
+        start = self.log(topic, partition).delete_records(offset)
+        self.checkpoint(only_if_changed=True)
+        return start
+
     def flush_all(self) -> None:
         self._check_open()
         for log in list(self._logs.values()):
