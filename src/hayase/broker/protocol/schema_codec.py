@@ -255,7 +255,8 @@ def entity_writer(entity_type: type) -> Writer:
             continue
         d = g.name("d_", _field_default(f))
         x = f"x{i}"
-        lines.append(f"    {x} = _get(v, {f.name!r}, {d})")
+        lines.append(f"    {x} = v.get({f.name!r}, {d}) if type(v) is dict else "
+                     f"getattr(v, {f.name!r}, {d})")
         legacy = legacy_client_id and f.name == "client_id"
         lines += ["    " + line for line in _write_field_lines(g, f, flexible, x, legacy)]
     if flexible:
@@ -266,7 +267,8 @@ def entity_writer(entity_type: type) -> Writer:
             for tag_no, f in sorted(tagged, key=lambda t: t[0]):
                 d = g.name("d_", _field_default(f))
                 x = f"t{tag_no}"
-                lines.append(f"    {x} = _get(v, {f.name!r}, {d})")
+                lines.append(f"    {x} = v.get({f.name!r}, {d}) if type(v) is dict else "
+                     f"getattr(v, {f.name!r}, {d})")
                 lines.append(f"    if {x} is not None and {x} != {d}:")
                 lines.append("        _o = out; out = []")
                 inner = _write_field_lines(g, f, flexible, x, False)
@@ -291,6 +293,14 @@ def encode(entity_type: type, value: Any) -> bytes:
 
 # ---------------------------------------------------------------- readers
 
+def _uvarint_lines(var: str) -> list[str]:
+    """Read an unsigned varint into `var`, inlining the one-byte case (lengths < 128)."""
+    return ["if pos >= end: raise DecodeError('truncated')",
+            f"{var} = buf[pos]",
+            f"if {var} < 0x80: pos += 1",
+            f"else: {var}, pos = read_uvarint(buf, pos)"]
+
+
 def _read_scalar(kafka_type: str, flexible: bool, optional: bool, x: str,
                  legacy_string: bool = False) -> list[str]:
     if kafka_type in _FIXED:
@@ -310,7 +320,7 @@ def _read_scalar(kafka_type: str, flexible: bool, optional: bool, x: str,
                 f"{x} = _to_uuid(bytes(buf[pos:pos + 16])); pos += 16"]
     if kafka_type in ("string", "bytes", "records"):
         if flexible and not legacy_string:
-            lines = ["_n, pos = read_uvarint(buf, pos); _n -= 1"]
+            lines = _uvarint_lines("_n") + ["_n -= 1"]
         elif kafka_type == "string":
             lines = ["if pos + 2 > end: raise DecodeError('truncated')",
                      "_n, = unpack_h(buf, pos); pos += 2"]
@@ -341,7 +351,7 @@ def _read_field_lines(g: _Gen, f: dataclasses.Field[Any], flexible: bool, x: str
                     f"    {x}, pos = {r}(buf, pos + 1, end)"]
         return [f"{x}, pos = {r}(buf, pos, end)"]
     if flexible:
-        head = ["_c, pos = read_uvarint(buf, pos); _c -= 1"]
+        head = _uvarint_lines("_c") + ["_c -= 1"]
     else:
         head = ["if pos + 4 > end: raise DecodeError('truncated')",
                 "_c, = unpack_i(buf, pos); pos += 4"]
@@ -382,7 +392,8 @@ def entity_reader(entity_type: type) -> Callable[[bytes, int, int], tuple[Any, i
         lines += ["    " + line for line in _read_field_lines(g, f, flexible, "_v", legacy)]
         lines.append(f"    kw[{f.name!r}] = _v")
     if flexible:
-        lines += ["    _tc, pos = read_uvarint(buf, pos)",
+        lines += ["    " + line for line in _uvarint_lines("_tc")]
+        lines += [
                   "    for _ in range(_tc):",
                   "        _tag, pos = read_uvarint(buf, pos)",
                   "        _sz, pos = read_uvarint(buf, pos)",
