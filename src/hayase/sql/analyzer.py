@@ -815,6 +815,7 @@ class _QueryPlanner:
             comp = self._compiler("WHERE")
             try:
                 self.where = comp.compile_predicate(self.query.where, "WHERE")
+                self.where_conjuncts = [comp.compile(c) for c in _conjuncts(self.query.where)]
             except StatementError as e:
                 raise _with_prefix(e, "WHERE") from None
 
@@ -1073,8 +1074,14 @@ class _QueryPlanner:
         steps: list[Step] = []
         ns = self.ns
         if self.where is not None:
-            fn = build_function("_where", "row", guarded(self.where.code, "_r", "WHERE")
-                                + ["return _r is True"], ns)
+            # Top-level AND: each conjunct must be True; short-circuits like the 3-valued AND.
+            conj = " and ".join(f"({c.code}) is True" for c in self.where_conjuncts)
+            fn = build_function("_where", "row", [
+                "try:",
+                f"    return {conj}",
+                "except Exception as _e:",
+                "    on_error(_KsqlRuntimeError('Error computing WHERE: ' + str(_e)))",
+                "    return False"], ns)
             steps.append(FilterStep(fn, self.query.where.to_sql() if self.query.where else ""))
         if self.table_functions:
             lines_tf: list[str] = []
@@ -1163,6 +1170,12 @@ def _timestamp_parser(fmt: str) -> Any:
 
 def _concrete(t: SqlType) -> SqlType:
     return t
+
+
+def _conjuncts(e: ast.Expression) -> list[ast.Expression]:
+    if isinstance(e, ast.BinaryOp) and e.op == "AND":
+        return _conjuncts(e.left) + _conjuncts(e.right)
+    return [e]
 
 
 def _implicit_name(e: ast.Expression) -> str | None:

@@ -200,6 +200,26 @@ class ExpressionCompiler:
         """Implicitly convert ``t`` to ``target`` (numeric widening, null)."""
         if t.type == target or t.type is NULL:
             return Typed(t.code, target, t.const)
+        return self.fold(self._coerce(t, target))
+
+    def fold(self, t: Typed) -> Typed:
+        """Evaluate a constant expression once, at compile time (errors stay for run time)."""
+        if not t.const or _is_literal_code(t.code) or t.code == "None":
+            return t
+        try:
+            value = _eval_const(t.code, self.ns)
+        except Exception:  # noqa: BLE001 - leave it to run time, where it is logged
+            return t
+        if value is None:
+            return Typed("None", t.type, True)
+        if isinstance(value, bool | int | str) or (isinstance(value, float) and value == value
+                                                   and value not in (float("inf"), float("-inf"))):
+            return Typed(repr(value), t.type, True)
+        return Typed(self.ns.const(value), t.type, True)
+
+    def _coerce(self, t: Typed, target: SqlType) -> Typed:
+        if t.type == target or t.type is NULL:
+            return Typed(t.code, target, t.const)
         src = t.type
         if target.base == "DOUBLE" and src.base in ("INTEGER", "BIGINT", "DECIMAL"):
             return Typed(self._null_guard([t], lambda n: f"float({n[0]})"), DOUBLE, t.const)
@@ -1045,6 +1065,8 @@ def build_function(name: str, params: str, body_lines: list[str], ns: CodeNamesp
 
 def guarded(code: str, target: str, label: str) -> list[str]:
     """Statement lines evaluating ``code`` into ``target``; a failure logs and yields null."""
+    if _is_simple(code) or _is_literal_code(code) or code == "None":
+        return [f"{target} = {code}"]  # cannot fail: no try block needed
     return [
         "try:",
         f"    {target} = {code}",
