@@ -49,6 +49,14 @@ class TestJson:
         serde = value_serde(JSON, cols(("D", decimal_type(6, 4)), ("B", BYTES)))
         assert serde.serialize((Decimal("10.0000"), b"\x01")) == b'{"D":10.0000,"B":"AQ=="}'
 
+    def test_decimals_must_fit_without_rounding(self):
+        serde = value_serde(UNWRAPPED, cols(("D", decimal_type(4, 2))))
+        assert str(serde.deserialize(b"1.5")[0]) == "1.50"
+        with pytest.raises(SerdeError, match="without rounding"):
+            serde.deserialize(b"1.234")
+        with pytest.raises(SerdeError, match="overflow"):
+            serde.deserialize(b"123.4")
+
     def test_tombstone_and_bad_json(self):
         serde = value_serde(JSON, cols(("V", INTEGER)))
         assert serde.deserialize(None) is None

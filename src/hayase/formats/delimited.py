@@ -11,9 +11,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from hayase.formats.base import SerdeError, Values
+from hayase.formats.decimals import ensure_fit
 from hayase.formats.javafmt import java_double
 from hayase.sql.plan import Column
-from hayase.sql.types import DecimalType, SqlType, quantize
+from hayase.sql.types import DecimalType, SqlType
 
 NAMED_DELIMITERS = {"TAB": "\t", "SPACE": " "}
 
@@ -113,10 +114,7 @@ def _parse(text: str, t: SqlType) -> Any:
                 raise ValueError(f"not a boolean: {text}")
             return low == "true"
         if isinstance(t, DecimalType):
-            q = quantize(Decimal(text.strip()), t)
-            if q is None:
-                raise ValueError(f"Cannot fit decimal '{text}' into {t} without rounding.")
-            return q
+            return ensure_fit(Decimal(text.strip()), t, text)
         if b == "BYTES":
             return base64.b64decode(text, validate=True)
     except (ValueError, InvalidOperation) as e:

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from hayase.formats.base import SerdeError, Values
+from hayase.formats.decimals import ensure_fit
 from hayase.formats.javafmt import java_double
 from hayase.sql.plan import Column
 from hayase.sql.types import (
@@ -28,7 +29,6 @@ from hayase.sql.types import (
     MapType,
     SqlType,
     StructType,
-    quantize,
     wrap_bigint,
     wrap_int,
 )
@@ -89,10 +89,7 @@ def _to_decimal(node: Any, t: DecimalType) -> Decimal:
         d = Decimal(node) if not isinstance(node, float) else Decimal(repr(node))
     except InvalidOperation:
         raise SerdeError(f"Cannot convert '{node}' to {t}") from None
-    q = quantize(d, t)
-    if q is None:
-        raise SerdeError(f"Cannot fit decimal '{node}' into {t} without rounding.")
-    return q
+    return ensure_fit(d, t, node)
 
 
 def _to_text(node: Any) -> str:
