@@ -789,6 +789,9 @@ class _QueryPlanner:
             raise _err("HAVING requires a GROUP BY clause.", q.having)
         if q.emit == "FINAL":
             raise _err("EMIT FINAL is only supported for windowed aggregations.", q)
+        if q.partition_by is not None and src.window is not None:
+            raise _err("Implicit repartitioning of windowed sources is not supported. See "
+                       "https://github.com/confluentinc/ksql/issues/4385.", q)
         if q.partition_by is not None and src.source_type is SourceType.TABLE:
             raise _err("Unsupported operation: PARTITION BY on a table. Use GROUP BY instead.", q)
         qualifiers = (src.name,) + ((q.from_.alias,) if q.from_.alias else ())
@@ -1064,10 +1067,11 @@ class _QueryPlanner:
         ts_col, ts_fmt = an._timestamp(props, schema, node)
         self.sink_schema = schema
         self.sink_timestamp = (ts_col, ts_fmt)
+        # A windowed source keeps its windowed key in the sink (no PARTITION BY is allowed).
         return DataSource(name=name, source_type=SourceType(kind), schema=schema, topic=topic,
                           key_format=key_format, value_format=value_format,
                           timestamp_column=ts_col, timestamp_format=ts_fmt,
-                          partitions=partitions, replicas=replicas, window=None)
+                          partitions=partitions, replicas=replicas, window=src.window)
 
     # ------------------------------------------------------------------ code
     def build(self, query_id: str, sink: DataSource, sql: str) -> QueryPlan:

@@ -499,6 +499,12 @@ class _Builder(Transformer):  # type: ignore[type-arg]
                               meta)
         return decimal_type(precision, scale)
 
+    def named_parameter_type(self, meta: Any, name: str, param: str) -> SqlType:
+        # ksqlDB accepts VARCHAR(STRING) / STRING(STRING) as spellings of STRING.
+        if name in ("VARCHAR", "STRING") and param == "STRING":
+            return STRING
+        raise self._error(f"Unknown type: {name}({param})", meta)
+
     def array_type(self, meta: Any, _a: Token, t: SqlType) -> ArrayType:
         return array_of(t)
 

@@ -221,10 +221,16 @@ simple("RPAD", [([S, "INT", S], STRING), (["BYTES", "INT", "BYTES"], BYTES)], _p
 
 def _chr(v: Any) -> str | None:
     if isinstance(v, str):
-        m = re.fullmatch(r"\\u([0-9a-fA-F]{4})", v)
-        if not m:
+        # One code point written as Java \uXXXX escapes (a surrogate pair takes two).
+        units = re.fullmatch(r"(?:\\u[0-9a-fA-F]{4})+", v)
+        if not units:
             return None
-        return chr(int(m.group(1), 16))
+        raw = b"".join(int(h, 16).to_bytes(2, "big") for h in re.findall(r"[0-9a-fA-F]{4}", v))
+        try:
+            text = raw.decode("utf-16-be")
+        except UnicodeDecodeError:
+            return None
+        return text if len(text) == 1 else None
     try:
         return chr(v)
     except (ValueError, OverflowError):
