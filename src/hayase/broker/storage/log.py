@@ -29,6 +29,7 @@ import random
 import struct
 import threading
 from bisect import bisect_right
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +111,7 @@ class PartitionLog:
         now_ms: int | None = None,
         leader_epoch: int = 0,
         flush_on_roll: bool = True,
+        flusher: Executor | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.topic = topic
@@ -117,6 +119,10 @@ class PartitionLog:
         self.config = config
         self.leader_epoch = leader_epoch
         self.flush_on_roll = flush_on_roll
+        # With a flusher (LogManager's single worker thread) the fsync that follows a roll runs
+        # there, as in Kafka's scheduler, instead of stalling the appending thread.
+        self._flusher = flusher
+        self._flush_lock = threading.Lock()  # one flush at a time: the recovery point is exact
         self.recovery_point = recovery_point
         self.log_start_offset = log_start_offset
         self.high_watermark = 0
@@ -365,12 +371,13 @@ class PartitionLog:
         base = self.high_watermark
         if old.size == 0:
             return
-        old.become_inactive(fsync=self.flush_on_roll)
-        if not self.flush_on_roll:
+        sync = self.flush_on_roll and self._flusher is None
+        old.become_inactive(fsync=sync)
+        if not sync:
             self._unflushed.append(old)
         seg = LogSegment.create(self.directory, base, self.config.index_interval_bytes, now_ms)
         self._directory_dirty = True
-        if self.flush_on_roll:
+        if sync:
             _fsync_path(self.directory)
             self._directory_dirty = False
         self._set_jitter(seg)
@@ -380,8 +387,16 @@ class PartitionLog:
         kept = self.producer_state.snapshot_offsets()[-SNAPSHOTS_TO_KEEP:]
         if kept:
             self.producer_state.delete_snapshots(below=kept[0])
-        if self.flush_on_roll and not self._unflushed:
+        if sync and not self._unflushed:
             self.recovery_point = max(self.recovery_point, base)
+        elif self.flush_on_roll and self._flusher is not None:
+            self._flusher.submit(self._background_flush)
+
+    def _background_flush(self) -> None:
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001 - logged; the next flush retries the same segments
+            logger.exception("%s: background flush after a roll failed", self.name)
 
     def roll(self, now_ms: int) -> None:
         """Roll now (if the active segment holds data)."""
@@ -498,6 +513,10 @@ class PartitionLog:
     def flush(self, now_ms: int | None = None) -> None:
         """fsync data and indexes up to the current log end offset; advances the recovery point.
         Safe to call from a worker thread while appends go on; a no-op once closed."""
+        with self._flush_lock:
+            self._flush(now_ms)
+
+    def _flush(self, now_ms: int | None) -> None:
         with self._lock:
             if self._closed:
                 return

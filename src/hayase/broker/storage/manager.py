@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hayase.broker.storage.config import TopicConfig
@@ -126,6 +127,8 @@ class LogManager:
         if self.num_partitions < 1:
             raise InvalidConfigError(f"num.partitions must be at least 1, not {self.num_partitions}")
         self.flush_on_roll = flush_on_roll
+        # One worker thread fsyncs rolled segments (Kafka's flush-on-roll, off the caller's thread).
+        self._flusher = ThreadPoolExecutor(1, "hayase-log-flusher") if flush_on_roll else None
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock_fd = os.open(self.data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -142,6 +145,7 @@ class LogManager:
             self._load(now_ms)
         except BaseException:
             self._close_logs(flush=False)
+            self._stop_flusher()
             os.close(self._lock_fd)
             raise
 
@@ -174,7 +178,7 @@ class LogManager:
         return PartitionLog(
             self.data_dir / f"{topic}-{partition}", topic, partition, self._configs[topic],
             recovery_point=recovery_point, log_start_offset=log_start, clean_shutdown=clean,
-            now_ms=now_ms, flush_on_roll=self.flush_on_roll)
+            now_ms=now_ms, flush_on_roll=self.flush_on_roll, flusher=self._flusher)
 
     def _save_topics(self) -> None:
         _write_atomically(self.data_dir / TOPICS_FILE, json.dumps(self._topics, indent=1, sort_keys=True).encode())
@@ -321,12 +325,22 @@ class LogManager:
             return
         self._closed = True
         try:
+            self._stop_flusher()
             self._close_logs(flush=True)
             self.checkpoint()
             _write_atomically(self.data_dir / CLEAN_SHUTDOWN_FILE, b"")
         finally:
             self._logs.clear()
             os.close(self._lock_fd)
+
+    def wait_for_background_flushes(self) -> None:
+        """Block until the fsyncs queued by earlier rolls are done (for tests and shutdown)."""
+        if self._flusher is not None:
+            self._flusher.submit(lambda: None).result()
+
+    def _stop_flusher(self) -> None:
+        if self._flusher is not None:
+            self._flusher.shutdown(wait=True)
 
     def _close_logs(self, flush: bool) -> None:
         errors: list[BaseException] = []
