@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("hayase.broker.coordinator")
 
 MAX_TICK_WAIT_S = 1.0
+# Compact __consumer_offsets at start-up when it holds this many records and more than twice
+# the live ones (the storage has no log cleaner; see StorageOffsetLog.compact).
+COMPACT_MIN_RECORDS = 10_000
 
 
 class CoordinatorHandler:
@@ -44,6 +47,7 @@ class CoordinatorHandler:
         broker: BrokerState,
         offset_log: OffsetLog | None = None,
         config: CoordinatorConfig | None = None,
+        compact_min_records: int = COMPACT_MIN_RECORDS,
     ) -> None:
         self.broker = broker
         self.config = config or CoordinatorConfig.from_properties(broker.config.props)
@@ -58,6 +62,10 @@ class CoordinatorHandler:
             len(self.coordinator.groups),
             len(self.coordinator.offsets),
         )
+        live = self.coordinator.snapshot_records()
+        if applied >= compact_min_records and applied > 2 * len(live):
+            self.offset_log.compact(live, broker.clock())
+            log.info("compacted %s from %d to %d record(s)", OFFSETS_TOPIC, applied, len(live))
         self._wake = asyncio.Event()
         self._ticker: asyncio.Task[None] | None = None
         self._flushing: set[asyncio.Task[None]] = set()
