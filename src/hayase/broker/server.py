@@ -161,8 +161,10 @@ class Broker:
     async def _send_loop(self, pending: asyncio.Queue[Any], writer: asyncio.StreamWriter,
                          peer: str) -> None:
         transport = writer.transport
+        carry: Any = None
         while True:
-            item = await pending.get()
+            item = carry if carry is not None else await pending.get()
+            carry = None
             if item is _CLOSE:
                 return
             if not isinstance(item, bytes):
@@ -174,10 +176,18 @@ class Broker:
                     return
                 if item is None:
                     continue
+            # Pipelined requests answered at once go out in one write (one syscall).
+            chunks = [item]
+            while not pending.empty():
+                nxt = pending.get_nowait()
+                if not isinstance(nxt, bytes):
+                    carry = nxt
+                    break
+                chunks.append(nxt)
             if transport.is_closing():
                 return
-            writer.write(item)
-            if pending.empty() or transport.get_write_buffer_size() > 4 * 2**20:
+            writer.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            if carry is None or transport.get_write_buffer_size() > 4 * 2**20:
                 try:
                     await writer.drain()
                 except ConnectionError:

@@ -126,7 +126,7 @@ def encode_response(api_key: int, version: int, correlation_id: int, body: Any) 
     if response_header_flexible(api_key, version):
         out.append(b"\x00")
     entity_writer(response_schema(api_key, version))(out, body)
-    size = sum(len(part) for part in out)
+    size = sum(map(len, out))
     out[0] = _SIZE.pack(size)
     return b"".join(out)
 
