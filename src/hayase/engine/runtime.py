@@ -97,22 +97,25 @@ class QueryWorker:
             self._failure = f"delivery to {msg.topic()} failed: {err.str()}"
 
     def _produce(self, out: OutputRecord) -> None:
-        kwargs: dict[str, Any] = {"timestamp": out.timestamp, "on_delivery": self._on_delivery}
-        if out.headers:
-            kwargs["headers"] = list(out.headers)
-        if out.partition is not None:
-            kwargs["partition"] = out.partition
         while True:
             try:
-                self.producer.produce(out.topic, value=out.value, key=out.key, **kwargs)
+                if out.headers or out.partition is not None:
+                    kwargs: dict[str, Any] = {"headers": list(out.headers)}
+                    if out.partition is not None:
+                        kwargs["partition"] = out.partition
+                    self.producer.produce(out.topic, out.value, out.key, timestamp=out.timestamp,
+                                          on_delivery=self._on_delivery, **kwargs)
+                else:
+                    self.producer.produce(out.topic, out.value, out.key, timestamp=out.timestamp,
+                                          on_delivery=self._on_delivery)
                 return
             except BufferError:
                 self.producer.poll(0.1)
 
     def _record(self, msg: Message) -> Record:
         _, ts = msg.timestamp()
-        raw: list[Any] = list(msg.headers() or [])
-        headers = tuple((str(h[0]), _as_bytes(h[1])) for h in raw)
+        raw: Any = msg.headers()
+        headers = tuple((str(h[0]), _as_bytes(h[1])) for h in raw) if raw else ()
         key: Any = msg.key()
         value: Any = msg.value()
         return Record(msg.topic() or "", msg.partition() or 0, msg.offset() or 0, ts,
