@@ -202,3 +202,33 @@ def test_table_functions_plan(session: Session) -> None:
     plan = plan_of(session, "CREATE STREAM O AS SELECT ID, EXPLODE(L) AS V FROM S;")
     assert run_plan(plan, (1, [5, 6])) == [(1, 5, 0), (1, 6, 0)]
     assert run_plan(plan, (1, None)) == []
+
+
+def test_windowed_source_sink_keeps_window(session: Session) -> None:
+    session.execute("CREATE TABLE W (ID INT PRIMARY KEY, V INT) WITH (kafka_topic='w', "
+                    "value_format='JSON', window_type='TUMBLING', window_size='30 SECONDS');")
+    src = session.metastore.get("W")
+    assert src is not None and src.window is not None and src.window.size_ms == 30_000
+    plan = plan_of(session, "CREATE TABLE O AS SELECT ID, V, WINDOWSTART AS WS FROM W;")
+    assert plan.sink.source.window == src.window
+    project = plan.steps[-1]
+    assert isinstance(project, ProjectStep)
+    # row: ID, V, ROWTIME, ROWPARTITION, ROWOFFSET, WINDOWSTART, WINDOWEND
+    assert project.fn((1, 2, 500, 0, 0, 0, 30_000), None) == (1, 2, 0, 500)
+    session.execute("CREATE STREAM WS2 (ID INT KEY, V INT) WITH (kafka_topic='w2', "
+                    "value_format='JSON', window_type='SESSION');")
+    with pytest.raises(StatementError, match="Implicit repartitioning of windowed sources"):
+        session.execute("CREATE STREAM O2 AS SELECT * FROM WS2 PARTITION BY V;")
+
+
+def test_statement_level_errors_point_at_the_statement(session: Session) -> None:
+    with pytest.raises(StatementError) as e:
+        session.execute("CREATE STREAM A (X INT) WITH (kafka_topic='t', value_format='JSON');\n"
+                        "  CREATE STREAM B (X INT, Y INT) WITH (kafka_topic='t', value_format='KAFKA');")
+    assert (e.value.line, e.value.column) == (2, 3)
+
+
+def test_partition_by_accepts_only_value_expressions(session: Session) -> None:
+    session.execute(SRC)
+    with pytest.raises(ParseError):
+        session.execute("CREATE STREAM O AS SELECT * FROM INPUT PARTITION BY NAME AND AGE;")
