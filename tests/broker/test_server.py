@@ -164,7 +164,7 @@ def test_admin_topics_partitions_and_configs(broker: EmbeddedBroker, topic: str)
     configs = admin.describe_configs([res])[res].result(10)
     assert configs["retention.ms"].value == "123456"
     assert configs["retention.ms"].source == 1  # DYNAMIC_TOPIC_CONFIG
-    assert configs["segment.bytes"].source != 1
+    assert configs["segment.bytes"].source == 5  # DEFAULT_CONFIG: set nowhere
     b_res = ConfigResource("broker", "0")
     b_configs = admin.describe_configs([b_res])[b_res].result(10)
     assert b_configs["num.partitions"].value == "1"

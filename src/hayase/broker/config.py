@@ -126,6 +126,11 @@ class BrokerConfig:
         if self.props.get("advertised.listeners"):
             parse_listener(self.props["advertised.listeners"])
 
+    def storage_props(self) -> dict[str, str]:
+        """What the LogManager gets: the properties set explicitly, so that topic configs not
+        set anywhere report DEFAULT_CONFIG (not STATIC_BROKER_CONFIG) in DescribeConfigs."""
+        return {k: v for k, v in self.props.items() if k in self.explicit}
+
     def get_int(self, name: str) -> int:
         return int(self.props[name])
 

@@ -201,7 +201,7 @@ async def run_broker(config: BrokerConfig, stop: asyncio.Event, metrics: Any = N
     from hayase.broker.storage import LogManager
 
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    log_manager = LogManager(config.data_dir, config.props)
+    log_manager = LogManager(config.data_dir, config.storage_props())
     metrics_server: asyncio.Server | None = None
     try:
         state = BrokerState(config, log_manager)

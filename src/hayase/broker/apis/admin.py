@@ -92,7 +92,7 @@ def handle_create_topics(ctx: RequestContext, body: Any) -> dict[str, Any]:
                 from hayase.broker.storage import TopicConfig
 
                 TopicConfig.from_kafka({k: v for k, v in configs.items() if v is not None},
-                                       broker.config.props)
+                                       broker.config.storage_props())
             else:
                 lm.create_topic(t.name, count, {k: v for k, v in configs.items() if v is not None})
                 log.info("created topic %s with %d partition(s)", t.name, count)
