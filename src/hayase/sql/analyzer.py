@@ -610,6 +610,9 @@ class Analyzer:
         if existing is not None:
             return DdlResult(f"Cannot add {stmt.source_type.lower()} {stmt.name}: already exists",
                              existing)
+        if stmt.query.limit is not None:
+            raise _err(f"CREATE {stmt.source_type} AS SELECT statements don't support LIMIT "
+                       "clause.", stmt)
         prior = self.metastore.get(stmt.name) if stmt.or_replace else None
         prefix = "CSAS" if stmt.source_type == "STREAM" else "CTAS"
         planner = _QueryPlanner(self, stmt.query, stmt.name)
@@ -642,6 +645,8 @@ class Analyzer:
                        "table.", stmt)
         if target.is_source:
             raise _err(f"Cannot insert into read-only stream: {stmt.target}", stmt)
+        if stmt.query.limit is not None:
+            raise _err("INSERT INTO statements don't support LIMIT clause.", stmt)
         planner = _QueryPlanner(self, stmt.query, stmt.target)
         parts = planner.plan()
         if parts.result_type != "STREAM":

@@ -237,6 +237,9 @@ class ExpressionCompiler:
             inner = self.coerce(Typed(x, src.element), target.element)
             return Typed(self._null_guard([t], lambda n: f"[{inner.code} for {x} in {n[0]}]"),
                          target, t.const)
+        if isinstance(target, StructType) and isinstance(src, StructType):
+            return Typed(self._null_guard([t], lambda n: _struct_rebuild(n[0], target, src, self)),
+                         target, t.const)
         if isinstance(target, MapType) and isinstance(src, MapType):
             if src.value is None or target.value is None or src.value == target.value:
                 return Typed(t.code, target, t.const)
