@@ -325,3 +325,23 @@ def test_malformed_frame_closes_only_its_connection(broker: EmbeddedBroker, topi
         b"before", b"after"]
     assert broker.proc is not None and broker.proc.poll() is None
     assert "closing connection from 127.0.0.1" in broker.log()
+
+
+def test_alter_topic_configs(broker: EmbeddedBroker, topic: str) -> None:
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+    admin.create_topics([NewTopic(topic, 1, 1, config={"retention.ms": "1000"})])[topic].result(10)
+    res = ConfigResource("topic", topic, incremental_configs=[
+        ConfigEntry("segment.bytes", "1048576", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("retention.ms", None, incremental_operation=AlterConfigOpType.DELETE)])
+    admin.incremental_alter_configs([res])[res].result(10)
+    described = admin.describe_configs([ConfigResource("topic", topic)])
+    configs = next(iter(described.values())).result(10)
+    assert configs["segment.bytes"].value == "1048576"
+    assert configs["retention.ms"].source == 5  # back to the default
+    bad = ConfigResource("topic", topic, incremental_configs=[
+        ConfigEntry("no.such.config", "1", incremental_operation=AlterConfigOpType.SET)])
+    with pytest.raises(KafkaException) as info:
+        admin.incremental_alter_configs([bad])[bad].result(10)
+    assert info.value.args[0].code() == KafkaError.INVALID_CONFIG

@@ -17,10 +17,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hayase.broker.apis.admin import (
+    handle_alter_configs,
     handle_create_partitions,
     handle_create_topics,
     handle_delete_topics,
     handle_describe_configs,
+    handle_incremental_alter_configs,
     handle_init_producer_id,
 )
 from hayase.broker.apis.cluster import handle_api_versions, handle_describe_cluster, handle_metadata
@@ -57,6 +59,8 @@ HANDLERS: dict[int, Handler] = {
     ApiKey.DESCRIBE_CONFIGS: handle_describe_configs,
     ApiKey.CREATE_PARTITIONS: handle_create_partitions,
     ApiKey.DESCRIBE_CLUSTER: handle_describe_cluster,
+    ApiKey.ALTER_CONFIGS: handle_alter_configs,
+    ApiKey.INCREMENTAL_ALTER_CONFIGS: handle_incremental_alter_configs,
 }
 
 Outcome = bytes | None | Awaitable[bytes | None]

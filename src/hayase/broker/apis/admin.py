@@ -215,3 +215,70 @@ def handle_init_producer_id(ctx: RequestContext, body: Any) -> dict[str, Any]:
     else:
         response.update(producer_id=broker.producer_ids.allocate(), producer_epoch=0)
     return response
+
+
+SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
+
+
+def _new_overrides(current: dict[str, str], changes: Any, incremental: bool) -> dict[str, str]:
+    """The topic's configs after an AlterConfigs (replace all) or IncrementalAlterConfigs."""
+    if not incremental:
+        return {c.name: c.value for c in changes if c.value is not None}
+    out = dict(current)
+    for c in changes:
+        op = c.config_operation
+        if op == SET:
+            if c.value is None:
+                raise _Rejected(INVALID_REQUEST, f"Null value not supported for {c.name}")
+            out[c.name] = c.value
+        elif op == DELETE:
+            out.pop(c.name, None)
+        elif op in (APPEND, SUBTRACT):
+            items = [v for v in out.get(c.name, "").split(",") if v]
+            given = [v for v in (c.value or "").split(",") if v]
+            if op == APPEND:
+                items += [v for v in given if v not in items]
+            else:
+                items = [v for v in items if v not in given]
+            out[c.name] = ",".join(items)
+        else:
+            raise _Rejected(INVALID_REQUEST, f"Unknown config operation {op} for {c.name}")
+    return out
+
+
+def _alter_configs(ctx: RequestContext, body: Any, incremental: bool) -> dict[str, Any]:
+    broker = ctx.broker
+    lm = broker.log_manager
+    responses = []
+    for r in body.resources:
+        entry: dict[str, Any] = {"error_code": NONE, "error_message": None,
+                                 "resource_type": r.resource_type,
+                                 "resource_name": r.resource_name}
+        try:
+            if r.resource_type != RESOURCE_TOPIC:
+                raise _Rejected(INVALID_REQUEST, "only topic configs can be altered; broker "
+                                                 "configs are static (restart with --config)")
+            if r.resource_name not in lm.topics():
+                raise _Rejected(UNKNOWN_TOPIC_OR_PARTITION,
+                                f"Topic {r.resource_name} does not exist.")
+            current = dict(getattr(lm.topic_config(r.resource_name), "overrides", {}) or {})
+            new = _new_overrides(current, r.configs or (), incremental)
+            if body.validate_only:
+                from hayase.broker.storage import TopicConfig
+
+                TopicConfig.from_kafka(new, broker.config.storage_props())
+            else:
+                lm.alter_topic_config(r.resource_name, new)
+                log.info("altered configs of topic %s: %s", r.resource_name, new)
+        except Exception as e:  # noqa: BLE001 - storage errors carry their Kafka code
+            entry.update(error_code=error_code_of(e), error_message=str(e))
+        responses.append(entry)
+    return {"throttle_time": 0, "responses": responses}
+
+
+def handle_alter_configs(ctx: RequestContext, body: Any) -> dict[str, Any]:
+    return _alter_configs(ctx, body, incremental=False)
+
+
+def handle_incremental_alter_configs(ctx: RequestContext, body: Any) -> dict[str, Any]:
+    return _alter_configs(ctx, body, incremental=True)

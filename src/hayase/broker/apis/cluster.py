@@ -63,6 +63,7 @@ def handle_metadata(ctx: RequestContext, body: Any) -> dict[str, Any]:
             topics.append(topic_metadata(broker, name, count))
     else:
         by_id = None
+        counts: dict[str, int] | None = None
         for t in requested:
             name = t.name
             if name is None:
@@ -76,11 +77,12 @@ def handle_metadata(ctx: RequestContext, body: Any) -> dict[str, Any]:
             if topic_name_error(name) is not None:
                 topics.append(_error_topic(name, INVALID_TOPIC_EXCEPTION))
                 continue
-            count = ensure_topic(broker, name, allow_auto)
-            if count is None:
+            if not ensure_topic(broker, name, allow_auto):
                 topics.append(_error_topic(name, UNKNOWN_TOPIC_OR_PARTITION))
-            else:
-                topics.append(topic_metadata(broker, name, count))
+                continue
+            if counts is None or name not in counts:
+                counts = lm.topics()
+            topics.append(topic_metadata(broker, name, counts[name]))
     return {
         "throttle_time": 0,
         "brokers": [_broker_entry(broker)],

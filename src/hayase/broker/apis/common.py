@@ -76,28 +76,32 @@ def partition_limit_error(broker: BrokerState, extra: int) -> str | None:
     return None
 
 
-def ensure_topic(broker: BrokerState, name: str, allow_auto_create: bool = True) -> int | None:
-    """Partition count of `name`, auto-creating it when allowed and enabled; None if absent."""
-    topics: dict[str, int] = broker.log_manager.topics()
-    count = topics.get(name)
-    if count is not None:
-        return count
+def topic_exists(broker: BrokerState, name: str) -> bool:
+    lm = broker.log_manager
+    has_topic = getattr(lm, "has_topic", None)  # O(1) when the storage offers it
+    return bool(has_topic(name)) if has_topic is not None else name in lm.topics()
+
+
+def ensure_topic(broker: BrokerState, name: str, allow_auto_create: bool = True) -> bool:
+    """Whether `name` exists, auto-creating it when allowed and enabled."""
+    if topic_exists(broker, name):
+        return True
     if not (allow_auto_create and broker.config.auto_create_topics):
-        return None
+        return False
     if topic_name_error(name) is not None or name.startswith("__"):
-        return None
+        return False
     problem = partition_limit_error(broker, broker.config.num_partitions)
     if problem is not None:
         log.warning("not auto-creating topic %s: %s", name, problem)
-        return None
+        return False
     try:
         broker.log_manager.create_topic(name, broker.config.num_partitions, {})
         log.info("auto-created topic %s with %d partition(s)", name, broker.config.num_partitions)
     except Exception as e:  # noqa: BLE001 - a concurrent creation (exists) is fine
         if error_code_of(e) != TOPIC_ALREADY_EXISTS:
             log.warning("auto-creation of topic %s failed: %s", name, e)
-            return None
-    return broker.log_manager.topics().get(name)
+            return False
+    return True
 
 
 def ms(value: Any) -> int:

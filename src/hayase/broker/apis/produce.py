@@ -74,7 +74,7 @@ def handle_produce(ctx: RequestContext, body: Any) -> dict[str, Any] | Awaitable
         elif topic_name_error(name) is not None:
             parts = [_error(p.index, INVALID_TOPIC_EXCEPTION, topic_name_error(name))
                      for p in partition_data]
-        elif ensure_topic(broker, name) is None:
+        elif not ensure_topic(broker, name):
             parts = [_error(p.index, UNKNOWN_TOPIC_OR_PARTITION) for p in partition_data]
         else:
             for p in partition_data:
