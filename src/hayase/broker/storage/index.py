@@ -133,13 +133,6 @@ class TimeIndex:
             return None
         return self.timestamps[-1], self.base_offset + self.relative_offsets[-1]
 
-    def truncate_to_offset(self, offset: int) -> None:
-        """Drop entries at or after ``offset``."""
-        keep = bisect_right(self.relative_offsets, offset - self.base_offset - 1)
-        del self.timestamps[keep:]
-        del self.relative_offsets[keep:]
-        self._persisted = min(self._persisted, keep)
-
     def reset(self) -> None:
         del self.timestamps[:]
         del self.relative_offsets[:]
