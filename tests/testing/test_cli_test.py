@@ -86,8 +86,6 @@ def test_bad_files_fail_cleanly(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "Test failed" in result.output
 
 
-@pytest.mark.xfail(reason="needs the analyzer to keep the sink windowed for a CSAS from a "
-                          "windowed source (asked in team/SQL_API.md)", strict=False)
 def test_windowed_records_are_accepted(tmp_path: Path) -> None:
     sql = tmp_path / "s.sql"
     sql.write_text("CREATE STREAM w (id INT KEY, v INT) WITH (kafka_topic='w', "

@@ -51,6 +51,8 @@ def test_matching_rules():
     assert matches(b"!", "IQ==")
     assert matches({"NAME": 1}, {"name": 1})
     assert not matches({"NAME": 1, "X": 2}, {"NAME": 1})
+    assert matches({"ASCII": None}, {"HEX": None})  # absent reads as null, like Map.get
+    assert not matches({"ASCII": 1}, {"HEX": 1})
     assert not matches(None, 0) and matches(None, None)
     assert not matches(0, False)
 
