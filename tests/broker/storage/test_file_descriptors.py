@@ -27,8 +27,8 @@ def deleted_mappings(root: Path) -> list[str]:
 
 def test_no_deleted_files_held_after_rolls_retention_and_topic_deletion(tmp_path: Path) -> None:
     before = len(fd_targets())
-    m = LogManager(tmp_path, {"log.segment.bytes": "400", "log.retention.bytes": "2000"},
-                   flush_on_roll=False)
+    # The default configuration: rolls are fsynced by the manager's flusher thread.
+    m = LogManager(tmp_path, {"log.segment.bytes": "400", "log.retention.bytes": "2000"})
     partitions = 0
     for round_ in range(6):
         for t in range(3):
@@ -42,6 +42,7 @@ def test_no_deleted_files_held_after_rolls_retention_and_topic_deletion(tmp_path
         assert m.run_retention(NOW + 100) > 0
         for t in range(2):  # delete most topics, keep one per round
             m.delete_topic(f"topic{round_}-{t}")
+        m.wait_for_background_flushes()  # its fsyncs hold a descriptor only while they run
         targets = fd_targets()
         # Only our data dir counts: pytest's own capture files are unlinked temp files.
         assert not [t for t in targets if t.startswith(str(tmp_path)) and "(deleted)" in t]
