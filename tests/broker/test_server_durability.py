@@ -114,3 +114,21 @@ def _init_producer_id(port: int) -> int:
     _corr, body = decode_response(22, 0, data[4:])
     assert body.error_code == 0
     return int(body.producer_id)
+
+
+def test_sigterm_does_not_wait_for_a_parked_long_poll(broker: EmbeddedBroker) -> None:
+    topic = f"park-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(10)
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=10) as s:
+        s.sendall(encode_request(1, 12, 1, "t", {
+            "max_wait": 600_000, "min_bytes": 1, "max_bytes": 1000, "topics": [
+                {"topic": topic, "partitions": [{"partition": 0, "fetch_offset": 0,
+                                                 "partition_max_bytes": 1000}]}]}))
+        time.sleep(0.5)  # let the broker park the fetch; not a timing assertion
+        assert broker.proc is not None
+        broker.proc.terminate()
+        code = broker.proc.wait(60)
+    assert code == 0
+    assert broker.log().rstrip().endswith("hayase broker stopped cleanly")
+    broker.start()

@@ -43,6 +43,7 @@ class Broker:
         self.max_request = self.config.get_int("socket.request.max.bytes")
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._senders: set[asyncio.Task[None]] = set()
         self._timers: list[asyncio.Task[None]] = []
         self.port: int | None = None
 
@@ -66,9 +67,11 @@ class Broker:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-        for task in list(self._connections) + self._timers:
+        # senders too: one may be waiting for a parked long-poll Fetch
+        tasks = list(self._connections) + list(self._senders) + self._timers
+        for task in tasks:
             task.cancel()
-        for task in list(self._connections) + self._timers:
+        for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
         if self._server is not None:
@@ -127,6 +130,9 @@ class Broker:
                      peer: str) -> None:
         pending: asyncio.Queue[Any] = asyncio.Queue(MAX_IN_FLIGHT)
         sender = asyncio.create_task(self._send_loop(pending, writer, peer))
+        self._senders.add(sender)
+        sender.add_done_callback(self._senders.discard)
+        graceful = True  # end of stream: answer what was asked, then close
         try:
             while not sender.done():
                 head = await reader.readexactly(4)
@@ -134,15 +140,18 @@ class Broker:
                 if size < 0 or size > self.max_request:
                     log.warning("closing connection from %s: frame size %d outside [0, %d] "
                                 "(socket.request.max.bytes)", peer, size, self.max_request)
+                    graceful = False
                     break
                 frame = await reader.readexactly(size)
                 try:
                     outcome = self.dispatcher.dispatch(frame, peer)
                 except FrameError as e:
                     log.warning("closing connection from %s: %s", peer, e)
+                    graceful = False
                     break
                 except Exception:  # noqa: BLE001 - a bug must cost one connection, not the broker
                     log.exception("closing connection from %s: unexpected error", peer)
+                    graceful = False
                     break
                 if outcome is not None:
                     await pending.put(outcome)
@@ -150,7 +159,12 @@ class Broker:
             pass  # the client went away
         finally:
             if not sender.done():
-                await pending.put(_CLOSE)
+                try:
+                    if not graceful:
+                        raise asyncio.QueueFull
+                    pending.put_nowait(_CLOSE)
+                except asyncio.QueueFull:
+                    sender.cancel()  # like Kafka: a bad request closes at once
                 with contextlib.suppress(BaseException):
                     await sender
             while not pending.empty():  # responses nobody will read
