@@ -26,6 +26,7 @@ from hayase.client.config import client_config, parse_pairs
 def command(sql_file: Path, bootstrap_servers: str | None, config_pairs: tuple[str, ...],
             property_pairs: tuple[str, ...]) -> None:
     """Run the persistent queries of SQL_FILE against Kafka until SIGTERM."""
+    from hayase.client.errors import ClientError
     from hayase.engine.runtime import HeadlessRuntime
     from hayase.sql.errors import KsqlError
 
@@ -38,6 +39,9 @@ def command(sql_file: Path, bootstrap_servers: str | None, config_pairs: tuple[s
         runtime.start()
     except KsqlError as e:
         click.echo(f"{sql_file}: {e}", err=True)
+        sys.exit(1)
+    except ClientError as e:  # broker unreachable, topic creation refused, ...
+        click.echo(f"hayase run: {e}", err=True)
         sys.exit(1)
 
     def _stop(signum: int, frame: FrameType | None) -> None:
