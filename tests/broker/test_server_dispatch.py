@@ -321,3 +321,12 @@ def test_mutated_frames_only_ever_answer_or_close(state: BrokerState) -> None:
     answered = asyncio.run(run())
     assert handler_bugs == []
     assert answered > 100
+
+
+def test_clients_cannot_write_or_delete_internal_topics(state: BrokerState) -> None:
+    state.log_manager.create_topic("__consumer_offsets", 1, {})
+    res = produce(state, "__consumer_offsets")
+    assert res.responses[0].partition_responses[0].error_code == 17
+    res = call(state, 20, 4, {"topic_names": ["__consumer_offsets"], "timeout": 1000})
+    assert res.responses[0].error_code == 17
+    assert "__consumer_offsets" in state.log_manager.topics()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hayase.broker.apis.common import (
+    INTERNAL_TOPICS,
     INVALID_PARTITIONS,
     INVALID_REPLICA_ASSIGNMENT,
     INVALID_REPLICATION_FACTOR,
@@ -119,6 +120,9 @@ def handle_delete_topics(ctx: RequestContext, body: Any) -> dict[str, Any]:
         try:
             if not broker.config.get_bool("delete.topic.enable"):
                 entry["error_code"] = TOPIC_DELETION_DISABLED
+            elif name in INTERNAL_TOPICS:
+                entry.update(error_code=INVALID_TOPIC_EXCEPTION,
+                             error_message=f"Cannot delete internal topic {name}")
             elif name not in broker.log_manager.topics():
                 entry["error_code"] = UNKNOWN_TOPIC_OR_PARTITION
             else:

@@ -59,6 +59,9 @@ def topic_name_error(name: str | None) -> str | None:
     return None
 
 
+INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
+
+
 def leader_epoch_error(current_leader_epoch: int) -> int:
     """Fencing check of a client's current_leader_epoch (-1 = not checked); ours is always 0."""
     if current_leader_epoch < 0 or current_leader_epoch == LEADER_EPOCH:

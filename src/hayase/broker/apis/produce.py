@@ -12,6 +12,7 @@ from typing import Any
 
 from hayase.broker.apis.common import (
     CORRUPT_MESSAGE,
+    INTERNAL_TOPICS,
     INVALID_REQUIRED_ACKS,
     INVALID_TOPIC_EXCEPTION,
     KAFKA_STORAGE_ERROR,
@@ -71,6 +72,9 @@ def handle_produce(ctx: RequestContext, body: Any) -> dict[str, Any] | Awaitable
         elif body.transactional_id is not None:
             parts = [_error(p.index, _TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
                             "transactions are not supported") for p in partition_data]
+        elif name in INTERNAL_TOPICS:
+            parts = [_error(p.index, INVALID_TOPIC_EXCEPTION,
+                            f"Cannot append to internal topic {name}") for p in partition_data]
         elif topic_name_error(name) is not None:
             parts = [_error(p.index, INVALID_TOPIC_EXCEPTION, topic_name_error(name))
                      for p in partition_data]
