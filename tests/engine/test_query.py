@@ -80,7 +80,10 @@ def test_bad_records_go_to_the_processing_log_and_processing_continues():
     entries = log.drain()
     assert entries[0].type == DESERIALIZATION_ERROR and entries[0].target == "value"
     assert entries[0].offset == 7 and entries[1].target == "key"
-    assert json.loads(entries[0].to_json())["message"]["deserializationError"]["recordB64"]
+    error = json.loads(entries[0].to_json())["message"]["deserializationError"]
+    assert error["recordB64"] is None and error["target"] == "value"  # rows only on request
+    with_row = json.loads(entries[0].to_json(include_rows=True))
+    assert with_row["message"]["deserializationError"]["recordB64"] == "e29vcHM="
 
 
 def test_expression_errors_are_logged_through_the_plan_error_handler():

@@ -27,6 +27,7 @@ PROCESSING_LOG_RECORDS = MetricCounter(
 _TYPE_NAMES = {0: "deserialization", 1: "record_processing", 2: "production", 3: "serialization"}
 
 DEFAULT_TOPIC = "default_ksql_processing_log"
+INCLUDE_ROWS = "ksql.logging.processing.rows.include"
 
 # ksqlDB's ProcessingLogMessageSchema message types.
 DESERIALIZATION_ERROR = 0
@@ -47,14 +48,19 @@ class ProcessingLogEntry:
     record: bytes | None = None
     time_ms: int = 0
 
-    def to_json(self) -> bytes:
-        """ksqlDB's processing-log message shape (level, logger, time, message)."""
-        message: dict[str, Any] = {"type": self.type}
+    def to_json(self, include_rows: bool = False) -> bytes:
+        """ksqlDB's processing-log message shape (level, logger, time, message). The record's
+        bytes are included only with ``ksql.logging.processing.rows.include=true``."""
+        message: dict[str, Any] = {
+            "type": self.type, "deserializationError": None, "recordProcessingError": None,
+            "productionError": None, "serializationError": None, "kafkaStreamsThreadError": None,
+        }
         body: dict[str, Any] = {"errorMessage": self.error_message, "cause": []}
         if self.type == DESERIALIZATION_ERROR:
+            record = self.record if include_rows else None
             body.update(
                 target=self.target,
-                recordB64=None if self.record is None else base64.b64encode(self.record).decode(),
+                recordB64=None if record is None else base64.b64encode(record).decode(),
                 topic=self.topic,
             )
             message["deserializationError"] = body

@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from hayase.client.admin import Admin
 from hayase.client.config import quiet_logger
 from hayase.client.errors import ClientError
-from hayase.engine.processing_log import DEFAULT_TOPIC, ProcessingLog
+from hayase.engine.processing_log import DEFAULT_TOPIC, INCLUDE_ROWS, ProcessingLog
 from hayase.engine.query import StatelessQuery
 from hayase.engine.record import OutputRecord, Record
 from hayase.formats import key_serde, value_serde
@@ -61,8 +61,9 @@ class QueryWorker:
 
     def __init__(self, query: StatelessQuery, client_conf: Mapping[str, object],
                  service_id: str, processing_log_topic: str,
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, include_rows: bool = False) -> None:
         self.query = query
+        self.include_rows = include_rows
         self.stop_event = stop
         self.log_topic = processing_log_topic
         self.stats = QueryStats()
@@ -136,7 +137,8 @@ class QueryWorker:
             offsets[(rec.topic, rec.partition)] = rec.offset + 1
             self.stats.consumed += 1
         for entry in self.query.log.drain():
-            self._produce(OutputRecord(self.log_topic, None, entry.to_json(), entry.time_ms))
+            self._produce(OutputRecord(self.log_topic, None, entry.to_json(self.include_rows),
+                                       entry.time_ms))
         remaining = self.producer.flush(30)
         if remaining or self._failure:
             raise DeliveryFailed(self._failure or f"{remaining} records not acknowledged")
@@ -216,8 +218,9 @@ class HeadlessRuntime:
         for plan in plans:
             # One processing log per query: each worker drains and produces its own entries.
             query = StatelessQuery(plan, ProcessingLog(), self.session_properties())
+            include_rows = str(self.session_properties().get(INCLUDE_ROWS, "false")).lower()
             worker = QueryWorker(query, self.client_conf, self.service_id, self.log_topic,
-                                 self.stop_event)
+                                 self.stop_event, include_rows == "true")
             self.workers.append(worker)
             worker.start()
             log.info("started %s: %s -> %s", plan.query_id, query.source_topic,
