@@ -31,6 +31,7 @@ DEFAULTS: dict[str, str] = {
     "default.replication.factor": "1",
     "message.max.bytes": "1048588",
     "socket.request.max.bytes": "104857600",
+    "connections.max.idle.ms": "600000",
     "log.retention.check.interval.ms": "300000",
     "hayase.durability": "none",
     "delete.topic.enable": "true",
@@ -114,7 +115,8 @@ class BrokerConfig:
         if self.durability not in DURABILITY_MODES:
             raise ConfigError(f"hayase.durability must be one of {', '.join(DURABILITY_MODES)}, "
                               f"not {self.durability!r}")
-        for name in ("node.id", "num.partitions", "hayase.max.partitions", "message.max.bytes", "socket.request.max.bytes",
+        for name in ("node.id", "num.partitions", "hayase.max.partitions",
+                     "connections.max.idle.ms", "message.max.bytes", "socket.request.max.bytes",
                      "log.retention.check.interval.ms"):
             try:
                 int(self.props[name])

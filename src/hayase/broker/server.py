@@ -44,6 +44,8 @@ class Broker:
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._senders: set[asyncio.Task[None]] = set()
+        # connection -> [transport, monotonic time of the last frame in or out, pending count]
+        self._activity: dict[asyncio.Task[None], list[Any]] = {}
         self._timers: list[asyncio.Task[None]] = []
         self.port: int | None = None
 
@@ -56,6 +58,7 @@ class Broker:
         if self.state.group_handler is not None:
             await self.state.group_handler.start()
         self._timers.append(asyncio.create_task(self._retention_timer()))
+        self._timers.append(asyncio.create_task(self._idle_timer()))
         if self.config.durability == "interval":
             self._timers.append(asyncio.create_task(self._flush_timer()))
         adv = self.state.advertised
@@ -109,6 +112,21 @@ class Broker:
             except Exception:  # noqa: BLE001
                 log.exception("interval flush failed")
 
+    async def _idle_timer(self) -> None:
+        """Close connections idle longer than connections.max.idle.ms (Kafka's default: 10
+        minutes) with nothing pending, so abandoned sockets do not pile up."""
+        limit = self.config.get_int("connections.max.idle.ms") / 1000
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(limit / 2, 30))
+            now = loop.time()
+            for entry in list(self._activity.values()):
+                transport, last, pending = entry
+                if pending == 0 and now - last > limit and not transport.is_closing():
+                    log.info("closing connection idle for %.0f s (connections.max.idle.ms)",
+                             now - last)
+                    transport.close()
+
     # ------------------------------------------------------------------ connections
 
     async def _on_connection(self, reader: asyncio.StreamReader,
@@ -116,12 +134,14 @@ class Broker:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        self._activity[task] = [writer.transport, asyncio.get_running_loop().time(), 0]
         peername = writer.get_extra_info("peername")
         peer = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else str(peername)
         try:
             await self._serve(reader, writer, peer)
         finally:
             self._connections.discard(task)
+            self._activity.pop(task, None)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -129,7 +149,12 @@ class Broker:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      peer: str) -> None:
         pending: asyncio.Queue[Any] = asyncio.Queue(MAX_IN_FLIGHT)
-        sender = asyncio.create_task(self._send_loop(pending, writer, peer))
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        activity = self._activity.get(task) if task is not None else None
+        if activity is None:
+            activity = [writer.transport, loop.time(), 0]
+        sender = asyncio.create_task(self._send_loop(pending, writer, peer, activity))
         self._senders.add(sender)
         sender.add_done_callback(self._senders.discard)
         graceful = True  # end of stream: answer what was asked, then close
@@ -143,6 +168,7 @@ class Broker:
                     graceful = False
                     break
                 frame = await reader.readexactly(size)
+                activity[1] = loop.time()
                 try:
                     outcome = self.dispatcher.dispatch(frame, peer)
                 except FrameError as e:
@@ -154,6 +180,7 @@ class Broker:
                     graceful = False
                     break
                 if outcome is not None:
+                    activity[2] += 1
                     await pending.put(outcome)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the client went away
@@ -173,8 +200,9 @@ class Broker:
                     item.cancel()
 
     async def _send_loop(self, pending: asyncio.Queue[Any], writer: asyncio.StreamWriter,
-                         peer: str) -> None:
+                         peer: str, activity: list[Any]) -> None:
         transport = writer.transport
+        loop = asyncio.get_running_loop()
         carry: Any = None
         while True:
             item = carry if carry is not None else await pending.get()
@@ -189,6 +217,7 @@ class Broker:
                     transport.abort()
                     return
                 if item is None:
+                    activity[2] -= 1
                     continue
             # Pipelined requests answered at once go out in one write (one syscall).
             chunks = [item]
@@ -201,6 +230,8 @@ class Broker:
             if transport.is_closing():
                 return
             writer.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            activity[1] = loop.time()
+            activity[2] -= len(chunks)
             if carry is None or transport.get_write_buffer_size() > 4 * 2**20:
                 try:
                     await writer.drain()
