@@ -276,21 +276,32 @@ class JsonSerde:
         self._exact = any(_has_decimal(c.type) for c in columns)
         self._dump: Callable[[Any], bytes] = orjson.dumps
         self._fields = tuple((c.name, c.name.upper(), converter(c.type)) for c in columns)
+        self._shapes: dict[tuple[str, ...], tuple[tuple[str, Callable[[Any], Any]], ...]] = {}
         self._writers = tuple((c.name, writer(c.type)) for c in columns)
 
     def _read_object(self, node: dict[str, Any]) -> Values:
-        """Exact field names first; one upper-cased copy of the object when a name misses."""
+        """Column values from a JSON object. Field names match exactly, else
+        case-insensitively; the resolution is cached per set of field names, since the records
+        of a topic nearly always share one shape."""
+        shape = tuple(node)
+        plan = self._shapes.get(shape)
+        if plan is None:
+            plan = self._plan_for(shape)
         get = node.get
-        upper: dict[str, Any] | None = None
-        out: list[Any] = []
-        for name, upper_name, conv in self._fields:
-            v = get(name, _MISSING)
-            if v is _MISSING:
-                if upper is None:
-                    upper = {k.upper(): x for k, x in node.items()}
-                v = upper.get(upper_name)
-            out.append(None if v is None else conv(v))
-        return tuple(out)
+        return tuple([None if (v := get(k)) is None else conv(v) for k, conv in plan])
+
+    def _plan_for(self, shape: tuple[str, ...]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+        upper: dict[str, str] = {}
+        for k in shape:
+            upper.setdefault(k.upper(), k)
+        plan = tuple(
+            (name if name in shape else upper.get(upper_name, name), conv)
+            for name, upper_name, conv in self._fields
+        )
+        if len(self._shapes) >= 256:
+            self._shapes.clear()
+        self._shapes[shape] = plan
+        return plan
 
     def deserialize(self, data: bytes | None) -> Values | None:
         if data is None:
