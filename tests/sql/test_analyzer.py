@@ -31,7 +31,7 @@ def test_create_stream_registers_source(session: Session) -> None:
     assert isinstance(r, DdlResult)
     src = session.metastore.get("INPUT")
     assert src is not None
-    assert str(src.schema) == "ID INTEGER KEY, NAME STRING, AGE INTEGER, S STRUCT<B INTEGER>"
+    assert str(src.schema) == "ID INTEGER KEY, NAME STRING, AGE INTEGER, S STRUCT<`B` INTEGER>"
     assert (src.topic, src.key_format.name, src.value_format.name) == ("input_topic", "KAFKA", "JSON")
 
 
@@ -106,7 +106,7 @@ def test_partition_by_changes_the_key(session: Session) -> None:
     session.execute(SRC)
     plan = plan_of(session, "CREATE STREAM OUT AS SELECT * FROM INPUT PARTITION BY NAME;")
     assert str(plan.sink.source.schema) == \
-        "NAME STRING KEY, AGE INTEGER, S STRUCT<B INTEGER>, ID INTEGER"
+        "NAME STRING KEY, AGE INTEGER, S STRUCT<`B` INTEGER>, ID INTEGER"
     assert [type(s) for s in plan.steps] == [SelectKeyStep, ProjectStep]
     out = run_plan(plan, (7, "bob", 30, None), ts=5)
     assert out == [("bob", 30, None, 7, 5)]

@@ -123,7 +123,7 @@ def test_function_failure_yields_null_for_that_call_only() -> None:
 def test_unknown_function_and_aggregate_outside_group_by() -> None:
     with pytest.raises(StatementError, match="Can't find any functions with the name 'NOPE'"):
         evaluate("NOPE(X)")
-    with pytest.raises(StatementError, match="requires a GROUP BY"):
+    with pytest.raises(StatementError, match="without a GROUP BY clause"):
         evaluate("COUNT(X)")
 
 

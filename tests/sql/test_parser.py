@@ -11,7 +11,7 @@ from hayase.sql.errors import ParseError
 from hayase.sql.types import BIGINT, DOUBLE, INTEGER, decimal_type
 
 ROUND_TRIPS = [
-    "CREATE STREAM S (ID INTEGER KEY, `name` STRING, V ARRAY<MAP<STRING, STRUCT<A INTEGER>>>) "
+    "CREATE STREAM S (ID INTEGER KEY, `name` STRING, V ARRAY<MAP<STRING, STRUCT<`A` INTEGER>>>) "
     "WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON')",
     "CREATE OR REPLACE TABLE IF NOT EXISTS T (ID BIGINT PRIMARY KEY, H BYTES HEADER('k')) "
     "WITH (KAFKA_TOPIC='t', FORMAT='JSON', PARTITIONS=2)",
@@ -102,7 +102,7 @@ def test_string_escapes_and_comments() -> None:
 
 
 def test_types_parse_and_print_like_ksqldb() -> None:
-    assert str(parse_type("STRUCT<a INT, `b` ARRAY<VARCHAR>>")) == "STRUCT<A INTEGER, `b` ARRAY<STRING>>"
+    assert str(parse_type("STRUCT<a INT, `b` ARRAY<VARCHAR>>")) == "STRUCT<`A` INTEGER, `b` ARRAY<STRING>>"
     assert str(parse_type("map<string, decimal(10, 2)>")) == "MAP<STRING, DECIMAL(10, 2)>"
     with pytest.raises(ParseError):
         parse_type("DECIMAL(2, 3)")

@@ -157,6 +157,14 @@ def _format_columns(cols: tuple[Column, ...] | list[Column]) -> str:
 def validate_format(fmt: FormatInfo, cols: tuple[Column, ...], is_key: bool) -> None:
     """Refuse schemas the format cannot carry, with ksqlDB's messages."""
     name = fmt.name
+    if is_key:
+        for c in cols:
+            if _contains_map(c.type):
+                raise StatementError(
+                    "Map keys, including types that contain maps, are not supported as they may "
+                    "lead to unexpected behavior due to inconsistent serialization. Key column "
+                    f"name: `{c.name}`. Column type: {c.type}. See "
+                    "https://github.com/confluentinc/ksql/issues/6621 for more.")
     if name == "NONE":
         if cols:
             raise StatementError(f"The 'NONE' format can only be used when no columns are defined. "
@@ -173,7 +181,7 @@ def validate_format(fmt: FormatInfo, cols: tuple[Column, ...], is_key: bool) -> 
         for c in cols:
             if c.type.base in ("ARRAY", "MAP", "STRUCT"):
                 raise StatementError(f"The 'DELIMITED' format does not support type "
-                                     f"'{c.type.base}'")
+                                     f"'{c.type.base}', column: `{c.name}`")
     if name in ("JSON", "JSON_SR"):
         for c in cols:
             if _bad_json_map(c.type):
@@ -185,14 +193,6 @@ def validate_format(fmt: FormatInfo, cols: tuple[Column, ...], is_key: bool) -> 
             if c.name[:1].isdigit():
                 raise StatementError(f"Schema is not compatible with Avro: Illegal initial "
                                      f"character: {c.name}")
-    if is_key:
-        for c in cols:
-            if _contains_map(c.type):
-                raise StatementError(
-                    "Map keys, including types that contain maps, are not supported as they may "
-                    "lead to unexpected behavior due to inconsistent serialization. Key column "
-                    f"name: `{c.name}`. Column type: {c.type}. See "
-                    "https://github.com/confluentinc/ksql/issues/6621 for more.")
     if fmt.prop("delimiter") is not None and name != "DELIMITED":
         raise StatementError(f"{name} does not support the following configs: [delimiter]")
 
@@ -285,9 +285,10 @@ class Analyzer:
         key = _prop_str(props, "KEY_FORMAT")
         value = _prop_str(props, "VALUE_FORMAT")
         if fmt is not None and (key is not None or value is not None):
-            raise _err("Cannot supply both 'FORMAT' and 'KEY_FORMAT' or 'VALUE_FORMAT' properties, "
-                       "as 'FORMAT' sets both key and value formats. Either use just 'FORMAT', or "
-                       "use 'KEY_FORMAT' and 'VALUE_FORMAT'.", node)
+            which = "KEY_FORMAT" if key is not None else "VALUE_FORMAT"
+            raise _err(f"Cannot supply both '{which}' and 'FORMAT' properties, as 'FORMAT' sets "
+                       "both key and value formats. Either use just 'FORMAT', or use 'KEY_FORMAT' "
+                       "and 'VALUE_FORMAT'.", node)
         if fmt is not None:
             key = value = fmt
         for f in (key, value):
@@ -308,14 +309,14 @@ class Analyzer:
                         n_value_cols: int) -> frozenset[str]:
         wrap = _prop_bool(props, "WRAP_SINGLE_VALUE")
         if wrap is not None:
-            if value_format not in WRAPPING_FORMATS and not (value_format == "KAFKA" and not wrap):
-                raise StatementError(f"'WRAP_SINGLE_VALUE' can not be used with format "
-                                     f"'{value_format}' as it does not support wrapping")
-            if value_format == "KAFKA":
-                return frozenset()
-            if value_format in ("PROTOBUF", "PROTOBUF_NOSR") and not wrap:
+            # Formats that cannot wrap accept only false; PROTOBUF always wraps.
+            refused = (value_format not in WRAPPING_FORMATS and wrap) or (
+                value_format in ("PROTOBUF", "PROTOBUF_NOSR") and not wrap)
+            if refused:
                 raise StatementError(f"Format '{value_format}' does not support "
-                                     "'WRAP_SINGLE_VALUE' set to 'false'.")
+                                     f"'WRAP_SINGLE_VALUE' set to '{str(wrap).lower()}'.")
+            if value_format not in WRAPPING_FORMATS:
+                return frozenset()
             if n_value_cols != 1:
                 raise StatementError("'WRAP_SINGLE_VALUE' is only valid for single-field value "
                                      "schemas")
@@ -390,7 +391,13 @@ class Analyzer:
         header_cols = [c for c in columns if c.namespace is Namespace.HEADERS]
         if kind == "TABLE" and not key_cols and columns:
             raise _err("Tables require a PRIMARY KEY. Please define the PRIMARY KEY.", stmt)
+        key_fmt0, value_fmt0 = self._formats(props, stmt, None, None)
         if not columns:
+            vf = value_fmt0 or self.properties.get("ksql.persistence.default.format.value", "")
+            if vf.upper() in ("AVRO", "PROTOBUF", "JSON_SR"):
+                raise _err("Schema for message values on topic "
+                           f"'{_prop_str(props, 'KAFKA_TOPIC') or stmt.name}' does not exist in the "
+                           "Schema Registry.", stmt)
             raise _err("The statement does not define any columns.", stmt)
         topic = _prop_str(props, "KAFKA_TOPIC")
         partitions = _prop_int(props, "PARTITIONS")
@@ -452,7 +459,8 @@ class Analyzer:
                 raise _err(f"Duplicate column names: {el.name}", el)
             seen.add(el.name)
             if el.name in RESERVED:
-                raise _err(f"'{el.name}' is a reserved column name.", el)
+                raise _err(f"'{el.name}' is a reserved column name. You cannot use it as a name "
+                           "for a column.", el)
             t = self._resolve_type(el.type, el)
             c = el.constraint
             if c == "KEY":
@@ -615,6 +623,8 @@ class Analyzer:
                        "clause.", stmt)
         prior = self.metastore.get(stmt.name) if stmt.or_replace else None
         prefix = "CSAS" if stmt.source_type == "STREAM" else "CTAS"
+        if stmt.query.group_by is None:
+            _refuse_aggregates_without_group_by(stmt)
         planner = _QueryPlanner(self, stmt.query, stmt.name)
         plan_parts = planner.plan()
         if plan_parts.result_type != stmt.source_type:
@@ -645,6 +655,8 @@ class Analyzer:
                        "table.", stmt)
         if target.is_source:
             raise _err(f"Cannot insert into read-only stream: {stmt.target}", stmt)
+        if target.schema.headers:
+            raise _err(f"Cannot insert into {stmt.target} because it has header columns", stmt)
         if stmt.query.limit is not None:
             raise _err("INSERT INTO statements don't support LIMIT clause.", stmt)
         planner = _QueryPlanner(self, stmt.query, stmt.target)
@@ -773,6 +785,9 @@ class _QueryPlanner:
         self.sink_name = sink_name
         self.ns = CodeNamespace()
         self.source_names: list[str] = []
+        self.agg: Any = None
+        self.partition: list[tuple[ast.Expression, Typed, str]] | None = None
+        self.table_functions: list[tuple[ast.FunctionCall, list[Typed], Any, SqlType]] = []
 
     # ------------------------------------------------------------------ analysis
     def plan(self) -> _PlanParts:
@@ -788,11 +803,9 @@ class _QueryPlanner:
         self.source_names = [src.name]
         if q.window is not None and q.group_by is None:
             raise _err("WINDOW clause requires a GROUP BY clause.", q.window)
-        if q.group_by is not None:
-            raise _err("GROUP BY is not supported yet.", q)
-        if q.having is not None:
-            raise _err("HAVING requires a GROUP BY clause.", q.having)
-        if q.emit == "FINAL":
+        if q.having is not None and q.group_by is None:
+            raise _err("HAVING clause requires a GROUP BY clause.", q.having)
+        if q.emit == "FINAL" and q.group_by is None:
             raise _err("EMIT FINAL is only supported for windowed aggregations.", q)
         if q.partition_by is not None and src.window is not None:
             raise _err("Implicit repartitioning of windowed sources is not supported. See "
@@ -809,6 +822,14 @@ class _QueryPlanner:
         self.scope = Scope(cols, qualifiers)
         self.types = ms.types
         self._plan_where()
+        if q.group_by is not None:
+            from hayase.sql.aggregation import AggregatePlanner
+
+            self.agg = AggregatePlanner(self)
+            self.agg.analyze()
+            self.partition = None
+            self.table_functions = []
+            return _PlanParts("TABLE")
         self._plan_partition_by()
         self._plan_select()
         return _PlanParts(src.source_type.value)
@@ -825,10 +846,14 @@ class _QueryPlanner:
                 self.where = comp.compile_predicate(self.query.where, "WHERE")
                 self.where_conjuncts = [comp.compile(c) for c in _conjuncts(self.query.where)]
             except StatementError as e:
-                raise _with_prefix(e, "WHERE") from None
+                if "cannot be resolved" in e.message or "is not a valid stream" in e.message:
+                    raise
+                prefix = ("Error in WHERE expression: " if e.message.startswith("Cannot compare")
+                          else "Invalid Predicate: ")
+                raise StatementError(prefix + e.message, e.line, e.column) from None
 
     def _plan_partition_by(self) -> None:
-        self.partition: list[tuple[ast.Expression, Typed, str]] | None = None
+        self.partition = None
         exprs = self.query.partition_by
         if exprs is None:
             return
@@ -837,6 +862,8 @@ class _QueryPlanner:
         if len(exprs) == 1 and isinstance(exprs[0], ast.Literal) and exprs[0].value is None:
             self.partition = []
             return
+        if any(isinstance(e, ast.Literal) and e.value is None for e in exprs):
+            raise _err("Cannot PARTITION BY multiple columns including NULL", exprs[0])
         taken = {c.name for c in self.source.schema.columns}
         for e in exprs:
             typed = comp.compile(e)
@@ -858,7 +885,7 @@ class _QueryPlanner:
         """Find EXPLODE-like calls in the projection; each becomes a column after the row."""
         from hayase.sql.functions import FunctionArgError, lookup
 
-        self.table_functions: list[tuple[ast.FunctionCall, list[Typed], Any, SqlType]] = []
+        self.table_functions = []
         width = self.source.row_width
         for item in self.query.select:
             if not isinstance(item, ast.SingleColumn):
@@ -969,8 +996,21 @@ class _QueryPlanner:
     def sink_source(self, name: str, kind: str, props: dict[str, ast.Literal], node: ast.Node,
                     existing: DataSource | None = None) -> DataSource:
         src = self.source
+        if self.agg is not None:
+            key_idx, value_idx = self.agg.sink_columns(name, node)
+            schema = self.agg.schema(key_idx, value_idx)
+            self.agg_columns = (key_idx, value_idx)
+            key_cols = list(schema.key)
+            value_cols = list(schema.value)
+            return self._sink_formats(name, kind, props, node, existing, schema, key_cols,
+                                      value_cols, self.agg.window_info())
         items = self.items
-        key_cols: list[Column] = []
+        ts_raw = _prop_str(props, "TIMESTAMP")
+        if ts_raw is not None and existing is None and \
+                _identifier_value(ts_raw) not in {it.name for it in items}:
+            raise _err("The TIMESTAMP column set in the WITH clause does not exist in the schema: "
+                       f"'{_identifier_value(ts_raw)}'", node)
+        key_cols = []
         key_sources: list[int] = []  # index into items for each key column
         if self.partition is None:
             # The source's key columns must appear in the projection.
@@ -993,7 +1033,8 @@ class _QueryPlanner:
                     key_sources = []
                 key_sources = sorted(key_sources)
             elif missing:
-                raise _err(_missing_key_message(name, missing, "key columns" if len(missing) > 1
+                every = [kc.name for kc in src.schema.key]
+                raise _err(_missing_key_message(name, every, "key columns" if len(every) > 1
                                                 else "key column"), node)
         else:
             missing = []
@@ -1001,8 +1042,7 @@ class _QueryPlanner:
                 hits = [j for j, it in enumerate(items) if it.key_index == i
                         or (it.expr is not None and _same_expression(it.expr, e, self.scope))]
                 if not hits:
-                    missing.append(e.to_sql() if not isinstance(e, ast.ColumnRef) or e.source is None
-                                   else f"{e.source}.{e.name}")
+                    missing.append(_qualified(e, src.name))
                     continue
                 if len(hits) > 1:
                     names = [items[h].name for h in hits]
@@ -1033,6 +1073,13 @@ class _QueryPlanner:
         self.key_sources = key_sources
         self.value_sources = [j for j in range(len(items)) if j not in key_set]
         schema = LogicalSchema(tuple(key_cols + value_cols))
+        return self._sink_formats(name, kind, props, node, existing, schema, key_cols, value_cols,
+                                  src.window)
+
+    def _sink_formats(self, name: str, kind: str, props: dict[str, ast.Literal], node: ast.Node,
+                      existing: DataSource | None, schema: LogicalSchema, key_cols: list[Column],
+                      value_cols: list[Column], window: Any) -> DataSource:
+        src = self.source
         if existing is not None:
             self.sink_schema = existing.schema
             self.sink_timestamp = (existing.timestamp_column, existing.timestamp_format)
@@ -1062,7 +1109,16 @@ class _QueryPlanner:
         key_format = an._format_info(key_fmt, key_delim, an._key_features(key_fmt, len(key_cols)))
         value_format = an._format_info(value_fmt, value_delim,
                                        an._value_features(props, value_fmt, len(value_cols)))
-        validate_format(key_format, tuple(key_cols), True)
+        try:
+            validate_format(key_format, tuple(key_cols), True)
+        except StatementError as e:
+            if e.message.startswith("Map keys") or key_fmt == "DELIMITED":
+                raise
+            cols = ", ".join(f"`{c.name}` {c.type} KEY" for c in key_cols)
+            feats = ", ".join(sorted(key_format.features))
+            raise _err(f"Key format does not support schema.\nformat: {key_fmt}\nschema: "
+                       f"Persistence{{columns=[{cols}], features=[{feats}]}}\nreason: {e.message}",
+                       node) from None
         validate_format(value_format, tuple(value_cols), False)
         topic = _prop_str(props, "KAFKA_TOPIC")
         if topic is None:
@@ -1076,7 +1132,7 @@ class _QueryPlanner:
         return DataSource(name=name, source_type=SourceType(kind), schema=schema, topic=topic,
                           key_format=key_format, value_format=value_format,
                           timestamp_column=ts_col, timestamp_format=ts_fmt,
-                          partitions=partitions, replicas=replicas, window=src.window)
+                          partitions=partitions, replicas=replicas, window=window)
 
     # ------------------------------------------------------------------ code
     def build(self, query_id: str, sink: DataSource, sql: str) -> QueryPlan:
@@ -1092,6 +1148,15 @@ class _QueryPlanner:
                 "    on_error(_KsqlRuntimeError('Error computing WHERE: ' + str(_e)))",
                 "    return False"], ns)
             steps.append(FilterStep(fn, self.query.where.to_sql() if self.query.where else ""))
+        if self.agg is not None:
+            key_idx, value_idx = self.agg_columns
+            steps.append(self.agg.build(sink.schema if sink.name == self.sink_name
+                                        else self.sink_schema, key_idx, value_idx))
+            plan = QueryPlan(query_id, [self.source], steps,
+                             SinkDescriptor(sink, sink.partitions or self.source.partitions,
+                                            sink.replicas), sql, ns.values)
+            plan.source_timestamp = self._source_timestamp()
+            return plan
         if self.table_functions:
             lines_tf: list[str] = []
             names_tf = []
@@ -1181,6 +1246,29 @@ def _concrete(t: SqlType) -> SqlType:
     return t
 
 
+def _refuse_aggregates_without_group_by(stmt: ast.CreateAsSelect) -> None:
+    from hayase.sql.functions import lookup
+
+    calls = []
+    for item in stmt.query.select:
+        if isinstance(item, ast.SingleColumn):
+            for node in item.expression.walk():
+                if isinstance(node, ast.FunctionCall):
+                    udf = lookup(node.name)
+                    if udf is not None and udf.aggregate:
+                        calls.append(f"{node.name}(ROWTIME)" if node.star else node.to_sql())
+    if calls:
+        raise _err(f"CREATE {stmt.source_type} AS SELECT statement does not support aggregate "
+                   f"function [{', '.join(calls)}] without a GROUP BY clause.", stmt)
+
+
+def _qualified(e: ast.Expression, source: str) -> str:
+    """ksqlDB prints column references qualified with their source in these messages."""
+    if isinstance(e, ast.ColumnRef):
+        return f"{ast.ident(e.source or source)}.{ast.ident(e.name)}"
+    return e.to_sql()
+
+
 def _conjuncts(e: ast.Expression) -> list[ast.Expression]:
     if isinstance(e, ast.BinaryOp) and e.op == "AND":
         return _conjuncts(e.left) + _conjuncts(e.right)
@@ -1226,7 +1314,7 @@ def _missing_key_message(sink: str, missing: list[str], what: str) -> str:
     names = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
     return ("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\n"
             f"The query used to build `{sink}` must include the {what} {names} in its projection "
-            f"(eg, SELECT {missing[0]}...).")
+            f"(eg, SELECT {', '.join(missing)}...).")
 
 
 def _with_prefix(e: StatementError, clause: str) -> StatementError:

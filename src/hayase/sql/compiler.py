@@ -127,9 +127,18 @@ class ExpressionCompiler:
         self.allow_aggregates = allow_aggregates
         # Table function calls already computed by a FlatMapStep: id(node) -> (row index, type).
         self.table_slots: dict[int, tuple[int, SqlType]] = {}
+        # Whole expressions already computed (GROUP BY keys): normalised SQL -> (index, type).
+        self.expr_slots: dict[str, tuple[int, SqlType]] = {}
+        self.normalize: Callable[[ast.Expression], str] = lambda e: e.to_sql()
+        # WHERE/SELECT cast a string literal compared with another type; HAVING does not.
+        self.coerce_string_literals = True
 
     # ------------------------------------------------------------------ entry
     def compile(self, e: ast.Expression) -> Typed:
+        if self.expr_slots and not isinstance(e, ast.Lambda):
+            slot = self.expr_slots.get(self.normalize(e))
+            if slot is not None:
+                return Typed(f"row[{slot[0]}]", slot[1])
         method = getattr(self, "_" + type(e).__name__, None)
         if method is None:
             raise StatementError(f"Unsupported expression: {e.to_sql()}", e.line, e.column)
@@ -378,7 +387,8 @@ class ExpressionCompiler:
                 converted = Typed(converted.code, other)
                 return (converted, b) if lit_side == 0 else (a, converted)
             if isinstance(lit_expr, ast.Literal) and lit.type.base == "STRING" and (
-                    other.is_numeric or other.is_temporal or other.base == "BOOLEAN"):
+                    other.is_numeric or other.is_temporal or other.base == "BOOLEAN") and \
+                    self.coerce_string_literals:
                 converted = self.constant_cast(lit_expr, other)
                 return (converted, b) if lit_side == 0 else (a, converted)
         if ta.is_temporal and tb.is_temporal:
@@ -792,7 +802,13 @@ class ExpressionCompiler:
             except FunctionArgError as err:
                 raise self._type_error(e, str(err)) from None
         if udf.unify_args and args and not any(isinstance(x, ast.Lambda) for x in call_args):
-            _, args = self.unify(list(zip(call_args, args, strict=True)), e, "FUNCTION")
+            try:
+                _, args = self.unify(list(zip(call_args, args, strict=True)), e, "FUNCTION")
+            except StatementError:
+                from hayase.sql.functions import format_types
+
+                raise self._type_error(e, f"Function '{e.name.lower()}' does not accept parameters "
+                                          f"({format_types([a.type for a in args])}).") from None
         arg_types = [a.type for a in args]
         try:
             bound = udf.bind(arg_types, [_literal_value(x) for x in call_args])

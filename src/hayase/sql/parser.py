@@ -132,8 +132,15 @@ def parse_statement(text: str, line: int = 1, column: int = 1) -> ast.Statement:
         alter = ast.Alter(m.group(2).upper(), name, m.group(4).strip(), line=line, column=column)
         alter.text = text.strip()
         return alter
-    tree = _run(text, "start", line, column)
-    result = _transform(tree, line, column)
+    try:
+        tree = _run(text, "start", line, column)
+        result = _transform(tree, line, column)
+    except ParseError as e:
+        # ksqlDB ends parse errors with the statement they were found in.
+        if "\nStatement: " not in e.message:
+            e.message += "\nStatement: " + text.strip().rstrip(";") + ";"
+            e.args = (e.message,)
+        raise
     if len(result) != 1:
         raise ParseError("Expected exactly one statement", line, column)
     stmt = result[0]
@@ -308,8 +315,11 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         return self._p(lit, meta)  # type: ignore[no-any-return]
 
     def literal(self, meta: Any, lit: ast.Literal) -> ast.Literal:
-        if lit.type is INTEGER and isinstance(lit.value, int) and lit.value == BIGINT_MAX + 1:
-            # Only valid as the operand of unary minus; checked again in unary_sign / _finish.
+        out_of_range = (lit.type is INTEGER and isinstance(lit.value, int)
+                        and lit.value > BIGINT_MAX) or (
+            lit.type is DOUBLE and isinstance(lit.value, float) and math.isinf(lit.value))
+        if out_of_range:
+            # The sign may still come (unary minus): checked in unary_sign, or in _finish.
             lit.overflow_meta = meta  # type: ignore[attr-defined]
             return lit
         return self._check_literal(lit, meta, negated=False)
@@ -499,11 +509,11 @@ class _Builder(Transformer):  # type: ignore[type-arg]
                               meta)
         return decimal_type(precision, scale)
 
-    def named_parameter_type(self, meta: Any, name: str, param: str) -> SqlType:
+    def named_parameter_type(self, meta: Any, name: str, param: Token) -> SqlType:
         # ksqlDB accepts VARCHAR(STRING) / STRING(STRING) as spellings of STRING.
-        if name in ("VARCHAR", "STRING") and param == "STRING":
+        if name in ("VARCHAR", "STRING") and str(param).upper() == "STRING":
             return STRING
-        raise self._error(f"Unknown type: {name}({param})", meta)
+        raise self._tok_error("Syntax Error\nExpecting {'STRING', INTEGER_VALUE}", param)
 
     def array_type(self, meta: Any, _a: Token, t: SqlType) -> ArrayType:
         return array_of(t)

@@ -32,7 +32,8 @@ Steps of a stateless persistent query (applied in order to each source row):
 Expression failures inside a step do not raise: like ksqlDB the failing expression yields
 ``None`` and the plan's error handler (``QueryPlan.set_error_handler``) is called with a
 :class:`~hayase.sql.errors.KsqlRuntimeError`, so the engine can write the processing log.
-Steps for GROUP BY, windows and joins are declared here too; the analyzer fills them in later.
+GROUP BY plans are ``[FilterStep] AggregateStep`` (see :class:`AggregateStep`); joins are
+declared (:class:`JoinStep`) but not planned yet.
 """
 
 from __future__ import annotations
@@ -252,14 +253,44 @@ class ProjectStep(Step):
     text: str = ""
 
 
+@dataclass(frozen=True)
+class WindowSpec:
+    """WINDOW clause of an aggregation. Sizes in ms; ``grace_ms`` None means ksqlDB's default."""
+
+    type: str  # TUMBLING, HOPPING, SESSION
+    size_ms: int  # SESSION: the inactivity gap
+    advance_ms: int | None = None  # HOPPING only
+    grace_ms: int | None = None
+    retention_ms: int | None = None
+
+
 @dataclass
 class AggregateStep(Step):
-    """GROUP BY (issue 6): filled in by a later analyzer version."""
+    """GROUP BY (after an optional FilterStep). All callables are generated per query:
 
-    group_by: Callable[[Row], tuple[Any, ...]]
-    aggregates: list[Any] = field(default_factory=list)
-    window: Any = None
-    having: Callable[[Row], bool] | None = None
+    - ``key_fn(row) -> tuple | None``: group key values; None when a key value is null (ksqlDB
+      drops such rows; log them).
+    - ``init() -> accs``: fresh accumulators (a list, one per aggregate call).
+    - ``add(accs, row) -> accs`` / ``undo(accs, row) -> accs`` (table sources: retract the old
+      row before adding the new one; None for stream sources) / ``merge(a, b) -> accs``
+      (session windows).  Accumulators are plain values, never mutated in place.
+    - ``result(key, accs, window_start, window_end) -> tuple | None``: the sink row
+      ``(*sink key values, *sink value values)``, or None when HAVING is not true (ksqlDB then
+      emits a tombstone for the key).  Window bounds are None for unwindowed aggregations.
+    """
+
+    key_fn: Callable[[Row], tuple[Any, ...] | None]
+    key_columns: tuple[Column, ...]
+    init: Callable[[], list[Any]]
+    add: Callable[[list[Any], Row], list[Any]]
+    undo: Callable[[list[Any], Row], list[Any]] | None
+    merge: Callable[[list[Any], list[Any]], list[Any]]
+    result: Callable[[tuple[Any, ...], list[Any], int | None, int | None], tuple[Any, ...] | None]
+    schema: LogicalSchema
+    window: WindowSpec | None = None
+    emit_final: bool = False
+    aggregate_names: tuple[str, ...] = ()
+    text: str = ""
 
 
 @dataclass

@@ -87,7 +87,9 @@ class StructType(SqlType):
     def __str__(self) -> str:
         if not self.fields:
             return "STRUCT< >"
-        return "STRUCT<" + ", ".join(f"{quote_identifier(n)} {t}" for n, t in self.fields) + ">"
+        # ksqlDB always back-quotes struct field names when printing types.
+        return "STRUCT<" + ", ".join("`" + n.replace("`", "``") + f"` {t}"
+                                     for n, t in self.fields) + ">"
 
     def field(self, name: str) -> SqlType | None:
         for n, t in self.fields:

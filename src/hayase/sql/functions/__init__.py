@@ -83,6 +83,7 @@ def _load() -> None:
     if not _loaded:
         _loaded = True
         from hayase.sql.functions import (  # noqa: F401 - registration side effects
+            aggregates,
             collections,
             datetime_fns,
             json_fns,

@@ -108,12 +108,3 @@ def _field_bind(types: list[SqlType], literals: list[Any]) -> Bound:
 
 register(Udf("ELT", _elt_bind, category="STRING"))
 register(Udf("FIELD", _field_bind, category="STRING"))
-
-# Aggregate and table functions: known by name so the analyzer can say they need GROUP BY or are
-# table functions; their planning arrives with issue 6.
-for _agg in ("COUNT", "COUNT_DISTINCT", "SUM", "AVG", "MIN", "MAX", "COLLECT_LIST", "COLLECT_SET",
-             "EARLIEST_BY_OFFSET", "LATEST_BY_OFFSET", "TOPK", "TOPKDISTINCT", "HISTOGRAM",
-             "STDDEV_SAMP", "STDDEV_SAMPLE", "CORRELATION", "ATTR"):
-    register(Udf(_agg, lambda types, lits: (_ for _ in ()).throw(
-        FunctionArgError("aggregate functions need GROUP BY")), aggregate=True,
-        category="AGGREGATE"))
