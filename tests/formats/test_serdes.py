@@ -170,3 +170,18 @@ class TestValidate:
 def test_java_double_text():
     assert [java_double(x) for x in (1.0, 1e7, 1.5e-4, 123.456, -0.0)] == \
         ["1.0", "1.0E7", "1.5E-4", "123.456", "-0.0"]
+
+
+def test_java_number_text_rules():
+    from hayase.formats.javanum import parse_boolean, parse_double, parse_int, parse_long
+
+    assert parse_int("+5") == 5 and parse_long("-9223372036854775808") == -(2**63)
+    for bad in ("1_000", " 1", "1.0", "", "2147483648"):
+        with pytest.raises(ValueError):
+            parse_int(bad)
+    assert parse_double(" 1.5d ") == 1.5 and parse_double("1e3") == 1000.0
+    assert parse_double("-Infinity") == float("-inf")
+    for bad in ("inf", "1_0.5", "abc"):
+        with pytest.raises(ValueError):
+            parse_double(bad)
+    assert parse_boolean("TRUE") and not parse_boolean("yes")

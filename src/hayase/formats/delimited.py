@@ -13,6 +13,7 @@ from typing import Any
 from hayase.formats.base import SerdeError, Values
 from hayase.formats.decimals import ensure_fit
 from hayase.formats.javafmt import java_double
+from hayase.formats.javanum import parse_boolean, parse_double, parse_int
 from hayase.sql.plan import Column
 from hayase.sql.types import DecimalType, SqlType
 
@@ -104,15 +105,14 @@ def _parse(text: str, t: SqlType) -> Any:
     try:
         if b == "STRING":
             return text
-        if b in ("INTEGER", "BIGINT", "DATE", "TIME", "TIMESTAMP"):
-            return int(text.strip())
+        if b in ("INTEGER", "DATE", "TIME"):
+            return parse_int(text)
+        if b in ("BIGINT", "TIMESTAMP"):
+            return parse_int(text, 64)
         if b == "DOUBLE":
-            return float(text.strip())
+            return parse_double(text)
         if b == "BOOLEAN":
-            low = text.strip().lower()
-            if low not in ("true", "false"):
-                raise ValueError(f"not a boolean: {text}")
-            return low == "true"
+            return parse_boolean(text)
         if isinstance(t, DecimalType):
             return ensure_fit(Decimal(text.strip()), t, text)
         if b == "BYTES":

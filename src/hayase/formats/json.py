@@ -22,6 +22,7 @@ import orjson
 from hayase.formats.base import SerdeError, Values
 from hayase.formats.decimals import ensure_fit
 from hayase.formats.javafmt import java_double
+from hayase.formats.javanum import parse_double, parse_long
 from hayase.sql.plan import Column
 from hayase.sql.types import (
     ArrayType,
@@ -65,7 +66,7 @@ def _to_int(node: Any, t: SqlType) -> int:
         return int(node)
     if isinstance(node, str):
         try:
-            return int(node.strip())
+            return parse_long(node)
         except ValueError:
             raise SerdeError(f"Cannot convert '{node}' to {t}: not a number") from None
     raise _cannot(node, t)
@@ -76,7 +77,7 @@ def _to_double(node: Any, t: SqlType) -> float:
         return float(node)
     if isinstance(node, str):
         try:
-            return float(node.strip())
+            return parse_double(node)
         except ValueError:
             raise SerdeError(f"Cannot convert '{node}' to {t}: not a number") from None
     raise _cannot(node, t)
