@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -50,8 +50,16 @@ def produce_keyed(bootstrap: str, topic: str, n: int, keys: int, partitions: int
 def committed(bootstrap: str, group: str, topic: str, partitions: int = 3) -> list[int]:
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
-        tps = c.committed([TopicPartition(topic, i) for i in range(partitions)], timeout=30)
-        return [tp.offset for tp in tps]
+        for attempt in range(50):
+            try:
+                tps = c.committed([TopicPartition(topic, i) for i in range(partitions)],
+                                  timeout=30)
+                return [tp.offset for tp in tps]
+            except KafkaException:  # coordinator loading or moving: ask again
+                if attempt == 49:
+                    raise
+                time.sleep(0.2)
+        raise AssertionError("unreachable")
     finally:
         c.close()
 

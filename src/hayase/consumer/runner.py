@@ -177,6 +177,7 @@ class ParallelConsumer:
         self._stopping = threading.Event()
         self._poll_done = threading.Event()
         self._final_commit_done = threading.Event()
+        self._handled = threading.Event()
         self._poll_error: BaseException | None = None
         self.running = threading.Event()
 
@@ -272,7 +273,15 @@ class ParallelConsumer:
                 return
             msgs = consumer.consume(self.poll_batch, self.poll_timeout)
             if msgs:
+                # Hand the batch over and wait until the loop has registered it (and queued any
+                # pause it calls for) before fetching more: otherwise this thread would run
+                # ahead through librdkafka's prefetched queue and the pending limit would be
+                # exceeded by far more than one poll batch.
+                self._handled.clear()
                 loop.call_soon_threadsafe(self._on_messages, msgs)
+                while not self._handled.wait(0.1):
+                    if self._stopping.is_set() and self._final_commit_done.is_set():
+                        return
 
     def _run_commands(self, consumer: Consumer) -> None:
         while True:
@@ -348,11 +357,20 @@ class ParallelConsumer:
 
     def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
         if err is None:
+            retry = []
             for tp in partitions:
                 if tp.error is None and tp.offset >= 0:
                     self.metrics.committed.labels(tp.topic, str(tp.partition)).set(tp.offset)
+                elif tp.error is not None:
+                    retry.append((tp.topic, tp.partition))
+            if retry and self._loop is not None:
+                self._loop.call_soon_threadsafe(self._commit_failed, retry)
         elif err.code() != KafkaError._NO_OFFSET:
+            # Commit it again at the next tick (a rebalance in progress, a coordinator move).
             log.warning("commit failed: %s", err)
+            failed = [(tp.topic, tp.partition) for tp in partitions]
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._commit_failed, failed)
         if self._user_on_commit is not None:
             self._user_on_commit(err, partitions)
 
@@ -366,6 +384,12 @@ class ParallelConsumer:
             except Exception as e:  # closing must not hide the reason we stopped
                 log.warning("consumer close failed: %s", e)
             self._consumer = None
+
+    def _commit_failed(self, tps: list[TP]) -> None:
+        for tp in tps:
+            p = self._partitions.get(tp)
+            if p is not None:
+                p.last_committed = None
 
     # ==== loop: rebalance ====================================================================
     def _assigned(self, assigned: list[tuple[TP, int]]) -> None:
@@ -400,6 +424,12 @@ class ParallelConsumer:
 
     # ==== loop: records ======================================================================
     def _on_messages(self, msgs: list[Any]) -> None:
+        try:
+            self._take_messages(msgs)
+        finally:
+            self._handled.set()
+
+    def _take_messages(self, msgs: list[Any]) -> None:
         now = time.monotonic()
         touched = set()
         parts = self._partitions
@@ -599,11 +629,11 @@ class ParallelConsumer:
             self._update_metrics(now, now - last)
             last = now
 
-    def _commit_offsets(self) -> list[tuple[TP, int, int]]:
+    def _commit_offsets(self, force: bool = False) -> list[tuple[TP, int, int]]:
         out = []
         for p in self._partitions.values():
             c = p.offsets.committable
-            if c is not None and c != p.last_committed and not p.revoking:
+            if c is not None and (force or c != p.last_committed) and not p.revoking:
                 out.append((p.tp, c, p.epoch))
                 p.last_committed = c
         return out
@@ -648,7 +678,7 @@ class ParallelConsumer:
         for p in self._partitions.values():
             for t in p.tasks:
                 t.cancel()
-        offsets = self._commit_offsets()
+        offsets = self._commit_offsets(force=True)
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._commands.put(_Command("commit", tuple(offsets), done))
         try:
