@@ -179,6 +179,24 @@ def _format_name(spec: Any) -> str | None:
     return str(spec).upper()
 
 
+def _partitions_of(driver: Any, case: TestCase, topic: str, source: Any) -> int:
+    """A topic's partition count as ksqlDB would create it: the statement's PARTITIONS, else a
+    pre-declared `topics` entry, else (for a sink) its query's source topic, else 1."""
+    declared = {t.get("name"): t.get("partitions") for t in case.topics}
+    if source.partitions:
+        return int(source.partitions)
+    if declared.get(topic):
+        return int(declared[topic])
+    for q in driver.queries:
+        if q.sink_topic == topic:
+            src = q.source
+            if src.partitions:
+                return int(src.partitions)
+            if declared.get(src.topic):
+                return int(declared[src.topic])
+    return 1
+
+
 def check_post(driver: Any, case: TestCase) -> str | None:
     post = case.post
     if not post:
@@ -219,7 +237,7 @@ def check_post(driver: Any, case: TestCase) -> str | None:
         if source is None:
             return f"post: topic {name} was not created"
         if "partitions" in spec:
-            partitions = source.partitions or 1
+            partitions = _partitions_of(driver, case, name, source)
             if int(spec["partitions"]) != partitions:
                 return f"post: topic {name} has {partitions} partitions, expected {spec['partitions']}"
         kf = _format_name(spec.get("keyFormat"))
