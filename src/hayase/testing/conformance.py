@@ -182,7 +182,7 @@ def _format_name(spec: Any) -> str | None:
 def _partitions_of(driver: Any, case: TestCase, topic: str, source: Any) -> int:
     """A topic's partition count as ksqlDB would create it: the statement's PARTITIONS, else a
     pre-declared `topics` entry, else (for a sink) its query's source topic, else 1."""
-    declared = {t.get("name"): t.get("partitions") for t in case.topics}
+    declared: dict[str, Any] = {str(t.get("name")): t.get("partitions") for t in case.topics}
     if source.partitions:
         return int(source.partitions)
     if declared.get(topic):
