@@ -41,3 +41,10 @@ def test_bad_records_are_logged_not_raised() -> None:
 def test_statement_errors_raise() -> None:
     with pytest.raises(StatementError):
         TestDriver().execute("CREATE STREAM o AS SELECT nope FROM missing;")
+
+
+def test_insert_values_flow_through_running_queries_at_once() -> None:
+    driver = make()
+    driver.execute("INSERT INTO clicks (user_id, ad_id, cost) VALUES ('u9', 3, 50.0);")
+    assert [(r.key, r.value) for r in driver.read_output("EXPENSIVE")] == [
+        (3, {"USER_ID": "u9", "COST": 50.0})]

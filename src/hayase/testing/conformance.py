@@ -69,7 +69,7 @@ def run_case(case: TestCase) -> Outcome:
 
     expected = case.expected_exception
     try:
-        driver = TestDriver(case.properties)
+        driver = TestDriver(case.properties, immediate=False)
         _run_statements(driver, case)
         driver.run_case(case.inputs)
     except Exception as e:  # judged below: a KsqlError may be the expected outcome

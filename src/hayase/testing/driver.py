@@ -3,12 +3,13 @@
 The driver keeps an in-memory log per topic (records written by INSERT INTO ... VALUES, piped
 inputs and query outputs). Two ways to drive it:
 
-- ``pipe(topic, key, value, ...)`` / ``pipe_record(...)``: process one input record at once
-  through every query reading the topic, and recursively through queries reading their sinks.
-- ``run_case(inputs)``: ksqlDB's test-executor order (conformance README, section 6): for each
-  persistent query in statement order, pipe the given inputs of its source topics one at a time
-  in file order; topics with no given inputs are piped from the topic log (INSERT VALUES rows and
-  earlier queries' outputs).
+- ``pipe(topic, key, value, ...)`` / ``pipe_json(...)``: process one input record at once
+  through every query reading the topic, and recursively through queries reading their sinks
+  (INSERT INTO ... VALUES rows too, by default).
+- ``run_case(inputs)`` with ``immediate=False``: ksqlDB's test-executor order (conformance
+  README, section 6): for each persistent query in statement order, pipe the given inputs of its
+  source topics one at a time in file order; topics with no given inputs are piped from the
+  topic log (INSERT VALUES rows and earlier queries' outputs).
 
 The operators are the engine's own (:class:`hayase.engine.query.StatelessQuery`), the same ones
 ``hayase run`` drives over Kafka.
@@ -42,7 +43,11 @@ class TestDriver:
     __test__ = False  # not a pytest test class
 
     def __init__(self, properties: Mapping[str, Any] | None = None,
-                 session: Any = None) -> None:
+                 session: Any = None, immediate: bool = True) -> None:
+        """``immediate``: INSERT INTO ... VALUES rows and ``run_case`` inputs go through the
+        running queries at once (like a live server). ``False`` keeps ksqlDB's test-executor
+        order for ``run_case`` (what ``hayase test`` and the conformance runner use)."""
+        self.immediate = immediate
         self.properties: dict[str, Any] = {k: str(v) if not isinstance(v, str) else v
                                            for k, v in (properties or {}).items()}
         if session is None:
@@ -107,8 +112,11 @@ class TestDriver:
         key = key_serde(target.key_format, target.schema.key).serialize(tuple(iv.key))
         value = value_serde(target.value_format, target.schema.value).serialize(tuple(iv.value))
         headers: Headers = ()
-        self.topics[target.topic].append(OutputRecord(
-            target.topic, key, value, 0 if iv.timestamp is None else int(iv.timestamp), headers))
+        ts = 0 if iv.timestamp is None else int(iv.timestamp)
+        if self.immediate:
+            self.pipe(target.topic, key, value, ts, headers)
+        else:
+            self.topics[target.topic].append(OutputRecord(target.topic, key, value, ts, headers))
 
     # ------------------------------------------------------------------ records
 
@@ -166,7 +174,12 @@ class TestDriver:
         return self.pipe_spec(RecordSpec(topic, key, value, timestamp, None, list(headers)))
 
     def run_case(self, inputs: list[RecordSpec]) -> None:
-        """ksqlDB's test-executor order (see module doc)."""
+        """ksqlDB's test-executor order (see module doc); in immediate mode, each input in file
+        order through every query at once."""
+        if self.immediate:
+            for spec in inputs:
+                self.pipe_spec(spec)
+            return
         input_topics = {r.topic for r in inputs}
         encoded = [self.encode_spec(r) for r in inputs]
         for rec in encoded:

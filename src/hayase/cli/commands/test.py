@@ -28,7 +28,7 @@ def run_test(sql_file: Path, input_file: Path | None, output_file: Path) -> str 
     except (OSError, ValueError) as e:
         return f"Invalid test files: {e}"
     try:
-        driver = TestDriver()
+        driver = TestDriver(immediate=False)
         for statement in case.statements:
             driver.execute(statement)
         driver.run_case(case.inputs)
