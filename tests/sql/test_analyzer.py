@@ -232,3 +232,19 @@ def test_partition_by_accepts_only_value_expressions(session: Session) -> None:
     session.execute(SRC)
     with pytest.raises(ParseError):
         session.execute("CREATE STREAM O AS SELECT * FROM INPUT PARTITION BY NAME AND AGE;")
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT ID, UCASE(NAME) AS N FROM INPUT WHERE AGE > 18",
+    "SELECT * FROM INPUT PARTITION BY NAME",
+    "SELECT ID, AGE / 0 AS Z, S->B FROM INPUT WHERE NAME LIKE 'a%' AND AGE IS NOT NULL",
+])
+def test_fused_function_matches_the_steps(session: Session, query: str) -> None:
+    session.execute(SRC)
+    plan = plan_of(session, f"CREATE STREAM OUT AS {query};")
+    assert plan.fused is not None
+    rows = [(1, "ann", 30, {"B": 1}), (2, "bob", 10, None), (3, "al", None, None)]
+    for cols in rows:
+        stepwise = run_plan(plan, cols, ts=7)
+        fused = plan.fused(cols + (7, 0, 0))
+        assert ([fused[1]] if fused is not None else []) == stepwise

@@ -1171,6 +1171,7 @@ class _QueryPlanner:
             lines_tf.append(f"return [row + ({cells},) for _i in range(_n)]")
             steps.append(FlatMapStep(build_function("_flat_map", "row", lines_tf, ns),
                                      ", ".join(n.to_sql() for n, _, _, _ in self.table_functions)))
+        key_lines: list[str] = ["key = None"]
         if self.partition is not None:
             lines: list[str] = []
             names = []
@@ -1178,6 +1179,7 @@ class _QueryPlanner:
                 lines += guarded(typed.code, f"_k{i}", e.to_sql())
                 names.append(f"_k{i}")
             tup = "(" + "".join(n + ", " for n in names) + ")"
+            key_lines = lines + [f"key = {tup}"]
             key_fn = build_function("_partition_by", "row", lines + [f"return {tup}"], ns)
             key_columns = tuple(Column(n, t.type, Namespace.KEY) for _, t, n in self.partition)
             steps.append(SelectKeyStep(key_fn, key_columns,
@@ -1206,14 +1208,26 @@ class _QueryPlanner:
                 lines.append(f"_ts = _c{idx}")
         else:
             lines.append(f"_ts = row[{self.rowtime_index}]")
-        lines.append("return (" + "".join(o + ", " for o in outs) + "_ts,)")
-        project = build_function("_project", "row, key", lines, ns)
+        out_tuple = "(" + "".join(o + ", " for o in outs) + "_ts,)"
+        project = build_function("_project", "row, key", lines + [f"return {out_tuple}"], ns)
         steps.append(ProjectStep(project, self.sink_schema,
                                  ", ".join(s.to_sql() for s in self.query.select)))
+        fused = None
+        if not self.table_functions:
+            # The whole stateless pipeline as one function: row -> (key, out) or None.
+            where_lines: list[str] = []
+            if self.where is not None:
+                conj = " and ".join(f"({c.code}) is True" for c in self.where_conjuncts)
+                where_lines = ["try:", f"    _ok = {conj}", "except Exception as _e:",
+                               "    on_error(_KsqlRuntimeError('Error computing WHERE: ' + "
+                               "str(_e)))", "    return None", "if not _ok:", "    return None"]
+            fused = build_function("_fused", "row", where_lines + key_lines + lines
+                                   + [f"return key, {out_tuple}"], ns)
         partitions = sink.partitions or self.source.partitions
         plan = QueryPlan(query_id, [self.source], steps,
                          SinkDescriptor(sink, partitions, sink.replicas), sql, ns.values)
         plan.source_timestamp = self._source_timestamp()
+        plan.fused = fused
         return plan
 
     def _source_timestamp(self) -> Any:

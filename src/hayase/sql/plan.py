@@ -321,6 +321,12 @@ class QueryPlan:
     # When the source has a TIMESTAMP column: row -> event time (ms) or None (record is logged
     # and skipped, as ksqlDB does). The engine writes it into the row's ROWTIME slot first.
     source_timestamp: Callable[[Row], int | None] | None = None
+    # Stateless plans without table functions: every step fused into one generated function,
+    # ``fused(row) -> (new_key_or_None, out) | None`` (None: WHERE did not keep the row; for a
+    # table source the engine still has to emit the tombstone).  ``new_key`` is the PARTITION BY
+    # key (None without PARTITION BY); ``out`` is what ProjectStep.fn returns.  Same semantics
+    # as running ``steps`` one by one, just fewer Python calls per record.
+    fused: Callable[[Row], tuple[tuple[Any, ...] | None, Row] | None] | None = None
 
     def set_error_handler(self, handler: Callable[[Exception], None]) -> None:
         """Called with a KsqlRuntimeError whenever an expression fails on a record."""
