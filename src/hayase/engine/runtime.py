@@ -193,6 +193,12 @@ class HeadlessRuntime:
             if "already exists" not in str(e):
                 raise
 
+    def _delete_topic(self, name: str) -> None:
+        try:
+            self.admin.delete_topic(name)
+        except ClientError as e:
+            log.warning("could not delete topic %s: %s", name, e)
+
     def _partitions(self, topic: str) -> int | None:
         md = self.admin.metadata().topics.get(topic)
         return None if md is None or md.error is not None else len(md.partitions)
@@ -206,6 +212,10 @@ class HeadlessRuntime:
             if isinstance(result, DdlResult):
                 for t in result.topics_to_create:
                     self._ensure_topic(t.name, t.partitions, t.replicas)
+                terminated = set(result.queries_to_terminate)
+                plans = [p for p in plans if p.query_id not in terminated]
+                for name in result.topics_to_delete:  # DROP ... DELETE TOPIC
+                    self._delete_topic(name)
             elif isinstance(result, QueryPlan):
                 src_partitions = self._partitions(result.sources[0].topic)
                 sink = result.sink
