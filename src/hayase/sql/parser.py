@@ -774,6 +774,9 @@ class _Builder(Transformer):  # type: ignore[type-arg]
     def describe(self, meta: Any, _d: Token, target: str, ext: Any) -> ast.Describe:
         return self._p(ast.Describe(target, bool(ext)), meta)  # type: ignore[no-any-return]
 
+    def describe_extended_first(self, meta: Any, _d: Token, ext: Any, target: str) -> ast.Describe:
+        return self._p(ast.Describe(target, True), meta)  # type: ignore[no-any-return]
+
     def describe_function(self, meta: Any, _d: Token, _f: Token, name: str) -> ast.DescribeFunction:
         return self._p(ast.DescribeFunction(name), meta)  # type: ignore[no-any-return]
 
