@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -87,3 +88,16 @@ def consumer_config(bootstrap: str, group: str, **extra: object) -> dict[str, ob
                               "session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
     cfg.update(extra)
     return cfg
+
+
+def read_all(bs: str, topic: str, n: int, timeout: float = 30) -> list[Any]:
+    c = Consumer({"bootstrap.servers": bs, "group.id": f"reader-{topic}",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe([topic])
+    out: list[Any] = []
+    try:
+        wait_for(lambda: len(out.extend(c.consume(100, 0.2)) or out) >= n, timeout,
+                 f"{n} records on {topic}")
+        return out
+    finally:
+        c.close()

@@ -9,7 +9,6 @@ import asyncio
 import threading
 from collections import Counter
 
-from confluent_kafka import Consumer
 from tests.consumer.conftest import free_port
 from tests.consumer.helpers import (
     committed,
@@ -17,6 +16,7 @@ from tests.consumer.helpers import (
     create_topic,
     end_offsets,
     produce_keyed,
+    read_all,
     wait_for,
 )
 
@@ -93,19 +93,6 @@ def test_stuck_head_pauses_only_its_partition(kafka: Backend, topic_name: str) -
 
 
 POISON = {37, 38 + 3 * 20}  # sequence numbers (key k37 -> partition 1, k98 -> partition 2)
-
-
-def read_all(bs: str, topic: str, n: int, timeout: float = 30) -> list:  # type: ignore[type-arg]
-    c = Consumer({"bootstrap.servers": bs, "group.id": f"reader-{topic}",
-                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    c.subscribe([topic])
-    out = []
-    try:
-        wait_for(lambda: len(out.extend(c.consume(100, 0.2)) or out) >= n, timeout,
-                 f"{n} records on {topic}")
-        return out
-    finally:
-        c.close()
 
 
 def test_poison_record_is_retried_then_dead_lettered(kafka: Backend, topic_name: str) -> None:

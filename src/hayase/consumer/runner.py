@@ -495,7 +495,14 @@ class ParallelConsumer:
         try:
             await self._rate_limit(items)
             error, attempts = await self._attempts(p, items)
-            if error is not None:
+            if error is not None and len(items) > 1:
+                # A failed batch: try its records one by one, so that only the failing ones
+                # go to the dead-letter topic.
+                for r in items:
+                    error, attempts = await self._attempts(p, [r])
+                    if error is not None:
+                        await self._dead_letter(p, [r], error, attempts)
+            elif error is not None:
                 await self._dead_letter(p, items, error, attempts)
             completed = True
         finally:
