@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import re
+import unicodedata
 import urllib.parse
 import uuid as uuid_mod
 from typing import Any
@@ -54,15 +55,20 @@ simple("LCASE", [([S], STRING)], str.lower, category="STRING")
 simple("UCASE", [([S], STRING)], str.upper, category="STRING")
 
 
+_JAVA_TRIM = "".join(chr(i) for i in range(33))  # String.trim(): every char <= U+0020
+
+
 def _trim(s: str) -> str:
-    return s.strip(" \t\n\r\f\v\x00")
+    return s.strip(_JAVA_TRIM)
 
 
 simple("TRIM", [([S], STRING)], _trim, category="STRING")
 
 
 def _initcap(s: str) -> str:
-    return " ".join(w[:1].upper() + w[1:].lower() for w in s.split(" "))
+    # Each run of non-space characters (with its trailing spaces) gets a capital first letter;
+    # leading whitespace is dropped, as ksqlDB does.
+    return "".join(w[:1].upper() + w[1:] for w in re.findall(r"\S+\s*", s.lower()))
 
 
 simple("INITCAP", [([S], STRING)], _initcap, category="STRING")
@@ -128,17 +134,18 @@ def _regexp_replace(s: str, p: str, r: str) -> str:
 
 
 def _regexp_extract(p: str, s: str, group: int = 0) -> str | None:
-    m = _java_regex(p).search(s)
-    if m is None:
+    rx = _java_regex(p)
+    if group > rx.groups:
         return None
-    try:
-        return m.group(group)
-    except IndexError:
-        return None
+    m = rx.search(s)
+    return None if m is None else m.group(group)
 
 
-def _regexp_extract_all(p: str, s: str, group: int = 0) -> list[str | None]:
-    return [m.group(group) for m in _java_regex(p).finditer(s)]
+def _regexp_extract_all(p: str, s: str, group: int = 0) -> list[str | None] | None:
+    rx = _java_regex(p)
+    if group > rx.groups:
+        return None
+    return [m.group(group) for m in rx.finditer(s)]
 
 
 def _regexp_split(s: str, p: str) -> list[str]:
@@ -157,7 +164,8 @@ simple("REGEXP_SPLIT_TO_ARRAY", [([S, S], array_of(STRING))], _regexp_split, cat
 
 def _split(s: Any, delim: Any) -> list[Any]:
     if len(delim) == 0:
-        return [s[i:i + 1] for i in range(len(s))]
+        # Java's split on an empty pattern: one element per character ("" -> [""]).
+        return [s[i:i + 1] for i in range(len(s))] if len(s) else [s]
     return s.split(delim)
 
 
@@ -166,39 +174,56 @@ simple("SPLIT", [([S, S], array_of(STRING)), (["BYTES", "BYTES"], array_of(BYTES
 
 
 def _split_to_map(s: str, entry: str, kv: str) -> dict[str, str] | None:
-    if not entry or not kv:
+    if not entry or not kv or entry == kv:
         return None
     out: dict[str, str] = {}
     for part in s.split(entry):
-        if kv in part:
-            k, v = part.split(kv, 1)
-            out[k] = v
+        if part and kv in part:
+            pieces = part.split(kv)
+            out[pieces[0]] = pieces[1]  # later keys win; text after a second kv is dropped
     return out
 
 
 simple("SPLIT_TO_MAP", [([S, S, S], map_of(STRING, STRING))], _split_to_map, category="STRING")
 
 
-def _instr(s: str, sub: str, pos: int = 1, occurrence: int = 1) -> int:
-    if pos > 0:
-        idx = pos - 2
-        for _ in range(occurrence):
-            idx = s.find(sub, idx + 1)
-            if idx < 0:
-                return 0
-        return idx + 1
-    # Negative position: search backwards from len + pos.
-    end = len(s) + pos + 1
-    idx = end
-    for _ in range(occurrence):
-        idx = s.rfind(sub, 0, idx + len(sub) - 1 if idx != end else end + len(sub) - 1)
-        if idx < 0:
-            return 0
-    return idx + 1
+def _ordinal_index(s: str, sub: str, ordinal: int) -> int:
+    """commons-lang StringUtils.ordinalIndexOf (overlapping matches)."""
+    if ordinal <= 0:
+        return -1
+    if sub == "":
+        return 0
+    index = -1
+    for _ in range(ordinal):
+        index = s.find(sub, index + 1)
+        if index < 0:
+            return -1
+    return index
+
+
+def _tail(s: str, start: int) -> str:
+    """commons-lang StringUtils.substring(s, start)."""
+    if start < 0:
+        start = max(len(s) + start, 0)
+    return s[start:] if start <= len(s) else ""
+
+
+def _instr(s: str | None, sub: str | None, pos: int = 1, occurrence: int = 1) -> int:
+    """ksqlDB's INSTR: 1-based position of the n-th occurrence from ``pos``; 0 when absent."""
+    if s is None or sub is None:
+        return 0
+    if abs(pos) > len(s):
+        return 0
+    if pos < 0:
+        rs, rsub, p = s[::-1], sub[::-1], -pos
+        i = _ordinal_index(_tail(rs, p - 1), rsub, occurrence)
+        return 0 if i < 0 else len(rs) - p - i
+    i = _ordinal_index(_tail(s, pos - 1), sub, occurrence)
+    return 0 if i < 0 else i + pos
 
 
 simple("INSTR", [([S, S], INTEGER), ([S, S, "INT"], INTEGER), ([S, S, "INT", "INT"], INTEGER)],
-       _instr, category="STRING")
+       _instr, category="STRING", nulls=False)
 
 
 def _pad(left: bool) -> Any:
@@ -240,41 +265,51 @@ def _chr(v: Any) -> str | None:
 simple("CHR", [(["INT"], STRING), ([S], STRING)], _chr, category="STRING")
 
 
-def _mask_char(c: str, upper: str | None, lower: str | None, digit: str | None,
-               other: str | None) -> str:
-    if c.isupper():
-        return c if upper is None else upper
-    if c.islower():
-        return c if lower is None else lower
-    if c.isdigit():
-        return c if digit is None else digit
-    return c if other is None else other
+def _mask_kind(c: str) -> int:
+    cat = unicodedata.category(c)
+    return {"Lu": 0, "Ll": 1, "Nd": 2}.get(cat, 3)
+
+
+def _mask_chars(args: tuple[Any, ...]) -> list[str | None]:
+    """Replacement characters for upper, lower, digit, other (None: leave unmasked)."""
+    chars: list[str | None] = list(args) + ["X", "x", "n", "-"][len(args):]
+    for ch in chars:
+        if ch is not None and len(ch) != 1:
+            raise KsqlRuntimeError("Invalid mask character. Must be only single character, but "
+                                   f"was '{ch}'")
+    return chars
+
+
+def _mask_range(s: str, chars: list[str | None], start: int, end: int) -> str:
+    out = list(s)
+    for i in range(max(start, 0), min(end, len(s))):
+        repl = chars[_mask_kind(out[i])]
+        if repl is not None:
+            out[i] = repl
+    return "".join(out)
 
 
 def _masker(sel: str) -> Any:
     def mask(s: str | None, *args: Any) -> str | None:
         if s is None:
             return None
-        repl = list(args) + ["X", "x", "n", "-"][len(args):]
-        u, lo, d, o = repl[:4]
         n = len(s)
         if sel == "all":
-            rng = range(n)
-        elif sel.startswith("keep"):
-            k = args[0] if args else 0
-            repl = list(args[1:]) + ["X", "x", "n", "-"][len(args[1:]):]
-            u, lo, d, o = repl[:4]
-            rng = range(0, max(n - k, 0)) if sel == "keep_left" else range(min(k, n), n)
-            rng = range(min(k, n), n) if sel == "keep_left" else range(0, max(n - k, 0))
-        else:
-            k = args[0] if args else 0
-            repl = list(args[1:]) + ["X", "x", "n", "-"][len(args[1:]):]
-            u, lo, d, o = repl[:4]
-            rng = range(0, min(k, n)) if sel == "left" else range(max(n - k, 0), n)
-        chars = list(s)
-        for i in rng:
-            chars[i] = _mask_char(chars[i], u, lo, d, o)
-        return "".join(chars)
+            return _mask_range(s, _mask_chars(args), 0, n)
+        k = args[0]
+        if k is None:
+            return None
+        if k < 0:
+            raise KsqlRuntimeError(f"function {sel} requires a non-negative number of "
+                                   "characters to mask or skip")
+        chars = _mask_chars(args[1:])
+        if sel == "left":
+            return _mask_range(s, chars, 0, k)
+        if sel == "right":
+            return _mask_range(s, chars, n - k, n)
+        if sel == "keep_left":
+            return _mask_range(s, chars, k, n)
+        return _mask_range(s, chars, 0, n - k)
     return mask
 
 
