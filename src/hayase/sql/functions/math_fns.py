@@ -74,9 +74,10 @@ def _round_bind(types: list[SqlType], literals: list[Any]) -> Bound:
         raise FunctionArgError(f"Function 'round' does not accept parameters "
                                f"({format_types(types)}).")
     t = types[0]
+    if t.base in ("INTEGER", "BIGINT") and len(types) == 1:
+        return Bound(BIGINT, lambda v: v)  # ksqlDB's ROUND(INT) returns BIGINT
     if t.base in ("INTEGER", "BIGINT"):
-        return Bound(t, lambda v, places=0: v if places >= 0 else int(
-            decimal.Decimal(v).quantize(decimal.Decimal(1).scaleb(-places), rounding=_HALF_UP)))
+        return Bound(DOUBLE, _round_double, coerce=[DOUBLE])
     if t.base == "DECIMAL" and isinstance(t, DecimalType):
         if len(types) == 1:
             rt = decimal_type(max(1, t.precision - t.scale), 0)
@@ -90,10 +91,18 @@ def _round_bind(types: list[SqlType], literals: list[Any]) -> Bound:
         return Bound(t, round_dec)
     if t.base in ("DOUBLE", "NULL"):
         if len(types) == 1:
-            return Bound(BIGINT, lambda v: int(_round_double(v)) if math.isfinite(v) else 0,
-                         coerce=[DOUBLE])
+            return Bound(BIGINT, _java_round, coerce=[DOUBLE])
         return Bound(DOUBLE, _round_double, coerce=[DOUBLE])
     raise FunctionArgError(f"Function 'round' does not accept parameters ({format_types(types)}).")
+
+
+def _java_round(v: float) -> int:
+    """Math.round(double): floor(v + 0.5), NaN -> 0, saturating at the long range."""
+    if math.isnan(v):
+        return 0
+    if math.isinf(v):
+        return 2**63 - 1 if v > 0 else -(2**63)
+    return max(-(2**63), min(2**63 - 1, math.floor(v + 0.5)))
 
 
 register(Udf("ROUND", _round_bind, category="MATHEMATICAL"))
@@ -110,15 +119,19 @@ def _trunc_bind(types: list[SqlType], literals: list[Any]) -> Bound:
             decimal.Decimal(1).scaleb(-places), rounding=decimal.ROUND_DOWN,
             context=decimal.Context(prec=400))
         return float(q) if isinstance(v, float) else q
+    if t.base in ("INTEGER", "BIGINT") and len(types) == 1:
+        return Bound(BIGINT, lambda v: v)  # ksqlDB's TRUNC(INT) returns BIGINT
     if t.base in ("INTEGER", "BIGINT"):
-        return Bound(t, lambda v, places=0: v)
+        return Bound(DOUBLE, trunc_places, coerce=[DOUBLE])
     if isinstance(t, DecimalType):
         if len(types) == 1:
             return Bound(decimal_type(max(1, t.precision - t.scale), 0),
                          lambda v: v.quantize(decimal.Decimal(1), rounding=decimal.ROUND_DOWN))
         return Bound(t, lambda v, p: trunc_places(v, p).quantize(decimal.Decimal(1).scaleb(-t.scale)))
     if len(types) == 1:
-        return Bound(BIGINT, lambda v: int(v) if math.isfinite(v) else 0, coerce=[DOUBLE])
+        from hayase.sql.runtime import double_to_int
+
+        return Bound(BIGINT, lambda v: double_to_int(v, 64), coerce=[DOUBLE])
     return Bound(DOUBLE, trunc_places, coerce=[DOUBLE])
 
 
