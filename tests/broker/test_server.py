@@ -345,3 +345,17 @@ def test_alter_topic_configs(broker: EmbeddedBroker, topic: str) -> None:
     with pytest.raises(KafkaException) as info:
         admin.incremental_alter_configs([bad])[bad].result(10)
     assert info.value.args[0].code() == KafkaError.INVALID_CONFIG
+
+
+def test_delete_records_raises_the_log_start_offset(broker: EmbeddedBroker, topic: str) -> None:
+    bs = broker.bootstrap_servers
+    p = Producer({"bootstrap.servers": bs})
+    for i in range(10):
+        p.produce(topic, value=str(i).encode())
+    assert p.flush(10) == 0
+    admin = AdminClient({"bootstrap.servers": bs})
+    tp = TopicPartition(topic, 0, 4)
+    result = admin.delete_records([tp])[tp].result(10)
+    assert result.low_watermark == 4
+    msgs = _consume(bs, [TopicPartition(topic, 0, -2)], 6)  # -2: OFFSET_BEGINNING
+    assert [m.value() for m in msgs] == [str(i).encode() for i in range(4, 10)]

@@ -27,7 +27,11 @@ from hayase.broker.apis.admin import (
 )
 from hayase.broker.apis.cluster import handle_api_versions, handle_describe_cluster, handle_metadata
 from hayase.broker.apis.fetch import handle_fetch
-from hayase.broker.apis.offsets import handle_list_offsets, handle_offset_for_leader_epoch
+from hayase.broker.apis.offsets import (
+    handle_delete_records,
+    handle_list_offsets,
+    handle_offset_for_leader_epoch,
+)
 from hayase.broker.apis.produce import handle_produce
 from hayase.broker.context import BrokerState, RequestContext
 from hayase.broker.protocol.frames import (
@@ -60,6 +64,7 @@ HANDLERS: dict[int, Handler] = {
     ApiKey.CREATE_PARTITIONS: handle_create_partitions,
     ApiKey.DESCRIBE_CLUSTER: handle_describe_cluster,
     ApiKey.ALTER_CONFIGS: handle_alter_configs,
+    ApiKey.DELETE_RECORDS: handle_delete_records,
     ApiKey.INCREMENTAL_ALTER_CONFIGS: handle_incremental_alter_configs,
 }
 

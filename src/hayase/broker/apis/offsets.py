@@ -79,3 +79,21 @@ def handle_offset_for_leader_epoch(ctx: RequestContext, body: Any) -> dict[str, 
             parts.append(entry)
         topics.append({"topic": t.topic, "partitions": parts})
     return {"throttle_time": 0, "topics": topics}
+
+
+def handle_delete_records(ctx: RequestContext, body: Any) -> dict[str, Any]:
+    """Raise each partition's log start offset (-1 = up to the high watermark)."""
+    lm = ctx.broker.log_manager
+    topics = []
+    for t in body.topics:
+        parts = []
+        for p in t.partitions:
+            entry = {"partition_index": p.partition_index, "low_watermark": -1,
+                     "error_code": NONE}
+            try:
+                entry["low_watermark"] = lm.log(t.name, p.partition_index).delete_records(p.offset)
+            except Exception as e:  # noqa: BLE001 - storage errors carry their Kafka code
+                entry["error_code"] = error_code_of(e)
+            parts.append(entry)
+        topics.append({"name": t.name, "partitions": parts})
+    return {"throttle_time": 0, "topics": topics}
