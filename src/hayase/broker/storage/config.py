@@ -140,6 +140,14 @@ class TopicConfig:
     timestamp_after_max_ms: int = _HOUR
     flush_messages: int = LONG_MAX
     flush_ms: int = LONG_MAX
+    # The log cleaner's (cleanup.policy=compact) settings.
+    min_cleanable_dirty_ratio: float = 0.5
+    min_compaction_lag_ms: int = 0
+    max_compaction_lag_ms: int = LONG_MAX
+    delete_retention_ms: int = 86400000
+    # segment.ms, or max.compaction.lag.ms when smaller for a compacted topic (Kafka's
+    # LogConfig.maxSegmentMs): the active segment, never cleaned, rolls in time to be cleaned.
+    max_segment_ms: int = 168 * _HOUR
 
     @classmethod
     def from_kafka(cls, configs: dict[str, str], broker_defaults: dict[str, str]) -> TopicConfig:
@@ -183,7 +191,17 @@ class TopicConfig:
             timestamp_after_max_ms=int(values["message.timestamp.after.max.ms"]),
             flush_messages=int(values["flush.messages"]),
             flush_ms=int(values["flush.ms"]),
+            min_cleanable_dirty_ratio=float(values["min.cleanable.dirty.ratio"]),
+            min_compaction_lag_ms=int(values["min.compaction.lag.ms"]),
+            max_compaction_lag_ms=int(values["max.compaction.lag.ms"]),
+            delete_retention_ms=int(values["delete.retention.ms"]),
+            max_segment_ms=_max_segment_ms(values),
         )
+
+    @property
+    def compact_enabled(self) -> bool:
+        """The log cleaner compacts the log when cleanup.policy contains ``compact``."""
+        return "compact" in self.cleanup_policy
 
     @property
     def delete_enabled(self) -> bool:
@@ -193,6 +211,13 @@ class TopicConfig:
     def entries(self) -> list[tuple[str, str, int]]:
         """(name, value, source) of every config, sorted by name, for DescribeConfigs."""
         return [(name, self.values[name], self.sources[name]) for name in sorted(self.values)]
+
+
+def _max_segment_ms(values: dict[str, str]) -> int:
+    segment_ms = int(values["segment.ms"])
+    if "compact" in values["cleanup.policy"]:
+        return min(segment_ms, int(values["max.compaction.lag.ms"]))
+    return segment_ms
 
 
 def default_topic_config() -> TopicConfig:

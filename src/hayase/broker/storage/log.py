@@ -60,7 +60,7 @@ from hayase.broker.storage.errors import (
     UnknownTopicOrPartitionError,
 )
 from hayase.broker.storage.producer_state import ProducerStateManager
-from hayase.broker.storage.segment import LogSegment, iter_headers
+from hayase.broker.storage.segment import SWAP_SUFFIX, LogSegment, iter_headers
 
 logger = logging.getLogger("hayase.broker.storage")
 
@@ -149,15 +149,16 @@ class PartitionLog:
 
     def _load(self, clean_shutdown: bool, now_ms: int) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        names = os.listdir(self.directory)
+        interval = self.config.index_interval_bytes
+        names = self._complete_swaps(os.listdir(self.directory), interval, now_ms)
         for name in names:
             if name.endswith(LEFTOVER_SUFFIXES):
                 (self.directory / name).unlink(missing_ok=True)
         bases = sorted(int(n[:-4]) for n in names if n.endswith(".log") and n[:-4].isdigit())
-        interval = self.config.index_interval_bytes
         for i, base in enumerate(bases):
             last = i == len(bases) - 1
             must_recover = not clean_shutdown and (last or bases[i + 1] > self.recovery_point)
+            cut = None
             seg: LogSegment | None = None
             if not must_recover:
                 seg, sane = LogSegment.load(self.directory, base, interval, now_ms)
@@ -167,20 +168,22 @@ class PartitionLog:
                     seg = None
             if seg is None:
                 seg = LogSegment(self.directory, base, interval, now_ms)
-                cut = seg.recover()
+                cut = seg.recover(None if last else bases[i + 1])
                 if cut is not None:
                     logger.warning(
                         "%s: truncating at offset %d (segment %d, byte %d, %d bytes removed): %s",
                         self.name, cut.offset, base, cut.position, cut.bytes_removed, cut.reason)
+            # A segment may end before the next one starts (the cleaner removed its last
+            # batches), never after; a segment that recovery cut ends the log.
             expected = self.segments[-1].next_offset if self.segments else base
-            if base != expected:
-                logger.warning("%s: offsets jump from %d to segment %d; dropping it and the rest",
-                               self.name, expected, base)
+            if base < expected:
+                logger.warning("%s: segment %d starts below offset %d; dropping it and the rest",
+                               self.name, base, expected)
                 self._drop_segment_files(bases[i:])
                 break
             self.segments.append(seg)
             self._bases.append(base)
-            if seg.next_offset != (bases[i + 1] if not last else seg.next_offset):
+            if not last and (cut is not None or seg.next_offset > bases[i + 1]):
                 self._drop_segment_files(bases[i + 1 :], reason_offset=seg.next_offset)
                 break
         if not self.segments:
@@ -196,6 +199,35 @@ class PartitionLog:
         if clean_shutdown:
             self.recovery_point = self.high_watermark
         self._rebuild_producer_state()
+
+    def _complete_swaps(self, names: list[str], interval: int, now_ms: int) -> list[str]:
+        """Finish a cleaner swap that a crash interrupted, as Kafka's LogLoader does. A
+        ``<base>.log.swap`` is a complete, fsynced cleaned segment (its name is the commit
+        point): the segments it replaces, those with base offsets in [base, its next offset),
+        are deleted and it takes the plain name; its indexes are rebuilt. ``.cleaned`` files and
+        swap indexes without their ``.log.swap`` belong to a cleaning that never committed and
+        go with the other leftovers. Returns the directory listing afterwards."""
+        swaps = sorted(n for n in names if n.endswith(".log" + SWAP_SUFFIX) and n[:20].isdigit())
+        if not swaps:
+            return names
+        bases = sorted(int(n[:-4]) for n in names if n.endswith(".log") and n[:-4].isdigit())
+        for name in swaps:
+            base = int(name[:20])
+            seg = LogSegment(self.directory, base, interval, now_ms)
+            seg.set_paths(SWAP_SUFFIX)  # the files already have these names
+            seg.recover()
+            end = max(seg.next_offset, base + 1)
+            replaced = [b for b in bases if base <= b < end]
+            for b in replaced:
+                if b != base:
+                    LogSegment(self.directory, b, 0, 0).delete()
+            for path in seg.file_paths()[:2]:
+                path.unlink(missing_ok=True)
+            seg.change_file_suffix("")  # replaces the old segment at ``base``; no stale index stays
+            logger.warning("%s: completed an interrupted cleaner swap of segment %d (replaced %s)",
+                           self.name, base, replaced)
+        _fsync_path(self.directory)
+        return os.listdir(self.directory)
 
     def _drop_segment_files(self, bases: list[int], reason_offset: int | None = None) -> None:
         if bases and reason_offset is not None:
@@ -357,7 +389,7 @@ class PartitionLog:
             waited = max_ts_in - seg.rolling_timestamp
         else:
             waited = now_ms - seg.created_ms
-        if waited > config.segment_ms - seg.roll_jitter_ms:
+        if waited > config.max_segment_ms - seg.roll_jitter_ms:
             return True
         if len(seg.offset_index.positions) >= config.segment_index_bytes // 8:
             return True
@@ -398,6 +430,29 @@ class PartitionLog:
         except Exception:  # noqa: BLE001 - logged; the next flush retries the same segments
             logger.exception("%s: background flush after a roll failed", self.name)
 
+    def replace_segments(self, cleaned: LogSegment, old: list[LogSegment]) -> None:
+        """Swap ``cleaned`` (closed, fsynced, named ``.cleaned``, same base offset as ``old[0]``)
+        in for ``old``, consecutive inactive segments (Kafka's UnifiedLog.replaceSegments):
+        rename it to ``.swap`` (the commit point, made durable), delete the other old segments,
+        then rename it over the first one. A crash anywhere is finished by ``_complete_swaps``."""
+        with self._lock:
+            if self._closed:
+                raise UnknownTopicOrPartitionError(f"{self.name} is closed (deleted or shut down)")
+            i = next((j for j, seg in enumerate(self.segments) if seg is old[0]), -1)
+            if (i < 0 or i + len(old) >= len(self.segments) or cleaned.base_offset != old[0].base_offset
+                    or any(a is not b for a, b in zip(self.segments[i : i + len(old)], old, strict=True))):
+                raise ValueError(f"{self.name}: the segments to replace are not consecutive inactive ones")
+            cleaned.change_file_suffix(SWAP_SUFFIX)
+            _fsync_path(self.directory)
+            for seg in old[1:]:
+                seg.delete()
+            old[0].close()
+            cleaned.change_file_suffix("")
+            _fsync_path(self.directory)
+            self.segments[i : i + len(old)] = [cleaned]
+            self._bases[i : i + len(old)] = [cleaned.base_offset]
+            self._unflushed = [seg for seg in self._unflushed if all(seg is not o for o in old)]
+
     def roll(self, now_ms: int) -> None:
         """Roll now (if the active segment holds data)."""
         with self._lock:
@@ -416,7 +471,7 @@ class PartitionLog:
             raise OffsetOutOfRangeError(
                 f"{self.name}: offset {offset} is outside [{start}, {hw}]")
         segments = self.segments
-        i = bisect_right(self._bases, offset) - 1
+        i = max(bisect_right(self._bases, offset) - 1, 0)
         while i < len(segments):
             data = segments[i].read(offset, max_bytes)
             if data:
@@ -483,13 +538,19 @@ class PartitionLog:
             if offset <= self.log_start_offset:
                 return self.log_start_offset
             self.log_start_offset = offset
-            self._delete_prefix(lambda seg, _: seg.next_offset <= offset, 0)
+            # A segment goes once the next one starts at or below the offset (Kafka's rule; with
+            # compaction gaps a segment's last batch may end well before the next one starts).
+            bases = self._bases
+            self._delete_prefix(
+                lambda seg, i: (bases[i + 1] if i + 1 < len(bases) else seg.next_offset) <= offset, 0)
             return self.log_start_offset
 
     def _delete_prefix(self, predicate: object, now_ms: int) -> int:
         count = 0
+        last = len(self.segments) - 1
         for i, seg in enumerate(self.segments):
-            if seg.size == 0 or not predicate(seg, i):  # type: ignore[operator]
+            # An empty segment stops it only when active; the cleaner may leave empty ones before.
+            if (seg.size == 0 and i == last) or not predicate(seg, i):  # type: ignore[operator]
                 break
             count += 1
         if count == 0:

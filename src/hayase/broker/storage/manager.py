@@ -7,6 +7,7 @@ Layout of ``data_dir`` (Kafka's names where Kafka has one):
     topics.json                        name -> topic id (UUID), partition count, topic configs
     recovery-point-offset-checkpoint   Kafka's checkpoint format: version, count, "topic p offset"
     log-start-offset-checkpoint        same format
+    cleaner-offset-checkpoint          same format: first dirty offset of each compacted log
     <topic>-<partition>/               segments (.log/.index/.timeindex) and .snapshot files
 
 A topic is deleted by removing it from topics.json, closing its logs and renaming each partition
@@ -27,6 +28,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from hayase.broker.storage.cleaner import CLEANER_CHECKPOINT, CleanerConfig, LogCleaner
 from hayase.broker.storage.config import TopicConfig
 from hayase.broker.storage.errors import (
     InvalidConfigError,
@@ -127,6 +129,7 @@ class LogManager:
         if self.num_partitions < 1:
             raise InvalidConfigError(f"num.partitions must be at least 1, not {self.num_partitions}")
         self.flush_on_roll = flush_on_roll
+        self._cleaner = LogCleaner(CleanerConfig.from_broker(self.broker_config))
         # One worker thread fsyncs rolled segments (Kafka's flush-on-roll, off the caller's thread).
         self._flusher = ThreadPoolExecutor(1, "hayase-log-flusher") if flush_on_roll else None
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -141,6 +144,7 @@ class LogManager:
         self._configs: dict[str, TopicConfig] = {}
         self._logs: dict[tuple[str, int], PartitionLog] = {}
         self._checkpointed: tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]] = ({}, {})
+        self._cleaner_checkpointed: dict[tuple[str, int], int] = {}
         try:
             self._load(now_ms)
         except BaseException:
@@ -163,6 +167,8 @@ class LogManager:
             self._topics = {}
         recovery_points = read_checkpoint(self.data_dir / RECOVERY_POINT_CHECKPOINT)
         log_starts = read_checkpoint(self.data_dir / LOG_START_OFFSET_CHECKPOINT)
+        self._cleaner.checkpoints = read_checkpoint(self.data_dir / CLEANER_CHECKPOINT)
+        self._cleaner_checkpointed = dict(self._cleaner.checkpoints)
         if not clean and self._topics:
             logger.info("no clean shutdown marker in %s: recovering logs", self.data_dir)
         for name, meta in self._topics.items():
@@ -217,6 +223,7 @@ class LogManager:
             raise UnknownTopicOrPartitionError(f"unknown topic {name!r}")
         self._save_topics()
         self._configs.pop(name, None)
+        self._cleaner.forget(name)
         suffix = f".{uuid.UUID(meta['topic_id']).hex}{DELETE_SUFFIX}"
         for p in range(meta["partitions"]):
             log = self._logs.pop((name, p), None)
@@ -294,6 +301,18 @@ class LogManager:
         deleted = sum(log.delete_old_segments(now_ms) for log in list(self._logs.values()))
         self.checkpoint(only_if_changed=True)  # keeps recovery after a crash short, as Kafka's
         return deleted                         # periodic checkpoint does
+
+    def run_cleaner(self, now_ms: int) -> int:
+        """One log cleaner pass over every compacted log (cleanup.policy contains ``compact``)
+        that is dirty enough; returns how many logs were cleaned. The first dirty offsets go to
+        ``cleaner-offset-checkpoint`` when they changed. Runs in the caller's thread."""
+        self._check_open()
+        cleaned = self._cleaner.run(list(self._logs.values()), now_ms)
+        live = {tp: offset for tp, offset in self._cleaner.checkpoints.items() if tp in self._logs}
+        if live != self._cleaner_checkpointed:
+            write_checkpoint(self.data_dir / CLEANER_CHECKPOINT, live)
+            self._cleaner_checkpointed = live
+        return cleaned
 
     def delete_records(self, topic: str, partition: int, offset: int) -> int:
         """DeleteRecords for one partition; the new log start offset is checkpointed at once."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from hayase.broker.storage.batch import (
     HEADER,
     HEADER_SIZE,
+    INT32_MAX,
     LOG_OVERHEAD,
     MIN_BATCH_LENGTH,
     NO_TIMESTAMP,
@@ -36,6 +37,10 @@ _unpack_header = HEADER.unpack_from
 _LENGTH = struct.Struct(">i")
 _INT32 = _LENGTH
 _PREFIX = struct.Struct(">qi")
+
+
+CLEANED_SUFFIX = ".cleaned"
+SWAP_SUFFIX = ".swap"
 
 
 def log_file_name(base_offset: int, suffix: str) -> str:
@@ -120,8 +125,9 @@ class LogSegment:
             expected = None if pos else self.base_offset
             end = pos
             for at, header in iter_headers(fd, pos, self.size):
-                # Cheap checks that catch a torn or garbage tail even with a clean marker.
-                if expected is not None and header.base_offset != expected:
+                # Cheap checks that catch a torn or garbage tail even with a clean marker. Offsets
+                # may skip forward (a cleaned segment has gaps) but never leave the segment's range.
+                if expected is not None and not self.offset_in_range(expected, header):
                     raise CorruptRecordError(f"{self.log_path}: offset jump at byte {at}")
                 if at + header.batch_length + LOG_OVERHEAD > self.size or header.magic != 2:
                     raise CorruptRecordError(f"{self.log_path}: torn batch at byte {at}")
@@ -136,6 +142,60 @@ class LogSegment:
             raise CorruptRecordError(f"{self.log_path} holds no whole batch")
         if self.max_timestamp == NO_TIMESTAMP:
             self.created_ms = mtime_ms
+
+    def offset_in_range(self, next_offset: int, header: BatchHeader, limit: int | None = None) -> bool:
+        """A batch may follow at ``next_offset`` or later (compaction leaves gaps), but its offsets
+        must stay within the segment: relative offsets fit an int32, below ``limit`` (the next
+        segment's base offset) when known."""
+        last = header.base_offset + header.last_offset_delta
+        if header.base_offset < next_offset or last - self.base_offset > INT32_MAX:
+            return False
+        return limit is None or last < limit
+
+    @classmethod
+    def create_cleaned(cls, directory: Path, base_offset: int, index_interval_bytes: int, created_ms: int) -> LogSegment:
+        """A new segment for the log cleaner, written as ``<base>.log.cleaned`` (and
+        ``.index.cleaned``, ``.timeindex.cleaned``) until it is swapped in (Kafka's names)."""
+        seg = cls(directory, base_offset, index_interval_bytes, created_ms)
+        seg.set_paths(CLEANED_SUFFIX)
+        for path in seg.file_paths():
+            path.unlink(missing_ok=True)
+        seg.fd = os.open(seg.log_path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o644)
+        return seg
+
+    def file_paths(self) -> tuple[Path, Path, Path]:
+        """The .index, .timeindex and .log files, in the order a suffix change renames them."""
+        return self.offset_index.path, self.time_index.path, self.log_path
+
+    def set_paths(self, suffix: str) -> None:
+        directory = self.log_path.parent
+        self.log_path = directory / (log_file_name(self.base_offset, ".log") + suffix)
+        self.offset_index.path = directory / (log_file_name(self.base_offset, ".index") + suffix)
+        self.time_index.path = directory / (log_file_name(self.base_offset, ".timeindex") + suffix)
+
+    def change_file_suffix(self, suffix: str) -> None:
+        """Rename the closed segment's files to the names ending in ``suffix`` ("" = the plain
+        names, replacing files of that name). The .log goes last: its name is the commit point."""
+        if self.fd is not None:
+            raise StorageError(f"segment {self.log_path} is open; close it before renaming")
+        old = self.file_paths()
+        self.set_paths(suffix)
+        for src, dst in zip(old, self.file_paths(), strict=True):
+            if src == dst:
+                continue
+            try:
+                os.replace(src, dst)
+            except FileNotFoundError:
+                if src is old[-1]:
+                    raise
+                dst.unlink(missing_ok=True)  # no index written: a stale one must not stay
+
+    def set_last_modified(self, ms: int) -> None:
+        """Give the .log file this modification time (the cleaner keeps the replaced segments'
+        time, as Kafka does, so time-based decisions about an empty segment stay the same)."""
+        self.created_ms = ms
+        if ms > 0:
+            os.utime(self.log_path, ns=(ms * 1_000_000, ms * 1_000_000))
 
     def open_for_append(self) -> None:
         if self.fd is None:
@@ -283,9 +343,10 @@ class LogSegment:
 
     # --- recovery ----------------------------------------------------------------------------
 
-    def recover(self) -> Truncation | None:
-        """Validate every batch (CRC, magic, length, contiguous offsets), rebuild both indexes,
-        and truncate the file at the first invalid byte. Returns where it cut, if it did."""
+    def recover(self, limit: int | None = None) -> Truncation | None:
+        """Validate every batch (CRC, magic, length, increasing offsets within the segment's range,
+        below ``limit`` when given), rebuild both indexes, and truncate the file at the first
+        invalid byte. Returns where it cut, if it did."""
         self.offset_index.reset()
         self.time_index.reset()
         self.max_timestamp = NO_TIMESTAMP
@@ -297,7 +358,7 @@ class LogSegment:
         fd = os.open(self.log_path, os.O_RDWR)
         try:
             file_size = os.fstat(fd).st_size
-            reason = _scan_valid(self, fd, file_size)
+            reason = _scan_valid(self, fd, file_size, limit)
             if reason is None:
                 return None
             os.ftruncate(fd, self.size)
@@ -307,7 +368,7 @@ class LogSegment:
             os.close(fd)
 
 
-def _scan_valid(seg: LogSegment, fd: int, file_size: int) -> str | None:
+def _scan_valid(seg: LogSegment, fd: int, file_size: int, limit: int | None) -> str | None:
     """Advance seg.size/next_offset over valid batches; return why it stopped early, or None."""
     buf = b""
     buf_pos = 0
@@ -332,8 +393,8 @@ def _scan_valid(seg: LogSegment, fd: int, file_size: int) -> str | None:
                 buf, buf_pos = os.pread(fd, RECOVERY_CHUNK, pos), pos
         if crc_of(buf, pos - buf_pos, size) != header.crc:
             return "CRC-32C mismatch"
-        if header.base_offset != seg.next_offset:
-            return f"base offset {header.base_offset}, expected {seg.next_offset}"
+        if not seg.offset_in_range(seg.next_offset, header, limit):
+            return f"base offset {header.base_offset}, expected {seg.next_offset} or a later one in the segment"
         if header.last_offset_delta < 0 or header.partition_leader_epoch < -1:
             return "invalid offset delta or leader epoch"
         seg._account(pos, header.base_offset + header.last_offset_delta, header.max_timestamp, size)

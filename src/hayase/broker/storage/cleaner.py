@@ -1,0 +1,500 @@
+"""The log cleaner: compaction of logs with cleanup.policy=compact (Kafka's LogCleaner, Cleaner,
+LogCleanerManager and OffsetMap, for one node, synchronous: the caller schedules it).
+
+A pass over one log (Kafka's vocabulary):
+
+* the **first dirty offset** is where the previous pass stopped (``cleaner-offset-checkpoint``,
+  kept by the LogManager); the **first uncleanable offset** is the active segment's base offset,
+  or earlier when a dirty segment is younger than ``min.compaction.lag.ms``. The active segment
+  is never cleaned.
+* a log is cleaned when its **dirty ratio** (dirty bytes / all bytes below the first uncleanable
+  offset) exceeds ``min.cleanable.dirty.ratio``, when a dirty segment's first batch is older than
+  ``max.compaction.lag.ms``, or when a tombstone's delete horizon has passed.
+* the **offset map** holds the latest offset of every key of the dirty range (whole segments,
+  as many as fit ``log.cleaner.dedupe.buffer.size``, 24 bytes a key as in Kafka's SkeinOffsetMap).
+* every segment below the end of that range is rewritten, in groups that fit
+  ``segment.bytes``, keeping a record only if its offset is the latest for its key. Offsets do
+  not change (gaps are left), every batch keeps its base offset, last offset delta, producer id,
+  epoch and base sequence; a batch whose records are all kept is copied byte for byte (its
+  compression too), a filtered one is rewritten uncompressed. The batch holding a producer's
+  last sequence stays even when emptied (Kafka's RETAIN_EMPTY), so producer state can be rebuilt
+  from the log after a restart. Records without a key are dropped, as Kafka does.
+* a **tombstone** (null value) is kept for ``delete.retention.ms``: the pass that first keeps it
+  stamps its batch with a delete horizon (KIP-534: attribute bit 0x40, baseTimestamp = now +
+  delete.retention.ms); a later pass after the horizon drops it.
+* each group is written to ``<base>.log.cleaned`` (+ ``.index.cleaned``, ``.timeindex.cleaned``),
+  fsynced, renamed to ``.swap`` (the commit point), then the replaced segments are deleted and the
+  swap takes the plain name (``PartitionLog.replace_segments``; a crash is finished at open).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass
+
+import google_crc32c
+
+from hayase.broker.storage.batch import (
+    ATTRIBUTES_OFFSET,
+    COMPRESSION_MASK,
+    CRC_OFFSET,
+    HEADER,
+    HEADER_SIZE,
+    INT32_MAX,
+    LOG_OVERHEAD,
+    NO_TIMESTAMP,
+    BatchHeader,
+    Record,
+    _encode_record,
+    decode_records,
+    parse_header,
+    validate_batch,
+)
+from hayase.broker.storage.errors import InvalidConfigError, StorageError
+from hayase.broker.storage.log import PartitionLog
+from hayase.broker.storage.segment import LogSegment, iter_headers
+
+logger = logging.getLogger("hayase.broker.storage")
+
+DELETE_HORIZON_MASK = 0x40  # attributes bit 6: baseTimestamp is the delete horizon (KIP-534)
+CLEANER_CHECKPOINT = "cleaner-offset-checkpoint"
+OFFSET_MAP_ENTRY_BYTES = 24  # Kafka's SkeinOffsetMap: a 16-byte MD5 of the key + an 8-byte offset
+READ_CHUNK = 1 << 20
+WRITE_CHUNK = 1 << 20
+
+TopicPartition = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class CleanerConfig:
+    """Broker-wide cleaner settings (Kafka's ``log.cleaner.*`` property names)."""
+
+    enabled: bool = True
+    dedupe_buffer_size: int = 128 * 1024 * 1024
+    io_buffer_load_factor: float = 0.9
+    threads: int = 1
+
+    @classmethod
+    def from_broker(cls, broker_config: dict[str, str]) -> CleanerConfig:
+        try:
+            return cls(
+                enabled=broker_config.get("log.cleaner.enable", "true").strip().lower() == "true",
+                dedupe_buffer_size=int(broker_config.get("log.cleaner.dedupe.buffer.size", 128 * 1024 * 1024)),
+                io_buffer_load_factor=float(broker_config.get("log.cleaner.io.buffer.load.factor", 0.9)),
+                threads=max(1, int(broker_config.get("log.cleaner.threads", 1))),
+            )
+        except ValueError as exc:
+            raise InvalidConfigError(f"bad log.cleaner.* broker property: {exc}") from None
+
+    @property
+    def max_keys(self) -> int:
+        """How many keys the offset map holds (the dedupe buffer is shared by the threads)."""
+        per_thread = self.dedupe_buffer_size // self.threads
+        return max(1, int(per_thread // OFFSET_MAP_ENTRY_BYTES * self.io_buffer_load_factor))
+
+
+# --- choosing what to clean ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogToClean:
+    """Kafka's LogToClean: the cleanable range of one log and how dirty it is."""
+
+    first_dirty_offset: int
+    first_uncleanable_offset: int
+    clean_bytes: int
+    cleanable_bytes: int
+    max_compaction_delay_ms: int
+
+    @property
+    def cleanable_ratio(self) -> float:
+        total = self.clean_bytes + self.cleanable_bytes
+        return self.cleanable_bytes / total if total else 0.0
+
+    @property
+    def need_compaction_now(self) -> bool:
+        return self.max_compaction_delay_ms > 0
+
+
+def _overlapping(log: PartitionLog, start: int, end: int) -> list[LogSegment]:
+    """Segments holding offsets in [start, end): segment i covers [base_i, base_i+1)."""
+    segs = log.segments
+    out = []
+    for i, seg in enumerate(segs):
+        upper = segs[i + 1].base_offset if i + 1 < len(segs) else log.high_watermark + 1
+        if seg.base_offset < end and upper > start:
+            out.append(seg)
+    return out
+
+
+def first_dirty_offset(log: PartitionLog, checkpoint: int | None) -> int:
+    """The checkpointed first dirty offset, reset to the log start offset when it is missing or
+    outside the log (Kafka's cleanableOffsets)."""
+    if checkpoint is None or checkpoint < log.log_start_offset or checkpoint > log.high_watermark:
+        return log.log_start_offset
+    return checkpoint
+
+
+def cleanable_offsets(log: PartitionLog, checkpoint: int | None, now_ms: int) -> LogToClean:
+    config = log.config
+    active = log.segments[-1]
+    first_dirty = first_dirty_offset(log, checkpoint)
+    first_uncleanable = active.base_offset
+    dirty = [s for s in _overlapping(log, first_dirty, active.base_offset) if s is not active]
+    if config.min_compaction_lag_ms > 0:
+        for seg in dirty:
+            if seg.largest_timestamp > now_ms - config.min_compaction_lag_ms:
+                first_uncleanable = seg.base_offset
+                break
+    first_uncleanable = max(first_uncleanable, min(first_dirty, active.base_offset))
+    clean_bytes = sum(s.size for s in _overlapping(log, -1, first_dirty))
+    cleanable = _overlapping(log, min(first_dirty, first_uncleanable), first_uncleanable)
+    cleanable_bytes = sum(s.size for s in cleanable if s is not active)
+    first_batch_timestamps = [s.rolling_timestamp for s in dirty if s.rolling_timestamp > 0]
+    clean_until = now_ms - config.max_compaction_lag_ms
+    earliest = min(first_batch_timestamps, default=None)
+    delay = clean_until - earliest if earliest is not None and earliest < clean_until else 0
+    return LogToClean(first_dirty, first_uncleanable, clean_bytes, cleanable_bytes, delay)
+
+
+def needs_cleaning(log: PartitionLog, ltc: LogToClean, delete_horizon: int, now_ms: int) -> bool:
+    """Kafka's grabFilthiestCompactedLog test for one log."""
+    if ltc.need_compaction_now and ltc.cleanable_bytes > 0:
+        return True
+    if ltc.cleanable_ratio > log.config.min_cleanable_dirty_ratio:
+        return True
+    # A quiet log: its tombstones still go once their delete horizon has passed.
+    return delete_horizon != NO_TIMESTAMP and delete_horizon <= now_ms
+
+
+# --- the offset map --------------------------------------------------------------------------
+
+
+class OffsetMap:
+    """Key -> latest offset over the dirty range (Kafka's OffsetMap), bounded in keys."""
+
+    def __init__(self, max_keys: int) -> None:
+        self.max_keys = max_keys
+        self._offsets: dict[bytes, int] = {}
+        self.latest_offset = -1
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    @property
+    def full(self) -> bool:
+        return len(self._offsets) >= self.max_keys
+
+    def put(self, key: bytes, offset: int) -> None:
+        self._offsets[key] = offset
+        self.latest_offset = max(self.latest_offset, offset)
+
+    def get(self, key: bytes) -> int:
+        """The latest offset of ``key``, -1 when absent."""
+        return self._offsets.get(key, -1)
+
+
+def _segment_batches(fd: int, size: int) -> Iterator[tuple[BatchHeader, bytes]]:
+    """Every batch of a segment file, CRC-checked, reading it in chunks."""
+    pos = 0
+    while pos + HEADER_SIZE <= size:
+        chunk = os.pread(fd, min(READ_CHUNK, size - pos), pos)
+        off = 0
+        while off + HEADER_SIZE <= len(chunk):
+            header = parse_header(chunk, off)
+            if off + header.size > len(chunk):
+                break
+            validate_batch(chunk, off)
+            yield header, chunk[off : off + header.size]
+            off += header.size
+        if off == 0:  # a batch larger than the chunk
+            header = parse_header(os.pread(fd, HEADER_SIZE, pos))
+            data = os.pread(fd, header.size, pos)
+            validate_batch(data)
+            yield header, data
+            off = header.size
+        pos += off
+
+
+def _read_segment(seg: LogSegment) -> Generator[tuple[BatchHeader, bytes], None, None]:
+    """The batches of an inactive segment; the descriptor closes when the iteration ends or the
+    generator is closed."""
+    fd = os.open(seg.log_path, os.O_RDONLY)
+    try:
+        yield from _segment_batches(fd, seg.size)
+    finally:
+        os.close(fd)
+
+
+def build_offset_map(
+    log: PartitionLog, ltc: LogToClean, offset_map: OffsetMap
+) -> int:
+    """Fill ``offset_map`` from whole dirty segments (at least one, then as many as fit) and
+    return the end of the range it covers: the base offset of the first segment left out."""
+    segs = log.segments
+    upper = ltc.first_dirty_offset
+    start = ltc.first_dirty_offset
+    for seg in _overlapping(log, start, ltc.first_uncleanable_offset):
+        if seg is segs[-1] or (offset_map.full and upper > start):
+            break
+        batches = _read_segment(seg)
+        try:
+            for header, data in batches:
+                if header.is_control or header.last_offset < start:
+                    continue
+                for record in decode_records(data):
+                    if record.key is not None and record.offset >= start:
+                        offset_map.put(record.key, record.offset)
+        finally:
+            batches.close()
+        upper = _next_base(log, seg)
+    return upper
+
+
+def _next_base(log: PartitionLog, seg: LogSegment) -> int:
+    segs = log.segments
+    i = next(j for j, s in enumerate(segs) if s is seg)
+    return segs[i + 1].base_offset if i + 1 < len(segs) else log.high_watermark
+
+
+# --- cleaning --------------------------------------------------------------------------------
+
+
+@dataclass
+class CleanerStats:
+    """What one pass did (Kafka's CleanerStats, the parts the tests and logs use)."""
+
+    segments_cleaned: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    records_read: int = 0
+    records_retained: int = 0
+    # The earliest delete horizon of a tombstone still in the log, NO_TIMESTAMP when none.
+    delete_horizon: int = NO_TIMESTAMP
+
+    def tombstone_kept(self, horizon: int) -> None:
+        if horizon != NO_TIMESTAMP and (self.delete_horizon == NO_TIMESTAMP or horizon < self.delete_horizon):
+            self.delete_horizon = horizon
+
+
+def group_segments_by_size(segments: list[LogSegment], max_size: int, upper: int) -> list[list[LogSegment]]:
+    """Consecutive segments whose sizes add up to at most ``max_size`` and whose offsets stay
+    within int32 of the group's base (Kafka's groupSegmentsBySize); ``upper`` is where the
+    last one ends."""
+    groups: list[list[LogSegment]] = []
+    i = 0
+    while i < len(segments):
+        group = [segments[i]]
+        size = segments[i].size
+        i += 1
+        while i < len(segments):
+            end = segments[i + 1].base_offset if i + 1 < len(segments) else upper
+            if size + segments[i].size > max_size or end - 1 - group[0].base_offset > INT32_MAX:
+                break
+            size += segments[i].size
+            group.append(segments[i])
+            i += 1
+        groups.append(group)
+    return groups
+
+
+def _should_retain(record: Record, offset_map: OffsetMap, horizon: int, now_ms: int) -> bool:
+    """Kafka's Cleaner.shouldRetainRecord for v2 batches."""
+    if record.key is None:
+        return False  # a compacted topic's record needs a key; Kafka drops these too
+    if record.offset < offset_map.get(record.key):
+        return False
+    return record.value is not None or horizon == NO_TIMESTAMP or now_ms < horizon
+
+
+def filter_batch(
+    header: BatchHeader, data: bytes, offset_map: OffsetMap, now_ms: int, delete_retention_ms: int,
+    retain_empty: bool, stats: CleanerStats,
+) -> bytes | None:
+    """The batch as it goes into the cleaned segment, or None when it goes away."""
+    if header.is_control:
+        return data
+    records = decode_records(data)
+    stats.records_read += len(records)
+    has_horizon = bool(header.attributes & DELETE_HORIZON_MASK)
+    horizon = header.base_timestamp if has_horizon else NO_TIMESTAMP
+    retained = [r for r in records if _should_retain(r, offset_map, horizon, now_ms)]
+    stats.records_retained += len(retained)
+    if not retained:
+        if not retain_empty:
+            return None
+        return data if header.records_count == 0 else _empty_batch(header)
+    tombstones = any(r.value is None for r in retained)
+    if tombstones and not has_horizon:
+        horizon = now_ms + delete_retention_ms
+    if tombstones:
+        stats.tombstone_kept(horizon)
+    if len(retained) == len(records) and (has_horizon or not tombstones):
+        return data  # unchanged: copied as it is, compression and CRC included
+    return _rebuild_batch(header, retained, horizon if tombstones or has_horizon else NO_TIMESTAMP)
+
+
+def _rebuild_batch(header: BatchHeader, records: list[Record], horizon: int) -> bytes:
+    """An uncompressed batch of ``records`` keeping the original's base offset, last offset
+    delta, producer id/epoch, base sequence, leader epoch and timestamp type (Kafka's
+    buildRetainedRecordsInto). With a delete horizon, baseTimestamp holds it (KIP-534)."""
+    base = header.base_offset
+    base_ts = horizon if horizon != NO_TIMESTAMP else records[0].timestamp
+    if header.is_log_append_time:
+        max_ts = header.max_timestamp
+    else:
+        max_ts = max(r.timestamp for r in records)
+    body = bytearray()
+    for record in records:
+        _encode_record(body, record.offset - base, record.timestamp - base_ts, record)
+    attributes = header.attributes & ~COMPRESSION_MASK & ~DELETE_HORIZON_MASK
+    if horizon != NO_TIMESTAMP:
+        attributes |= DELETE_HORIZON_MASK
+    return _seal(header, attributes, base_ts, max_ts, len(records), bytes(body))
+
+
+def _empty_batch(header: BatchHeader) -> bytes:
+    """Only the header, kept for the producer's sequence (Kafka's writeEmptyHeader)."""
+    attributes = header.attributes & ~COMPRESSION_MASK & ~DELETE_HORIZON_MASK
+    return _seal(header, attributes, header.max_timestamp, header.max_timestamp, 0, b"")
+
+
+def _seal(header: BatchHeader, attributes: int, base_ts: int, max_ts: int, count: int, body: bytes) -> bytes:
+    out = bytearray(HEADER.pack(
+        header.base_offset, HEADER_SIZE - LOG_OVERHEAD + len(body), header.partition_leader_epoch, 2, 0,
+        attributes, header.last_offset_delta, base_ts, max_ts, header.producer_id, header.producer_epoch,
+        header.base_sequence, count))
+    out += body
+    crc = int(google_crc32c.value(bytes(out[ATTRIBUTES_OFFSET:])))
+    out[CRC_OFFSET : CRC_OFFSET + 4] = crc.to_bytes(4, "big")
+    return bytes(out)
+
+
+def clean_segments(
+    log: PartitionLog, group: list[LogSegment], offset_map: OffsetMap, now_ms: int,
+    last_batches: dict[int, int], stats: CleanerStats,
+) -> None:
+    """Rewrite ``group`` into one cleaned segment and swap it in for them."""
+    config = log.config
+    cleaned = LogSegment.create_cleaned(
+        log.directory, group[0].base_offset, config.index_interval_bytes, now_ms)
+    try:
+        pieces: list[bytes | memoryview] = []
+        meta: list[tuple[int, int, int]] = []
+        pending = 0
+        for seg in group:
+            stats.bytes_read += seg.size
+            batches = _read_segment(seg)
+            try:
+                for header, data in batches:
+                    retain_empty = last_batches.get(header.producer_id) == header.last_offset
+                    out = filter_batch(header, data, offset_map, now_ms, config.delete_retention_ms,
+                                       retain_empty, stats)
+                    if out is None:
+                        continue
+                    pieces.append(out)
+                    meta.append((header.last_offset, parse_header(out).max_timestamp, len(out)))
+                    pending += len(out)
+                    if pending >= WRITE_CHUNK:
+                        cleaned.append(pieces, pending, meta)
+                        pieces, meta, pending = [], [], 0
+            finally:
+                batches.close()
+        if pieces:
+            cleaned.append(pieces, pending, meta)
+        stats.bytes_written += cleaned.size
+        cleaned.become_inactive(fsync=True)  # indexes written and everything fsynced
+        cleaned.set_last_modified(max(seg.largest_timestamp for seg in group))
+    except BaseException:
+        cleaned.close()
+        for path in cleaned.file_paths():
+            path.unlink(missing_ok=True)
+        raise
+    log.replace_segments(cleaned, group)
+    stats.segments_cleaned += len(group)
+
+
+def clean_log(log: PartitionLog, ltc: LogToClean, now_ms: int, max_keys: int) -> tuple[int, CleanerStats]:
+    """One pass over ``log`` (Kafka's Cleaner.doClean); returns the new first dirty offset."""
+    offset_map = OffsetMap(max_keys)
+    upper = build_offset_map(log, ltc, offset_map)
+    to_clean = [s for s in log.segments[:-1] if s.base_offset < upper]
+    # The batch holding each producer's last sequence survives, even emptied.
+    last_batches = {pid: entry.batches[-1].last_offset
+                    for pid, entry in log.producer_state.producers.items() if entry.batches}
+    stats = CleanerStats()
+    for group in group_segments_by_size(to_clean, log.config.segment_bytes, upper):
+        clean_segments(log, group, offset_map, now_ms, last_batches, stats)
+    return upper, stats
+
+
+def scan_delete_horizon(log: PartitionLog) -> int:
+    """The earliest delete horizon stamped on a batch of ``log`` (from the batch headers only),
+    NO_TIMESTAMP when none: after a restart this is what tells a quiet log's tombstones are due."""
+    earliest = NO_TIMESTAMP
+    for seg in log.segments[:-1]:
+        if seg.size == 0:
+            continue
+        fd = os.open(seg.log_path, os.O_RDONLY)
+        try:
+            for _, header in iter_headers(fd, 0, seg.size):
+                if header.attributes & DELETE_HORIZON_MASK and header.records_count > 0 and (
+                        earliest == NO_TIMESTAMP or header.base_timestamp < earliest):
+                    earliest = header.base_timestamp
+        finally:
+            os.close(fd)
+    return earliest
+
+
+class LogCleaner:
+    """The cleaner's state across passes: the first dirty offset (the checkpoint) and the
+    earliest pending delete horizon of every compacted log, and the logs found uncleanable."""
+
+    def __init__(self, config: CleanerConfig, checkpoints: dict[TopicPartition, int] | None = None) -> None:
+        self.config = config
+        self.checkpoints: dict[TopicPartition, int] = dict(checkpoints or {})
+        self._delete_horizons: dict[TopicPartition, int] = {}
+        self.uncleanable: set[TopicPartition] = set()
+
+    def run(self, logs: Iterable[PartitionLog], now_ms: int) -> int:
+        """Clean every compacted log that needs it; returns how many were cleaned."""
+        if not self.config.enabled:
+            return 0
+        cleaned = 0
+        for log in logs:
+            if self.clean(log, now_ms):
+                cleaned += 1
+        return cleaned
+
+    def clean(self, log: PartitionLog, now_ms: int, force: bool = False) -> bool:
+        """One pass over ``log`` if it is compacted and dirty enough (or ``force``)."""
+        tp = (log.topic, log.partition)
+        if log.closed or not log.config.compact_enabled or tp in self.uncleanable:
+            return False
+        ltc = cleanable_offsets(log, self.checkpoints.get(tp), now_ms)
+        if tp not in self._delete_horizons:
+            self._delete_horizons[tp] = scan_delete_horizon(log)
+        if not force and not needs_cleaning(log, ltc, self._delete_horizons[tp], now_ms):
+            return False
+        try:
+            upper, stats = clean_log(log, ltc, now_ms, self.config.max_keys)
+        except (StorageError, OSError):
+            logger.exception("%s: cleaning failed; the partition is marked uncleanable", log.name)
+            self.uncleanable.add(tp)
+            return False
+        self.checkpoints[tp] = upper
+        self._delete_horizons[tp] = stats.delete_horizon
+        logger.info(
+            "%s: cleaned %d segment(s) below offset %d: %d -> %d bytes, %d of %d records kept",
+            log.name, stats.segments_cleaned, upper, stats.bytes_read, stats.bytes_written,
+            stats.records_retained, stats.records_read)
+        return True
+
+    def forget(self, topic: str) -> None:
+        """Drop the state of a deleted topic."""
+        for state in (self.checkpoints, self._delete_horizons):
+            for tp in [tp for tp in state if tp[0] == topic]:
+                del state[tp]
+        self.uncleanable = {tp for tp in self.uncleanable if tp[0] != topic}
