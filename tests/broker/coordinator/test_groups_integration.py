@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from hayase.testing.brokers import Backend, EmbeddedBroker
@@ -361,7 +361,60 @@ def test_committed_offsets_survive_broker_sigkill_and_restart(tmp_path: Path,
         broker.cleanup()
 
 
+def _commit_now(c: Consumer) -> bool:
+    try:
+        c.commit(asynchronous=False)
+    except KafkaException as e:
+        # _NO_OFFSET: everything consumed is already committed.
+        return bool(e.args and e.args[0].code() == KafkaError._NO_OFFSET)
+    return True
+
+
 def _consume_one(c: Consumer, seen: dict[int, int]) -> None:
     msg = c.poll(0.1)
     if msg is not None and not msg.error():
         seen[msg.partition()] = msg.offset() + 1
+
+
+def test_running_group_carries_on_across_a_broker_sigkill(tmp_path: Path,
+                                                          topic_name: str) -> None:
+    """The group's last generation is in __consumer_offsets: after the restart its members
+    heartbeat and commit with the member ids and generation they had, and keep their
+    partitions (librdkafka may rejoin; a known member with unchanged metadata gets the same
+    generation back, as from Kafka)."""
+    broker = EmbeddedBroker(data_dir=tmp_path / "data")
+    broker.start()
+    members: list[Member] = []
+    try:
+        bs = broker.bootstrap_servers
+        create_topic(bs, topic_name, 4)
+        members = [Member(bs, "carry-on", topic_name) for _ in range(2)]
+        wait_for(assignments_settle(members, 4), "two members sharing four partitions",
+                 step=poll_all(members))
+        produce(bs, topic_name, 40)
+        wait_for(lambda: len({r for m in members for r in m.records}) >= 40, "40 records",
+                 step=poll_all(members))
+        owned = [set(m.assigned) for m in members]
+        broker.kill()
+        broker.start()
+        produce(bs, topic_name, 40, start=40)
+        wait_for(lambda: len({r for m in members for r in m.records}) >= 80,
+                 "the 40 records produced after the restart", step=poll_all(members))
+        # Asynchronous commits sent while the client was still looking for the coordinator
+        # are dropped by librdkafka (and a member that rejoined resumes from the last commit):
+        # keep consuming and committing synchronously until the group's commits reach the end.
+        ends = end_offsets(bs, topic_name, 4)
+
+        def caught_up() -> bool:
+            poll_all(members)()
+            for m in members:
+                _commit_now(m.consumer)
+            return committed(bs, "carry-on", topic_name, 4) == ends
+
+        wait_for(caught_up, "the group's commits to reach the end after the restart")
+        # The group went on in the same shape: every member kept its partitions.
+        assert [m.assigned for m in members] == owned
+    finally:
+        for m in members:
+            m.close()
+        broker.cleanup()
