@@ -147,6 +147,13 @@ def test_group_commits_and_resumes(hayase, topic_name: str) -> None:
                "--timeout", "30")
     assert r.exit_code == 0, r.output
     assert r.stdout == "4\n"  # resumed at the committed offsets
+    r = hayase("consume", topic_name, "--group", group, "--partition", "0", "--timeout", "3")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == ""  # an assigned partition also starts at the committed offset
+    r = hayase("consume", topic_name, "--group", group, "--offset", "beginning", "-n", "4",
+               "--timeout", "30")
+    assert r.exit_code == 0, r.output
+    assert sorted(r.stdout.split()) == ["1", "2", "3", "4"]  # an explicit offset rewinds
 
 
 def test_closed_stdout_ends_consume_quietly(kafka, topic_name: str) -> None:

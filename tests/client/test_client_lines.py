@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
 
-from hayase.client.consumer import parse_offset, start_offset
+from hayase.client.consumer import parse_offset
 from hayase.client.errors import ClientError
 from hayase.client.producer import (
     parse_headers,
@@ -50,9 +50,6 @@ def test_offsets() -> None:
     assert parse_offset("beginning") == parse_offset("earliest") == OFFSET_BEGINNING
     assert parse_offset("END") == OFFSET_END
     assert parse_offset("42") == 42
-    assert start_offset(None, True) == OFFSET_BEGINNING
-    assert start_offset(None, False) == OFFSET_END
-    assert start_offset("7", True) == 7
     for bad in ("-1", "x"):
         with pytest.raises(ClientError):
             parse_offset(bad)

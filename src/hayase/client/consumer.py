@@ -49,12 +49,6 @@ def parse_offset(text: str) -> int:
     return offset
 
 
-def start_offset(offset: str | None, from_beginning: bool) -> int:
-    if offset is not None:
-        return parse_offset(offset)
-    return OFFSET_BEGINNING if from_beginning else OFFSET_END
-
-
 def _text(data: bytes | None) -> Any:
     """JSON for key/value/header bytes: a string when they are UTF-8, else {"base64": ...}
     so that no byte is lost or mangled."""
@@ -98,14 +92,19 @@ def format_record(msg: Message, fmt: str = "lines", key_separator: bytes | None 
 
 class RecordReader:
     """Yields messages of one topic until `max_messages` are read or nothing arrives for
-    `timeout` seconds (None: forever)."""
+    `timeout` seconds (None: forever).
+
+    Where reading starts: `offset` when given (for every partition read); otherwise, without a
+    group, the beginning or the end (`from_beginning`); with a group, its committed offsets,
+    falling back to the beginning or the end when it has none."""
 
     def __init__(
         self,
         conf: Mapping[str, object],
         topic: str,
         partitions: Sequence[int],
-        offset: int,
+        offset: int | None = None,
+        from_beginning: bool = False,
         group: str | None = None,
         subscribe: bool = False,
     ) -> None:
@@ -120,23 +119,28 @@ class RecordReader:
             c["enable.auto.offset.store"] = False
         else:
             c["group.id"] = group
-            c.setdefault("auto.offset.reset",
-                         "earliest" if offset == OFFSET_BEGINNING else "latest")
+            c.setdefault("auto.offset.reset", "earliest" if from_beginning else "latest")
+        if offset is not None:
+            start = offset
+        elif group is not None:
+            start = OFFSET_STORED
+        else:
+            start = OFFSET_BEGINNING if from_beginning else OFFSET_END
         try:
             self.consumer = Consumer(c)
         except (KafkaException, ValueError, TypeError) as e:
             raise ClientError(f"invalid consumer configuration: {e}") from None
         if subscribe:
-            self.consumer.subscribe([topic], on_assign=self._on_assign(offset))
+            self.consumer.subscribe([topic], on_assign=self._on_assign(start))
         else:
-            self.consumer.assign([TopicPartition(topic, p, offset) for p in partitions])
+            self.consumer.assign([TopicPartition(topic, p, start) for p in partitions])
 
     @staticmethod
-    def _on_assign(offset: int) -> Any:
+    def _on_assign(start: int) -> Any:
         def on_assign(consumer: Consumer, tps: list[TopicPartition]) -> None:
-            if offset not in (OFFSET_BEGINNING, OFFSET_END, OFFSET_STORED):
+            if start != OFFSET_STORED:
                 for tp in tps:  # an explicit offset applies to every partition we get
-                    tp.offset = offset
+                    tp.offset = start
                 consumer.assign(tps)
         return on_assign
 

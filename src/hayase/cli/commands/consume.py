@@ -11,7 +11,7 @@ import click
 
 from hayase.client.admin import DEFAULT_TIMEOUT, Admin
 from hayase.client.cli_options import connection_options
-from hayase.client.consumer import FORMATS, RecordReader, format_record, start_offset
+from hayase.client.consumer import FORMATS, RecordReader, format_record, parse_offset
 from hayase.client.errors import ClientError
 
 
@@ -22,7 +22,8 @@ from hayase.client.errors import ClientError
 @click.option("--partition", "-p", type=click.IntRange(min=0), default=None,
               help="Read only this partition (default: all).")
 @click.option("--offset", "-o", default=None, metavar="N|beginning|end",
-              help="Start offset for every partition read (overrides --from-beginning).")
+              help="Start offset for every partition read (overrides --from-beginning and a "
+                   "group's committed offsets).")
 @click.option("--max-messages", "-n", type=click.IntRange(min=1), default=None,
               help="Stop after this many records.")
 @click.option("--group", "-g", default=None,
@@ -39,7 +40,7 @@ def command(conf: dict[str, Any], topic: str, from_beginning: bool, partition: i
             offset: str | None, max_messages: int | None, group: str | None, fmt: str,
             key_separator: str | None, timeout: float | None) -> None:
     """Print the records of TOPIC."""
-    first = start_offset(offset, from_beginning)
+    first = parse_offset(offset) if offset is not None else None
     connect_timeout = min(timeout, DEFAULT_TIMEOUT) if timeout else DEFAULT_TIMEOUT
     partitions = Admin(conf, connect_timeout).partitions_of(topic)
     if partition is not None:
@@ -50,7 +51,8 @@ def command(conf: dict[str, Any], topic: str, from_beginning: bool, partition: i
     sep = key_separator.encode() if key_separator is not None else None
     out = sys.stdout.buffer
     subscribe = group is not None and partition is None
-    with RecordReader(conf, topic, partitions, first, group, subscribe) as reader:
+    with RecordReader(conf, topic, partitions, first, from_beginning, group,
+                      subscribe) as reader:
         try:
             for msg in reader.messages(max_messages, timeout):
                 out.write(format_record(msg, fmt, sep) + b"\n")

@@ -18,7 +18,11 @@ _timeout = click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_d
 
 
 def _console() -> Console:
-    return Console(soft_wrap=True)
+    """Into a pipe, no width limit: a long topic name or config value is never cut."""
+    console = Console(soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(soft_wrap=True, width=100_000)
+    return console
 
 
 @click.group("topic")
