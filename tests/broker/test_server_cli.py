@@ -53,3 +53,18 @@ def test_config_file_advertised_listener_and_sigterm(tmp_path: Path) -> None:
     assert code == 0
     assert f"connect with bootstrap.servers=localhost:{port}" in text
     assert "stopped cleanly" in text
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run([sys.executable, "-m", "hayase", "broker", "--data-dir",
+                              str(tmp_path), "--port", str(port)],
+                             capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert f"127.0.0.1:{port}" in run.stderr
+    assert "Traceback" not in run.stderr

@@ -60,5 +60,10 @@ def command(data_dir: Path, port: int | None, host: str | None, configs: tuple[s
         await run_broker(config, stop, metrics, metrics_port)
 
     # With metrics, the loop's selector times its waits (the request-handler idle ratio).
-    with asyncio.Runner(loop_factory=metrics.new_event_loop if metrics else None) as runner:
-        runner.run(main())
+    try:
+        with asyncio.Runner(loop_factory=metrics.new_event_loop if metrics else None) as runner:
+            runner.run(main())
+    except OSError as e:  # the port is taken, the data folder is not writable, ...
+        listener = config.listener
+        raise click.ClickException(f"{e} (listener {listener.host}:{listener.port}, "
+                                   f"data dir {config.data_dir})") from e
