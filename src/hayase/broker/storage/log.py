@@ -444,14 +444,16 @@ class PartitionLog:
                 raise ValueError(f"{self.name}: the segments to replace are not consecutive inactive ones")
             cleaned.change_file_suffix(SWAP_SUFFIX)
             _fsync_path(self.directory)
+            # Committed: from here the log serves the cleaned segment (under whatever name it
+            # has), and an error below leaves nothing that the next open does not finish.
+            self.segments[i : i + len(old)] = [cleaned]
+            self._bases[i : i + len(old)] = [cleaned.base_offset]
+            self._unflushed = [seg for seg in self._unflushed if all(seg is not o for o in old)]
             for seg in old[1:]:
                 seg.delete()
             old[0].close()
             cleaned.change_file_suffix("")
             _fsync_path(self.directory)
-            self.segments[i : i + len(old)] = [cleaned]
-            self._bases[i : i + len(old)] = [cleaned.base_offset]
-            self._unflushed = [seg for seg in self._unflushed if all(seg is not o for o in old)]
 
     def roll(self, now_ms: int) -> None:
         """Roll now (if the active segment holds data)."""

@@ -178,17 +178,16 @@ class LogSegment:
         names, replacing files of that name). The .log goes last: its name is the commit point."""
         if self.fd is not None:
             raise StorageError(f"segment {self.log_path} is open; close it before renaming")
-        old = self.file_paths()
-        self.set_paths(suffix)
-        for src, dst in zip(old, self.file_paths(), strict=True):
-            if src == dst:
-                continue
-            try:
-                os.replace(src, dst)
-            except FileNotFoundError:
-                if src is old[-1]:
-                    raise
-                dst.unlink(missing_ok=True)  # no index written: a stale one must not stay
+        directory = self.log_path.parent
+        index, timeindex, log = (directory / (log_file_name(self.base_offset, ext) + suffix)
+                                 for ext in (".index", ".timeindex", ".log"))
+        # Each path follows its own rename, so a failure half-way leaves every path true.
+        _replace_or_clear(self.offset_index.path, index)
+        self.offset_index.path = index
+        _replace_or_clear(self.time_index.path, timeindex)
+        self.time_index.path = timeindex
+        os.replace(self.log_path, log)
+        self.log_path = log
 
     def set_last_modified(self, ms: int) -> None:
         """Give the .log file this modification time (the cleaner keeps the replaced segments'
@@ -366,6 +365,16 @@ class LogSegment:
             return Truncation(self.size, self.next_offset, reason, file_size - self.size)
         finally:
             os.close(fd)
+
+
+def _replace_or_clear(src: Path, dst: Path) -> None:
+    """Rename an index file; when it was never written, remove a stale file of the new name."""
+    if src == dst:
+        return
+    try:
+        os.replace(src, dst)
+    except FileNotFoundError:
+        dst.unlink(missing_ok=True)
 
 
 def _scan_valid(seg: LogSegment, fd: int, file_size: int, limit: int | None) -> str | None:
