@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from storage_helpers import NOW, open_log, topic_config
 
 from hayase.broker.storage import (
+    InvalidRecordError,
     LogManager,
     OutOfOrderSequenceError,
     PartitionLog,
@@ -152,10 +153,26 @@ def test_read_at_a_cleaned_away_offset_returns_the_next_batch(tmp_path: Path) ->
     log.close()
 
 
-def test_records_without_a_key_are_dropped_as_kafka_does(tmp_path: Path) -> None:
+@pytest.mark.parametrize("codec", [0, 1])
+def test_a_compacted_topic_refuses_records_without_a_key(tmp_path: Path, codec: int) -> None:
     log = open_log(tmp_path, compact_config())
+    keyless = kv([(b"a", b"1"), (None, b"no key")])
+    with pytest.raises(InvalidRecordError) as err:
+        log.append(compressed(keyless, codec) if codec else keyless, NOW)
+    assert err.value.error_code == 87 and log.high_watermark == 0
+    log.append(kv([(b"a", b"1"), (b"", b"empty key")]), NOW)  # an empty key is a key
+    assert log.high_watermark == 2
+    log.close()
+    plain = open_log(tmp_path / "delete")
+    assert plain.append(keyless, NOW).last_offset == 1  # other topics take them
+    plain.close()
+
+
+def test_records_without_a_key_are_dropped_as_kafka_does(tmp_path: Path) -> None:
+    log = open_log(tmp_path)  # written while the topic was not compacted
     log.append(kv([(None, b"no key"), (b"a", b"1")]), NOW)
     log.roll(NOW)
+    log.config = compact_config()
     cleaner().clean(log, NOW)
     assert dump(log) == [(1, b"a", b"1")]
     log.close()

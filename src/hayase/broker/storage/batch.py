@@ -350,6 +350,27 @@ def decode_records(batch: bytes, pos: int = 0) -> list[Record]:
     return out
 
 
+def count_null_keys(buf: bytes | bytearray | memoryview, pos: int, size: int, attributes: int, count: int) -> int:
+    """How many of the ``count`` records of the batch at ``pos`` have a null key, reading only
+    each record's length and key length (for Kafka's key check on compacted topics)."""
+    body = bytes(buf[pos + HEADER_SIZE : pos + size])
+    if attributes & COMPRESSION_MASK:
+        body = _decompress(attributes & COMPRESSION_MASK, body)
+    p = 0
+    missing = 0
+    for _ in range(count):
+        length, p = read_varint(body, p)
+        end = p + length
+        if length < 0 or end > len(body):
+            raise CorruptRecordError("record length runs past the end of the batch")
+        _, p = read_varint(body, p + 1)  # after attributes: timestampDelta
+        _, p = read_varint(body, p)  # offsetDelta
+        key_length, _ = read_varint(body, p)
+        missing += key_length < 0
+        p = end
+    return missing
+
+
 def _read_bytes(buf: bytes, pos: int) -> tuple[bytes | None, int]:
     length, pos = read_varint(buf, pos)
     if length < 0:

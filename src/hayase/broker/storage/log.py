@@ -48,6 +48,7 @@ from hayase.broker.storage.batch import (
     NO_TIMESTAMP,
     PREFIX_EPOCH,
     TIMESTAMP_TYPE_MASK,
+    count_null_keys,
     increment_sequence,
 )
 from hayase.broker.storage.config import TopicConfig
@@ -313,6 +314,10 @@ class PartitionLog:
                     f"{self.name}: batch of {size} bytes exceeds max.message.bytes {config.max_message_bytes}")
             if t[5] & CONTROL_MASK:
                 raise InvalidRecordError(f"{self.name}: clients may not write control batches")
+            if config.compact_enabled and count_null_keys(records, pos, size, t[5], t[12]):
+                # Kafka's LogValidator.validateKey: the cleaner could only drop such a record.
+                raise InvalidRecordError(
+                    f"{self.name}: compacted topic cannot accept a record without a key")
             if not config.log_append_time and t[7] != NO_TIMESTAMP and (
                 t[7] < now_ms - config.timestamp_before_max_ms or t[8] > now_ms + config.timestamp_after_max_ms
             ):
