@@ -786,6 +786,7 @@ class _QueryPlanner:
         self.ns = CodeNamespace()
         self.source_names: list[str] = []
         self.agg: Any = None
+        self.join: Any = None
         self.partition: list[tuple[ast.Expression, Typed, str]] | None = None
         self.table_functions: list[tuple[ast.FunctionCall, list[Typed], Any, SqlType]] = []
 
@@ -793,7 +794,7 @@ class _QueryPlanner:
     def plan(self) -> _PlanParts:
         q = self.query
         if isinstance(q.from_, ast.Join):
-            raise _err("JOIN is not supported yet.", q.from_)
+            return self._plan_join()
         assert isinstance(q.from_, ast.Table)
         ms = self.analyzer.metastore
         src = ms.get(q.from_.name)
@@ -834,6 +835,25 @@ class _QueryPlanner:
         self._plan_select()
         return _PlanParts(src.source_type.value)
 
+    def _plan_join(self) -> _PlanParts:
+        from hayase.sql.joins import JoinPlanner
+
+        q = self.query
+        if q.window is not None:
+            raise _err("WINDOW clause requires a GROUP BY clause.", q.window)
+        if q.having is not None:
+            raise _err("HAVING clause requires a GROUP BY clause.", q.having)
+        self.types = self.analyzer.metastore.types
+        self.join = JoinPlanner(self)
+        result = self.join.analyze()
+        self.source = self.join.sides[0].source
+        self.source_names = [s.source.name for s in self.join.sides]
+        self.scope = self.join.scope
+        self.rowtime_index = self.join.total_width + 1  # JOINTIME
+        self._where_render = lambda e: self.join.qualified(e, "_")
+        self._plan_where()
+        return _PlanParts(result)
+
     def _compiler(self, clause: str) -> ExpressionCompiler:
         self.scope.clause = clause
         return ExpressionCompiler(self.scope, self.ns, self.types)
@@ -842,6 +862,9 @@ class _QueryPlanner:
         self.where: Typed | None = None
         if self.query.where is not None:
             comp = self._compiler("WHERE")
+            render = getattr(self, "_where_render", None)
+            if render is not None:
+                comp.render = render
             try:
                 self.where = comp.compile_predicate(self.query.where, "WHERE")
                 self.where_conjuncts = [comp.compile(c) for c in _conjuncts(self.query.where)]
@@ -996,6 +1019,12 @@ class _QueryPlanner:
     def sink_source(self, name: str, kind: str, props: dict[str, ast.Literal], node: ast.Node,
                     existing: DataSource | None = None) -> DataSource:
         src = self.source
+        if self.join is not None:
+            key_idx, value_idx = self.join.sink_columns(name, node)
+            schema = self.join.schema(key_idx, value_idx)
+            self.join_columns = (key_idx, value_idx)
+            return self._sink_formats(name, kind, props, node, existing, schema, list(schema.key),
+                                      list(schema.value), None)
         if self.agg is not None:
             key_idx, value_idx = self.agg.sink_columns(name, node)
             schema = self.agg.schema(key_idx, value_idx)
@@ -1138,6 +1167,12 @@ class _QueryPlanner:
     def build(self, query_id: str, sink: DataSource, sql: str) -> QueryPlan:
         steps: list[Step] = []
         ns = self.ns
+        if self.join is not None:
+            steps.extend(self.join.steps())
+            key_idx, value_idx = self.join_columns
+            self.items = self.join.items  # type: ignore[assignment]
+            self.key_sources, self.value_sources = key_idx, value_idx
+            self.partition = None
         if self.where is not None:
             # Top-level AND: each conjunct must be True; short-circuits like the 3-valued AND.
             conj = " and ".join(f"({c.code}) is True" for c in self.where_conjuncts)
@@ -1224,10 +1259,11 @@ class _QueryPlanner:
             fused = build_function("_fused", "row", where_lines + key_lines + lines
                                    + [f"return key, {out_tuple}"], ns)
         partitions = sink.partitions or self.source.partitions
-        plan = QueryPlan(query_id, [self.source], steps,
+        sources = [s.source for s in self.join.sides] if self.join is not None else [self.source]
+        plan = QueryPlan(query_id, sources, steps,
                          SinkDescriptor(sink, partitions, sink.replicas), sql, ns.values)
         plan.source_timestamp = self._source_timestamp()
-        plan.fused = fused
+        plan.fused = fused if self.join is None else None
         return plan
 
     def _source_timestamp(self) -> Any:

@@ -63,7 +63,7 @@ class Literal(Expression):
 
     def to_sql(self) -> str:
         if self.value is None:
-            return "NULL"
+            return "null"
         if isinstance(self.value, bool):
             return "true" if self.value else "false"
         if isinstance(self.value, str):

@@ -68,8 +68,8 @@ class Scope:
 
     def resolve(self, ref: ast.ColumnRef) -> ScopeColumn:
         if ref.source is not None and ref.source not in self.sources:
-            raise StatementError(f"'{ref.source}' is not a valid stream/table name or alias.",
-                                 ref.line, ref.column)
+            raise StatementError(f"Failed to prepare statement: '{ref.source}' is not a valid "
+                                 "stream/table name or alias.", ref.line, ref.column)
         hits = [c for c in self.columns if c.name == ref.name
                 and (ref.source is None or ref.source in c.qualifiers)]
         if not hits:
@@ -77,7 +77,9 @@ class Scope:
             raise StatementError(f"{self.clause} column '{text}' cannot be resolved.",
                                  ref.line, ref.column)
         if len(hits) > 1 and len({h.index for h in hits}) > 1:
-            raise StatementError(f"Column '{ref.name}' is ambiguous.", ref.line, ref.column)
+            options = " or ".join(f"{h.qualifiers[0]}.{ref.name}" for h in hits if h.qualifiers)
+            raise StatementError(f"Column '{ref.name}' is ambiguous. Could be {options}.",
+                                 ref.line, ref.column)
         return hits[0]
 
 
@@ -132,6 +134,8 @@ class ExpressionCompiler:
         self.normalize: Callable[[ast.Expression], str] = lambda e: e.to_sql()
         # WHERE/SELECT cast a string literal compared with another type; HAVING does not.
         self.coerce_string_literals = True
+        # How expressions are printed in error messages (joins print ALIAS_COLUMN).
+        self.render: Callable[[ast.Expression], str] = lambda e: e.to_sql()
 
     # ------------------------------------------------------------------ entry
     def compile(self, e: ast.Expression) -> Typed:
@@ -411,8 +415,8 @@ class ExpressionCompiler:
 
     def _cannot_compare(self, left: ast.Expression, right: ast.Expression, ta: SqlType,
                         tb: SqlType, op: str) -> StatementError:
-        return StatementError(f"Cannot compare {left.to_sql()} ({ta}) to {right.to_sql()} ({tb}) "
-                              f"with {_OP_NAMES.get(op, op)}.", left.line, left.column)
+        return StatementError(f"Cannot compare {self.render(left)} ({ta}) to {self.render(right)} "
+                              f"({tb}) with {_OP_NAMES.get(op, op)}.", left.line, left.column)
 
     def constant_cast(self, lit: ast.Literal, target: SqlType) -> Typed:
         """Cast a string literal at compile time; bad text is a statement error."""

@@ -32,8 +32,8 @@ Steps of a stateless persistent query (applied in order to each source row):
 Expression failures inside a step do not raise: like ksqlDB the failing expression yields
 ``None`` and the plan's error handler (``QueryPlan.set_error_handler``) is called with a
 :class:`~hayase.sql.errors.KsqlRuntimeError`, so the engine can write the processing log.
-GROUP BY plans are ``[FilterStep] AggregateStep`` (see :class:`AggregateStep`); joins are
-declared (:class:`JoinStep`) but not planned yet.
+GROUP BY plans are ``[FilterStep] AggregateStep`` (see :class:`AggregateStep`); JOIN plans are
+``JoinStep... [FilterStep] ProjectStep`` over the joined row (see :class:`JoinStep`).
 """
 
 from __future__ import annotations
@@ -295,13 +295,31 @@ class AggregateStep(Step):
 
 @dataclass
 class JoinStep(Step):
-    """JOIN (issue 7): filled in by a later analyzer version."""
+    """One JOIN of a (left-deep) join chain; see :mod:`hayase.sql.joins` for the row layout.
 
-    join_type: str
+    The left row is the source row of the first source, or the joined row of the previous
+    JoinStep (``left_width`` elements); the right row is ``right``'s source row
+    (``right_width``).  The joined row is ``left_row + right_row``, a missing side padded with
+    None.  ``left_key(left_row)`` / ``right_key(right_row)`` compute the join key (rows whose key
+    is null never match).  ``kind``: STREAM_STREAM (``within`` = (before_ms, after_ms), optional
+    ``grace_ms``), STREAM_TABLE, TABLE_TABLE or FK_TABLE_TABLE (foreign key: ``left_key`` is the
+    foreign key, the right key is the right table's primary key).  ``*_repartition`` is True when
+    that side's key is not its source key (a repartition is needed).  After the last JoinStep the
+    engine appends ``(join key, result timestamp)`` to the row; then [FilterStep] ProjectStep.
+    """
+
+    join_type: str  # INNER, LEFT, RIGHT, FULL
     right: DataSource
-    within: Any = None
+    within: tuple[int, int] | None = None
     left_key: Callable[[Row], Any] | None = None
     right_key: Callable[[Row], Any] | None = None
+    kind: str = "STREAM_STREAM"
+    left_width: int = 0
+    right_width: int = 0
+    grace_ms: int | None = None
+    left_repartition: bool = False
+    right_repartition: bool = False
+    text: str = ""
 
 
 # --------------------------------------------------------------------------- plans
