@@ -383,37 +383,73 @@ register_aggregate("LATEST_BY_OFFSET", _by_offset(True), literal_params=(1, 2))
 # --------------------------------------------------------------------------- statistics
 
 
-def _stddev(types: list[SqlType], literals: list[Any]) -> BoundAggregate:
-    if len(types) != 1 or not types[0].is_numeric:
-        raise _fail("STDDEV_SAMP", types)
+def _stddev(name: str, take_root: bool) -> AggregateBinder:
+    """Sample standard deviation with the Youngs-Cramer update, in the input's arithmetic.
 
-    def add(acc: list[Any], args: tuple[Any, ...]) -> list[Any]:
-        v = args[0]
-        if v is None:
-            return acc
-        x = float(v)
-        return [acc[0] + 1, acc[1] + x, acc[2] + x * x]
+    ksqlDB quirk kept on purpose: STDDEV_SAMP returns the sample *variance*, STDDEV_SAMPLE the
+    standard deviation.  Integer inputs keep Java int/long wrap-around in the running sum.
+    """
 
-    def undo(acc: list[Any], args: tuple[Any, ...]) -> list[Any]:
-        v = args[0]
-        if v is None:
-            return acc
-        x = float(v)
-        return [acc[0] - 1, acc[1] - x, acc[2] - x * x]
+    def bind(types: list[SqlType], literals: list[Any]) -> BoundAggregate:
+        if len(types) != 1 or not types[0].is_numeric:
+            raise _fail(name, types)
+        base = types[0].base
+        if base == "INTEGER":
+            def fix(v: Any) -> Any:
+                return wrap_int(v)
+        elif base == "BIGINT":
+            def fix(v: Any) -> Any:
+                return wrap_bigint(v)
+        else:
+            def fix(v: Any) -> Any:
+                return float(v)
 
-    def result(acc: list[Any]) -> float | None:
-        # ksqlDB's STDDEV_SAMP returns the sample *variance* (its corpus expects it).
-        n, s, ss = acc
-        if n < 2:
-            return 0.0 if n == 1 else None
-        return max((ss - s * s / n) / (n - 1), 0.0)
+        def delta(acc: list[Any], x: Any) -> float:
+            return float(fix(fix(x * (acc[0] + 1)) - fix(acc[1] + x)))
 
-    return BoundAggregate("STDDEV_SAMP", DOUBLE, lambda: [0, 0.0, 0.0], add, result, undo,
-                          lambda a, b: [a[0] + b[0], a[1] + b[1], a[2] + b[2]])
+        def add(acc: list[Any], args: tuple[Any, ...]) -> list[Any]:
+            x = args[0]
+            if x is None:
+                return acc
+            if base not in ("INTEGER", "BIGINT"):
+                x = float(x)
+            n = acc[0] + 1
+            m2 = delta(acc, x) ** 2 / (n * (n - 1)) if n > 1 else 0.0
+            return [n, fix(acc[1] + x), acc[2] + m2]
+
+        def undo(acc: list[Any], args: tuple[Any, ...]) -> list[Any]:
+            x = args[0]
+            if x is None:
+                return acc
+            if base not in ("INTEGER", "BIGINT"):
+                x = float(x)
+            n = acc[0] - 1
+            m2 = delta(acc, x) ** 2 / (n * (n + 1)) if n > 0 else 0.0
+            return [n, fix(acc[1] - x), acc[2] - m2]
+
+        def merge(a: list[Any], b: list[Any]) -> list[Any]:
+            n = a[0] + b[0]
+            if a[0] == 0 or b[0] == 0:
+                return [n, fix(a[1] + b[1]), a[2] + b[2]]
+            if take_root or base not in ("INTEGER", "BIGINT"):
+                inner = a[1] / a[0] - b[1] / b[0]
+            else:  # Java integer division
+                inner = float(int(a[1] / a[0]) - int(b[1] / b[0]))
+            return [n, fix(a[1] + b[1]), a[2] + b[2] + a[0] * b[0] * inner * inner / n]
+
+        def result(acc: list[Any]) -> float:
+            if acc[0] < 2:
+                return 0.0
+            variance = acc[2] / (acc[0] - 1)
+            return math.sqrt(variance) if take_root else variance
+
+        return BoundAggregate(name, DOUBLE, lambda: [0, 0 if base in ("INTEGER", "BIGINT")
+                                                     else 0.0, 0.0], add, result, undo, merge)
+    return bind
 
 
-register_aggregate("STDDEV_SAMP", _stddev)
-register_aggregate("STDDEV_SAMPLE", _stddev)
+register_aggregate("STDDEV_SAMP", _stddev("STDDEV_SAMP", take_root=False))
+register_aggregate("STDDEV_SAMPLE", _stddev("STDDEV_SAMPLE", take_root=True))
 
 
 def _correlation(types: list[SqlType], literals: list[Any]) -> BoundAggregate:
