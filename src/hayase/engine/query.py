@@ -91,12 +91,14 @@ def _row_builder(source: DataSource) -> Callable[[tuple[Any, ...], tuple[Any, ..
 class StatelessQuery:
     """Runs one QueryPlan (CSAS / CTAS / INSERT INTO ... SELECT without GROUP BY or JOIN)."""
 
+    ALLOWED_STEPS: tuple[type, ...] = (FilterStep, FlatMapStep, SelectKeyStep, ProjectStep)
+
     def __init__(self, plan: QueryPlan, log: ProcessingLog,
                  properties: Mapping[str, Any] | None = None) -> None:
         if len(plan.sources) != 1:
             raise UnsupportedPlan("joins are not supported by the stateless engine")
         for step in plan.steps:
-            if not isinstance(step, (FilterStep, FlatMapStep, SelectKeyStep, ProjectStep)):
+            if not isinstance(step, self.ALLOWED_STEPS):
                 raise UnsupportedPlan(f"{type(step).__name__} is not supported yet")
         self.plan = plan
         self.query_id = plan.query_id

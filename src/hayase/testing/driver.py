@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hayase.engine.aggregate import make_query
 from hayase.engine.processing_log import ProcessingLog
 from hayase.engine.query import StatelessQuery
 from hayase.engine.record import Headers, OutputRecord, Record
@@ -94,8 +95,8 @@ class TestDriver:
             self.sinks_by_topic[sink.topic] = sink
             if sink.topic not in self.created_topics:
                 self.created_topics.append(sink.topic)
-            self.queries.append(StatelessQuery(result, self.processing_log,
-                                               self.session_properties()))
+            self.queries.append(make_query(result, self.processing_log,
+                                           self.session_properties()))
         elif isinstance(result, InsertValues):
             self._insert(result)
 

@@ -23,9 +23,7 @@ TEST_ONLY_FUNCTIONS: frozenset[str] = frozenset({
 # collapsed) -> the feature name reported. Windowed *sources* (WITH (WINDOW_TYPE=...)) are
 # stateless and in scope; the WINDOW clause (windowed aggregation) is not.
 EXCLUDED_FEATURES: dict[str, str] = {
-    r"\bGROUP\s+BY\b": "GROUP BY",
     r"\bJOIN\b": "JOIN",
-    r"\bWINDOW\s+(TUMBLING|HOPPING|SESSION)\b": "WINDOW",
 }
 
 _FORMAT_PROPERTY = re.compile(

@@ -1,0 +1,463 @@
+"""GROUP BY as an operator: aggregation over streams and tables, TUMBLING / HOPPING / SESSION
+windows, EMIT CHANGES and EMIT FINAL, following Kafka Streams (what ksqlDB compiles to).
+
+State lives in one :class:`~hayase.engine.state.StateStore` per source partition (a task's
+stores). Store keys:
+
+- ``("T", source key)``: the last row of a *table* source that passed WHERE (to retract it when
+  the key is updated or deleted: KTable groupBy's old value).
+- ``("A", group key)``: ``(accs, timestamp, emitted)`` of an unwindowed group.
+- ``("W", group key, window start)``: ``(accs, timestamp, emitted)`` of a time window.
+- ``("S", group key)``: the group's sessions, ``[(start, end, accs, timestamp, emitted)]``.
+- the metadata entry: ``{"offsets": {(topic, partition): next offset}, "stream_time": ms}``.
+
+``emitted`` says whether the last row sent for that key passed HAVING (a later HAVING miss then
+sends a tombstone). Stream time is the largest event time seen by the partition's task; a record
+whose window ended at or before ``stream time - grace`` is late: dropped, counted in the
+``hayase_late_records_dropped`` metric. Records whose offset is below the offsets stored in the
+state were already applied (restored state after a crash): they are skipped, so no effect is
+counted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from prometheus_client import Counter as MetricCounter
+
+from hayase.engine import windows
+from hayase.engine.processing_log import RECORD_PROCESSING_ERROR, SERIALIZATION_ERROR, ProcessingLog
+from hayase.engine.query import StatelessQuery
+from hayase.engine.record import OutputRecord, Record
+from hayase.engine.state import MemoryStore, StateStore
+from hayase.formats import SerdeError
+from hayase.sql.plan import AggregateStep, FilterStep, QueryPlan, Row, WindowSpec
+from hayase.sql.types import ArrayType, MapType, StructType
+
+log = logging.getLogger("hayase.engine.aggregate")
+
+LATE_RECORDS = MetricCounter(
+    "hayase_late_records_dropped",
+    "Records dropped because their window had closed (event time older than stream time - grace)",
+    ["query_id"],
+)
+
+# Kafka Streams' default grace for windows declared without GRACE PERIOD (the deprecated
+# TimeWindows.of / SessionWindows.with that ksqlDB uses): one day minus the window size.
+DEFAULT_RETENTION_MS = 24 * 3600 * 1000
+
+StoreFactory = Callable[[int], StateStore]
+
+
+class HashableList(list):  # type: ignore[type-arg]
+    """A group-key ARRAY value usable as a dict key (serdes still see a list)."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(self))
+
+
+class HashableDict(dict):  # type: ignore[type-arg]
+    """A group-key MAP / STRUCT value usable as a dict key (serdes still see a dict)."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items(), key=repr)))
+
+
+def freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return HashableList(freeze(v) for v in value)
+    if isinstance(value, dict):
+        return HashableDict((k, freeze(v)) for k, v in value.items())
+    return value
+
+
+def _hashable_key_fn(key_fn: Callable[[Row], tuple[Any, ...] | None],
+                     columns: tuple[Any, ...]) -> Callable[[Row], tuple[Any, ...] | None]:
+    """Group keys with ARRAY / MAP / STRUCT values become hashable (store and index keys)."""
+    if not any(isinstance(c.type, (ArrayType, MapType, StructType)) for c in columns):
+        return key_fn
+
+    def fn(row: Row) -> tuple[Any, ...] | None:
+        gk = key_fn(row)
+        return None if gk is None else tuple(freeze(v) for v in gk)
+
+    return fn
+
+
+class PartitionState:
+    """The state of one task (source partition): its store, offsets and stream time."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        meta = store.meta
+        self.offsets: dict[tuple[str, int], int] = dict(meta.get("offsets", {}))
+        self.stream_time: int = int(meta.get("stream_time", -1))
+        # The window store's own clock: the largest window start (time windows) or session
+        # end (sessions) written; entries older than it minus retention are expired.
+        self.store_time: int = int(meta.get("store_time", -1))
+        # Open windows by end time (EMIT FINAL: to emit; EMIT CHANGES: to expire).
+        self.open_windows: dict[int, dict[tuple[Any, ...], int]] = {}
+
+    def meta(self) -> dict[str, Any]:
+        return {"offsets": dict(self.offsets), "stream_time": self.stream_time,
+                "store_time": self.store_time}
+
+
+class AggregateQuery(StatelessQuery):
+    """Runs a QueryPlan whose steps are ``[FilterStep...] AggregateStep``."""
+
+    ALLOWED_STEPS = (FilterStep, AggregateStep)
+
+    def __init__(self, plan: QueryPlan, log_: ProcessingLog,
+                 properties: Mapping[str, Any] | None = None,
+                 store_factory: StoreFactory | None = None) -> None:
+        super().__init__(plan, log_, properties)
+        agg = plan.steps[-1]
+        assert isinstance(agg, AggregateStep)
+        self.agg = agg
+        self.key_fn = _hashable_key_fn(agg.key_fn, agg.key_columns)
+        self.filters = [s.predicate for s in plan.steps[:-1] if isinstance(s, FilterStep)]
+        self.store_factory: StoreFactory = store_factory or (lambda _p: MemoryStore())
+        self.states: dict[int, PartitionState] = {}
+        spec = agg.window
+        self.window_type = spec.type.upper() if spec else None
+        self.size = spec.size_ms if spec else 0
+        self.advance = (spec.advance_ms or spec.size_ms) if spec else 0
+        self.emit_final = bool(agg.emit_final and spec is not None)
+        self.grace, self.retention = self._grace_and_retention(spec)
+        self.late_dropped = 0
+        self._late_metric = LATE_RECORDS.labels(query_id=plan.query_id)
+
+    def _grace_and_retention(self, spec: WindowSpec | None) -> tuple[int, int]:
+        """Kafka Streams' defaults as ksqlDB configures them: without GRACE PERIOD the
+        deprecated one-day default (24h - size) for EMIT CHANGES, none for EMIT FINAL; the
+        window store keeps windows for RETENTION, else size + grace when GRACE PERIOD is
+        given, else one day."""
+        if spec is None:
+            return 0, 0
+        size = spec.size_ms
+        if spec.grace_ms is not None:
+            grace = spec.grace_ms
+        elif self.emit_final and spec.type.upper() != "SESSION":
+            grace = 0
+        else:
+            grace = max(DEFAULT_RETENTION_MS - size, 0)
+        if spec.retention_ms is not None:
+            retention = spec.retention_ms
+        elif spec.grace_ms is not None:
+            retention = size + grace
+        else:
+            retention = max(DEFAULT_RETENTION_MS, size + grace)
+        return grace, retention
+
+    # ------------------------------------------------------------------ state
+
+    def state(self, partition: int) -> PartitionState:
+        st = self.states.get(partition)
+        if st is None:
+            st = PartitionState(self.store_factory(partition))
+            self._index_windows(st)
+            self.states[partition] = st
+        return st
+
+    def _index_windows(self, st: PartitionState) -> None:
+        """Rebuild the open-window index from the store (after a restore)."""
+        if self.window_type in ("TUMBLING", "HOPPING"):
+            for key, _value in st.store.items():
+                if key[0] == "W":
+                    st.open_windows.setdefault(key[2] + self.size, {})[key[1]] = key[2]
+
+    def commit(self, partition: int) -> list[tuple[Any, Any]]:
+        """Make the partition's state durable with the offsets it reflects; returns the
+        changed entries for the changelog."""
+        st = self.states[partition]
+        return st.store.commit(st.meta())
+
+    def close_partition(self, partition: int) -> None:
+        st = self.states.pop(partition, None)
+        if st is not None:
+            st.store.close()
+
+    def close(self) -> None:
+        for p in list(self.states):
+            self.close_partition(p)
+
+    # ------------------------------------------------------------------ records
+
+    def process(self, rec: Record) -> list[OutputRecord]:
+        st = self.state(rec.partition)
+        tp = (rec.topic, rec.partition)
+        applied = st.offsets.get(tp)
+        if applied is not None and rec.offset < applied:
+            return []  # already reflected in the (restored) state
+        self._st = st
+        try:
+            return super().process(rec)
+        finally:
+            st.offsets[tp] = rec.offset + 1
+
+    def _run_steps(self, rec: Record, row: Row, start: int, tombstone: bool, null_key: bool,
+                   new_key: tuple[Any, ...] | None, ts: int, wstart: int | None,
+                   wend: int | None) -> list[OutputRecord]:
+        st = self._st
+        if self.is_table:
+            return self._table_update(st, rec, row, tombstone)
+        if tombstone:
+            return []  # KStream aggregations skip null values
+        for pred in self.filters:
+            if pred(row) is not True:
+                return []
+        gk = self.key_fn(row)
+        if gk is None:
+            self._entry(RECORD_PROCESSING_ERROR,
+                        "Skipping record with a null GROUP BY value: " + self.agg.text)
+            return []
+        if ts > st.stream_time:
+            st.stream_time = ts
+        if self.window_type is None:
+            return self._update_group(st, rec, gk, row, None, ts)
+        if self.window_type == "SESSION":
+            return self._session(st, rec, gk, row, ts)
+        return self._time_windows(st, rec, gk, row, ts)
+
+    # ------------------------------------------------------------------ unwindowed
+
+    def _update_group(self, st: PartitionState, rec: Record, gk: tuple[Any, ...],
+                      add_row: Row | None, undo_row: Row | None, ts: int) -> list[OutputRecord]:
+        agg = self.agg
+        skey = ("A", gk)
+        old = st.store.get(skey)
+        if old is None:
+            accs, agg_ts, emitted = agg.init(), ts, False
+        else:
+            accs, agg_ts, emitted = old
+            agg_ts = max(agg_ts, ts)
+        if undo_row is not None and agg.undo is not None:
+            accs = agg.undo(accs, undo_row)
+        if add_row is not None:
+            accs = agg.add(accs, add_row)
+        out = agg.result(gk, accs, None, None)
+        st.store.put(skey, (accs, agg_ts, out is not None))
+        return self._emit_agg(rec, gk, out, emitted, agg_ts, None, None)
+
+    def _table_update(self, st: PartitionState, rec: Record, row: Row,
+                      tombstone: bool) -> list[OutputRecord]:
+        """KTable groupBy + aggregate: retract the key's old row, add the new one."""
+        n_key = len(self.source.schema.key)
+        skey = ("T", row[:n_key])
+        old = st.store.get(skey)
+        new: Row | None = None if tombstone else row
+        if new is not None:
+            for pred in self.filters:
+                if pred(new) is not True:
+                    new = None
+                    break
+        if old is None and new is None:
+            return []
+        if new is None:
+            st.store.delete(skey)
+        else:
+            st.store.put(skey, new)
+        ts = row[len(self.source.schema.columns)]
+        if ts > st.stream_time:
+            st.stream_time = ts
+        old_gk = None if old is None else self.key_fn(old)
+        new_gk = None if new is None else self.key_fn(new)
+        if new is not None and new_gk is None:
+            self._entry(RECORD_PROCESSING_ERROR,
+                        "Skipping record with a null GROUP BY value: " + self.agg.text)
+        if old_gk is not None and old_gk == new_gk:
+            return self._update_group(st, rec, new_gk, new, old, ts)
+        outputs: list[OutputRecord] = []
+        if old_gk is not None:
+            outputs += self._update_group(st, rec, old_gk, None, old, ts)
+        if new_gk is not None:
+            outputs += self._update_group(st, rec, new_gk, new, None, ts)
+        return outputs
+
+    # ------------------------------------------------------------------ time windows
+
+    def _windows_for(self, ts: int) -> list[int]:
+        """Starts of the windows containing ``ts`` (Kafka Streams' TimeWindows.windowsFor)."""
+        size, advance = self.size, self.advance
+        start = max(0, ts - size + advance) // advance * advance
+        starts = []
+        while start <= ts:
+            starts.append(start)
+            start += advance
+        return starts
+
+    def _time_windows(self, st: PartitionState, rec: Record, gk: tuple[Any, ...], row: Row,
+                      ts: int) -> list[OutputRecord]:
+        agg, store, size = self.agg, st.store, self.size
+        close_time = st.stream_time - self.grace
+        outputs: list[OutputRecord] = []
+        for ws in self._windows_for(ts):
+            we = ws + size
+            if we <= close_time:
+                self._late(rec, ts, ws, we)
+                continue
+            skey = ("W", gk, ws)
+            old = store.get(skey)
+            if ws > st.store_time:
+                st.store_time = ws
+            if old is None:
+                accs, agg_ts, emitted = agg.add(agg.init(), row), ts, False
+                st.open_windows.setdefault(we, {})[gk] = ws
+            else:
+                accs, agg_ts, emitted = old
+                accs = agg.add(accs, row)
+                if ts > agg_ts:
+                    agg_ts = ts
+            if self.emit_final:
+                store.put(skey, (accs, agg_ts, emitted))
+                continue
+            out = agg.result(gk, accs, ws, we)
+            store.put(skey, (accs, agg_ts, out is not None))
+            outputs += self._emit_agg(rec, gk, out, emitted, agg_ts, ws, we)
+        outputs += self._close_windows(st, rec, close_time)
+        return outputs
+
+    def _close_windows(self, st: PartitionState, rec: Record,
+                       close_time: int) -> list[OutputRecord]:
+        """Windows that ended at or before ``close_time`` can never change again: EMIT FINAL
+        sends them now (in window-start, then key order, like the window store's fetchAll);
+        both modes drop them from the state."""
+        if not st.open_windows:
+            return []
+        closed = [we for we in st.open_windows if we <= close_time]
+        if not closed:
+            return []
+        outputs: list[OutputRecord] = []
+        expired_before = st.store_time - self.retention - 1
+        for we in sorted(closed):
+            groups = st.open_windows.pop(we)
+            ws = we - self.size
+            entries = []
+            if ws <= expired_before:
+                # Expired from the window store before it closed: Kafka Streams never emits
+                # it (retention shorter than size + grace + the store's clock lead).
+                for gk in groups:
+                    st.store.delete(("W", gk, ws))
+                continue
+            for gk in groups:
+                skey = ("W", gk, ws)
+                value = st.store.get(skey)
+                st.store.delete(skey)
+                if value is not None and self.emit_final:
+                    entries.append((gk, value))
+            if self.emit_final:
+                entries.sort(key=lambda e: self._sort_key(e[0]))
+                for gk, (accs, agg_ts, _emitted) in entries:
+                    out = self.agg.result(gk, accs, ws, we)
+                    if out is not None:
+                        outputs += self._emit_agg(rec, gk, out, False, agg_ts, ws, we)
+        return outputs
+
+    def _sort_key(self, gk: tuple[Any, ...]) -> bytes:
+        try:
+            return self._sink_key_serde.serialize(gk) or b""
+        except SerdeError:
+            return b""
+
+    def _late(self, rec: Record, ts: int, ws: int, we: int) -> None:
+        self.late_dropped += 1
+        self._late_metric.inc()
+        log.debug("%s: skipping record for expired window [%d,%d) at %s-%d@%d (ts %d)",
+                  self.query_id, ws, we, rec.topic, rec.partition, rec.offset, ts)
+
+    # ------------------------------------------------------------------ session windows
+
+    def _session(self, st: PartitionState, rec: Record, gk: tuple[Any, ...], row: Row,
+                 ts: int) -> list[OutputRecord]:
+        agg, gap = self.agg, self.size
+        close_time = st.stream_time - self.grace - gap
+        skey = ("S", gk)
+        sessions: list[tuple[int, int, list[Any], int, bool]] = list(st.store.get(skey) or [])
+        expired_before = st.store_time - self.retention - 1
+        sessions = [s for s in sessions if s[1] > expired_before]
+        overlapping = [s for s in sessions if s[1] >= ts - gap and s[0] <= ts + gap]
+        start = min([ts] + [s[0] for s in overlapping])
+        end = max([ts] + [s[1] for s in overlapping])
+        if end < close_time:
+            self._late(rec, ts, start, end)
+            return self._close_sessions(st, rec, close_time) if self.emit_final else []
+        if end > st.store_time:
+            st.store_time = end
+        outputs: list[OutputRecord] = []
+        accs = agg.init()
+        agg_ts = ts
+        for s in overlapping:
+            accs = agg.merge(accs, s[2])
+            sessions.remove(s)
+            if not self.emit_final and s[4]:
+                outputs += self._emit_agg(rec, gk, None, True, s[1], s[0], s[1])
+        accs = agg.add(accs, row)
+        agg_ts = end
+        if self.emit_final:
+            sessions.append((start, end, accs, agg_ts, False))
+        else:
+            out = agg.result(gk, accs, start, end)
+            sessions.append((start, end, accs, agg_ts, out is not None))
+            outputs += self._emit_agg(rec, gk, out, False, agg_ts, start, end)
+        sessions.sort(key=lambda s: (s[0], s[1]))
+        st.store.put(skey, sessions)
+        if self.emit_final:
+            outputs += self._close_sessions(st, rec, close_time)
+        return outputs
+
+    def _close_sessions(self, st: PartitionState, rec: Record,
+                        close_time: int) -> list[OutputRecord]:
+        outputs: list[OutputRecord] = []
+        for key, sessions in list(st.store.items()):
+            if key[0] != "S":
+                continue
+            keep = []
+            for s in sessions:
+                if s[1] < close_time:
+                    out = self.agg.result(key[1], s[2], s[0], s[1])
+                    if out is not None:
+                        outputs += self._emit_agg(rec, key[1], out, False, s[3], s[0], s[1])
+                else:
+                    keep.append(s)
+            if len(keep) != len(sessions):
+                if keep:
+                    st.store.put(key, keep)
+                else:
+                    st.store.delete(key)
+        return outputs
+
+    # ------------------------------------------------------------------ output
+
+    def _emit_agg(self, rec: Record, gk: tuple[Any, ...], out: tuple[Any, ...] | None,
+                  emitted_before: bool, ts: int, ws: int | None,
+                  we: int | None) -> list[OutputRecord]:
+        """The sink record for an aggregate update; None (HAVING not true) is a tombstone when
+        the key's previous row was sent, else nothing."""
+        if out is None and not emitted_before:
+            return []
+        n_key = self._n_sink_key
+        try:
+            if out is None:
+                key_bytes = self._sink_key_serde.serialize(tuple(gk[:n_key]))
+                value_bytes = None
+            else:
+                key_bytes = self._sink_key_serde.serialize(tuple(out[:n_key]))
+                value_bytes = self._sink_value_serde.serialize(tuple(out[n_key:]))
+        except SerdeError as e:
+            self._entry(SERIALIZATION_ERROR, e.message, e.target)
+            return []
+        if ws is not None and self.sink.window is not None:
+            key_bytes = windows.wrap(key_bytes, self.sink.window.type, ws,
+                                     we if we is not None else ws)
+        return [OutputRecord(self.sink_topic, key_bytes, value_bytes, int(ts), rec.headers)]
+
+
+def make_query(plan: QueryPlan, log_: ProcessingLog, properties: Mapping[str, Any] | None = None,
+               store_factory: StoreFactory | None = None) -> StatelessQuery:
+    """The operator for a plan: stateless, or aggregation when it ends with AggregateStep."""
+    if plan.steps and isinstance(plan.steps[-1], AggregateStep):
+        return AggregateQuery(plan, log_, properties, store_factory)
+    return StatelessQuery(plan, log_, properties)

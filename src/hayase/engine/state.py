@@ -1,0 +1,164 @@
+"""State stores for stateful operators: one small interface, two backends.
+
+A store maps Python keys (tuples) to Python values (accumulators, rows: plain values). The
+operators read and write through :class:`StateStore`; what happens on ``commit`` is the
+backend's business:
+
+- :class:`MemoryStore`: a dict (the test driver, ``hayase test``, the benchmark).
+- :class:`RocksDBStore` (rocksdict): a read-through cache over a RocksDB database. Writes
+  collect in a dirty map; ``commit(meta)`` writes them *and* the metadata (input offsets the
+  state reflects, stream time) in one RocksDB WriteBatch, so the database always holds a state
+  together with exactly the offsets it reflects.
+
+Both hand the dirty entries to the caller on commit (``commit`` returns them) so the runtime can
+write the same entries to the store's changelog topic (see :mod:`hayase.engine.changelog`).
+Keys and values are encoded with pickle (deterministic for the plain values stored here).
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+META_KEY: tuple[str] = ("__meta__",)
+_DELETED = object()
+
+
+def encode(obj: Any) -> bytes:
+    return pickle.dumps(obj, protocol=5)
+
+
+def decode(data: bytes) -> Any:
+    return pickle.loads(data)  # noqa: S301 - our own changelog / database, never user input
+
+
+class StateStore:
+    """Interface: get / put / delete / items plus commit with metadata."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        raise NotImplementedError
+
+    def put(self, key: Any, value: Any) -> None:
+        raise NotImplementedError
+
+    def delete(self, key: Any) -> None:
+        raise NotImplementedError
+
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        """Every (key, value) except the metadata entry."""
+        raise NotImplementedError
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """Offsets (``{"offsets": {(topic, partition): next offset}}``) and stream time."""
+        return dict(self.get(META_KEY) or {})
+
+    def commit(self, meta: dict[str, Any]) -> list[tuple[Any, Any]]:
+        """Make the writes since the last commit durable together with ``meta``; returns the
+        changed entries ``(key, value or None for a delete)``, metadata last."""
+        raise NotImplementedError
+
+    def apply(self, entries: list[tuple[Any, Any]]) -> None:
+        """Apply committed entries (from a changelog) and make them durable."""
+        for key, value in entries:
+            if value is None:
+                self.delete(key)
+            else:
+                self.put(key, value)
+        meta = dict(self.get(META_KEY) or {})
+        self.commit(meta)
+
+    def close(self) -> None:
+        pass
+
+
+class MemoryStore(StateStore):
+    def __init__(self) -> None:
+        self.data: dict[Any, Any] = {}
+        self._dirty: dict[Any, Any] = {}
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def put(self, key: Any, value: Any) -> None:
+        self.data[key] = value
+        self._dirty[key] = value
+
+    def delete(self, key: Any) -> None:
+        if self.data.pop(key, None) is not None or key in self._dirty:
+            self._dirty[key] = None
+
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        return ((k, v) for k, v in self.data.items() if k != META_KEY)
+
+    def commit(self, meta: dict[str, Any]) -> list[tuple[Any, Any]]:
+        self._dirty.pop(META_KEY, None)
+        self.data[META_KEY] = meta
+        changes = list(self._dirty.items())
+        changes.append((META_KEY, meta))
+        self._dirty = {}
+        return changes
+
+
+class RocksDBStore(StateStore):
+    """RocksDB through rocksdict, with a read-through cache and a dirty map per commit."""
+
+    def __init__(self, path: Path | str) -> None:
+        from rocksdict import Options, Rdict
+
+        Path(path).mkdir(parents=True, exist_ok=True)
+        opts = Options(raw_mode=True)
+        self.path = str(path)
+        self.db = Rdict(self.path, options=opts)
+        self._cache: dict[Any, Any] = {}
+        self._dirty: dict[Any, Any] = {}
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        value = self._cache.get(key, _DELETED)
+        if value is _DELETED:
+            raw = self.db.get(encode(key))
+            value = None if raw is None else decode(raw)
+            self._cache[key] = value
+        return default if value is None else value
+
+    def put(self, key: Any, value: Any) -> None:
+        self._cache[key] = value
+        self._dirty[key] = value
+
+    def delete(self, key: Any) -> None:
+        self._cache[key] = None
+        self._dirty[key] = None
+
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        seen: set[Any] = set()
+        for k, v in list(self._dirty.items()):
+            seen.add(k)
+            if v is not None and k != META_KEY:
+                yield k, v
+        for raw_k, raw_v in self.db.items():
+            k = decode(bytes(raw_k))  # type: ignore[arg-type]
+            if k in seen or k == META_KEY:
+                continue
+            yield k, decode(bytes(raw_v))  # type: ignore[arg-type]
+
+    def commit(self, meta: dict[str, Any]) -> list[tuple[Any, Any]]:
+        from rocksdict import WriteBatch
+
+        self._dirty.pop(META_KEY, None)
+        changes = list(self._dirty.items())
+        changes.append((META_KEY, meta))
+        batch = WriteBatch(raw_mode=True)
+        for k, v in changes:
+            if v is None:
+                batch.delete(encode(k))
+            else:
+                batch.put(encode(k), encode(v))
+        self.db.write(batch)  # atomic: the entries and the offsets they reflect
+        self._cache[META_KEY] = meta
+        self._dirty = {}
+        return changes
+
+    def close(self) -> None:
+        self.db.close()
