@@ -38,6 +38,7 @@ from hayase.broker.storage.cleaner import (
     CleanerConfig,
     LogCleaner,
     cleanable_offsets,
+    scan_keys,
 )
 from hayase.broker.storage.segment import LogSegment
 
@@ -570,3 +571,20 @@ def test_cleaned_log_matches_a_dict_of_the_latest_value_per_key(tmp_path_factory
     log = open_log(directory, compact_config(), clean_shutdown=False)
     assert dump(log) == entries
     log.close()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    records=st.lists(st.tuples(st.one_of(st.none(), st.binary(max_size=200)),
+                               st.one_of(st.none(), st.binary(max_size=200)),
+                               st.integers(-(2**40), 2**40)), min_size=1, max_size=8),
+    codec=st.sampled_from([0, 1, 4]),
+)
+def test_the_key_scanner_agrees_with_the_record_decoder(records, codec) -> None:
+    batch = build_batch([Record(k, v, [("h", b"x" * 130)], timestamp=NOW + ts) for k, v, ts in records],
+                        base_offset=1000)
+    if codec:
+        batch = compressed(batch, codec)
+    header = parse_header(batch)
+    expected = [(r.offset, r.key, r.value is not None) for r in decode_records(batch)]
+    assert scan_keys(header, batch) == expected
