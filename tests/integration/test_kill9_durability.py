@@ -143,9 +143,9 @@ class SequencedProducer:
             return {p: max(self.acked[p].values(), default=-1) for p in range(PARTITIONS)}
 
 
-def _create_topic(bootstrap: str, topic: str) -> None:
+def _create_topic(bootstrap: str, topic: str, configs: dict[str, str] | None = None) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(60)
+    admin.create_topics([NewTopic(topic, PARTITIONS, 1, config=configs or {})])[topic].result(60)
     deadline = time.monotonic() + 60
     while True:
         md = admin.list_topics(timeout=10).topics.get(topic)
@@ -207,7 +207,9 @@ def _run_trials(broker: EmbeddedBroker | ApacheBackend, trials: int,
     for trial in range(trials):
         context = f"trial {trial} (HAYASE_KILL9_SEED={seed}, {broker.kind})"
         topic = f"kill9-{trial}-{uuid.uuid4().hex[:8]}"
-        _create_topic(broker.bootstrap_servers, topic)
+        # With the cut, small segments so that rolls happen and whole segments get dropped.
+        _create_topic(broker.bootstrap_servers, topic,
+                      {"segment.bytes": "32768"} if cut_to_last_fsync else None)
         prod = SequencedProducer(broker.bootstrap_servers, topic)
         prod.thread.start()
         try:
@@ -217,7 +219,8 @@ def _run_trials(broker: EmbeddedBroker | ApacheBackend, trials: int,
                 assert isinstance(broker, EmbeddedBroker)
                 time.sleep(1.0)  # let responses already received reach the delivery reports
                 cut = _cut_to_last_fsync(broker.data_dir, topic, prod.acked_snapshot(), rng)
-                print(f"{context}: cut {cut} unacknowledged bytes")
+                segments = len(list(broker.data_dir.glob(f"{topic}-*/*.log")))
+                print(f"{context}: cut {cut} unacknowledged bytes; {segments} segments left")
             time.sleep(rng.uniform(0.0, 0.5))
             broker.start()
             time.sleep(rng.uniform(0.3, 1.5))  # keep producing after the restart
