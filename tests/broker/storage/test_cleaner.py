@@ -169,6 +169,20 @@ def test_a_compacted_topic_refuses_records_without_a_key(tmp_path: Path, codec: 
     plain.close()
 
 
+def test_delete_records_into_a_cleaned_away_tail_keeps_the_requested_log_start(tmp_path: Path) -> None:
+    log = open_log(tmp_path, compact_config(segment_bytes=150))  # two one-record batches a segment
+    for key in (b"a", b"b", b"b", b"c", b"c"):
+        log.append(kv([(key, b"v")]), NOW)
+    assert [s.base_offset for s in log.segments] == [0, 2, 4]
+    cleaner().clean(log, NOW)
+    assert [(s.base_offset, s.next_offset) for s in log.segments[:2]] == [(0, 1), (2, 4)]  # b@1 went
+    assert log.delete_records(1) == 1  # Kafka's rule: not the next segment's base offset
+    assert [s.base_offset for s in log.segments] == [0, 2, 4]
+    assert dump(log) == [(2, b"b", b"v"), (3, b"c", b"v"), (4, b"c", b"v")]
+    assert log.delete_records(2) == 2 and [s.base_offset for s in log.segments] == [2, 4]
+    log.close()
+
+
 def test_records_without_a_key_are_dropped_as_kafka_does(tmp_path: Path) -> None:
     log = open_log(tmp_path)  # written while the topic was not compacted
     log.append(kv([(None, b"no key"), (b"a", b"1")]), NOW)

@@ -120,14 +120,15 @@ class LogToClean:
         return self.max_compaction_delay_ms > 0
 
 
-def _overlapping(log: PartitionLog, start: int, end: int) -> list[LogSegment]:
-    """Segments holding offsets in [start, end): segment i covers [base_i, base_i+1)."""
+def _overlapping(log: PartitionLog, start: int, end: int) -> list[tuple[LogSegment, int]]:
+    """(segment, where it ends) of the segments holding offsets in [start, end): segment i
+    covers [base_i, base_i+1), the active one [base, high watermark]."""
     segs = log.segments
     out = []
     for i, seg in enumerate(segs):
         upper = segs[i + 1].base_offset if i + 1 < len(segs) else log.high_watermark + 1
         if seg.base_offset < end and upper > start:
-            out.append(seg)
+            out.append((seg, upper))
     return out
 
 
@@ -144,16 +145,16 @@ def cleanable_offsets(log: PartitionLog, checkpoint: int | None, now_ms: int) ->
     active = log.segments[-1]
     first_dirty = first_dirty_offset(log, checkpoint)
     first_uncleanable = active.base_offset
-    dirty = [s for s in _overlapping(log, first_dirty, active.base_offset) if s is not active]
+    dirty = [s for s, _ in _overlapping(log, first_dirty, active.base_offset) if s is not active]
     if config.min_compaction_lag_ms > 0:
         for seg in dirty:
             if seg.largest_timestamp > now_ms - config.min_compaction_lag_ms:
                 first_uncleanable = seg.base_offset
                 break
     first_uncleanable = max(first_uncleanable, min(first_dirty, active.base_offset))
-    clean_bytes = sum(s.size for s in _overlapping(log, -1, first_dirty))
+    clean_bytes = sum(s.size for s, _ in _overlapping(log, -1, first_dirty))
     cleanable = _overlapping(log, min(first_dirty, first_uncleanable), first_uncleanable)
-    cleanable_bytes = sum(s.size for s in cleanable if s is not active)
+    cleanable_bytes = sum(s.size for s, _ in cleanable if s is not active)
     first_batch_timestamps = [s.rolling_timestamp for s in dirty if s.rolling_timestamp > 0]
     clean_until = now_ms - config.max_compaction_lag_ms
     earliest = min(first_batch_timestamps, default=None)
@@ -285,11 +286,11 @@ def build_offset_map(
 ) -> int:
     """Fill ``offset_map`` from whole dirty segments (at least one, then as many as fit) and
     return the end of the range it covers: the base offset of the first segment left out."""
-    segs = log.segments
+    active = log.segments[-1]
     upper = ltc.first_dirty_offset
     start = ltc.first_dirty_offset
-    for seg in _overlapping(log, start, ltc.first_uncleanable_offset):
-        if seg is segs[-1] or (offset_map.full and upper > start):
+    for seg, end in _overlapping(log, start, ltc.first_uncleanable_offset):
+        if seg is active or (offset_map.full and upper > start):
             break
         batches = _read_segment(seg)
         try:
@@ -301,14 +302,8 @@ def build_offset_map(
                         offset_map.put(key, offset)
         finally:
             batches.close()
-        upper = _next_base(log, seg)
+        upper = end
     return upper
-
-
-def _next_base(log: PartitionLog, seg: LogSegment) -> int:
-    segs = log.segments
-    i = next(j for j, s in enumerate(segs) if s is seg)
-    return segs[i + 1].base_offset if i + 1 < len(segs) else log.high_watermark
 
 
 # --- cleaning --------------------------------------------------------------------------------
