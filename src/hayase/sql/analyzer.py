@@ -953,10 +953,7 @@ class _QueryPlanner:
                     code = f"(None if ({(t := self.ns.temp())} := {base.code}) is None else {t}.get({fname!r}))"
                     items.append(_SelectColumn(fname, Typed(code, ftype), None))
                 continue
-            try:
-                typed = comp.compile(item.expression)
-            except StatementError as e:
-                raise _with_prefix(e, "SELECT") from None
+            typed = comp.compile(item.expression)
             if item.alias is not None and item.alias in RESERVED:
                 raise _err(f"`{item.alias}` is a reserved column name. You cannot use it as an "
                            "alias for a column.", item)
@@ -1087,7 +1084,7 @@ class _QueryPlanner:
             it = items[j]
             key_cols.append(Column(it.name, it.typed.type, Namespace.KEY))
         key_set = set(key_sources)
-        value_cols = [Column(it.name, _concrete(it.typed.type), Namespace.VALUE)
+        value_cols = [Column(it.name, it.typed.type, Namespace.VALUE)
                       for j, it in enumerate(items) if j not in key_set]
         seen: set[str] = set()
         for c in key_cols + value_cols:
@@ -1292,10 +1289,6 @@ def _timestamp_parser(fmt: str) -> Any:
     return make_timestamp_parser(fmt)
 
 
-def _concrete(t: SqlType) -> SqlType:
-    return t
-
-
 def _refuse_aggregates_without_group_by(stmt: ast.CreateAsSelect) -> None:
     from hayase.sql.functions import lookup
 
@@ -1367,8 +1360,6 @@ def _missing_key_message(sink: str, missing: list[str], what: str) -> str:
             f"(eg, SELECT {', '.join(missing)}...).")
 
 
-def _with_prefix(e: StatementError, clause: str) -> StatementError:
-    return e
 
 
 __all__ = ["Analyzer", "validate_format", "TIMESTAMP"]

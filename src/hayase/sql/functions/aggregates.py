@@ -27,7 +27,6 @@ from hayase.sql.types import (
     DOUBLE,
     INTEGER,
     STRING,
-    ArrayType,
     DecimalType,
     SqlType,
     array_of,
@@ -533,4 +532,3 @@ def _attr(types: list[SqlType], literals: list[Any]) -> BoundAggregate:
 
 register_aggregate("ATTR", _attr)
 
-_ = (ArrayType,)

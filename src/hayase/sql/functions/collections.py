@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import decimal
 from typing import Any
 
 from hayase.sql.functions import (
@@ -16,7 +15,6 @@ from hayase.sql.functions import (
     register,
 )
 from hayase.sql.types import (
-    BIGINT,
     NULL,
     ArrayType,
     MapType,
@@ -345,7 +343,6 @@ def _reduce_bind(types: list[SqlType], literals: list[Any]) -> Bound:
 
 register(Udf("REDUCE", _reduce_bind, lambda_params=_reduce_params, category="LAMBDA"))
 
-_ = (BIGINT, decimal)
 
 
 # --------------------------------------------------------------------------- table functions

@@ -7,7 +7,6 @@ import re
 import zoneinfo
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
 
 from hayase.sql.errors import KsqlRuntimeError
 from hayase.sql.functions import (
@@ -287,6 +286,3 @@ simple("TIMESUB", [(["STRING", "INT", "TIME"], TIME)], _neg(_time_add), category
 
 TIME_UNIT_FUNCTIONS = {"TIMESTAMPADD", "TIMESTAMPSUB", "DATEADD", "DATESUB", "TIMEADD", "TIMESUB"}
 
-
-def _unused(*_a: Any) -> None:
-    return None

@@ -271,4 +271,3 @@ def _to_json_bind(types: list[SqlType], literals: list[Any]) -> Bound:
 
 register(Udf("TO_JSON_STRING", _to_json_bind, category="JSON"))
 
-_ = _dumps

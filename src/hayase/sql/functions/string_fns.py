@@ -13,7 +13,6 @@ from typing import Any
 
 from hayase.sql.errors import KsqlRuntimeError
 from hayase.sql.functions import (
-    BOOLEAN,
     BYTES,
     INTEGER,
     STRING,
@@ -321,10 +320,6 @@ for _name, _sel, _lead in (("MASK", "all", []), ("MASK_LEFT", "left", ["INT"]),
            nulls=False, category="STRING")
 
 
-def _mask_nulls(fn: Any) -> Any:
-    return fn
-
-
 simple("UUID", [([], STRING), (["BYTES"], STRING)],
        lambda b=None: str(uuid_mod.uuid4()) if b is None else str(uuid_mod.UUID(bytes=b)),
        deterministic=False, category="STRING")
@@ -433,4 +428,3 @@ simple("URL_ENCODE_PARAM", [([S], STRING)], lambda s: urllib.parse.quote_plus(s)
 simple("URL_DECODE_PARAM", [([S], STRING)], lambda s: urllib.parse.unquote_plus(s),
        category="URL")
 
-_ = BOOLEAN
