@@ -93,3 +93,14 @@ def test_join_steps_compute_keys_from_each_side() -> None:
 def test_join_errors(sql: str, message: str) -> None:
     with pytest.raises(StatementError, match=message):
         plan_of(sql)
+
+
+def test_partition_by_after_join_lists_value_pseudo_then_key_columns() -> None:
+    plan = plan_of("CREATE STREAM O AS SELECT * FROM L JOIN R WITHIN 10 SECONDS ON L.A = R.A "
+                   "PARTITION BY L.B;")
+    assert str(plan.sink.source.schema) == (
+        "L_B INTEGER KEY, L_C INTEGER, L_ROWTIME BIGINT, L_ROWPARTITION INTEGER, "
+        "L_ROWOFFSET BIGINT, L_A INTEGER, R_B INTEGER, R_D STRING, R_ROWTIME BIGINT, "
+        "R_ROWPARTITION INTEGER, R_ROWOFFSET BIGINT, R_A INTEGER")
+    names = [type(s).__name__ for s in plan.steps]
+    assert names == ["JoinStep", "SelectKeyStep", "ProjectStep"]

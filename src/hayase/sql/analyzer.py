@@ -1169,7 +1169,7 @@ class _QueryPlanner:
             key_idx, value_idx = self.join_columns
             self.items = self.join.items  # type: ignore[assignment]
             self.key_sources, self.value_sources = key_idx, value_idx
-            self.partition = None
+            self.partition = self.join.partition
         if self.where is not None:
             # Top-level AND: each conjunct must be True; short-circuits like the 3-valued AND.
             conj = " and ".join(f"({c.code}) is True" for c in self.where_conjuncts)

@@ -98,8 +98,6 @@ class JoinPlanner:
         q = self.q
         if q.group_by is not None:
             raise _err("GROUP BY with JOIN is not supported yet.", q)
-        if q.partition_by is not None:
-            raise _err("PARTITION BY with JOIN is not supported yet.", q)
         joins: list[ast.Join] = []
         rel: ast.Relation = q.from_
         while isinstance(rel, ast.Join):
@@ -132,6 +130,19 @@ class JoinPlanner:
         self._check_windows()
         self.result_type = "STREAM" if any(s.is_stream for s in self.sides) else "TABLE"
         self._key()
+        self.partition: list[tuple[ast.Expression, Typed, str]] | None = None
+        if q.partition_by is not None:
+            if self.result_type == "TABLE":
+                raise _err("Unsupported operation: PARTITION BY on a table. Use GROUP BY "
+                           "instead.", q)
+            comp = ExpressionCompiler(self.scope, self.ns, self.p.types)
+            self.scope.clause = "PARTITION BY"
+            self.partition = []
+            for i, e in enumerate(q.partition_by):
+                typed = comp.compile(e)
+                name = self._name_of_key_expr(e) if isinstance(e, ast.ColumnRef) \
+                    else f"KSQL_COL_{i}"
+                self.partition.append((e, typed, name))
         return self.result_type
 
     def _build_scope(self, synthetic: bool = False) -> None:
@@ -421,7 +432,17 @@ class JoinPlanner:
         for side in self.sides:
             if item.source is not None and item.source != side.alias:
                 continue
-            for i, c in enumerate(side.source.schema.columns):
+            cols = list(enumerate(side.source.schema.columns))
+            if self.partition is not None:
+                # After PARTITION BY, ksqlDB's intermediate schema lists value columns, then the
+                # pseudo-columns, then the former key columns of each source.
+                n = len(side.source.schema.columns)
+                values = [(i, c) for i, c in cols if c.namespace is not Namespace.KEY]
+                keys = [(i, c) for i, c in cols if c.namespace is Namespace.KEY]
+                pseudo = [(n + j, Column(name, PSEUDO_TYPES[name]))
+                          for j, name in enumerate(PSEUDO_COLUMNS)]
+                cols = values + pseudo + keys
+            for i, c in cols:
                 index = side.offset + i
                 out.append(_Item(f"{side.alias}_{c.name}", Typed(f"row[{index}]", c.type),
                                  ast.ColumnRef(c.name, side.alias), index, True))
@@ -432,6 +453,8 @@ class JoinPlanner:
     # ------------------------------------------------------------------ sink schema
     def sink_columns(self, sink_name: str, node: ast.Node) -> tuple[list[int], list[int]]:
         items = self.projection()
+        if self.partition is not None:
+            return self._partition_columns(items, sink_name, node)
         if self.fk:
             first = self.sides[0]
             key_idx: list[int] = []
@@ -475,6 +498,28 @@ class JoinPlanner:
         same = [i for i in hits if items[i].column_index == items[first_hit].column_index]
         self._no_duplicate_key(items, same, node)
         return [first_hit], [i for i in range(len(items)) if i != first_hit]
+
+    def _partition_columns(self, items: list[_Item], sink_name: str, node: ast.Node
+                           ) -> tuple[list[int], list[int]]:
+        assert self.partition is not None
+        key_idx: list[int] = []
+        missing: list[str] = []
+        for g, (e, _, _) in enumerate(self.partition):
+            index = self.scope.resolve(e).index if isinstance(e, ast.ColumnRef) else None
+            hits = [i for i, it in enumerate(items)
+                    if (index is not None and it.column_index == index)
+                    or (it.expr is not None and self._norm(it.expr) == self._norm(e))]
+            if not hits:
+                missing.append(self.qualified(e))
+                continue
+            key_idx.append(hits[0])
+            items[hits[0]].key_index = g
+        if missing:
+            listed = ", ".join(missing)
+            raise _err("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\n"
+                       f"The query used to build `{sink_name}` must include the partitioning "
+                       f"expression {listed} in its projection (eg, SELECT {listed}...).", node)
+        return key_idx, [i for i in range(len(items)) if i not in key_idx]
 
     def _no_duplicate_key(self, items: list[_Item], hits: list[int], node: ast.Node) -> None:
         explicit = [i for i in hits if not items[i].star]
