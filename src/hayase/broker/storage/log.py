@@ -1,17 +1,20 @@
 """PartitionLog: the segments of one topic-partition (Kafka's UnifiedLog + LogLoader, one node).
 
 Invariants:
-* offsets are contiguous: each batch's base offset is the previous batch's last offset + 1, and
-  each segment starts where the previous one ended; the high watermark is the log end offset;
+* offsets increase: appends are contiguous (each batch's base offset is the previous batch's last
+  offset + 1); the log cleaner (cleaner.py) leaves gaps, so a segment may start after the offset
+  the previous one ends at, and a read at a cleaned-away offset returns the next batch; the high
+  watermark is the log end offset;
 * the last segment is the active one, the only one written to and the only one holding an open
   file descriptor;
 * the recovery point only advances once the data below it is fsynced (flush, or a roll with
   ``flush_on_roll``).
 
 Recovery (``clean_shutdown=False``): every segment holding offsets at or after the recovery point
-is rescanned; each batch's magic, length, CRC-32C and offset continuity are checked; the segment
-is truncated at the first invalid byte, later segments are deleted, and a WARNING naming the
-topic-partition and offset is logged on the ``hayase.broker.storage`` logger. Indexes of the
+is rescanned; each batch's magic, length, CRC-32C and offsets (increasing, inside the segment's
+range) are checked; the segment is truncated at the first invalid byte, later segments are
+deleted, and a WARNING naming the topic-partition and offset is logged on the
+``hayase.broker.storage`` logger. A cleaner swap a crash interrupted is finished first. Indexes of the
 rescanned segments are rebuilt. With a clean shutdown the indexes are trusted (after a sanity
 check; an insane index makes that segment go through recovery). In both cases producer state is
 loaded from the newest ``.snapshot`` at or below the log end offset (one is written at every roll
