@@ -46,8 +46,9 @@ class Connection:
         self.sock.close()
 
 
-def join(group: str, member_id: str = "", session: int = 10_000) -> dict[str, Any]:
-    return {"group_id": group, "session_timeout": session, "rebalance_timeout": 10_000,
+def join(group: str, member_id: str = "", session: int = 30_000) -> dict[str, Any]:
+    # Generous timeouts: a slow, shared machine must not expire the member mid-test.
+    return {"group_id": group, "session_timeout": session, "rebalance_timeout": 30_000,
             "member_id": member_id, "group_instance_id": None, "protocol_type": "consumer",
             "protocols": [{"name": "range", "metadata": SUBSCRIPTION}], "reason": None}
 
