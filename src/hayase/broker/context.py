@@ -41,6 +41,8 @@ class BrokerState:
         # metrics hook: (client_id, [(topic, partition)], batches, records) per Produce request
         self.produce_observer: Callable[[str | None, list[tuple[str, int]], int, int], None] | \
             None = None
+        # called with the topic name after DeleteTopics removed a topic
+        self.topic_deleted_listeners: list[Callable[[str], None]] = []
         self.bound_port: int | None = None  # set by the server once listening (port 0 = any)
         if group_handler is not None:
             self.install_group_handler(group_handler)

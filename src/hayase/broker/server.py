@@ -51,12 +51,12 @@ class Broker:
 
     async def start(self) -> None:
         listener = self.config.listener
+        if self.state.group_handler is not None:
+            await self.state.group_handler.start()  # before any client can reach it
         self._server = await asyncio.start_server(
             self._on_connection, listener.host, listener.port, limit=2**20)
         self.port = self._server.sockets[0].getsockname()[1]
         self.state.bound_port = self.port
-        if self.state.group_handler is not None:
-            await self.state.group_handler.start()
         self._timers.append(asyncio.create_task(self._retention_timer()))
         self._timers.append(asyncio.create_task(self._idle_timer()))
         if self.config.durability == "interval":
@@ -248,6 +248,7 @@ async def run_broker(config: BrokerConfig, stop: asyncio.Event, metrics: Any = N
     config.data_dir.mkdir(parents=True, exist_ok=True)
     log_manager = LogManager(config.data_dir, config.storage_props())
     metrics_server: asyncio.Server | None = None
+    handler: Any = None
     try:
         state = BrokerState(config, log_manager)
         handler = _group_handler(state)
@@ -255,9 +256,11 @@ async def run_broker(config: BrokerConfig, stop: asyncio.Event, metrics: Any = N
             state.install_group_handler(handler)
         observer = None
         if metrics is not None:
-            metrics.attach(log_manager=log_manager, data_dir=config.data_dir)
+            metrics.attach(log_manager=log_manager, data_dir=config.data_dir,
+                           group_lag=getattr(handler, "group_lag", None))
             observer = _request_observer(metrics)
             state.produce_observer = metrics.produce_observed
+            state.topic_deleted_listeners.append(metrics.forget_topic)
             if metrics_port is not None:
                 metrics_server = await metrics.serve(metrics_port)
                 log.info("metrics on http://127.0.0.1:%d/metrics", metrics_port)
@@ -266,6 +269,9 @@ async def run_broker(config: BrokerConfig, stop: asyncio.Event, metrics: Any = N
     except BaseException:
         if metrics_server is not None:
             metrics_server.close()
+        if handler is not None:
+            with contextlib.suppress(Exception):
+                await handler.close()
         log_manager.close()
         raise
     try:

@@ -128,6 +128,11 @@ def handle_delete_topics(ctx: RequestContext, body: Any) -> dict[str, Any]:
             else:
                 broker.log_manager.delete_topic(name)
                 broker.waiters.notify_topic(name)
+                for listener in broker.topic_deleted_listeners:
+                    try:
+                        listener(name)
+                    except Exception:  # noqa: BLE001 - a listener bug must not fail the delete
+                        log.exception("topic deletion listener failed for %s", name)
                 log.info("deleted topic %s", name)
         except Exception as e:  # noqa: BLE001
             entry.update(error_code=error_code_of(e), error_message=str(e))
