@@ -492,6 +492,37 @@ def test_crash_after_deleting_replaced_segments_completes_the_swap(tmp_path: Pat
     log.close()
 
 
+@pytest.mark.parametrize("renames_before_crash", [3, 6 + 3])
+def test_crash_after_committing_an_emptied_segment_keeps_the_others(
+    tmp_path: Path, monkeypatch, renames_before_crash: int
+) -> None:
+    log = open_log(tmp_path, compact_config(segment_bytes=150))  # one group per segment
+    for key in (b"a", b"b", b"a", b"b", b"c"):
+        log.append(kv([(key, b"v")]), NOW)
+    assert [s.base_offset for s in log.segments] == [0, 2, 4]
+    calls = [0]
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if calls[0] == renames_before_crash:
+            raise Crash
+        calls[0] += 1
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(Crash):
+        cleaner().clean(log, NOW)
+    log.close(flush=False)
+    monkeypatch.undo()
+    log = open_log(tmp_path, compact_config(segment_bytes=150))
+    assert leftovers(tmp_path) == []
+    assert [s.base_offset for s in log.segments] == [0, 2, 4]
+    assert log.segments[0].size == 0  # the emptied segment stays, as in Kafka
+    assert dump(log) == [(2, b"a", b"v"), (3, b"b", b"v"), (4, b"c", b"v")]
+    assert [r.offset for r in decode_records(log.read(0, 1).records)] == [2]
+    log.close()
+
+
 # --- file descriptors ------------------------------------------------------------------------
 
 
