@@ -11,6 +11,22 @@ from pathlib import Path
 import click
 
 
+def _raise_fd_limit() -> None:
+    """Each partition keeps its active segment open: lift the soft open-files limit to the hard
+    one (Kafka's operations guide asks for 100000), as the default 1024 is soon exhausted."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            target = hard if hard != resource.RLIM_INFINITY else max(soft, 1048576)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        logging.getLogger("hayase.broker").info("open files limit: %d", soft)
+    except (ImportError, ValueError, OSError) as e:
+        logging.getLogger("hayase.broker").warning("cannot raise the open files limit: %s", e)
+
+
 def _parse_overrides(values: tuple[str, ...]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in values:
@@ -46,6 +62,7 @@ def command(data_dir: Path, port: int | None, host: str | None, configs: tuple[s
     except (ConfigError, OSError) as e:
         raise click.ClickException(str(e)) from e
 
+    _raise_fd_limit()
     metrics = None
     if metrics_port is not None:
         from hayase.broker.metrics import BrokerMetrics
