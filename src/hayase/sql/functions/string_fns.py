@@ -325,11 +325,27 @@ simple("UUID", [([], STRING), (["BYTES"], STRING)],
        deterministic=False, category="STRING")
 
 
+def _hex_decode(s: str) -> bytes:
+    """Hex text as ksqlDB reads it: plain (even length), 0x-prefixed (odd length gets a leading
+    zero) or the SQL literal form X'..' (even length)."""
+    if s[:2] in ("0x", "0X"):
+        body = s[2:]
+        if len(body) % 2:
+            body = "0" + body
+    elif len(s) >= 3 and s[0] in "xX" and s[1] == "'" and s[-1] == "'":
+        body = s[2:-1]
+    else:
+        body = s
+    if len(body) % 2 or not re.fullmatch(r"[0-9a-fA-F]*", body):
+        raise ValueError(f"invalid hex string '{s}'")
+    return bytes.fromhex(body)
+
+
 def _to_bytes(s: str, enc: str) -> bytes:
     e = enc.lower()
     try:
         if e == "hex":
-            return bytes.fromhex(s)
+            return _hex_decode(s)
         if e == "utf8":
             return s.encode("utf-8")
         if e == "ascii":
