@@ -26,12 +26,12 @@ from kio.schema.errors import ErrorCode
 from hayase.broker.coordinator import records as rec
 from hayase.broker.coordinator.config import CoordinatorConfig
 from hayase.broker.coordinator.group import ClassicGroup, GroupState, Member, Protocols
+from hayase.broker.coordinator.offsets import CommittedOffset, OffsetStore
 from hayase.broker.coordinator.results import (
     CommitResult,
     DeleteResult,
     DescribedMember,
     DescribeResult,
-    FetchedOffset,
     FetchResult,
     GroupDescription,
     HeartbeatResult,
@@ -94,14 +94,6 @@ class CommitPartition:
     leader_epoch: int = -1
 
 
-@dataclass(frozen=True)
-class CommittedOffset:
-    offset: int
-    leader_epoch: int
-    metadata: str
-    commit_timestamp_ms: int
-
-
 class _MemberError(Exception):
     def __init__(self, error: ErrorCode) -> None:
         super().__init__(error.name)
@@ -126,7 +118,7 @@ class GroupCoordinator:
         self.partitions_of = partitions_of
         self._member_id_factory = member_id_factory or (lambda prefix: f"{prefix}-{uuid.uuid4()}")
         self.groups: dict[str, ClassicGroup] = {}
-        self.offsets: dict[str, dict[tuple[str, int], CommittedOffset]] = {}
+        self.offsets = OffsetStore()
         self._next_retention_check: int | None = None
 
     # ==========================================================================================
@@ -732,25 +724,25 @@ class GroupCoordinator:
         retention = self.config.offsets_retention_ms
         for group_id in list(self.groups):
             group = self.groups[group_id]
-            committed = self.offsets.get(group_id, {})
             if group.protocol_type is None:
-                expired = [tp for tp, c in committed.items()
-                           if c.commit_timestamp_ms + retention <= now_ms]
+                expired = self.offsets.expire(
+                    group_id, lambda c: c.commit_timestamp_ms + retention <= now_ms
+                )
             elif group.is_in(GroupState.EMPTY) and group.state_timestamp_ms + retention <= now_ms:
-                expired = list(committed)
+                expired = self.offsets.delete_group(group_id)
             else:
                 expired = []
-            for topic, partition in sorted(expired):
-                del committed[(topic, partition)]
-                out.records.append((rec.offset_key(group_id, topic, partition), None))
+            out.records.extend(expired)
             if expired:
                 log.info("Expired %d offset(s) of group %s", len(expired), group_id)
-            if not committed:
-                self.offsets.pop(group_id, None)
-                if group.is_in(GroupState.EMPTY) and not group.pending_members:
-                    out.records.append((rec.group_key(group_id), None))
-                    group.transition_to(GroupState.DEAD, now_ms)
-                    del self.groups[group_id]
+            if (
+                group_id not in self.offsets
+                and group.is_in(GroupState.EMPTY)
+                and not group.pending_members
+            ):
+                out.records.append((rec.group_key(group_id), None))
+                group.transition_to(GroupState.DEAD, now_ms)
+                del self.groups[group_id]
 
     def _reschedule_heartbeat(self, member: Member, now_ms: int) -> None:
         member.heartbeat_deadline = now_ms + member.session_timeout_ms
@@ -852,11 +844,11 @@ class GroupCoordinator:
         return count is not None and 0 <= p.partition < count
 
     def _store_offset(self, group_id: str, p: CommitPartition, now_ms: int, out: Output) -> None:
-        committed = CommittedOffset(p.offset, p.leader_epoch, p.metadata or "", now_ms)
-        self.offsets.setdefault(group_id, {})[(p.topic, p.partition)] = committed
-        value = rec.OffsetValue(p.offset, p.leader_epoch, committed.metadata, now_ms)
         out.records.append(
-            (rec.offset_key(group_id, p.topic, p.partition), rec.offset_value(value))
+            self.offsets.commit(
+                group_id, (p.topic, p.partition), p.offset, p.leader_epoch, p.metadata or "",
+                now_ms,
+            )
         )
 
     def fetch_offsets(
@@ -867,24 +859,10 @@ class GroupCoordinator:
         group = self.groups.get(group_id)
         if group is not None and group.is_in(GroupState.DEAD):
             return FetchResult(group_id, E.group_id_not_found)
-        committed = self.offsets.get(group_id, {})
-        if topics is None:
-            wanted = sorted(committed)
-        else:
-            wanted = [(topic, p) for topic, partitions in topics for p in partitions]
-        found: list[FetchedOffset] = []
-        for topic, partition in wanted:
-            entry = committed.get((topic, partition))
-            if entry is None:
-                found.append(FetchedOffset(topic, partition, -1, -1, ""))
-            else:
-                found.append(
-                    FetchedOffset(topic, partition, entry.offset, entry.leader_epoch, entry.metadata)
-                )
-        return FetchResult(group_id, E.none, tuple(found))
+        return FetchResult(group_id, E.none, self.offsets.fetch(group_id, topics))
 
     def committed(self, group_id: str) -> dict[tuple[str, int], CommittedOffset]:
-        return dict(self.offsets.get(group_id, {}))
+        return self.offsets.of(group_id)
 
     # ==========================================================================================
     # DescribeGroups / ListGroups / DeleteGroups
@@ -957,8 +935,7 @@ class GroupCoordinator:
         return out
 
     def _delete_group(self, group: ClassicGroup, out: Output) -> None:
-        for topic, partition in sorted(self.offsets.pop(group.group_id, {})):
-            out.records.append((rec.offset_key(group.group_id, topic, partition), None))
+        out.records.extend(self.offsets.delete_group(group.group_id))
         out.records.append((rec.group_key(group.group_id), None))
         group.transition_to(GroupState.DEAD, group.state_timestamp_ms)
         del self.groups[group.group_id]
@@ -979,26 +956,14 @@ class GroupCoordinator:
                 log.warning("Skipping a %s record with an unknown key version", rec.OFFSETS_TOPIC)
                 continue
             if isinstance(key, rec.OffsetKey):
-                self._replay_offset(key, value)
+                self.offsets.replay(key, value)
             else:
                 self._replay_group(key.group_id, value, now_ms)
             applied += 1
-        for group_id in self.offsets:
+        for group_id in self.offsets.group_ids():
             if group_id not in self.groups:
                 self.groups[group_id] = ClassicGroup(group_id, state_timestamp_ms=now_ms)
         return applied
-
-    def _replay_offset(self, key: rec.OffsetKey, value: bytes | None) -> None:
-        if value is None:
-            group_offsets = self.offsets.get(key.group_id, {})
-            group_offsets.pop((key.topic, key.partition), None)
-            if not group_offsets:
-                self.offsets.pop(key.group_id, None)
-            return
-        v = rec.decode_offset_value(value)
-        self.offsets.setdefault(key.group_id, {})[(key.topic, key.partition)] = CommittedOffset(
-            v.offset, v.leader_epoch, v.metadata, v.commit_timestamp_ms
-        )
 
     def _replay_group(self, group_id: str, value: bytes | None, now_ms: int) -> None:
         if value is None:
@@ -1040,10 +1005,7 @@ class GroupCoordinator:
         for group in self.groups.values():
             if group.protocol_type is not None or group.generation_id > 0:
                 out.append(self._group_record(group))
-        for group_id, committed in self.offsets.items():
-            for (topic, partition), c in sorted(committed.items()):
-                value = rec.OffsetValue(c.offset, c.leader_epoch, c.metadata, c.commit_timestamp_ms)
-                out.append((rec.offset_key(group_id, topic, partition), rec.offset_value(value)))
+        out.extend(self.offsets.snapshot())
         return out
 
     # ==========================================================================================
