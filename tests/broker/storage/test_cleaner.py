@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import os
 import struct
+import threading
 from pathlib import Path
 
 import cramjam
@@ -24,6 +25,7 @@ from hayase.broker.storage import (
     build_batch,
     decode_records,
     iter_batches,
+    prepare_cleaning,
 )
 from hayase.broker.storage.batch import (
     ATTRIBUTES_OFFSET,
@@ -392,8 +394,8 @@ def test_idempotent_producer_state_is_rebuilt_after_cleaning_and_restart(tmp_pat
 # --- crashes and swaps -----------------------------------------------------------------------
 
 
-class Crash(Exception):
-    pass
+class Crash(BaseException):
+    """A simulated process crash: nothing catches it, so no clean-up runs."""
 
 
 def grouped_log(directory: Path) -> PartitionLog:
@@ -521,6 +523,53 @@ def test_crash_after_committing_an_emptied_segment_keeps_the_others(
     assert dump(log) == [(2, b"a", b"v"), (3, b"b", b"v"), (4, b"c", b"v")]
     assert [r.offset for r in decode_records(log.read(0, 1).records)] == [2]
     log.close()
+
+
+# --- cleaning off the log's thread ----------------------------------------------------------
+
+
+def test_prepared_in_a_worker_thread_while_the_log_takes_appends_and_reads(tmp_path: Path) -> None:
+    m = LogManager(tmp_path, {}, now_ms=NOW)
+    m.create_topic("c", 1, {"cleanup.policy": "compact"})
+    log = m.log("c", 0)
+    fill(log, rounds=20, keys=10, per_segment=2)
+    tasks = m.plan_cleaning(NOW)
+    assert len(tasks) == 1 and m.plan_cleaning(NOW) == []  # in progress: not planned twice
+    box: list = []
+    worker = threading.Thread(target=lambda: box.append(prepare_cleaning(tasks)))
+    worker.start()
+    for i in range(200):  # the log's own thread goes on meanwhile
+        log.append(kv([(b"k%d" % (i % 10), b"during-%d" % i)]), NOW)
+        if i % 50 == 49:
+            log.roll(NOW)
+        assert log.read(0, 1 << 10).records
+    worker.join()
+    assert box[0][0].error is None
+    assert any(n.endswith(".log.cleaned") for n in leftovers(tmp_path / "c-0"))  # not swapped in yet
+    assert m.commit_cleaning(box[0]) == 1
+    assert leftovers(tmp_path / "c-0") == []
+    entries = dump(log)
+    assert latest(entries) == {b"k%d" % k: b"during-%d" % (190 + k) for k in range(10)}
+    below = [e for e in entries if e[0] < tasks[0].ltc.first_uncleanable_offset]
+    assert len(below) == len({k for _, k, _ in below})  # the planned range was cleaned
+    m.close()
+
+
+def test_a_log_changed_during_preparation_is_cleaned_at_a_later_pass(tmp_path: Path) -> None:
+    m = LogManager(tmp_path, {}, now_ms=NOW)
+    m.create_topic("c", 1, {"cleanup.policy": "compact,delete"})
+    log = m.log("c", 0)
+    fill(log, rounds=6, keys=3, per_segment=1)
+    prepared = prepare_cleaning(m.plan_cleaning(NOW))
+    assert any(n.endswith(".log.cleaned") for n in leftovers(tmp_path / "c-0"))
+    m.delete_records("c", 0, 3)  # the first segment goes meanwhile
+    before = dump(log)
+    assert m.commit_cleaning(prepared) == 0
+    assert leftovers(tmp_path / "c-0") == []
+    assert dump(log) == before  # untouched
+    assert m.run_cleaner(NOW) == 1  # not marked uncleanable
+    assert latest(dump(log)) == latest(before)
+    m.close()
 
 
 # --- file descriptors ------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from hayase.broker.storage.batch import (
     decode_records,
     iter_batches,
 )
+from hayase.broker.storage.cleaner import prepare_cleaning
 from hayase.broker.storage.config import TopicConfig
 from hayase.broker.storage.errors import (
     CorruptRecordError,
@@ -55,4 +56,5 @@ __all__ = [
     "build_batch",
     "decode_records",
     "iter_batches",
+    "prepare_cleaning",
 ]

@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Generator, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import google_crc32c
 
@@ -54,7 +54,8 @@ from hayase.broker.storage.batch import (
     read_varint,
     validate_batch,
 )
-from hayase.broker.storage.errors import CorruptRecordError, InvalidConfigError, StorageError
+from hayase.broker.storage.config import TopicConfig
+from hayase.broker.storage.errors import CorruptRecordError, InvalidConfigError
 from hayase.broker.storage.log import PartitionLog
 from hayase.broker.storage.segment import LogSegment, iter_headers
 
@@ -281,16 +282,13 @@ def scan_keys(header: BatchHeader, data: bytes) -> list[KeyEntry]:
     return out
 
 
-def build_offset_map(
-    log: PartitionLog, ltc: LogToClean, offset_map: OffsetMap
-) -> int:
-    """Fill ``offset_map`` from whole dirty segments (at least one, then as many as fit) and
-    return the end of the range it covers: the base offset of the first segment left out."""
-    active = log.segments[-1]
-    upper = ltc.first_dirty_offset
-    start = ltc.first_dirty_offset
-    for seg, end in _overlapping(log, start, ltc.first_uncleanable_offset):
-        if seg is active or (offset_map.full and upper > start):
+def build_offset_map(dirty: list[tuple[LogSegment, int]], start: int, offset_map: OffsetMap) -> int:
+    """Fill ``offset_map`` from whole ``dirty`` segments (at least one, then as many as fit) and
+    return the end of the range it covers: where the last segment it read ends (``start`` when
+    there is none)."""
+    upper = start
+    for seg, end in dirty:
+        if offset_map.full and upper > start:
             break
         batches = _read_segment(seg)
         try:
@@ -422,14 +420,99 @@ def _seal(header: BatchHeader, attributes: int, base_ts: int, max_ts: int, count
     return bytes(out)
 
 
-def clean_segments(
-    log: PartitionLog, group: list[LogSegment], offset_map: OffsetMap, now_ms: int,
-    last_batches: dict[int, int], stats: CleanerStats,
-) -> None:
-    """Rewrite ``group`` into one cleaned segment and swap it in for them."""
-    config = log.config
+@dataclass
+class CleaningTask:
+    """One log's pass as planned in the log's own thread: everything the preparation reads,
+    so that it may run in another thread (it reads only the files of inactive segments)."""
+
+    log: PartitionLog
+    ltc: LogToClean
+    now_ms: int
+    max_keys: int
+    config: TopicConfig
+    segments: list[LogSegment]  # the inactive segments when planned
+    dirty: list[tuple[LogSegment, int]]  # dirty inactive segments, and where each ends
+    last_batches: dict[int, int]  # producer id -> last offset of its last batch
+
+
+@dataclass
+class PreparedCleaning:
+    """The cleaned segments of one pass, written and fsynced as ``.cleaned`` files, not yet
+    swapped in; or the error that stopped the preparation."""
+
+    task: CleaningTask
+    upper: int = -1
+    groups: list[tuple[list[LogSegment], LogSegment]] = field(default_factory=list)
+    stats: CleanerStats = field(default_factory=lambda: CleanerStats())
+    error: BaseException | None = None
+
+    def discard(self) -> None:
+        """Remove the cleaned files not swapped in."""
+        for _, cleaned in self.groups:
+            _remove(cleaned)
+        self.groups = []
+
+
+def plan_cleaning(log: PartitionLog, ltc: LogToClean, now_ms: int, max_keys: int) -> CleaningTask:
+    """Capture what one pass over ``log`` needs; call it in the log's thread."""
+    segments = list(log.segments[:-1])
+    dirty = [(seg, end) for seg, end in _overlapping(log, ltc.first_dirty_offset, ltc.first_uncleanable_offset)
+             if seg is not log.segments[-1]]
+    # The batch holding each producer's last sequence survives, even emptied.
+    last_batches = {pid: entry.batches[-1].last_offset
+                    for pid, entry in log.producer_state.producers.items() if entry.batches}
+    return CleaningTask(log, ltc, now_ms, max_keys, log.config, segments, dirty, last_batches)
+
+
+def prepare_cleaning(tasks: list[CleaningTask]) -> list[PreparedCleaning]:
+    """``prepare_one`` for each task: the step of LogManager.run_cleaner that may run in a
+    worker thread."""
+    return [prepare_one(task) for task in tasks]
+
+
+def prepare_one(task: CleaningTask) -> PreparedCleaning:
+    """Build the offset map and write every group's cleaned segment (Kafka's Cleaner.doClean up
+    to the swap). Touches no state of the log, so it may run in a worker thread; never raises."""
+    prepared = PreparedCleaning(task)
+    try:
+        offset_map = OffsetMap(task.max_keys)
+        upper = build_offset_map(task.dirty, task.ltc.first_dirty_offset, offset_map)
+        to_clean = [s for s in task.segments if s.base_offset < upper]
+        for group in group_segments_by_size(to_clean, task.config.segment_bytes, upper):
+            cleaned = write_cleaned_segment(task, group, offset_map, prepared.stats)
+            prepared.groups.append((group, cleaned))
+        prepared.upper = upper
+    except Exception as exc:  # noqa: BLE001 - handed to commit_cleaning, in the log's thread
+        prepared.discard()
+        prepared.error = exc
+    return prepared
+
+
+def commit_cleaning(prepared: PreparedCleaning) -> None:
+    """Swap the cleaned segments in, group by group, in the log's thread. On an error the
+    groups not swapped yet are discarded and the error is raised (the swapped ones stay: each
+    swap leaves a consistent log)."""
+    if prepared.error is not None:
+        raise prepared.error
+    log = prepared.task.log
+    try:
+        while prepared.groups:
+            old, cleaned = prepared.groups[0]
+            log.replace_segments(cleaned, old)
+            prepared.groups.pop(0)
+            prepared.stats.segments_cleaned += len(old)
+    except Exception:
+        prepared.discard()
+        raise
+
+
+def write_cleaned_segment(
+    task: CleaningTask, group: list[LogSegment], offset_map: OffsetMap, stats: CleanerStats,
+) -> LogSegment:
+    """Rewrite ``group`` into one cleaned segment, closed and fsynced under its ``.cleaned`` names."""
+    config = task.config
     cleaned = LogSegment.create_cleaned(
-        log.directory, group[0].base_offset, config.index_interval_bytes, now_ms)
+        task.log.directory, group[0].base_offset, config.index_interval_bytes, task.now_ms)
     try:
         pieces: list[bytes | memoryview] = []
         meta: list[tuple[int, int, int]] = []
@@ -439,8 +522,8 @@ def clean_segments(
             batches = _read_segment(seg)
             try:
                 for header, data in batches:
-                    retain_empty = last_batches.get(header.producer_id) == header.last_offset
-                    out = filter_batch(header, data, offset_map, now_ms, config.delete_retention_ms,
+                    retain_empty = task.last_batches.get(header.producer_id) == header.last_offset
+                    out = filter_batch(header, data, offset_map, task.now_ms, config.delete_retention_ms,
                                        retain_empty, stats)
                     if out is None:
                         continue
@@ -458,26 +541,22 @@ def clean_segments(
         cleaned.become_inactive(fsync=True)  # indexes written and everything fsynced
         cleaned.set_last_modified(max(seg.largest_timestamp for seg in group))
     except BaseException:
-        cleaned.close()
-        for path in cleaned.file_paths():
-            path.unlink(missing_ok=True)
+        _remove(cleaned)
         raise
-    log.replace_segments(cleaned, group)
-    stats.segments_cleaned += len(group)
+    return cleaned
+
+
+def _remove(cleaned: LogSegment) -> None:
+    cleaned.close()
+    for path in cleaned.file_paths():
+        path.unlink(missing_ok=True)
 
 
 def clean_log(log: PartitionLog, ltc: LogToClean, now_ms: int, max_keys: int) -> tuple[int, CleanerStats]:
-    """One pass over ``log`` (Kafka's Cleaner.doClean); returns the new first dirty offset."""
-    offset_map = OffsetMap(max_keys)
-    upper = build_offset_map(log, ltc, offset_map)
-    to_clean = [s for s in log.segments[:-1] if s.base_offset < upper]
-    # The batch holding each producer's last sequence survives, even emptied.
-    last_batches = {pid: entry.batches[-1].last_offset
-                    for pid, entry in log.producer_state.producers.items() if entry.batches}
-    stats = CleanerStats()
-    for group in group_segments_by_size(to_clean, log.config.segment_bytes, upper):
-        clean_segments(log, group, offset_map, now_ms, last_batches, stats)
-    return upper, stats
+    """One whole pass over ``log`` in the caller's thread; returns the new first dirty offset."""
+    prepared = prepare_one(plan_cleaning(log, ltc, now_ms, max_keys))
+    commit_cleaning(prepared)
+    return prepared.upper, prepared.stats
 
 
 def scan_delete_horizon(log: PartitionLog) -> int:
@@ -500,47 +579,81 @@ def scan_delete_horizon(log: PartitionLog) -> int:
 
 class LogCleaner:
     """The cleaner's state across passes: the first dirty offset (the checkpoint) and the
-    earliest pending delete horizon of every compacted log, and the logs found uncleanable."""
+    earliest pending delete horizon of every compacted log, the logs being cleaned, and the
+    logs found uncleanable (Kafka's LogCleanerManager).
+
+    ``run`` does whole passes in the caller's thread. To keep the caller's thread free, split
+    it: ``plan`` (caller's thread) -> ``prepare`` (any thread: reads inactive segments, writes
+    .cleaned files) -> ``commit`` (caller's thread: the swaps). A log stays "in progress" from
+    its plan to its commit, so a second plan skips it; every planned task must be committed."""
 
     def __init__(self, config: CleanerConfig, checkpoints: dict[TopicPartition, int] | None = None) -> None:
         self.config = config
         self.checkpoints: dict[TopicPartition, int] = dict(checkpoints or {})
         self._delete_horizons: dict[TopicPartition, int] = {}
         self.uncleanable: set[TopicPartition] = set()
+        self.in_progress: set[TopicPartition] = set()
 
     def run(self, logs: Iterable[PartitionLog], now_ms: int) -> int:
         """Clean every compacted log that needs it; returns how many were cleaned."""
-        if not self.config.enabled:
-            return 0
-        cleaned = 0
-        for log in logs:
-            if self.clean(log, now_ms):
-                cleaned += 1
-        return cleaned
+        return self.commit(self.prepare(self.plan(logs, now_ms)))
 
     def clean(self, log: PartitionLog, now_ms: int, force: bool = False) -> bool:
         """One pass over ``log`` if it is compacted and dirty enough (or ``force``)."""
-        tp = (log.topic, log.partition)
-        if log.closed or not log.config.compact_enabled or tp in self.uncleanable:
-            return False
-        ltc = cleanable_offsets(log, self.checkpoints.get(tp), now_ms)
-        if tp not in self._delete_horizons:
-            self._delete_horizons[tp] = scan_delete_horizon(log)
-        if not force and not needs_cleaning(log, ltc, self._delete_horizons[tp], now_ms):
-            return False
-        try:
-            upper, stats = clean_log(log, ltc, now_ms, self.config.max_keys)
-        except (StorageError, OSError):
-            logger.exception("%s: cleaning failed; the partition is marked uncleanable", log.name)
-            self.uncleanable.add(tp)
-            return False
-        self.checkpoints[tp] = upper
-        self._delete_horizons[tp] = stats.delete_horizon
-        logger.info(
-            "%s: cleaned %d segment(s) below offset %d: %d -> %d bytes, %d of %d records kept",
-            log.name, stats.segments_cleaned, upper, stats.bytes_read, stats.bytes_written,
-            stats.records_retained, stats.records_read)
-        return True
+        return self.commit(self.prepare(self.plan([log], now_ms, force))) == 1
+
+    def plan(self, logs: Iterable[PartitionLog], now_ms: int, force: bool = False) -> list[CleaningTask]:
+        """The passes due now (Kafka's grabFilthiestCompactedLog, for every log at once)."""
+        if not self.config.enabled:
+            return []
+        tasks = []
+        for log in logs:
+            tp = (log.topic, log.partition)
+            if log.closed or not log.config.compact_enabled or tp in self.uncleanable or tp in self.in_progress:
+                continue
+            ltc = cleanable_offsets(log, self.checkpoints.get(tp), now_ms)
+            if tp not in self._delete_horizons:
+                self._delete_horizons[tp] = scan_delete_horizon(log)
+            if force or needs_cleaning(log, ltc, self._delete_horizons[tp], now_ms):
+                tasks.append(plan_cleaning(log, ltc, now_ms, self.config.max_keys))
+                self.in_progress.add(tp)
+        return tasks
+
+    @staticmethod
+    def prepare(tasks: list[CleaningTask]) -> list[PreparedCleaning]:
+        """The heavy part of the planned passes; may run in a worker thread."""
+        return prepare_cleaning(tasks)
+
+    def commit(self, prepared: list[PreparedCleaning]) -> int:
+        """Swap the prepared segments in; returns how many logs were cleaned."""
+        cleaned = 0
+        for p in prepared:
+            log = p.task.log
+            tp = (log.topic, log.partition)
+            self.in_progress.discard(tp)
+            try:
+                commit_cleaning(p)
+            except Exception as exc:  # noqa: BLE001 - one log's failure must not stop the others
+                self._failed(log, p.task, exc)
+                continue
+            cleaned += 1
+            self.checkpoints[tp] = p.upper
+            self._delete_horizons[tp] = p.stats.delete_horizon
+            stats = p.stats
+            logger.info(
+                "%s: cleaned %d segment(s) below offset %d: %d -> %d bytes, %d of %d records kept",
+                log.name, stats.segments_cleaned, p.upper, stats.bytes_read, stats.bytes_written,
+                stats.records_retained, stats.records_read)
+        return cleaned
+
+    def _failed(self, log: PartitionLog, task: CleaningTask, exc: Exception) -> None:
+        live = log.segments
+        changed = log.closed or any(all(seg is not s for s in live) for seg in task.segments)
+        if changed:  # retention, DeleteRecords or a deletion got there first: try again later
+            logger.info("%s: the log changed during cleaning (%s); it is cleaned at a later pass", log.name, exc)
+            return
+        logger.error("%s: cleaning failed; the partition is marked uncleanable", log.name, exc_info=exc)
+        self.uncleanable.add((log.topic, log.partition))
 
     def forget(self, topic: str) -> None:
         """Drop the state of a deleted topic."""

@@ -28,7 +28,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from hayase.broker.storage.cleaner import CLEANER_CHECKPOINT, CleanerConfig, LogCleaner
+from hayase.broker.storage.cleaner import (
+    CLEANER_CHECKPOINT,
+    CleanerConfig,
+    CleaningTask,
+    LogCleaner,
+    PreparedCleaning,
+)
 from hayase.broker.storage.config import TopicConfig
 from hayase.broker.storage.errors import (
     InvalidConfigError,
@@ -306,8 +312,22 @@ class LogManager:
         """One log cleaner pass over every compacted log (cleanup.policy contains ``compact``)
         that is dirty enough; returns how many logs were cleaned. The first dirty offsets go to
         ``cleaner-offset-checkpoint`` when they changed. Runs in the caller's thread."""
+        return self.commit_cleaning(LogCleaner.prepare(self.plan_cleaning(now_ms)))
+
+    def plan_cleaning(self, now_ms: int) -> list[CleaningTask]:
+        """``run_cleaner`` in three steps, to keep the heavy part off the caller's thread:
+        ``tasks = lm.plan_cleaning(now)`` here, ``prepared = prepare_cleaning(tasks)`` in a worker
+        thread (it reads inactive segments and writes ``.cleaned`` files only), then
+        ``lm.commit_cleaning(prepared)`` here again (the swaps and the checkpoint). Every plan
+        must be committed; a log changed meanwhile (retention, DeleteRecords, deletion) is
+        simply cleaned at a later pass. Do not close the manager while a preparation runs."""
         self._check_open()
-        cleaned = self._cleaner.run(list(self._logs.values()), now_ms)
+        return self._cleaner.plan(list(self._logs.values()), now_ms)
+
+    def commit_cleaning(self, prepared: list[PreparedCleaning]) -> int:
+        """Swap in what ``prepare_cleaning`` wrote; returns how many logs were cleaned."""
+        self._check_open()
+        cleaned = self._cleaner.commit(prepared)
         live = {tp: offset for tp, offset in self._cleaner.checkpoints.items() if tp in self._logs}
         if live != self._cleaner_checkpointed:
             write_checkpoint(self.data_dir / CLEANER_CHECKPOINT, live)
