@@ -682,3 +682,49 @@ def test_the_key_scanner_agrees_with_the_record_decoder(records, codec) -> None:
     header = parse_header(batch)
     expected = [(r.offset, r.key, r.value is not None) for r in decode_records(batch)]
     assert scan_keys(header, batch) == expected
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    values=st.lists(st.tuples(st.sampled_from(KEYS), st.binary(max_size=4), st.booleans()), min_size=1, max_size=30),
+    segment_bytes=st.sampled_from([150, 300, 100_000]),
+    crash_at=st.integers(0, 40),
+    crash_in=st.sampled_from(["replace", "delete"]),
+)
+def test_a_crash_at_any_step_of_a_cleaning_recovers_a_consistent_log(
+    tmp_path_factory, values, segment_bytes, crash_at, crash_in
+) -> None:
+    directory = tmp_path_factory.mktemp("crash")
+    config = compact_config(segment_bytes=segment_bytes)
+    log = open_log(directory, config)
+    for key, value, roll in values:
+        log.append(kv([(key, value)]), NOW)
+        if roll:
+            log.roll(NOW)
+    log.roll(NOW)
+    before = dump(log)
+    hw = log.high_watermark
+    calls = [0]
+    real = os.replace if crash_in == "replace" else LogSegment.delete
+
+    def crashing(*args):
+        if calls[0] == crash_at:
+            raise Crash
+        calls[0] += 1
+        return real(*args)
+
+    with pytest.MonkeyPatch.context() as mp:
+        if crash_in == "replace":
+            mp.setattr(os, "replace", crashing)
+        else:
+            mp.setattr(LogSegment, "delete", crashing)
+        with contextlib.suppress(Crash):
+            cleaner().clean(log, NOW)
+    log.close(flush=False)
+    log = open_log(directory, config)
+    assert leftovers(directory) == []
+    after = dump(log)
+    assert set(after) <= set(before)  # offsets and contents kept
+    assert latest(after) == latest(before)
+    assert log.high_watermark == hw and log.append(kv([(b"z", b"1")]), NOW).base_offset == hw
+    log.close()
