@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hayase.engine.aggregate import make_query
+from hayase.engine.joins import make_query
 from hayase.engine.processing_log import ProcessingLog
 from hayase.engine.query import StatelessQuery
 from hayase.engine.record import Headers, OutputRecord, Record

@@ -22,9 +22,7 @@ TEST_ONLY_FUNCTIONS: frozenset[str] = frozenset({
 # Language features not delivered yet: regex over the statements (upper-cased, whitespace
 # collapsed) -> the feature name reported. Windowed *sources* (WITH (WINDOW_TYPE=...)) are
 # stateless and in scope; the WINDOW clause (windowed aggregation) is not.
-EXCLUDED_FEATURES: dict[str, str] = {
-    r"\bJOIN\b": "JOIN",
-}
+EXCLUDED_FEATURES: dict[str, str] = {}
 
 _FORMAT_PROPERTY = re.compile(
     r"\b(?:VALUE_FORMAT|KEY_FORMAT|FORMAT)\s*=\s*'([A-Z_]+)'", re.IGNORECASE

@@ -1,0 +1,719 @@
+"""JOIN as operators, following Kafka Streams (what ksqlDB compiles a join to).
+
+A plan's join chain is left-deep: node 0 joins source 0 (left) with source 1 (right), node k
+joins the result of node k-1 with source k+1. A node's inputs and outputs are either *streams*
+(rows) or *tables* (changes: key, new row or None, old row or None). Node kinds:
+
+- STREAM_STREAM (KStreamKStreamJoin): each side keeps a window store, ``key -> [(ts, row)]``; a
+  record probes the other side's store for ``[ts - before, ts + after]`` (from the other side's
+  point of view the bounds swap) and emits one joined row per match at ``max(ts, other ts)``.
+  Reads only see records newer than the store's observed stream time minus its retention
+  (``before + after + grace``; without GRACE PERIOD the deprecated 24-hour default).
+  Outer sides without a match: without GRACE PERIOD the row is null-padded at once (the old
+  eager semantics); with GRACE PERIOD it waits in the *outer store*, ordered by (timestamp,
+  side, key), until stream time passes its window end plus grace, or is dropped when a match
+  arrives first. A record whose window already closed is null-padded at once.
+- STREAM_TABLE (KStreamKTableJoin): the table side keeps ``key -> row``; table updates emit
+  nothing, stream records look the key up (LEFT pads with nulls).
+- TABLE_TABLE (KTableKTable*Join): both sides keep ``key -> (row, ts)``; an update on either
+  side emits the new joined row (or a tombstone) at the larger timestamp.
+- FK_TABLE_TABLE (KIP-213 foreign-key join): the left table row's foreign key selects the right
+  table row; the result is keyed by the left key; a right update re-emits every left row that
+  references it.
+
+Everything stays in a :class:`~hayase.engine.state.StateStore` per task (source partition), so
+the runtime can commit it with the input offsets and write its changelog, as aggregations do.
+Store keys: ``("W", node, side, key)`` window lists, ``("O", node, ts, side, key)`` outer store
+entries, ``("T", node, side, key)`` table rows; the metadata entry holds the offsets and the
+clocks (``{"offsets": ..., "clocks": {node: [stream time, left observed, right observed]}}``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hayase.engine.aggregate import freeze
+from hayase.engine.processing_log import (
+    DESERIALIZATION_ERROR,
+    RECORD_PROCESSING_ERROR,
+    SERIALIZATION_ERROR,
+    ProcessingLog,
+    ProcessingLogEntry,
+)
+from hayase.engine.query import UnsupportedPlan, _row_builder
+from hayase.engine.record import OutputRecord, Record
+from hayase.engine.state import MemoryStore, StateStore
+from hayase.engine.timestamps import InvalidTimestamp, make_extractor, throw_on_invalid
+from hayase.formats import SerdeError, key_serde, value_serde
+from hayase.sql.errors import KsqlRuntimeError
+from hayase.sql.plan import (
+    DataSource,
+    FilterStep,
+    JoinStep,
+    Namespace,
+    ProjectStep,
+    QueryPlan,
+    Row,
+    SourceType,
+)
+
+log = logging.getLogger("hayase.engine.joins")
+
+# JoinWindows.of(): grace defaults to 24 hours minus the window size (deprecated API ksqlDB uses
+# when no GRACE PERIOD is given).
+DEFAULT_GRACE_BASE_MS = 24 * 3600 * 1000
+
+StoreFactory = Callable[[int], StateStore]
+
+LEFT, RIGHT = "L", "R"
+
+# A stream item: (row, timestamp, join key of the producing node or None).
+StreamItem = tuple[Row, int, Any]
+# A table change: (key, row, tombstone, timestamp); a tombstone's row still carries the key
+# columns (the sink key is projected from it).
+TableChange = tuple[Any, Row, bool, int]
+
+
+@dataclass
+class _Input:
+    """One source of the plan: how to turn its records into rows."""
+
+    index: int
+    source: DataSource
+    is_table: bool
+    key_serde: Any
+    value_serde: Any
+    build_row: Callable[..., tuple[Any, ...]]
+    extract_ts: Callable[[Row, int], int] | None
+    null_key: tuple[Any, ...]
+    windowed: bool
+
+
+@dataclass
+class _TaskState:
+    """A task's (source partition's) store plus the indexes rebuilt from it on open."""
+
+    store: StateStore
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    # node -> [shared stream time, left store observed time, right store observed time]
+    clocks: dict[int, list[int]] = field(default_factory=dict)
+    # node -> {(ts, side, key): row}: the outer store (also in ``store``)
+    outer: dict[int, dict[tuple[int, str, Any], Row]] = field(default_factory=dict)
+    # FK nodes: node -> {foreign key: {left key, ...}}
+    fk_index: dict[int, dict[Any, set[Any]]] = field(default_factory=dict)
+
+    def clock(self, node: int) -> list[int]:
+        c = self.clocks.get(node)
+        if c is None:
+            c = self.clocks[node] = [-1, -1, -1]
+        return c
+
+    def meta(self) -> dict[str, Any]:
+        return {"offsets": dict(self.offsets),
+                "clocks": {n: list(c) for n, c in self.clocks.items()}}
+
+
+def _join_key(value: Any) -> Any:
+    return freeze(value)
+
+
+class JoinQuery:
+    """Runs a QueryPlan whose steps are ``JoinStep... [FilterStep] ProjectStep``."""
+
+    def __init__(self, plan: QueryPlan, log_: ProcessingLog,
+                 properties: Mapping[str, Any] | None = None,
+                 store_factory: StoreFactory | None = None) -> None:
+        self.plan = plan
+        self.query_id = plan.query_id
+        self.log = log_
+        self.properties = dict(properties or {})
+        self.joins: list[JoinStep] = [s for s in plan.steps if isinstance(s, JoinStep)]
+        rest = [s for s in plan.steps if not isinstance(s, JoinStep)]
+        if not self.joins or len(plan.sources) != len(self.joins) + 1:
+            raise UnsupportedPlan("a join plan needs one JoinStep per joined source")
+        self.filters = [s.predicate for s in rest if isinstance(s, FilterStep)]
+        projects = [s for s in rest if isinstance(s, ProjectStep)]
+        if len(projects) != 1 or len(rest) != len(self.filters) + 1:
+            raise UnsupportedPlan("steps after a join must be [FilterStep] ProjectStep")
+        self.project = projects[0]
+        self.inputs = [self._input(i, s) for i, s in enumerate(plan.sources)]
+        self.by_topic: dict[str, list[_Input]] = {}
+        for inp in self.inputs:
+            self.by_topic.setdefault(inp.source.topic, []).append(inp)
+        # Whether each node's left input / output is a table.
+        self.left_is_table: list[bool] = []
+        left_table = self.inputs[0].is_table
+        for step in self.joins:
+            self.left_is_table.append(left_table)
+            left_table = step.kind in ("TABLE_TABLE", "FK_TABLE_TABLE")
+        self.result_is_table = left_table
+        self.windows = [self._window(step) for step in self.joins]
+        self._throw_on_invalid_ts = throw_on_invalid(self.properties)
+        sink = plan.sink.source
+        self.sink = sink
+        self.sink_topic = sink.topic
+        self._sink_key_serde = key_serde(sink.key_format, sink.schema.key)
+        self._sink_value_serde = value_serde(sink.value_format, sink.schema.value)
+        self._n_sink_key = len(sink.schema.key)
+        self._value_idx = tuple(i for i, c in enumerate(sink.schema.columns)
+                                if c.namespace is Namespace.VALUE)
+        self._n_sink_cols = len(sink.schema.columns)
+        self.store_factory: StoreFactory = store_factory or (lambda _p: MemoryStore())
+        self.states: dict[int, _TaskState] = {}
+        self._current: Record | None = None
+        self._suppress_errors = False
+        plan.set_error_handler(self._on_expression_error)
+
+    # ------------------------------------------------------------------ setup
+
+    def _input(self, index: int, src: DataSource) -> _Input:
+        return _Input(
+            index=index, source=src, is_table=src.source_type is SourceType.TABLE,
+            key_serde=key_serde(src.key_format, src.schema.key),
+            value_serde=value_serde(src.value_format, src.schema.value),
+            build_row=_row_builder(src), extract_ts=self._extractor(index, src),
+            null_key=(None,) * len(src.schema.key), windowed=src.window is not None)
+
+    def _extractor(self, index: int, src: DataSource) -> Callable[[Row, int], int] | None:
+        compiled = getattr(self.plan, "source_timestamp", None)
+        if compiled is not None and index == 0 and len(self.plan.sources) == 1:
+            return None
+        return make_extractor(src)
+
+    @staticmethod
+    def _window(step: JoinStep) -> tuple[int, int, int, bool]:
+        """(before, after, grace, spurious-result fix): the JoinWindows of a STREAM_STREAM
+        node (the outer store only exists when GRACE PERIOD is given)."""
+        if step.within is None:
+            return 0, 0, 0, False
+        before, after = step.within
+        if step.grace_ms is not None:
+            return before, after, step.grace_ms, True
+        return before, after, max(DEFAULT_GRACE_BASE_MS - before - after, 0), False
+
+    @property
+    def source_topics(self) -> tuple[str, ...]:
+        return tuple(self.by_topic)
+
+    @property
+    def source_topic(self) -> str:
+        return self.inputs[0].source.topic
+
+    @property
+    def source(self) -> DataSource:
+        """The left-most source (its partition count is the result's)."""
+        return self.inputs[0].source
+
+    # ------------------------------------------------------------------ state
+
+    def state(self, partition: int) -> _TaskState:
+        st = self.states.get(partition)
+        if st is None:
+            store = self.store_factory(partition)
+            meta = store.meta
+            st = _TaskState(store, dict(meta.get("offsets", {})),
+                            {int(n): list(c) for n, c in meta.get("clocks", {}).items()})
+            self._index(st)
+            self.states[partition] = st
+        return st
+
+    def _index(self, st: _TaskState) -> None:
+        """Rebuild the in-memory indexes (outer stores, FK index) from a (restored) store."""
+        for key, value in st.store.items():
+            if key[0] == "O":
+                st.outer.setdefault(key[1], {})[(key[2], key[3], key[4])] = value
+            elif key[0] == "T" and key[2] == LEFT and \
+                    self.joins[key[1]].kind == "FK_TABLE_TABLE":
+                fk = self._fk_of(key[1], value[0])
+                if fk is not None:
+                    st.fk_index.setdefault(key[1], {}).setdefault(fk, set()).add(key[3])
+
+    def commit(self, partition: int,
+               before_write: Callable[[list[tuple[Any, Any]]], None] | None = None,
+               extra_meta: Mapping[str, Any] | None = None) -> list[tuple[Any, Any]]:
+        """Make the task's state durable with the offsets it reflects (``before_write`` gets
+        the changed entries first: the changelog)."""
+        st = self.states[partition]
+        meta = st.meta()
+        meta.update(extra_meta or {})
+        return st.store.commit(meta, before_write)
+
+    def close_partition(self, partition: int) -> None:
+        st = self.states.pop(partition, None)
+        if st is not None:
+            st.store.close()
+
+    def close(self) -> None:
+        for p in list(self.states):
+            self.close_partition(p)
+
+    # ------------------------------------------------------------------ errors
+
+    def _entry(self, kind: int, message: str, target: str | None = None,
+               data: bytes | None = None) -> None:
+        rec = self._current
+        self.log.add(ProcessingLogEntry(
+            query_id=self.query_id, type=kind, error_message=message,
+            topic=rec.topic if rec else None, partition=rec.partition if rec else None,
+            offset=rec.offset if rec else None, target=target, record=data,
+            time_ms=rec.timestamp if rec else 0,
+        ))
+
+    def _on_expression_error(self, error: Exception) -> None:
+        if not self._suppress_errors:
+            self._entry(RECORD_PROCESSING_ERROR, str(error))
+
+    # ------------------------------------------------------------------ records
+
+    def process(self, rec: Record) -> list[OutputRecord]:
+        """Run one source record through the join chain; returns the sink records."""
+        st = self.state(rec.partition)
+        tp = (rec.topic, rec.partition)
+        applied = st.offsets.get(tp)
+        if applied is not None and rec.offset < applied:
+            return []  # already reflected in the (restored) state
+        self._current = rec
+        try:
+            outputs: list[OutputRecord] = []
+            for inp in self.by_topic.get(rec.topic, ()):
+                outputs += self._process_input(st, inp, rec)
+            return outputs
+        except (InvalidTimestamp, KsqlRuntimeError):
+            raise
+        except Exception as e:  # a bug or an unexpected value must not stop the query
+            log.debug("join failure", exc_info=True)
+            self._entry(RECORD_PROCESSING_ERROR, f"{type(e).__name__}: {e}")
+            return []
+        finally:
+            st.offsets[tp] = rec.offset + 1
+            self._current = None
+            self._suppress_errors = False
+
+    def _deserialize(self, inp: _Input, rec: Record) -> tuple[Any, Any] | None:
+        key_bytes = rec.key
+        if inp.windowed:
+            from hayase.engine import windows
+
+            assert inp.source.window is not None
+            try:
+                key_bytes, _ws, _we = windows.unwrap(key_bytes, inp.source.window.type,
+                                                     inp.source.window.size_ms)
+            except ValueError as e:
+                self._entry(DESERIALIZATION_ERROR, str(e), "key", rec.key)
+                return None
+        try:
+            key = inp.key_serde.deserialize(key_bytes)
+        except SerdeError as e:
+            self._entry(DESERIALIZATION_ERROR, e.message, "key", rec.key)
+            return None
+        try:
+            value = inp.value_serde.deserialize(rec.value)
+        except SerdeError as e:
+            self._entry(DESERIALIZATION_ERROR, e.message, "value", rec.value)
+            return None
+        return key, value
+
+    def _process_input(self, st: _TaskState, inp: _Input, rec: Record) -> list[OutputRecord]:
+        parts = self._deserialize(inp, rec)
+        if parts is None:
+            return []
+        key, value = parts
+        if key is None and inp.is_table and inp.source.schema.key:
+            self._entry(RECORD_PROCESSING_ERROR, "Skipping table record with a null key")
+            return []
+        columns = inp.build_row(inp.null_key if key is None else key, value, rec.headers)
+        ts = rec.timestamp
+        if inp.extract_ts is not None and value is not None:
+            try:
+                ts = inp.extract_ts(columns, rec.timestamp)
+            except InvalidTimestamp as e:
+                if self._throw_on_invalid_ts:
+                    raise KsqlRuntimeError(
+                        "Fatal user code error in TimestampExtractor callback for record "
+                        f"{rec.topic}-{rec.partition}@{rec.offset}: {e}") from e
+                self._entry(RECORD_PROCESSING_ERROR, str(e))
+                return []
+        row: Row = columns + (ts, rec.partition, rec.offset)
+        if inp.windowed:
+            row = row + (None, None)  # window bounds are not read through a join
+        node = max(inp.index - 1, 0)
+        side = LEFT if inp.index == 0 else RIGHT
+        if inp.is_table:
+            return self._table_input(st, node, side, row, value is None, ts)
+        if value is None:
+            return []  # a stream record without a value has nothing to join
+        return self._stream_input(st, node, side, (row, ts, None))
+
+    # ------------------------------------------------------------------ routing
+
+    def _table_input(self, st: _TaskState, node: int, side: str, row: Row, tombstone: bool,
+                     ts: int) -> list[OutputRecord]:
+        """A source table's record: update the node's table (side) and join."""
+        step = self.joins[node]
+        key_fn = step.left_key if side == LEFT else step.right_key
+        assert key_fn is not None
+        if side == RIGHT or step.kind != "FK_TABLE_TABLE":
+            key = _join_key(key_fn(row))
+        else:
+            key = _join_key(self._table_pk(row))
+        if key is None:
+            self._entry(RECORD_PROCESSING_ERROR, "Skipping table record with a null join key")
+            return []
+        if step.kind == "STREAM_TABLE":
+            skey = ("T", node, RIGHT, key)
+            if tombstone:
+                st.store.delete(skey)
+            else:
+                st.store.put(skey, (row, ts))
+            return []
+        return self._route_table(st, node, side, (key, row, tombstone, ts))
+
+    def _table_pk(self, row: Row) -> Any:
+        src = self.inputs[0].source
+        n_key = len(src.schema.key)
+        return row[0] if n_key == 1 else tuple(row[:n_key])
+
+    def _stream_input(self, st: _TaskState, node: int, side: str,
+                      item: StreamItem) -> list[OutputRecord]:
+        step = self.joins[node]
+        if step.kind == "STREAM_STREAM":
+            out = self._stream_stream(st, node, side, item)
+        elif step.kind == "STREAM_TABLE":
+            out = self._stream_table(st, node, item)
+        else:
+            raise UnsupportedPlan(f"stream input into a {step.kind} join")
+        return self._next_stream(st, node, out)
+
+    def _next_stream(self, st: _TaskState, node: int,
+                     items: list[StreamItem]) -> list[OutputRecord]:
+        outputs: list[OutputRecord] = []
+        if node + 1 < len(self.joins):
+            for item in items:
+                outputs += self._stream_input(st, node + 1, LEFT, item)
+            return outputs
+        for row, ts, key in items:
+            outputs += self._finish(row + (key, ts), ts, tombstone=False)
+        return outputs
+
+    def _route_table(self, st: _TaskState, node: int, side: str,
+                     change: TableChange) -> list[OutputRecord]:
+        step = self.joins[node]
+        if step.kind == "FK_TABLE_TABLE":
+            changes = self._fk_join(st, node, side, change)
+        else:
+            changes = self._table_table(st, node, side, change)
+        outputs: list[OutputRecord] = []
+        if node + 1 < len(self.joins):
+            nxt = self.joins[node + 1]
+            if nxt.kind not in ("TABLE_TABLE", "FK_TABLE_TABLE"):
+                raise UnsupportedPlan("a table result joined as a stream")
+            for key, row, tombstone, ts in changes:
+                if nxt.kind == "TABLE_TABLE":
+                    assert nxt.left_key is not None
+                    key = _join_key(nxt.left_key(row))
+                outputs += self._route_table(st, node + 1, LEFT, (key, row, tombstone, ts))
+            return outputs
+        for key, row, tombstone, ts in changes:
+            outputs += self._finish(row + (key, ts), ts, tombstone)
+        return outputs
+
+    # ------------------------------------------------------------------ stream-stream
+
+    def _stream_stream(self, st: _TaskState, node: int, side: str,
+                       item: StreamItem) -> list[StreamItem]:
+        step = self.joins[node]
+        row, ts, _ = item
+        key_fn = step.left_key if side == LEFT else step.right_key
+        assert key_fn is not None
+        key = _join_key(key_fn(row))
+        if key is None:
+            self._entry(RECORD_PROCESSING_ERROR,
+                        "Skipping record due to null join key: " + step.text)
+            return []
+        before, after, grace, spurious_fix = self.windows[node]
+        if side == RIGHT:
+            before, after = after, before
+        retention = step.within[0] + step.within[1] + grace if step.within else grace
+        clock = st.clock(node)
+        this_i, other_i = (1, 2) if side == LEFT else (2, 1)
+        other = RIGHT if side == LEFT else LEFT
+        # KStreamJoinWindow: the record goes into this side's window store first.
+        if ts > clock[this_i]:
+            clock[this_i] = ts
+        if ts > clock[this_i] - retention:
+            skey = ("W", node, side, key)
+            st.store.put(skey, list(st.store.get(skey) or ()) + [(ts, row)])
+            self._expire(st, node, side, key, clock[this_i] - retention)
+        if ts > clock[0]:
+            clock[0] = ts
+        out: list[StreamItem] = []
+        if spurious_fix and ts == clock[0]:
+            out += self._emit_outer(st, node, clock[0], grace)
+        time_from = max(0, ts - before, clock[other_i] - retention + 1)
+        time_to = max(0, ts + after)
+        matched = False
+        for other_ts, other_row in st.store.get(("W", node, other, key)) or ():
+            if time_from <= other_ts <= time_to:
+                matched = True
+                if spurious_fix:
+                    self._outer_delete(st, node, (other_ts, other, key))
+                joined = row + other_row if side == LEFT else other_row + row
+                out.append((joined, max(ts, other_ts), key))
+        if matched:
+            return out
+        outer = step.join_type == "FULL" or (step.join_type == "LEFT" and side == LEFT) or \
+            (step.join_type == "RIGHT" and side == RIGHT)
+        if not outer:
+            return out
+        if not spurious_fix or time_to < clock[0]:
+            out.append((self._pad(node, side, row), ts, key))
+        else:
+            okey = (ts, side, key)
+            st.outer.setdefault(node, {})[okey] = row
+            st.store.put(("O", node) + okey, row)
+        return out
+
+    def _expire(self, st: _TaskState, node: int, side: str, key: Any, bound: int) -> None:
+        """Drop this key's window entries that no read can see any more."""
+        skey = ("W", node, side, key)
+        entries = st.store.get(skey) or ()
+        if entries and entries[0][0] <= bound:
+            kept = [e for e in entries if e[0] > bound]
+            if kept:
+                st.store.put(skey, kept)
+            else:
+                st.store.delete(skey)
+
+    def _outer_delete(self, st: _TaskState, node: int, okey: tuple[int, str, Any]) -> None:
+        entries = st.outer.get(node)
+        if entries and okey in entries:
+            del entries[okey]
+            st.store.delete(("O", node) + okey)
+
+    def _emit_outer(self, st: _TaskState, node: int, stream_time: int,
+                    grace: int) -> list[StreamItem]:
+        """Null-padded rows of outer-store records whose window has closed, in store order
+        (timestamp, then right side before left, then key)."""
+        entries = st.outer.get(node)
+        if not entries:
+            return []
+        before, after = self.windows[node][0], self.windows[node][1]
+        closed = []
+        for okey in entries:
+            ts, side, _key = okey
+            look_back = after if side == LEFT else before
+            if ts + look_back + grace < stream_time:
+                closed.append(okey)
+        closed.sort(key=lambda k: (k[0], 0 if k[1] == RIGHT else 1, _sort_key(k[2])))
+        out: list[StreamItem] = []
+        for okey in closed:
+            row = entries.pop(okey)
+            st.store.delete(("O", node) + okey)
+            out.append((self._pad(node, okey[1], row), okey[0], okey[2]))
+        return out
+
+    def _pad(self, node: int, side: str, row: Row) -> Row:
+        step = self.joins[node]
+        if side == LEFT:
+            return row + (None,) * step.right_width
+        return (None,) * step.left_width + row
+
+    # ------------------------------------------------------------------ stream-table
+
+    def _stream_table(self, st: _TaskState, node: int, item: StreamItem) -> list[StreamItem]:
+        step = self.joins[node]
+        row, ts, _ = item
+        assert step.left_key is not None
+        key = _join_key(step.left_key(row))
+        if key is None:
+            if step.join_type == "LEFT":
+                return [(self._pad(node, LEFT, row), ts, None)]
+            self._entry(RECORD_PROCESSING_ERROR,
+                        "Skipping record due to null join key: " + step.text)
+            return []
+        found = st.store.get(("T", node, RIGHT, key))
+        if found is None:
+            if step.join_type == "LEFT":
+                return [(self._pad(node, LEFT, row), ts, key)]
+            return []
+        return [(row + found[0], ts, key)]
+
+    # ------------------------------------------------------------------ table-table
+
+    def _table_table(self, st: _TaskState, node: int, side: str,
+                     change: TableChange) -> list[TableChange]:
+        """KTableKTable{Inner,Left,Outer}Join: the new joined row for an update of one side,
+        a tombstone when the join no longer has a row for the key."""
+        step = self.joins[node]
+        key, row, tombstone, ts = change
+        skey = ("T", node, side, key)
+        old_entry = st.store.get(skey)
+        old = None if old_entry is None else old_entry[0]
+        if tombstone:
+            if old_entry is not None:
+                st.store.delete(skey)
+        else:
+            st.store.put(skey, (row, ts))
+        other = RIGHT if side == LEFT else LEFT
+        other_entry = st.store.get(("T", node, other, key))
+        other_row = None if other_entry is None else other_entry[0]
+        this_outer, other_outer = self._outer_sides(step.join_type, side)
+        if other_entry is None:
+            if not this_outer or (tombstone and old is None):
+                return []
+            out_ts = ts
+        else:
+            out_ts = max(ts, other_entry[1])
+        base = self._combine(node, side, old if old is not None else row, other_row)
+        if not tombstone:
+            return [(key, self._combine(node, side, row, other_row), False, out_ts)]
+        if other_row is not None and other_outer:
+            return [(key, self._combine(node, side, None, other_row), False, out_ts)]
+        return [(key, base, True, out_ts)]
+
+    @staticmethod
+    def _outer_sides(join_type: str, side: str) -> tuple[bool, bool]:
+        """(this side is preserved, the other side is preserved) for an input on ``side``."""
+        left = join_type in ("LEFT", "FULL")
+        right = join_type in ("RIGHT", "FULL")
+        return (left, right) if side == LEFT else (right, left)
+
+    def _combine(self, node: int, side: str, this: Row | None, other: Row | None) -> Row:
+        step = self.joins[node]
+        lw, rw = step.left_width, step.right_width
+        if side == LEFT:
+            left, right = this, other
+        else:
+            left, right = other, this
+        return (left if left is not None else (None,) * lw) + \
+            (right if right is not None else (None,) * rw)
+
+    # ------------------------------------------------------------------ foreign key
+
+    def _fk_of(self, node: int, left_row: Row) -> Any:
+        step = self.joins[node]
+        assert step.left_key is not None
+        try:
+            self._suppress_errors = True
+            return _join_key(step.left_key(left_row))
+        finally:
+            self._suppress_errors = False
+
+    def _fk_join(self, st: _TaskState, node: int, side: str,
+                 change: TableChange) -> list[TableChange]:
+        step = self.joins[node]
+        key, row, tombstone, ts = change
+        skey = ("T", node, side, key)
+        old_entry = st.store.get(skey)
+        old = None if old_entry is None else old_entry[0]
+        if tombstone:
+            if old_entry is not None:
+                st.store.delete(skey)
+        else:
+            st.store.put(skey, (row, ts))
+        left_join = step.join_type == "LEFT"
+        if side == RIGHT:
+            return self._fk_right(st, node, key, None if tombstone else row, ts, left_join)
+        index = st.fk_index.setdefault(node, {})
+        old_fk = None if old is None else self._fk_of(node, old)
+        new_fk = None if tombstone else self._fk_of(node, row)
+        if old_fk is not None and old_fk in index:
+            index[old_fk].discard(key)
+            if not index[old_fk]:
+                del index[old_fk]
+        if new_fk is not None:
+            index.setdefault(new_fk, set()).add(key)
+        if tombstone:
+            if old is None:
+                return []
+            return [(key, self._combine(node, LEFT, old, None), True, ts)]
+        right = None if new_fk is None else st.store.get(("T", node, RIGHT, new_fk))
+        if right is None:
+            if left_join:
+                return [(key, self._combine(node, LEFT, row, None), False, ts)]
+            if old is None:
+                return []
+            return [(key, self._combine(node, LEFT, row, None), True, ts)]
+        return [(key, self._combine(node, LEFT, row, right[0]), False, max(ts, right[1]))]
+
+    def _fk_right(self, st: _TaskState, node: int, pk: Any, new: Row | None, ts: int,
+                  left_join: bool) -> list[TableChange]:
+        out: list[TableChange] = []
+        for lkey in sorted(st.fk_index.get(node, {}).get(pk, ()), key=_sort_key):
+            entry = st.store.get(("T", node, LEFT, lkey))
+            if entry is None:
+                continue
+            left_row, left_ts = entry
+            if new is None:
+                out.append((lkey, self._combine(node, LEFT, left_row, None), not left_join,
+                            max(ts, left_ts)))
+            else:
+                out.append((lkey, self._combine(node, LEFT, left_row, new), False,
+                            max(ts, left_ts)))
+        return out
+
+    # ------------------------------------------------------------------ output
+
+    def _finish(self, row: Row, ts: int, tombstone: bool) -> list[OutputRecord]:
+        """WHERE + projection + sink serialisation of one joined row (or table tombstone)."""
+        rec = self._current
+        assert rec is not None
+        if not tombstone:
+            for pred in self.filters:
+                if pred(row) is not True:
+                    if not self.result_is_table:
+                        return []
+                    tombstone = True
+                    break
+        if tombstone:
+            self._suppress_errors = True
+            try:
+                out = self.project.fn(row, None)
+            finally:
+                self._suppress_errors = False
+        else:
+            out = self.project.fn(row, None)
+        out_ts = out[self._n_sink_cols] if len(out) > self._n_sink_cols else ts
+        if tombstone:
+            out_ts = ts
+        elif out_ts is None or out_ts < 0:
+            self._entry(RECORD_PROCESSING_ERROR,
+                        f"Invalid timestamp {out_ts} for the sink's TIMESTAMP column")
+            return []
+        key_values = tuple(out[: self._n_sink_key])
+        try:
+            key_bytes = self._sink_key_serde.serialize(key_values)
+            value_bytes = None if tombstone else self._sink_value_serde.serialize(
+                tuple(out[i] for i in self._value_idx))
+        except SerdeError as e:
+            self._entry(SERIALIZATION_ERROR, e.message, e.target)
+            return []
+        return [OutputRecord(self.sink_topic, key_bytes, value_bytes, int(out_ts), rec.headers)]
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    """A total order over join keys of mixed types (store iteration order stand-in)."""
+    if value is None:
+        return (0, "")
+    if isinstance(value, (int, float)):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)
+    return (3, repr(value))
+
+
+def is_join_plan(plan: QueryPlan) -> bool:
+    return any(isinstance(s, JoinStep) for s in plan.steps)
+
+
+def make_query(plan: QueryPlan, log_: ProcessingLog, properties: Mapping[str, Any] | None = None,
+               store_factory: StoreFactory | None = None) -> Any:
+    """The operator for any plan: joins here, the rest from :func:`aggregate.make_query`."""
+    if is_join_plan(plan):
+        return JoinQuery(plan, log_, properties, store_factory)
+    from hayase.engine.aggregate import make_query as make_other
+
+    return make_other(plan, log_, properties, store_factory)
