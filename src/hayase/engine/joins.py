@@ -57,6 +57,7 @@ from hayase.sql.plan import (
     ProjectStep,
     QueryPlan,
     Row,
+    SelectKeyStep,
     SourceType,
 )
 
@@ -121,7 +122,8 @@ def _join_key(value: Any) -> Any:
 
 
 class JoinQuery:
-    """Runs a QueryPlan whose steps are ``JoinStep... [FilterStep] ProjectStep``."""
+    """Runs a QueryPlan whose steps are ``JoinStep... [FilterStep] [SelectKeyStep]
+    ProjectStep`` (SelectKeyStep: PARTITION BY after the join)."""
 
     def __init__(self, plan: QueryPlan, log_: ProcessingLog,
                  properties: Mapping[str, Any] | None = None,
@@ -135,9 +137,13 @@ class JoinQuery:
         if not self.joins or len(plan.sources) != len(self.joins) + 1:
             raise UnsupportedPlan("a join plan needs one JoinStep per joined source")
         self.filters = [s.predicate for s in rest if isinstance(s, FilterStep)]
+        select_keys = [s for s in rest if isinstance(s, SelectKeyStep)]
+        self.select_key = select_keys[0].key_fn if select_keys else None
         projects = [s for s in rest if isinstance(s, ProjectStep)]
-        if len(projects) != 1 or len(rest) != len(self.filters) + 1:
-            raise UnsupportedPlan("steps after a join must be [FilterStep] ProjectStep")
+        if len(projects) != 1 or len(select_keys) > 1 or \
+                len(rest) != len(self.filters) + len(select_keys) + 1:
+            raise UnsupportedPlan("steps after a join must be [FilterStep] [SelectKeyStep] "
+                                  "ProjectStep")
         self.project = projects[0]
         self.inputs = [self._input(i, s) for i, s in enumerate(plan.sources)]
         self.by_topic: dict[str, list[_Input]] = {}
@@ -668,14 +674,12 @@ class JoinQuery:
                         return []
                     tombstone = True
                     break
-        if tombstone:
-            self._suppress_errors = True
-            try:
-                out = self.project.fn(row, None)
-            finally:
-                self._suppress_errors = False
-        else:
-            out = self.project.fn(row, None)
+        self._suppress_errors = tombstone
+        try:
+            new_key = None if self.select_key is None else self.select_key(row)
+            out = self.project.fn(row, new_key)
+        finally:
+            self._suppress_errors = False
         out_ts = out[self._n_sink_cols] if len(out) > self._n_sink_cols else ts
         if tombstone:
             out_ts = ts

@@ -497,6 +497,11 @@ class JoinPlanner:
         first_hit = hits[0]
         same = [i for i in hits if items[i].column_index == items[first_hit].column_index]
         self._no_duplicate_key(items, same, node)
+        key_item = items[first_hit]
+        if not self.synthetic and key_item.typed.type == self.key_type:
+            # The record key is the join key even when the selected column's side is missing
+            # (outer joins): read it from ROWKEY, as ksqlDB's key column does.
+            key_item.typed = Typed(f"row[{self.total_width}]", key_item.typed.type)
         return [first_hit], [i for i in range(len(items)) if i != first_hit]
 
     def _partition_columns(self, items: list[_Item], sink_name: str, node: ast.Node
