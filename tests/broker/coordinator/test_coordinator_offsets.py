@@ -286,3 +286,17 @@ def test_simple_group_offsets_expire_one_by_one_and_active_groups_keep_theirs() 
     assert set(h.c.committed("busy")) == {("t", 0)}  # a Stable group's offsets stay
     h.advance(6_000)
     assert "simple" not in h.c.groups
+
+
+def test_deleting_a_topic_deletes_its_committed_offsets_and_emptied_groups() -> None:
+    h = harness()
+    ids, gen, _ = h.stable_group(1, group="busy")
+    h.commit(ids[0], gen, {("t", 0): 1, ("u", 0): 2}, group="busy")
+    h.commit("", -1, {("t", 1): 3}, group="simple")
+    out = h.run(h.c.delete_topic_offsets("t", h.now))
+    assert set(h.c.committed("busy")) == {("u", 0)}
+    assert "simple" not in h.c.groups and "busy" in h.c.groups
+    assert (rec.offset_key("busy", "t", 0), None) in out.records
+    assert (rec.group_key("simple"), None) in out.records
+    c = replayed(h)
+    assert c.committed("busy") == h.c.committed("busy") and "simple" not in c.groups

@@ -418,3 +418,28 @@ def test_running_group_carries_on_across_a_broker_sigkill(tmp_path: Path,
         for m in members:
             m.close()
         broker.cleanup()
+
+
+def test_recreated_topic_does_not_inherit_committed_offsets(kafka: Backend, topic_name: str,
+                                                            group_id: str) -> None:
+    bs = kafka.bootstrap_servers
+    create_topic(bs, topic_name, 1)
+    produce(bs, topic_name, 5)
+    c = Consumer({"bootstrap.servers": bs, "group.id": group_id})
+    c.commit(offsets=[TopicPartition(topic_name, 0, 5)], asynchronous=False)
+    c.close()
+    assert committed(bs, group_id, topic_name, 1) == {0: 5}
+    admin = AdminClient({"bootstrap.servers": bs})
+    admin.delete_topics([topic_name])[topic_name].result(30)
+
+    def recreated() -> bool:
+        try:
+            admin.create_topics([NewTopic(topic_name, 1, 1)])[topic_name].result(30)
+        except KafkaException:
+            time.sleep(0.2)  # the deletion is still going on (Apache Kafka deletes async)
+            return False
+        return True
+
+    wait_for(recreated, "the topic to be created again")
+    wait_for(lambda: committed(bs, group_id, topic_name, 1) == {0: -1001},
+             "the old committed offset to be gone")

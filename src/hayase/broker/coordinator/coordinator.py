@@ -744,6 +744,20 @@ class GroupCoordinator:
                 group.transition_to(GroupState.DEAD, now_ms)
                 del self.groups[group_id]
 
+    def delete_topic_offsets(self, topic: str, now_ms: int) -> Output:
+        """A topic was deleted: its committed offsets go (Kafka's handleDeletedPartitions),
+        and so does an Empty group left with none."""
+        out = Output(records=self.offsets.delete_topic(topic))
+        for group_id in list(self.groups):
+            group = self.groups[group_id]
+            if group_id not in self.offsets and group.is_in(GroupState.EMPTY) and (
+                not group.pending_members
+            ):
+                out.records.append((rec.group_key(group_id), None))
+                group.transition_to(GroupState.DEAD, now_ms)
+                del self.groups[group_id]
+        return out
+
     def _reschedule_heartbeat(self, member: Member, now_ms: int) -> None:
         member.heartbeat_deadline = now_ms + member.session_timeout_ms
 

@@ -77,6 +77,19 @@ class OffsetStore:
     def delete_group(self, group_id: str) -> list[Record]:
         return self.expire(group_id, lambda _: True)
 
+    def delete_topic(self, topic: str) -> list[Record]:
+        """Forget every group's offsets of a deleted topic; their tombstones."""
+        out: list[Record] = []
+        for group_id in list(self._by_group):
+            committed = self._by_group[group_id]
+            gone = sorted(tp for tp in committed if tp[0] == topic)
+            for tp in gone:
+                del committed[tp]
+                out.append((rec.offset_key(group_id, tp[0], tp[1]), None))
+            if not committed:
+                del self._by_group[group_id]
+        return out
+
     # -- queries --------------------------------------------------------------------------------
 
     def fetch(

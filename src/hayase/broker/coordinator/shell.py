@@ -66,6 +66,9 @@ class CoordinatorHandler:
         if applied >= compact_min_records and applied > 2 * len(live):
             self.offset_log.compact(live, broker.clock())
             log.info("compacted %s from %d to %d record(s)", OFFSETS_TOPIC, applied, len(live))
+        listeners = getattr(broker, "topic_deleted_listeners", None)
+        if listeners is not None:
+            listeners.append(self.on_topic_deleted)
         self._wake = asyncio.Event()
         self._ticker: asyncio.Task[None] | None = None
         self._flushing: set[asyncio.Task[None]] = set()
@@ -105,6 +108,11 @@ class CoordinatorHandler:
             self._ticker = None
         if self._flushing:
             await asyncio.gather(*self._flushing, return_exceptions=True)
+
+    def on_topic_deleted(self, topic: str) -> None:
+        """DeleteTopics listener: the topic's committed offsets are deleted too."""
+        now = self.broker.clock()
+        self._deliver(self.coordinator.delete_topic_offsets(topic, now), now)
 
     def group_lag(self) -> list[tuple[str, str, int, int]]:
         """(group, topic, partition, log end offset - committed offset) for every committed
