@@ -32,6 +32,7 @@ from hayase.broker.storage.batch import (
     CRC_OFFSET,
     HEADER_SIZE,
     LOG_OVERHEAD,
+    compress,
     parse_header,
 )
 from hayase.broker.storage.cleaner import (
@@ -61,9 +62,15 @@ def kv(pairs: list[tuple[bytes | None, bytes | None]], *, ts: int = NOW, pid: in
 
 
 def compressed(batch: bytes, codec: int) -> bytes:
-    """The same batch with its records compressed (1 gzip, 4 zstd)."""
+    """The same batch with its records compressed (1 gzip, 2 snappy, 3 lz4, 4 zstd), as
+    clients do (gzip and zstd not through the cleaner's own compressor)."""
     body = batch[HEADER_SIZE:]
-    packed = gzip.compress(body) if codec == 1 else bytes(cramjam.zstd.compress(body))
+    if codec == 1:
+        packed = gzip.compress(body)
+    elif codec == 4:
+        packed = bytes(cramjam.zstd.compress(body))
+    else:
+        packed = compress(codec, body)
     out = bytearray(batch[:HEADER_SIZE] + packed)
     struct.pack_into(">i", out, 8, len(out) - LOG_OVERHEAD)
     (attributes,) = struct.unpack_from(">h", out, ATTRIBUTES_OFFSET)
@@ -341,7 +348,7 @@ def test_a_small_offset_map_cleans_in_several_passes(tmp_path: Path) -> None:
 # --- compressed input ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("codec", [1, 4])
+@pytest.mark.parametrize("codec", [1, 2, 3, 4])
 def test_compressed_batches_are_filtered(tmp_path: Path, codec: int) -> None:
     log = open_log(tmp_path, compact_config())
     untouched = compressed(kv([(b"x", b"1"), (b"y", b"1")]), codec)
@@ -355,7 +362,7 @@ def test_compressed_batches_are_filtered(tmp_path: Path, codec: int) -> None:
     headers = [h for _, h in iter_batches(data)]  # CRCs check out
     assert headers[0].compression == codec  # kept as it was
     assert data[LOG_OVERHEAD + 4 : headers[0].size] == untouched[LOG_OVERHEAD + 4 :]
-    assert headers[1].compression == 0 and headers[1].records_count == 1  # rewritten uncompressed
+    assert headers[1].compression == codec and headers[1].records_count == 1  # rewritten, same codec
     assert (headers[1].base_offset, headers[1].last_offset) == (2, 4)  # offsets of the original
     log.close()
 

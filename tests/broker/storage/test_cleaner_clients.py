@@ -32,7 +32,10 @@ def write_cleaned(data_dir: Path) -> list[Entry]:
     for i in range(12):
         log.append(kv([(b"k%d" % (i % 4), b"v%d" % i)], ts=now + i), now)
     log.append(kv([(b"a", b"1"), (b"b", b"1")], ts=now), now)
+    for codec in (2, 3, 4):  # partly superseded below: rewritten by the cleaner with their codec
+        log.append(compressed(kv([(b"z%d" % codec, b"old"), (b"y%d" % codec, b"kept" * 40)], ts=now), codec), now)
     log.append(compressed(kv([(b"a", b"2"), (b"c", b"1"), (b"d", b"1")], ts=now), 1), now)
+    log.append(kv([(b"z%d" % codec, b"new") for codec in (2, 3, 4)], ts=now), now)
     log.append(kv([(b"e", b"1"), (b"f", b"1")], ts=now, pid=77, epoch=0, seq=0), now)  # emptied, kept
     log.append(kv([(b"e", b"2"), (b"f", b"2"), (b"c", None)], ts=now), now)  # a tombstone for c
     log.roll(now)
@@ -101,7 +104,7 @@ def test_kafka_dump_log_segments_accepts_the_cleaned_segment(tmp_path: Path) -> 
     write_cleaned(data_dir)
     segment = data_dir / "compacted-0" / f"{0:020d}"
     run = subprocess.run(
-        ["java", "-cp", f"{default_libs()}/*", "kafka.tools.DumpLogSegments", "--deep-iteration",
+        ["java", "-cp", f"{default_libs()}/*", "kafka.tools.DumpLogSegments", "--deep-iteration", "--print-data-log",
          "--files", f"{segment}.log,{segment}.index,{segment}.timeindex"],
         capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -109,4 +112,8 @@ def test_kafka_dump_log_segments_accepts_the_cleaned_segment(tmp_path: Path) -> 
     assert batches and all("isvalid: true" in line for line in batches)
     assert any("count: 0" in line and "producerId: 77" in line and "lastSequence: 1" in line for line in batches)
     assert any("deleteHorizonMs: OptionalLong[" in line for line in batches)
+    for codec, count in (("snappy", 1), ("lz4", 1), ("zstd", 1), ("gzip", 2)):  # rewritten, same codec
+        assert any(f"compresscodec: {codec}" in line and f"count: {count} " in line for line in batches), codec
+    kept = [line for line in run.stdout.splitlines() if line.startswith("| offset:") and " key: y" in line]
+    assert len(kept) == 3 and all("payload: " + "kept" * 40 in line for line in kept)
     assert "mismatch" not in run.stdout.lower() and "corrupt" not in run.stdout.lower()

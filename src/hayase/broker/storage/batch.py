@@ -303,7 +303,32 @@ def _decompress(codec: int, data: bytes) -> bytes:
     raise CorruptRecordError(f"unknown compression codec {codec}")
 
 
+def compress(codec: int, data: bytes) -> bytes:
+    """Compress a batch's records with ``codec`` at Kafka's default level, in the framing Kafka's
+    Java clients read: gzip, xerial-framed snappy, LZ4 frames with independent blocks, zstd."""
+    if codec == COMPRESSION_NONE:
+        return data
+    import cramjam  # off the hot path: only the log cleaner rewrites compressed batches
+
+    if codec == COMPRESSION_GZIP:
+        return bytes(cramjam.gzip.compress(data))
+    if codec == COMPRESSION_SNAPPY:
+        out = bytearray(_XERIAL_MAGIC + struct.pack(">ii", 1, 1))
+        for i in range(0, len(data), _XERIAL_BLOCK):
+            block = bytes(cramjam.snappy.compress_raw(data[i : i + _XERIAL_BLOCK]))
+            out += struct.pack(">i", len(block)) + block
+        return bytes(out)
+    if codec == COMPRESSION_LZ4:  # Kafka's KafkaLZ4BlockInputStream refuses dependent blocks
+        lz4 = cramjam.lz4.Compressor(level=9, content_checksum=False, block_linked=False)
+        lz4.compress(data)
+        return bytes(lz4.finish())
+    if codec == COMPRESSION_ZSTD:
+        return bytes(cramjam.zstd.compress(data, level=3))
+    raise CorruptRecordError(f"unknown compression codec {codec}")
+
+
 _XERIAL_MAGIC = b"\x82SNAPPY\x00"
+_XERIAL_BLOCK = 32 * 1024  # xerial's default block size
 
 
 def _decompress_xerial_snappy(data: bytes, cramjam: object) -> bytes:

@@ -16,7 +16,7 @@ A pass over one log (Kafka's vocabulary):
   ``segment.bytes``, keeping a record only if its offset is the latest for its key. Offsets do
   not change (gaps are left), every batch keeps its base offset, last offset delta, producer id,
   epoch and base sequence; a batch whose records are all kept is copied byte for byte (its
-  compression too), a filtered one is rewritten uncompressed. The batch holding a producer's
+  compression too), a filtered one is rewritten with the same codec. The batch holding a producer's
   last sequence stays even when emptied (Kafka's RETAIN_EMPTY), so producer state can be rebuilt
   from the log after a restart. Records without a key are dropped, as Kafka does.
 * a **tombstone** (null value) is kept for ``delete.retention.ms``: the pass that first keeps it
@@ -49,6 +49,7 @@ from hayase.broker.storage.batch import (
     Record,
     _decompress,
     _encode_record,
+    compress,
     decode_records,
     parse_header,
     read_varint,
@@ -385,8 +386,8 @@ def filter_batch(
 
 
 def _rebuild_batch(header: BatchHeader, records: list[Record], horizon: int) -> bytes:
-    """An uncompressed batch of ``records`` keeping the original's base offset, last offset
-    delta, producer id/epoch, base sequence, leader epoch and timestamp type (Kafka's
+    """A batch of ``records`` keeping the original's base offset, last offset delta, producer
+    id/epoch, base sequence, leader epoch, timestamp type and compression codec (Kafka's
     buildRetainedRecordsInto). With a delete horizon, baseTimestamp holds it (KIP-534)."""
     base = header.base_offset
     base_ts = horizon if horizon != NO_TIMESTAMP else records[0].timestamp
@@ -397,10 +398,10 @@ def _rebuild_batch(header: BatchHeader, records: list[Record], horizon: int) -> 
     body = bytearray()
     for record in records:
         _encode_record(body, record.offset - base, record.timestamp - base_ts, record)
-    attributes = header.attributes & ~COMPRESSION_MASK & ~DELETE_HORIZON_MASK
+    attributes = header.attributes & ~DELETE_HORIZON_MASK
     if horizon != NO_TIMESTAMP:
         attributes |= DELETE_HORIZON_MASK
-    return _seal(header, attributes, base_ts, max_ts, len(records), bytes(body))
+    return _seal(header, attributes, base_ts, max_ts, len(records), compress(header.compression, bytes(body)))
 
 
 def _empty_batch(header: BatchHeader) -> bytes:
