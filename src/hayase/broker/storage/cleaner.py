@@ -662,3 +662,4 @@ class LogCleaner:
             for tp in [tp for tp in state if tp[0] == topic]:
                 del state[tp]
         self.uncleanable = {tp for tp in self.uncleanable if tp[0] != topic}
+        self.in_progress = {tp for tp in self.in_progress if tp[0] != topic}
