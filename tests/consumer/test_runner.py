@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import urllib.request
 from collections import defaultdict
 
 import pytest
@@ -91,11 +92,22 @@ def test_plain_function_runs_in_thread_pool_and_batches(kafka: Backend, topic_na
     pc = ParallelConsumer(consumer_config(bs, group), [topic_name],
                           process_batch=process_batch, batch_size=16,
                           max_in_flight_per_partition=4, commit_interval=0.2,
+                          metrics_port=0, rate_limit=100_000, rate_limit_per_key=100_000,
                           handle_signals=False)
     t = run_in_thread(pc)
     wait_for(lambda: sum(map(len, batches)) >= 300, 60, "all records")
     wait_for(lambda: committed(bs, group, topic_name) == end_offsets(bs, topic_name), 30,
              "commit")
+    # The Prometheus endpoint (127.0.0.1, an ephemeral port here) shows the counts.
+    assert pc.metrics_bound_port is not None
+    url = f"http://127.0.0.1:{pc.metrics_bound_port}/metrics"
+
+    def processed_in_metrics() -> float:
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("hayase_consumer_processed_records_total{"))
+
+    wait_for(lambda: processed_in_metrics() == 300, 10, "metrics")
     pc.stop()
     t.join(30)
     assert sorted(s for b in batches for s in b) == list(range(300))

@@ -60,6 +60,19 @@ _PRODUCER_KEYS = ("bootstrap.servers", "security.protocol", "sasl.mechanisms", "
 
 
 @dataclass(eq=False)
+class _Flow:
+    """Back-pressure counters of one partition assignment, shared by the two threads (plain
+    ints: each field has one writer). The poll thread pauses the partition when the records it
+    handed over but the loop has not taken yet, plus the loop's pending records, reach the
+    pending limit, and resumes it below; so no batch waits for a round trip between threads."""
+
+    delivered: int = 0  # written by the poll thread
+    taken: int = 0  # written by the loop
+    pending: int = 0  # written by the loop
+    paused: bool = False  # written by the poll thread
+
+
+@dataclass(eq=False)
 class _Partition:
     """The loop's state of one assigned partition, for one epoch."""
 
@@ -67,7 +80,7 @@ class _Partition:
     epoch: int
     offsets: PartitionOffsets
     scheduler: PartitionScheduler[Record]
-    paused: bool = False
+    flow: _Flow
     revoking: bool = False
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     in_flight_records: int = 0
@@ -77,7 +90,7 @@ class _Partition:
 
 @dataclass(frozen=True)
 class _Command:
-    kind: str  # "pause", "resume", "commit"
+    kind: str  # "commit"
     offsets: tuple[tuple[TP, int, int], ...]  # (tp, offset or -1, epoch)
     done: concurrent.futures.Future[None] | None = None
 
@@ -177,7 +190,7 @@ class ParallelConsumer:
         self._stopping = threading.Event()
         self._poll_done = threading.Event()
         self._final_commit_done = threading.Event()
-        self._handled = threading.Event()
+        self._flows: dict[TP, _Flow] = {}
         self._poll_error: BaseException | None = None
         self.running = threading.Event()
 
@@ -271,17 +284,46 @@ class ParallelConsumer:
                 self._producer.poll(0)
             if self._stopping.is_set() and self._final_commit_done.is_set():
                 return
-            msgs = consumer.consume(self.poll_batch, self.poll_timeout)
+            msgs = self._fetch(consumer)
             if msgs:
-                # Hand the batch over and wait until the loop has registered it (and queued any
-                # pause it calls for) before fetching more: otherwise this thread would run
-                # ahead through librdkafka's prefetched queue and the pending limit would be
-                # exceeded by far more than one poll batch.
-                self._handled.clear()
+                flows = self._flows
+                for m in msgs:
+                    f = flows.get((m.topic(), m.partition()))
+                    if f is not None:
+                        f.delivered += 1
                 loop.call_soon_threadsafe(self._on_messages, msgs)
-                while not self._handled.wait(0.1):
-                    if self._stopping.is_set() and self._final_commit_done.is_set():
-                        return
+            self._flow_control(consumer)
+
+    def _flow_control(self, consumer: Consumer) -> None:
+        pause, resume = [], []
+        stopping = self._stopping.is_set()  # stopping: fetch nothing more
+        for (t, p), f in self._flows.items():
+            outstanding = f.delivered - f.taken + f.pending
+            if not f.paused and (stopping or outstanding >= self.max_pending):
+                f.paused = True
+                pause.append(TopicPartition(t, p))
+            elif f.paused and outstanding < self.max_pending and not stopping:
+                f.paused = False
+                resume.append(TopicPartition(t, p))
+        try:
+            if pause:
+                consumer.pause(pause)
+            if resume:
+                consumer.resume(resume)
+        except KafkaException as e:  # e.g. a partition revoked meanwhile: nothing to hold
+            log.warning("pause/resume failed: %s", e)
+
+    def _fetch(self, consumer: Consumer) -> list[Any]:
+        # consume(n, timeout) waits the whole timeout unless n messages are ready, which would
+        # cap throughput at n per timeout: take what is ready without waiting, and only when
+        # nothing is, wait (bounded) for a single message.
+        msgs = consumer.consume(self.poll_batch, 0)
+        if msgs:
+            return msgs
+        m = consumer.poll(self.poll_timeout)
+        if m is None:
+            return []
+        return [m, *consumer.consume(self.poll_batch - 1, 0)] if self.poll_batch > 1 else [m]
 
     def _run_commands(self, consumer: Consumer) -> None:
         while True:
@@ -293,11 +335,7 @@ class ParallelConsumer:
                        if self._poll_epochs.get((t, p)) == epoch]
             try:
                 if current:
-                    if cmd.kind == "pause":
-                        consumer.pause(current)
-                    elif cmd.kind == "resume":
-                        consumer.resume(current)
-                    elif cmd.kind == "commit" and cmd.done is None:
+                    if cmd.kind == "commit" and cmd.done is None:
                         consumer.commit(offsets=current, asynchronous=True)
                     elif cmd.kind == "commit":
                         consumer.commit(offsets=current, asynchronous=False)
@@ -315,8 +353,11 @@ class ParallelConsumer:
             self._next_epoch += 1
             key = (tp.topic, tp.partition)
             self._poll_epochs[key] = self._next_epoch
-            assigned.append((key, self._next_epoch))
-        log.info("assigned %s", [k for k, _ in assigned])
+            # Start as "paused" so the next flow-control pass resumes it: a partition paused
+            # under a previous assignment may keep librdkafka's pause flag across a rebalance.
+            flow = self._flows[key] = _Flow(paused=True)
+            assigned.append((key, self._next_epoch, flow))
+        log.info("assigned %s", [a[0] for a in assigned])
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._assigned, assigned)
 
@@ -327,6 +368,7 @@ class ParallelConsumer:
         offsets = self._ask_loop(self._revoke(keys, wait=True), self.revoke_timeout + 10.0)
         for k in keys:
             self._poll_epochs.pop(k, None)
+            self._flows.pop(k, None)
         if offsets:
             try:
                 consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets],
@@ -342,6 +384,7 @@ class ParallelConsumer:
         self._ask_loop(self._revoke(keys, wait=False), 10.0)
         for k in keys:
             self._poll_epochs.pop(k, None)
+            self._flows.pop(k, None)
         log.warning("lost %s", keys)
 
     def _ask_loop(self, coro: Awaitable[list[tuple[TP, int]]], timeout: float
@@ -392,13 +435,14 @@ class ParallelConsumer:
                 p.last_committed = None
 
     # ==== loop: rebalance ====================================================================
-    def _assigned(self, assigned: list[tuple[TP, int]]) -> None:
-        for tp, epoch in assigned:
-            self._partitions[tp] = self._new_partition(tp, epoch)
+    def _assigned(self, assigned: list[tuple[TP, int, _Flow]]) -> None:
+        for tp, epoch, flow in assigned:
+            self._partitions[tp] = self._new_partition(tp, epoch, flow)
 
-    def _new_partition(self, tp: TP, epoch: int) -> _Partition:
+    def _new_partition(self, tp: TP, epoch: int, flow: _Flow) -> _Partition:
         p = _Partition(tp, epoch, PartitionOffsets(),
-                       PartitionScheduler(self.ordering, self.max_in_flight, self._batch_size))
+                       PartitionScheduler(self.ordering, self.max_in_flight, self._batch_size),
+                       flow)
         p.idle.set()
         return p
 
@@ -424,12 +468,6 @@ class ParallelConsumer:
 
     # ==== loop: records ======================================================================
     def _on_messages(self, msgs: list[Any]) -> None:
-        try:
-            self._take_messages(msgs)
-        finally:
-            self._handled.set()
-
-    def _take_messages(self, msgs: list[Any]) -> None:
         now = time.monotonic()
         touched = set()
         parts = self._partitions
@@ -440,6 +478,8 @@ class ParallelConsumer:
                 continue
             tp = (m.topic(), m.partition())
             p = parts.get(tp)
+            if p is not None:
+                p.flow.taken += 1
             if p is None or p.revoking or self._stopping.is_set():
                 continue  # not ours (any more): its next owner reads it from the committed offset
             rec = Record.from_message(m)
@@ -455,17 +495,13 @@ class ParallelConsumer:
             p.scheduler.submit(rec, rec.key if self.ordering == "key" else None)
             touched.add(p)
         for p in touched:
-            if not p.paused and p.offsets.pending >= self.max_pending:
-                p.paused = True
-                self._command("pause", p)
-                self.metrics.paused.labels(*_labels(p.tp)).set(1)
+            p.flow.pending = p.offsets.pending
             self._dispatch(p)
 
     def _replace_partition(self, old: _Partition) -> None:
         for t in old.tasks:
             t.cancel()
-        new = self._new_partition(old.tp, old.epoch)
-        new.paused = old.paused
+        new = self._new_partition(old.tp, old.epoch, old.flow)
         self._partitions[old.tp] = new
 
     def _on_consume_error(self, err: KafkaError) -> None:
@@ -475,9 +511,6 @@ class ParallelConsumer:
             self._poll_error = KafkaException(err)
             self.stop()
         log.warning("consume error: %s", err)
-
-    def _command(self, kind: str, p: _Partition, offset: int = -1) -> None:
-        self._commands.put(_Command(kind, ((p.tp, offset, p.epoch),)))
 
     def _dispatch(self, p: _Partition) -> None:
         if p.revoking:
@@ -520,10 +553,7 @@ class ParallelConsumer:
             p.offsets.complete(r.offset)
         self._processed_since_tick += len(items)
         self.metrics.processed.labels(*_labels(p.tp)).inc(len(items))
-        if p.paused and p.offsets.pending < self.max_pending and not self._stopping.is_set():
-            p.paused = False
-            self._command("resume", p)
-            self.metrics.paused.labels(*_labels(p.tp)).set(0)
+        p.flow.pending = p.offsets.pending
         self._dispatch(p)
 
     async def _call(self, items: list[Record]) -> None:
@@ -661,7 +691,7 @@ class ParallelConsumer:
             m.pending.labels(*lb).set(p.offsets.pending)
             head = p.offsets.oldest_pending()
             m.oldest_pending_age.labels(*lb).set(now - head[1] if head else 0.0)
-            m.paused.labels(*lb).set(1 if p.paused else 0)
+            m.paused.labels(*lb).set(1 if p.flow.paused else 0)
             last = p.offsets.last_registered
             committed = p.last_committed
             if last is not None and committed is not None:
