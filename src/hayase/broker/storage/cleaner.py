@@ -1,5 +1,7 @@
 """The log cleaner: compaction of logs with cleanup.policy=compact (Kafka's LogCleaner, Cleaner,
-LogCleanerManager and OffsetMap, for one node, synchronous: the caller schedules it).
+LogCleanerManager and OffsetMap, for one node). No thread of its own: the caller schedules it,
+either whole (``LogCleaner.run``) or split so that the heavy part runs in a worker thread
+(``plan`` in the logs' thread, ``prepare_cleaning`` anywhere, ``commit`` in the logs' thread).
 
 A pass over one log (Kafka's vocabulary):
 
