@@ -443,3 +443,62 @@ def test_recreated_topic_does_not_inherit_committed_offsets(kafka: Backend, topi
     wait_for(recreated, "the topic to be created again")
     wait_for(lambda: committed(bs, group_id, topic_name, 1) == {0: -1001},
              "the old committed offset to be gone")
+
+
+# -- other clients: kafka-python and aiokafka (non-flexible, older API versions) ----------------
+
+
+def test_kafka_python_group_consumer_commits(kafka: Backend, topic_name: str,
+                                             group_id: str) -> None:
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KpTopicPartition
+
+    bs = kafka.bootstrap_servers
+    create_topic(bs, topic_name, 3)
+    produce(bs, topic_name, 30)
+    consumer = KafkaConsumer(topic_name, bootstrap_servers=bs, group_id=group_id,
+                             auto_offset_reset="earliest", enable_auto_commit=False,
+                             consumer_timeout_ms=30_000)
+    try:
+        seen = set()
+        for message in consumer:
+            seen.add((message.partition, message.offset))
+            if len(seen) == 30:
+                break
+        assert len(seen) == 30
+        consumer.commit()
+        got = {p: consumer.committed(KpTopicPartition(topic_name, p)) for p in range(3)}
+    finally:
+        consumer.close()
+    assert got == end_offsets(bs, topic_name, 3) == committed(bs, group_id, topic_name, 3)
+
+
+def test_aiokafka_group_consumer_commits(kafka: Backend, topic_name: str,
+                                         group_id: str) -> None:
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka import TopicPartition as AioTopicPartition
+
+    bs = kafka.bootstrap_servers
+    create_topic(bs, topic_name, 3)
+    produce(bs, topic_name, 30)
+
+    async def run() -> dict[int, int | None]:
+        consumer = AIOKafkaConsumer(topic_name, bootstrap_servers=bs, group_id=group_id,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        try:
+            seen = set()
+            async for message in consumer:
+                seen.add((message.partition, message.offset))
+                if len(seen) == 30:
+                    break
+            await consumer.commit()
+            return {p: await consumer.committed(AioTopicPartition(topic_name, p))
+                    for p in range(3)}
+        finally:
+            await consumer.stop()
+
+    got = asyncio.run(asyncio.wait_for(run(), WAIT_S))
+    assert got == end_offsets(bs, topic_name, 3) == committed(bs, group_id, topic_name, 3)
