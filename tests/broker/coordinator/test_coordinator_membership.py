@@ -397,3 +397,11 @@ def test_join_result_types() -> None:
     t = h.join()
     assert isinstance(h.reply(t), JoinResult)
     assert PROTOCOLS[0][0] == "range"
+
+
+def test_group_max_size_turns_away_extra_members() -> None:
+    h = Harness(max_group_size=1)
+    h.stable_group(1)
+    r = h.reply(h.join())
+    assert r.error is E.group_max_size_reached and r.member_id == ""
+    assert len(h.c.groups["g"].members) == 1 and state(h) is GroupState.STABLE
