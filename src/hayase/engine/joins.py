@@ -31,6 +31,7 @@ clocks (``{"offsets": ..., "clocks": {node: [stream time, left observed, right o
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +106,8 @@ class _TaskState:
     outer: dict[int, dict[tuple[int, str, Any], Row]] = field(default_factory=dict)
     # FK nodes: node -> {foreign key: {left key, ...}}
     fk_index: dict[int, dict[Any, set[Any]]] = field(default_factory=dict)
+    # (repartition topic, source topic, source partition) -> last (offset, seq) applied
+    forwarded: dict[tuple[str, str, int], tuple[int, int]] = field(default_factory=dict)
 
     def clock(self, node: int) -> list[int]:
         c = self.clocks.get(node)
@@ -114,7 +117,8 @@ class _TaskState:
 
     def meta(self) -> dict[str, Any]:
         return {"offsets": dict(self.offsets),
-                "clocks": {n: list(c) for n, c in self.clocks.items()}}
+                "clocks": {n: list(c) for n, c in self.clocks.items()},
+                "forwarded": dict(self.forwarded)}
 
 
 def _join_key(value: Any) -> Any:
@@ -127,7 +131,11 @@ class JoinQuery:
 
     def __init__(self, plan: QueryPlan, log_: ProcessingLog,
                  properties: Mapping[str, Any] | None = None,
-                 store_factory: StoreFactory | None = None) -> None:
+                 store_factory: StoreFactory | None = None,
+                 repartition_prefix: str | None = None) -> None:
+        """``repartition_prefix``: run with repartition topics named after it (the Kafka
+        runtime, several partitions); None joins every row where it arrives (one partition:
+        the test driver)."""
         self.plan = plan
         self.query_id = plan.query_id
         self.log = log_
@@ -168,6 +176,12 @@ class JoinQuery:
                                 if c.namespace is Namespace.VALUE)
         self._n_sink_cols = len(sink.schema.columns)
         self.store_factory: StoreFactory = store_factory or (lambda _p: MemoryStore())
+        # (node, side) -> (repartition topic, key serde); topic -> (node, side)
+        self.points: dict[tuple[int, str], tuple[str, Any]] = {}
+        self.rep_topics: dict[str, tuple[int, str]] = {}
+        self._rep_seq = 0
+        if repartition_prefix is not None:
+            self._plan_repartitions(repartition_prefix)
         self.states: dict[int, _TaskState] = {}
         self._current: Record | None = None
         self._suppress_errors = False
@@ -202,7 +216,16 @@ class JoinQuery:
 
     @property
     def source_topics(self) -> tuple[str, ...]:
-        return tuple(self.by_topic)
+        return tuple(self.by_topic) + tuple(self.rep_topics)
+
+    def internal_topics(self) -> list[tuple[str, str]]:
+        """Repartition topics to create: (name, the source topic whose partition count it
+        takes, so that it is co-partitioned with the side it joins)."""
+        out = []
+        for (node, side), (name, _serde) in self.points.items():
+            other = node + 1 if side == LEFT else 0
+            out.append((name, self.inputs[other].source.topic))
+        return out
 
     @property
     def source_topic(self) -> str:
@@ -222,6 +245,7 @@ class JoinQuery:
             meta = store.meta
             st = _TaskState(store, dict(meta.get("offsets", {})),
                             {int(n): list(c) for n, c in meta.get("clocks", {}).items()})
+            st.forwarded = dict(meta.get("forwarded", {}))
             self._index(st)
             self.states[partition] = st
         return st
@@ -283,6 +307,9 @@ class JoinQuery:
             return []  # already reflected in the (restored) state
         self._current = rec
         try:
+            if rec.topic in self.rep_topics:
+                return self._from_repartition(st, rec)
+            self._rep_seq = 0
             outputs: list[OutputRecord] = []
             for inp in self.by_topic.get(rec.topic, ()):
                 outputs += self._process_input(st, inp, rec)
@@ -351,7 +378,7 @@ class JoinQuery:
             return self._table_input(st, node, side, row, value is None, ts)
         if value is None:
             return []  # a stream record without a value has nothing to join
-        return self._stream_input(st, node, side, (row, ts, None))
+        return self._dispatch_stream(st, node, side, (row, ts, None))
 
     # ------------------------------------------------------------------ routing
 
@@ -368,6 +395,15 @@ class JoinQuery:
         if key is None:
             self._entry(RECORD_PROCESSING_ERROR, "Skipping table record with a null join key")
             return []
+        return self._dispatch_table(st, node, side, (key, row, tombstone, ts))
+
+    def _dispatch_table(self, st: _TaskState, node: int, side: str, change: TableChange,
+                        repartitioned: bool = False) -> list[OutputRecord]:
+        """A table change entering (node, side): to its repartition topic, or joined here."""
+        step = self.joins[node]
+        if not repartitioned and (node, side) in self.points:
+            return self._to_repartition(node, side, change[0], ("T", change))
+        key, row, tombstone, ts = change
         if step.kind == "STREAM_TABLE":
             skey = ("T", node, RIGHT, key)
             if tombstone:
@@ -375,12 +411,103 @@ class JoinQuery:
             else:
                 st.store.put(skey, (row, ts))
             return []
-        return self._route_table(st, node, side, (key, row, tombstone, ts))
+        return self._route_table(st, node, side, change)
 
     def _table_pk(self, row: Row) -> Any:
         src = self.inputs[0].source
         n_key = len(src.schema.key)
         return row[0] if n_key == 1 else tuple(row[:n_key])
+
+    def _dispatch_stream(self, st: _TaskState, node: int, side: str, item: StreamItem,
+                         repartitioned: bool = False) -> list[OutputRecord]:
+        """A stream row entering (node, side): to its repartition topic, or joined here."""
+        if not repartitioned and (node, side) in self.points:
+            step = self.joins[node]
+            key_fn = step.left_key if side == LEFT else step.right_key
+            assert key_fn is not None
+            key = _join_key(key_fn(item[0]))
+            if key is not None:  # null keys cannot be placed; joined (or padded) here
+                return self._to_repartition(node, side, key, ("S", item))
+        return self._stream_input(st, node, side, item)
+
+    # ------------------------------------------------------------------ repartition
+
+    def _plan_repartitions(self, prefix: str) -> None:
+        """Where rows must move to the partition of their join key before joining (ksqlDB's
+        implicit repartition): a side whose join key is not its key, or whose key bytes
+        would not be placed like the other side's (a key format mismatch). A repartition
+        topic's key is the join key in the other side's key format, so that the producer's
+        murmur2 placement matches the other side's topic."""
+        partitioning: Any = self._source_key_serde(0)
+        for k, step in enumerate(self.joins):
+            right_serde = self._source_key_serde(k + 1)
+            lrep, rrep = step.left_repartition, step.right_repartition
+            if step.kind == "FK_TABLE_TABLE":
+                lrep = rrep = False  # FK joins run where the left table is (see report)
+            elif not lrep and not rrep and \
+                    (partitioning is None or right_serde is None or
+                     partitioning[0] != right_serde[0]):
+                rrep = True
+            if lrep and rrep:
+                partitioning = ("JSON", self._json_key_serde(step))
+            elif lrep:
+                partitioning = right_serde
+            for side, flag in ((LEFT, lrep), (RIGHT, rrep)):
+                if flag:
+                    name = f"{prefix}-Join-{k}-{'left' if side == LEFT else 'right'}" \
+                           "-repartition"
+                    serde = partitioning if partitioning is not None else \
+                        ("JSON", self._json_key_serde(step))
+                    self.points[(k, side)] = (name, serde[1])
+                    self.rep_topics[name] = (k, side)
+
+    def _source_key_serde(self, index: int) -> tuple[str, Any] | None:
+        """(format identity, serde) of a source's single key column, None when keyless."""
+        src = self.inputs[index].source
+        if len(src.schema.key) != 1 or src.window is not None:
+            return None
+        fmt = src.key_format
+        ident = f"{fmt.name}/{sorted(fmt.features)}/{sorted(fmt.properties)}"
+        return ident, self.inputs[index].key_serde
+
+    @staticmethod
+    def _json_key_serde(step: JoinStep) -> Any:
+        from hayase.sql.plan import Column, FormatInfo
+        from hayase.sql.types import STRING
+
+        return key_serde(FormatInfo("JSON"), (Column("K", STRING, Namespace.KEY),))
+
+    def _to_repartition(self, node: int, side: str, key: Any,
+                        payload: tuple[str, Any]) -> list[OutputRecord]:
+        rec = self._current
+        assert rec is not None
+        topic, serde = self.points[(node, side)]
+        try:
+            key_bytes = serde.serialize((key,))
+        except SerdeError:
+            key_bytes = orjson_key(key)
+        self._rep_seq += 1
+        # The source position and a sequence number let the consumer skip copies re-sent
+        # after a crash (at-least-once forwarding, exactly-once effect on the join state).
+        body = (rec.topic, rec.partition, rec.offset, self._rep_seq, payload)
+        data = pickle.dumps(body, protocol=5)
+        return [OutputRecord(topic, key_bytes, data, rec.timestamp, ())]
+
+    def _from_repartition(self, st: _TaskState, rec: Record) -> list[OutputRecord]:
+        node, side = self.rep_topics[rec.topic]
+        if rec.value is None:
+            return []
+        src_topic, src_partition, src_offset, seq, payload = \
+            pickle.loads(rec.value)  # noqa: S301 - our own internal topic, like the changelog
+        mark = (rec.topic, src_topic, src_partition)
+        last = st.forwarded.get(mark)
+        if last is not None and (src_offset, seq) <= tuple(last):
+            return []  # a copy re-sent after the forwarding task restarted
+        st.forwarded[mark] = (src_offset, seq)
+        kind, data = payload
+        if kind == "T":
+            return self._dispatch_table(st, node, side, data, repartitioned=True)
+        return self._dispatch_stream(st, node, side, data, repartitioned=True)
 
     def _stream_input(self, st: _TaskState, node: int, side: str,
                       item: StreamItem) -> list[OutputRecord]:
@@ -398,7 +525,7 @@ class JoinQuery:
         outputs: list[OutputRecord] = []
         if node + 1 < len(self.joins):
             for item in items:
-                outputs += self._stream_input(st, node + 1, LEFT, item)
+                outputs += self._dispatch_stream(st, node + 1, LEFT, item)
             return outputs
         for row, ts, key in items:
             outputs += self._finish(row + (key, ts), ts, tombstone=False)
@@ -420,7 +547,7 @@ class JoinQuery:
                 if nxt.kind == "TABLE_TABLE":
                     assert nxt.left_key is not None
                     key = _join_key(nxt.left_key(row))
-                outputs += self._route_table(st, node + 1, LEFT, (key, row, tombstone, ts))
+                outputs += self._dispatch_table(st, node + 1, LEFT, (key, row, tombstone, ts))
             return outputs
         for key, row, tombstone, ts in changes:
             outputs += self._finish(row + (key, ts), ts, tombstone)
@@ -698,6 +825,11 @@ class JoinQuery:
         return [OutputRecord(self.sink_topic, key_bytes, value_bytes, int(out_ts), rec.headers)]
 
 
+def orjson_key(value: Any) -> bytes:
+    """Key bytes for a join key the side's key format cannot write (placement only)."""
+    return repr(value).encode()
+
+
 def _sort_key(value: Any) -> tuple[int, Any]:
     """A total order over join keys of mixed types (store iteration order stand-in)."""
     if value is None:
@@ -714,10 +846,12 @@ def is_join_plan(plan: QueryPlan) -> bool:
 
 
 def make_query(plan: QueryPlan, log_: ProcessingLog, properties: Mapping[str, Any] | None = None,
-               store_factory: StoreFactory | None = None) -> Any:
-    """The operator for any plan: joins here, the rest from :func:`aggregate.make_query`."""
+               store_factory: StoreFactory | None = None,
+               repartition_prefix: str | None = None) -> Any:
+    """The operator for any plan: joins here, the rest from :func:`aggregate.make_query`.
+    ``repartition_prefix`` (joins only): see :class:`JoinQuery`."""
     if is_join_plan(plan):
-        return JoinQuery(plan, log_, properties, store_factory)
+        return JoinQuery(plan, log_, properties, store_factory, repartition_prefix)
     from hayase.engine.aggregate import make_query as make_other
 
     return make_other(plan, log_, properties, store_factory)
