@@ -194,3 +194,17 @@ def test_join_state_restored_from_rocksdb_skips_applied_offsets(tmp_path: Path) 
     assert again("clicks", "a", {"X": 1}, 1) == [("a", {"CAMPAIGN": "c1", "X": 1}, 1)]
     assert again("clicks", "b", {"X": 2}, 1) == [("b", {"CAMPAIGN": "b", "X": 2}, 1)]
     q2.close()
+
+
+def test_window_entries_expire_after_retention_for_every_key() -> None:
+    q = _query("CREATE STREAM J AS SELECT I.ID, X FROM IMPRESSIONS I JOIN CLICKS C "
+               "WITHIN 1 SECOND GRACE PERIOD 0 SECONDS ON I.ID = C.ID;")
+    feed = Feed(q)
+    feed("impressions", "a", {"CAMPAIGN": "c"}, 0)
+    feed("impressions", "b", {"CAMPAIGN": "c"}, 1500)
+    store = q.state(0).store
+    assert store.get(("W", 0, "L", "a")) is not None  # 0 > 1500 - 2000: still readable
+    feed("impressions", "z", {"CAMPAIGN": "c"}, 2001)
+    assert store.get(("W", 0, "L", "a")) is None  # retention (2 s) passed: dropped
+    assert store.get(("W", 0, "L", "b")) is not None
+    assert feed("clicks", "a", {"X": 1}, 900) == []

@@ -30,6 +30,8 @@ clocks (``{"offsets": ..., "clocks": {node: [stream time, left observed, right o
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import pickle
 from collections.abc import Callable, Mapping
@@ -70,6 +72,8 @@ DEFAULT_GRACE_BASE_MS = 24 * 3600 * 1000
 
 StoreFactory = Callable[[int], StateStore]
 
+_SEQ = itertools.count()  # tie-breaker in expiry heaps (keys of mixed types never compare)
+
 LEFT, RIGHT = "L", "R"
 
 # A stream item: (row, timestamp, join key of the producing node or None).
@@ -106,6 +110,8 @@ class _TaskState:
     outer: dict[int, dict[tuple[int, str, Any], Row]] = field(default_factory=dict)
     # FK nodes: node -> {foreign key: {left key, ...}}
     fk_index: dict[int, dict[Any, set[Any]]] = field(default_factory=dict)
+    # (node, side) -> heap of (timestamp, key, seq): window entries by age, for expiry
+    expiry: dict[tuple[int, str], list[tuple[int, Any, int]]] = field(default_factory=dict)
     # (repartition topic, source topic, source partition) -> last (offset, seq) applied
     forwarded: dict[tuple[str, str, int], tuple[int, int]] = field(default_factory=dict)
 
@@ -253,7 +259,10 @@ class JoinQuery:
     def _index(self, st: _TaskState) -> None:
         """Rebuild the in-memory indexes (outer stores, FK index) from a (restored) store."""
         for key, value in st.store.items():
-            if key[0] == "O":
+            if key[0] == "W":
+                for ts, _row in value:
+                    self._push_expiry(st, key[1], key[2], ts, key[3])
+            elif key[0] == "O":
                 st.outer.setdefault(key[1], {})[(key[2], key[3], key[4])] = value
             elif key[0] == "T" and key[2] == LEFT and \
                     self.joins[key[1]].kind == "FK_TABLE_TABLE":
@@ -579,7 +588,8 @@ class JoinQuery:
         if ts > clock[this_i] - retention:
             skey = ("W", node, side, key)
             st.store.put(skey, list(st.store.get(skey) or ()) + [(ts, row)])
-            self._expire(st, node, side, key, clock[this_i] - retention)
+            self._push_expiry(st, node, side, ts, key)
+            self._expire(st, node, side, clock[this_i] - retention)
         if ts > clock[0]:
             clock[0] = ts
         out: list[StreamItem] = []
@@ -609,16 +619,29 @@ class JoinQuery:
             st.store.put(("O", node) + okey, row)
         return out
 
-    def _expire(self, st: _TaskState, node: int, side: str, key: Any, bound: int) -> None:
-        """Drop this key's window entries that no read can see any more."""
-        skey = ("W", node, side, key)
-        entries = st.store.get(skey) or ()
-        if entries and entries[0][0] <= bound:
+    def _expire(self, st: _TaskState, node: int, side: str, bound: int) -> None:
+        """Drop window entries that no read can see any more (at or before ``bound``), like
+        the segments Kafka Streams' window store drops: oldest first, any key."""
+        queue = st.expiry.get((node, side))
+        if not queue or queue[0][0] > bound:
+            return
+        keys = set()
+        while queue and queue[0][0] <= bound:
+            keys.add(heapq.heappop(queue)[1])
+        for key in keys:
+            skey = ("W", node, side, key)
+            entries = st.store.get(skey) or ()
             kept = [e for e in entries if e[0] > bound]
+            if len(kept) == len(entries):
+                continue
             if kept:
                 st.store.put(skey, kept)
             else:
                 st.store.delete(skey)
+
+    @staticmethod
+    def _push_expiry(st: _TaskState, node: int, side: str, ts: int, key: Any) -> None:
+        heapq.heappush(st.expiry.setdefault((node, side), []), (ts, key, next(_SEQ)))
 
     def _outer_delete(self, st: _TaskState, node: int, okey: tuple[int, str, Any]) -> None:
         entries = st.outer.get(node)
