@@ -1053,7 +1053,10 @@ class _QueryPlanner:
                 key_sources.append(hits[0])
             new_planner = self.analyzer.properties.get(
                 "ksql.new.query.planner.enabled", "false").lower() == "true"
-            if new_planner and src.source_type is SourceType.STREAM:
+            # hayase's server plans transient SELECTs as C*AS with this internal property: a
+            # push/pull query's projection need not contain the key columns.
+            transient = self.analyzer.properties.get("__hayase.transient") == "true"
+            if transient or (new_planner and src.source_type is SourceType.STREAM):
                 # The new planner drops unselected stream keys and orders keys as projected.
                 if missing:
                     key_sources = []
