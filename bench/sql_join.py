@@ -1,0 +1,389 @@
+"""Stream-stream join throughput: impressions joined to clicks WITHIN 10 MINUTES.
+
+Data (fixed seed): --impressions impressions (1M by default, one every 10 ms of event time,
+keyed by impression id) and clicks on 2% of them; 95% of the clicks come 0-60 s after their
+impression, 5% 10-20 minutes after (outside the window). Both streams are merged in event-time
+order. The answer is the number of matched pairs.
+
+Engine-level runners (same machine, same data, one run each, records/s over all input records):
+
+- plain Python: a dict of impressions by id with age-based expiry, JSON in and out with orjson
+  (the ceiling, and the exact answer every other runner is checked against);
+- hayase: the join operator behind `hayase run` (hayase.engine.joins.JoinQuery) for
+  `CREATE STREAM MATCHED AS SELECT C.ID, CAMPAIGN FROM CLICKS C JOIN IMPRESSIONS I
+   WITHIN 10 MINUTES GRACE PERIOD 1 MINUTE ON C.ID = I.ID`, fed serialized records;
+- Bytewax 0.21.1 (own virtualenv under ~/.cache/hayase/bench/bytewax-venv): `op.join` of the two
+  keyed streams (it has no time bound, so a filter on |click - impression| <= 10 min follows),
+  TestingSource over the same events, run_main;
+- Quix Streams 3.28.1 (own virtualenv under ~/.cache/hayase/bench/quix-venv): its interval join
+  (`join_interval`, backward/forward 10 min, grace 1 min) needs a broker, so it runs end to end
+  on the embedded broker with --e2e, next to `hayase run` over the same topics.
+
+    .venv/bin/python bench/sql_join.py                      # engine level, 1M impressions
+    .venv/bin/python bench/sql_join.py --impressions 200000 --e2e
+
+This is a benchmark, never a test: nothing here asserts a speed; it does check every runner's
+count against the plain-Python answer and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+BENCH_CACHE = Path.home() / ".cache" / "hayase" / "bench"
+BYTEWAX_VENV = BENCH_CACHE / "bytewax-venv"
+QUIX_VENV = BENCH_CACHE / "quix-venv"
+WINDOW_MS = 10 * 60 * 1000
+GRACE_MS = 60 * 1000
+
+Event = tuple[str, bytes, bytes, int]  # topic, key, value, timestamp
+
+SQL = """
+CREATE STREAM IMPRESSIONS (ID STRING KEY, CAMPAIGN STRING, COST DOUBLE)
+  WITH (KAFKA_TOPIC='{impressions}', VALUE_FORMAT='JSON');
+CREATE STREAM CLICKS (ID STRING KEY, POS INT) WITH (KAFKA_TOPIC='{clicks}', VALUE_FORMAT='JSON');
+CREATE STREAM MATCHED WITH (KAFKA_TOPIC='{out}') AS
+  SELECT C.ID, CAMPAIGN, POS FROM CLICKS C JOIN IMPRESSIONS I
+  WITHIN 10 MINUTES GRACE PERIOD 1 MINUTE ON C.ID = I.ID;
+"""
+
+
+def generate(n: int, seed: int = 7) -> list[Event]:
+    rnd = random.Random(seed)
+    events: list[Event] = []
+    for i in range(n):
+        ts = i * 10
+        key = f"imp{i}".encode()
+        events.append(("impressions", key, orjson.dumps(
+            {"CAMPAIGN": f"camp{rnd.randrange(500)}", "COST": rnd.randrange(1000) / 100}), ts))
+        if rnd.random() < 0.02:
+            if rnd.random() < 0.95:
+                delay = rnd.randrange(0, 60_000)
+            else:
+                delay = WINDOW_MS + 1 + rnd.randrange(0, WINDOW_MS)
+            events.append(("clicks", key, orjson.dumps({"POS": rnd.randrange(10)}), ts + delay))
+    events.sort(key=lambda e: e[3])  # stable: an impression precedes a click at the same ms
+    return events
+
+
+# ---------------------------------------------------------------------- plain Python
+
+
+def run_plain(events: list[Event]) -> int:
+    """Inner join both ways within the window; state expires by age like a window store."""
+    loads, dumps = orjson.loads, orjson.dumps
+    impressions: dict[bytes, list[tuple[int, dict]]] = {}
+    clicks: dict[bytes, list[tuple[int, dict]]] = {}
+    ages: deque[tuple[int, str, bytes]] = deque()
+    retention = 2 * WINDOW_MS + GRACE_MS
+    stream_time = -1
+    matched = 0
+    out: list[bytes] = []
+    for topic, key, value, ts in events:
+        row = loads(value)
+        this, other = (impressions, clicks) if topic == "impressions" else (clicks, impressions)
+        this.setdefault(key, []).append((ts, row))
+        ages.append((ts, topic, key))
+        if ts > stream_time:
+            stream_time = ts
+            while ages and ages[0][0] <= stream_time - retention:
+                old_ts, old_topic, old_key = ages.popleft()
+                store = impressions if old_topic == "impressions" else clicks
+                kept = [e for e in store.get(old_key, ()) if e[0] > stream_time - retention]
+                if kept:
+                    store[old_key] = kept
+                else:
+                    store.pop(old_key, None)
+        for other_ts, other_row in other.get(key, ()):
+            if abs(other_ts - ts) <= WINDOW_MS:
+                imp, clk = (row, other_row) if topic == "impressions" else (other_row, row)
+                out.append(dumps({"CAMPAIGN": imp["CAMPAIGN"], "POS": clk["POS"]}))
+                matched += 1
+        if len(out) > 10_000:
+            out.clear()
+    return matched
+
+
+# ---------------------------------------------------------------------- hayase engine
+
+
+def run_hayase_engine(events: list[Event]) -> int:
+    from hayase.engine.joins import make_query
+    from hayase.engine.processing_log import ProcessingLog
+    from hayase.engine.record import Record
+    from hayase.sql import Session  # type: ignore[attr-defined]
+    from hayase.sql.plan import QueryPlan
+
+    sql = SQL.format(impressions="impressions", clicks="clicks", out="matched")
+    plan = [r for r in Session({}).execute(sql) if isinstance(r, QueryPlan)][0]
+    query = make_query(plan, ProcessingLog())
+    process = query.process
+    offsets = {"impressions": 0, "clicks": 0}
+    matched = 0
+    for topic, key, value, ts in events:
+        off = offsets[topic]
+        offsets[topic] = off + 1
+        matched += len(process(Record(topic, 0, off, ts, key, value, ())))
+    return matched
+
+
+# ---------------------------------------------------------------------- Bytewax
+
+BYTEWAX_SCRIPT = r"""
+import sys, time, orjson
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.testing import TestingSource, TestingSink, run_main
+
+path, window = sys.argv[1], int(sys.argv[2])
+events = [orjson.loads(line) for line in open(path, "rb")]
+started = time.perf_counter()
+flow = Dataflow("impression_click_join")
+stream = op.input("in", flow, TestingSource(events))
+impressions = op.filter("impr", stream, lambda e: e[0] == "impressions")
+clicks = op.filter("clk", stream, lambda e: e[0] == "clicks")
+def parse(e):
+    return e[1], (e[3], orjson.loads(e[2]))
+ki = op.map("ki", impressions, parse)
+kc = op.map("kc", clicks, parse)
+joined = op.join("join", ki, kc, emit_mode="complete")
+inside = op.filter("window", joined, lambda kv: abs(kv[1][0][0] - kv[1][1][0]) <= window)
+out = op.map("out", inside, lambda kv: orjson.dumps(
+    {"CAMPAIGN": kv[1][0][1]["CAMPAIGN"], "POS": kv[1][1][1]["POS"]}))
+result = []
+op.output("sink", out, TestingSink(result))
+run_main(flow)
+print(len(result), time.perf_counter() - started)
+"""
+
+
+def ensure_venv(venv: Path, requirements: list[str], probe: str) -> Path | None:
+    python = venv / "bin" / "python"
+    if python.exists() and subprocess.run([str(python), "-c", f"import {probe}"],
+                                          capture_output=True).returncode == 0:
+        return python
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements], check=True)
+    except (subprocess.CalledProcessError, OSError) as e:
+        print(f"{venv.name}: cannot install {requirements} ({e}); skipping", file=sys.stderr)
+        return None
+    return python
+
+
+def run_bytewax(events: list[Event]) -> tuple[int, float] | None:
+    python = ensure_venv(BYTEWAX_VENV, ["bytewax==0.21.1", "orjson"], "bytewax")
+    if python is None:
+        return None
+    with tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False) as f:
+        for topic, key, value, ts in events:
+            f.write(orjson.dumps([topic, key.decode(), value.decode(), ts]) + b"\n")
+        path = f.name
+    try:
+        proc = subprocess.run([str(python), "-c", BYTEWAX_SCRIPT, path, str(WINDOW_MS)],
+                              capture_output=True, text=True)
+    finally:
+        Path(path).unlink()
+    if proc.returncode != 0:
+        print(f"Bytewax failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+        return None
+    count, seconds = proc.stdout.split()[-2:]
+    return int(count), float(seconds)
+
+
+# ---------------------------------------------------------------------- end to end
+
+QUIX_SCRIPT = r"""
+import sys
+from quixstreams import Application
+bootstrap, impressions, clicks, out, group, state_dir = sys.argv[1:7]
+app = Application(broker_address=bootstrap, consumer_group=group, auto_offset_reset="earliest",
+                  loglevel="WARNING", use_changelog_topics=False, state_dir=state_dir)
+ti = app.topic(impressions, key_deserializer="str", value_deserializer="json")
+tc = app.topic(clicks, key_deserializer="str", value_deserializer="json")
+to = app.topic(out, key_serializer="str", value_serializer="json")
+si = app.dataframe(ti)
+sc = app.dataframe(tc)
+joined = sc.join_interval(si, how="inner", backward_ms=600000, forward_ms=600000,
+                          grace_ms=60000,
+                          on_merge=lambda c, i: {"CAMPAIGN": i["CAMPAIGN"], "POS": c["POS"]})
+joined.to_topic(to)
+app.run()
+"""
+
+
+def produce_events(bootstrap: str, events: list[Event], names: dict[str, str],
+                   partitions: int) -> None:
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for name in names.values():
+        admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all",
+                         "partitioner": "murmur2_random", "batch.size": 1_000_000})
+    for topic, key, value, ts in events:
+        while True:
+            try:
+                producer.produce(names[topic], value=value, key=key, timestamp=ts)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    assert producer.flush(120) == 0
+
+
+def output_count(bootstrap: str, topic: str) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermarks"})
+    try:
+        md = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if md is None or md.error is not None:
+            return 0
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                   for p in md.partitions)
+    finally:
+        consumer.close()
+
+
+def wait_for(bootstrap: str, topic: str, expected: int, started: float,
+             alive: Callable[[], bool], timeout: float = 1800) -> float:
+    while time.monotonic() - started < timeout:
+        if output_count(bootstrap, topic) >= expected:
+            return time.monotonic() - started
+        if not alive():
+            raise RuntimeError(f"runner for {topic} stopped early")
+        time.sleep(0.2)
+    raise TimeoutError(f"{topic}: fewer than {expected} records after {timeout}s")
+
+
+def run_quix_e2e(bootstrap: str, names: dict[str, str], expected: int) -> float | None:
+    python = ensure_venv(QUIX_VENV, ["quixstreams==3.28.1", "orjson"], "quixstreams")
+    if python is None:
+        return None
+    out = f"quix-out-{uuid.uuid4().hex[:8]}"
+    state = tempfile.mkdtemp(prefix="quix-state-")
+    started = time.monotonic()
+    proc = subprocess.Popen([str(python), "-c", QUIX_SCRIPT, bootstrap, names["impressions"],
+                             names["clicks"], out, f"quix-{uuid.uuid4().hex[:8]}", state],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        return wait_for(bootstrap, out, expected, started, lambda: proc.poll() is None)
+    except RuntimeError:
+        print((proc.stderr.read() if proc.stderr else b"").decode()[-3000:], file=sys.stderr)
+        return None
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_hayase_e2e(bootstrap: str, names: dict[str, str], expected: int,
+                   processes: int) -> float | None:
+    """`hayase run` processes sharing the query through their consumer group."""
+    out = f"hayase-out-{uuid.uuid4().hex[:8]}"
+    sql_file = Path(tempfile.mkdtemp(prefix="hayase-join-")) / "join.sql"
+    sql_file.write_text(SQL.format(impressions=names["impressions"], clicks=names["clicks"],
+                                   out=out))
+    service = f"bench_join_{uuid.uuid4().hex[:6]}_"
+    started = time.monotonic()
+    procs = [subprocess.Popen([sys.executable, "-m", "hayase", "run", str(sql_file),
+                               "--bootstrap-servers", bootstrap,
+                               "--property", f"ksql.service.id={service}",
+                               "--property", f"ksql.streams.state.dir={sql_file.parent}/s{i}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for i in range(processes)]
+    try:
+        return wait_for(bootstrap, out, expected, started,
+                        lambda: all(p.poll() is None for p in procs))
+    except RuntimeError:
+        for p in procs:
+            print((p.stderr.read() if p.stderr else b"").decode()[-2000:], file=sys.stderr)
+        return None
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+# ---------------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--impressions", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--skip-bytewax", action="store_true")
+    parser.add_argument("--e2e", action="store_true",
+                        help="also run Quix Streams and `hayase run` (1 and 2 processes) on the "
+                             "embedded broker")
+    args = parser.parse_args()
+    events = generate(args.impressions, args.seed)
+    n = len(events)
+    print(f"input: {args.impressions} impressions + {n - args.impressions} clicks = {n} records")
+    rows: list[tuple[str, float | None, int | None]] = []
+    t0 = time.perf_counter()
+    expected = run_plain(events)
+    rows.append(("plain Python (ceiling)", time.perf_counter() - t0, expected))
+    t0 = time.perf_counter()
+    got = run_hayase_engine(events)
+    rows.append(("hayase (engine)", time.perf_counter() - t0, got))
+    if not args.skip_bytewax:
+        bw = run_bytewax(events)
+        rows.append(("Bytewax (op.join)", None if bw is None else bw[1],
+                     None if bw is None else bw[0]))
+    if args.e2e:
+        from hayase.testing.brokers import EmbeddedBroker
+
+        broker = EmbeddedBroker()
+        broker.start()
+        try:
+            for label, partitions, runner in (
+                    ("Quix Streams e2e (1 partition)", 1, "quix"),
+                    ("hayase run e2e, 1 process", 2, "h1"),
+                    ("hayase run e2e, 2 processes", 2, "h2")):
+                run_id = uuid.uuid4().hex[:8]
+                names = {"impressions": f"impressions-{run_id}", "clicks": f"clicks-{run_id}"}
+                produce_events(broker.bootstrap_servers, events, names, partitions)
+                if runner == "quix":
+                    secs = run_quix_e2e(broker.bootstrap_servers, names, expected)
+                else:
+                    secs = run_hayase_e2e(broker.bootstrap_servers, names, expected,
+                                          1 if runner == "h1" else 2)
+                rows.append((label, secs, expected if secs is not None else None))
+        finally:
+            broker.stop()
+    base = rows[1][1]
+    print(f"{'runner':32s} {'seconds':>8s} {'records/s':>10s} {'hayase/runner':>14s} matches")
+    for name, seconds, count in rows:
+        if seconds is None:
+            print(f"{name:32s} {'skipped':>8s}")
+            continue
+        check = "exact" if count == expected else f"WRONG ({count} != {expected})"
+        ratio = (n / base) / (n / seconds) if base else 0.0
+        print(f"{name:32s} {seconds:8.2f} {n / seconds:10.0f} {ratio:14.2f} {check}")
+    print(f"({expected} matched pairs)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
