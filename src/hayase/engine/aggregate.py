@@ -169,11 +169,15 @@ class AggregateQuery(StatelessQuery):
                 if key[0] == "W":
                     st.open_windows.setdefault(key[2] + self.size, {})[key[1]] = key[2]
 
-    def commit(self, partition: int) -> list[tuple[Any, Any]]:
+    def commit(self, partition: int,
+               before_write: Callable[[list[tuple[Any, Any]]], None] | None = None,
+               extra_meta: Mapping[str, Any] | None = None) -> list[tuple[Any, Any]]:
         """Make the partition's state durable with the offsets it reflects; returns the
-        changed entries for the changelog."""
+        changed entries (``before_write`` gets them first: the changelog)."""
         st = self.states[partition]
-        return st.store.commit(st.meta())
+        meta = st.meta()
+        meta.update(extra_meta or {})
+        return st.store.commit(meta, before_write)
 
     def close_partition(self, partition: int) -> None:
         st = self.states.pop(partition, None)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -21,15 +22,27 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from hayase.client.admin import Admin
 from hayase.client.config import quiet_logger
 from hayase.client.errors import ClientError
+from hayase.engine.aggregate import AggregateQuery, make_query
+from hayase.engine.changelog import (
+    CHANGELOG_CONFIGS,
+    CHANGELOG_NEXT,
+    ChangelogError,
+    ChangelogWriter,
+    changelog_topic,
+    restore,
+)
 from hayase.engine.processing_log import DEFAULT_TOPIC, INCLUDE_ROWS, ProcessingLog
 from hayase.engine.query import StatelessQuery
 from hayase.engine.record import OutputRecord, Record
+from hayase.engine.state import RocksDBStore
 from hayase.formats import key_serde, value_serde
 from hayase.sql.plan import DdlResult, InsertValues, QueryPlan
 
 log = logging.getLogger("hayase.engine.runtime")
 
 SERVICE_ID = "ksql.service.id"
+STATE_DIR = "ksql.streams.state.dir"  # Kafka Streams' state.dir, as ksqlDB passes it through
+DEFAULT_STATE_DIR = "/tmp/hayase-streams"
 PROCESSING_LOG_TOPIC = "ksql.logging.processing.topic.name"
 BATCH_SIZE = 500
 
@@ -59,7 +72,7 @@ class QueryStats:
 class QueryWorker:
     """One persistent query on Kafka: poll a batch, process, produce, flush, commit."""
 
-    def __init__(self, query: StatelessQuery, client_conf: Mapping[str, object],
+    def __init__(self, query: StatelessQuery | AggregateQuery, client_conf: Mapping[str, object],
                  service_id: str, processing_log_topic: str,
                  stop: threading.Event, include_rows: bool = False) -> None:
         self.query = query
@@ -67,6 +80,7 @@ class QueryWorker:
         self.stop_event = stop
         self.log_topic = processing_log_topic
         self.stats = QueryStats()
+        self.client_conf = dict(client_conf)
         base = dict(client_conf)
         base.setdefault("logger", quiet_logger())
         self.consumer = Consumer({
@@ -84,6 +98,10 @@ class QueryWorker:
             "partitioner": "murmur2_random",  # the Java client's placement of keyed records
         })
         self._failure: str | None = None
+        self.changelog: ChangelogWriter | None = None
+        if isinstance(query, AggregateQuery):
+            self.changelog = ChangelogWriter(self.producer,
+                                             changelog_topic(service_id, query.query_id))
         self.thread = threading.Thread(target=self._run, name=f"query-{query.query_id}",
                                        daemon=True)
 
@@ -142,25 +160,73 @@ class QueryWorker:
         remaining = self.producer.flush(30)
         if remaining or self._failure:
             raise DeliveryFailed(self._failure or f"{remaining} records not acknowledged")
+        # Outputs are acknowledged: make the state durable (changelog first, then the local
+        # store), with the input offsets it reflects, before committing those offsets.
+        for _topic, partition in offsets:
+            self._commit_state(partition)
         if offsets:
             self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in
                                           offsets.items()], asynchronous=False)
             self.stats.committed_batches += 1
 
+    def _commit_state(self, partition: int) -> None:
+        query, writer = self.query, self.changelog
+        if writer is None or not isinstance(query, AggregateQuery):
+            return
+
+        def write_changelog(changes: list[tuple[Any, Any]]) -> None:
+            # The metadata entry (last) learns where the changelog now ends: local only.
+            changes[-1][1][CHANGELOG_NEXT] = writer.write(partition, changes)
+
+        query.commit(partition, write_changelog)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Restore each assigned partition's state from its changelog before processing, and
+        resume from the offsets that state reflects."""
+        query = self.query
+        if isinstance(query, AggregateQuery) and self.changelog is not None:
+            topic = self.changelog.topic
+            for tp in partitions:
+                st = query.state(tp.partition)
+
+                def progress(done: int, total: int, p: int = tp.partition) -> None:
+                    log.info("%s: restoring partition %d from %s: %d/%d records",
+                             query.query_id, p, topic, done, total)
+
+                n = restore(self.client_conf, topic, tp.partition, st.store, progress)
+                if n:
+                    query.close_partition(tp.partition)  # reopen: offsets, index from store
+                    st = query.state(tp.partition)
+                log.info("%s: partition %d state ready (%d changelog records restored)",
+                         query.query_id, tp.partition, n)
+                applied = st.offsets.get((tp.topic, tp.partition))
+                if applied is not None:
+                    tp.offset = applied
+        consumer.assign(partitions)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        query = self.query
+        if isinstance(query, AggregateQuery):
+            for tp in partitions:
+                query.close_partition(tp.partition)
+
     def _run(self) -> None:
         try:
-            self.consumer.subscribe(list(self.query.source_topics))
+            self.consumer.subscribe(list(self.query.source_topics), on_assign=self._on_assign,
+                                    on_revoke=self._on_revoke)
             while not self.stop_event.is_set():
                 batch = self.consumer.consume(num_messages=BATCH_SIZE, timeout=0.2)
                 if batch:
                     self.process_batch(batch)
-        except (KafkaException, DeliveryFailed) as e:
+        except (KafkaException, DeliveryFailed, ChangelogError) as e:
             self.stats.errors.append(str(e))
             log.error("%s stopped: %s", self.query.query_id, e)
             self.stop_event.set()
         finally:
             self.producer.flush(10)
             self.consumer.close()
+            if isinstance(self.query, AggregateQuery):
+                self.query.close()
 
 
 class HeadlessRuntime:
@@ -183,12 +249,18 @@ class HeadlessRuntime:
         self.workers: list[QueryWorker] = []
         self.admin = Admin(self.client_conf)
 
-    def _ensure_topic(self, name: str, partitions: int | None, replicas: int | None) -> None:
+    def _store_factory(self, query_id: str) -> Callable[[int], RocksDBStore]:
+        root = Path(str(self.session_properties().get(STATE_DIR, DEFAULT_STATE_DIR)))
+        base = root / self.service_id / query_id
+        return lambda partition: RocksDBStore(base / str(partition))
+
+    def _ensure_topic(self, name: str, partitions: int | None, replicas: int | None,
+                      configs: Mapping[str, str] | None = None) -> None:
         existing = self.admin.metadata().topics
         if name in existing and existing[name].error is None:
             return
         try:
-            self.admin.create_topic(name, partitions or 1, replicas or 1)
+            self.admin.create_topic(name, partitions or 1, replicas or 1, configs)
         except ClientError as e:
             if "already exists" not in str(e):
                 raise
@@ -227,7 +299,11 @@ class HeadlessRuntime:
         self._insert(pending_inserts)
         for plan in plans:
             # One processing log per query: each worker drains and produces its own entries.
-            query = StatelessQuery(plan, ProcessingLog(), self.session_properties())
+            query = make_query(plan, ProcessingLog(), self.session_properties(),
+                               self._store_factory(plan.query_id))
+            if isinstance(query, AggregateQuery):
+                self._ensure_topic(changelog_topic(self.service_id, plan.query_id),
+                                   self._partitions(query.source_topic), None, CHANGELOG_CONFIGS)
             include_rows = str(self.session_properties().get(INCLUDE_ROWS, "false")).lower()
             worker = QueryWorker(query, self.client_conf, self.service_id, self.log_topic,
                                  self.stop_event, include_rows == "true")

@@ -18,7 +18,7 @@ Keys and values are encoded with pickle (deterministic for the plain values stor
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +55,13 @@ class StateStore:
         """Offsets (``{"offsets": {(topic, partition): next offset}}``) and stream time."""
         return dict(self.get(META_KEY) or {})
 
-    def commit(self, meta: dict[str, Any]) -> list[tuple[Any, Any]]:
+    def commit(self, meta: dict[str, Any],
+               before_write: Callable[[list[tuple[Any, Any]]], None] | None = None,
+               ) -> list[tuple[Any, Any]]:
         """Make the writes since the last commit durable together with ``meta``; returns the
-        changed entries ``(key, value or None for a delete)``, metadata last."""
+        changed entries ``(key, value or None for a delete)``, metadata last.
+        ``before_write(changes)`` runs before anything is written locally (the runtime writes
+        the changelog there, so the changelog is never behind the local database)."""
         raise NotImplementedError
 
     def apply(self, entries: list[tuple[Any, Any]]) -> None:
@@ -93,11 +97,15 @@ class MemoryStore(StateStore):
     def items(self) -> Iterator[tuple[Any, Any]]:
         return ((k, v) for k, v in self.data.items() if k != META_KEY)
 
-    def commit(self, meta: dict[str, Any]) -> list[tuple[Any, Any]]:
+    def commit(self, meta: dict[str, Any],
+               before_write: Callable[[list[tuple[Any, Any]]], None] | None = None,
+               ) -> list[tuple[Any, Any]]:
         self._dirty.pop(META_KEY, None)
-        self.data[META_KEY] = meta
         changes = list(self._dirty.items())
         changes.append((META_KEY, meta))
+        if before_write is not None:
+            before_write(changes)
+        self.data[META_KEY] = meta
         self._dirty = {}
         return changes
 
@@ -143,12 +151,16 @@ class RocksDBStore(StateStore):
                 continue
             yield k, decode(bytes(raw_v))  # type: ignore[arg-type]
 
-    def commit(self, meta: dict[str, Any]) -> list[tuple[Any, Any]]:
+    def commit(self, meta: dict[str, Any],
+               before_write: Callable[[list[tuple[Any, Any]]], None] | None = None,
+               ) -> list[tuple[Any, Any]]:
         from rocksdict import WriteBatch
 
         self._dirty.pop(META_KEY, None)
         changes = list(self._dirty.items())
         changes.append((META_KEY, meta))
+        if before_write is not None:
+            before_write(changes)
         batch = WriteBatch(raw_mode=True)
         for k, v in changes:
             if v is None:
