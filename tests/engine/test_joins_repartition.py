@@ -103,3 +103,23 @@ def test_repartitioned_copies_resent_after_a_crash_apply_once() -> None:
     counts = Counter(orjson.loads(o.value)["ID"] if "ID" in orjson.loads(o.value)
                      else orjson.loads(o.value)["I_ID"] for o in c.sink)
     assert counts == Counter({f"i{i}": 1 for i in range(5)})
+
+
+def test_sides_with_different_partition_counts_are_refused_like_ksqldb() -> None:
+    import pytest
+
+    from hayase.sql.errors import StatementError
+
+    sql = ("CREATE STREAM A (ID STRING KEY, V INT) WITH (KAFKA_TOPIC='a', FORMAT='JSON');"
+           "CREATE STREAM B (ID STRING KEY, W INT) WITH (KAFKA_TOPIC='b', FORMAT='JSON');"
+           "CREATE STREAM J AS SELECT A.ID, V, W FROM A JOIN B WITHIN 1 SECOND "
+           "ON A.ID = B.ID;")
+    plan = [r for r in Session({}).execute(sql) if isinstance(r, QueryPlan)][0]
+    q = make_query(plan, ProcessingLog(), repartition_prefix="svc-q")
+    assert q.internal_topics() == []
+    q.check_copartitioning({"a": 3, "b": 3}.get)  # same counts: fine
+    with pytest.raises(StatementError, match="number of partitions don't match"):
+        q.check_copartitioning({"a": 2, "b": 3}.get)
+    # A side that is repartitioned takes the other side's count: no refusal.
+    rekeyed = _query()
+    rekeyed.check_copartitioning({"impressions": 2, "campaigns": 5}.get)

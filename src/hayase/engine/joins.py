@@ -51,7 +51,7 @@ from hayase.engine.record import OutputRecord, Record
 from hayase.engine.state import MemoryStore, StateStore
 from hayase.engine.timestamps import InvalidTimestamp, make_extractor, throw_on_invalid
 from hayase.formats import SerdeError, key_serde, value_serde
-from hayase.sql.errors import KsqlRuntimeError
+from hayase.sql.errors import KsqlRuntimeError, StatementError
 from hayase.sql.plan import (
     DataSource,
     FilterStep,
@@ -223,6 +223,32 @@ class JoinQuery:
     @property
     def source_topics(self) -> tuple[str, ...]:
         return tuple(self.by_topic) + tuple(self.rep_topics)
+
+    def check_copartitioning(self, partitions_of: Callable[[str], int | None]) -> None:
+        """Refuse, as ksqlDB does, a join whose sides meet without a repartition but whose
+        topics have different partition counts (rows of one key would sit in different
+        tasks). ``partitions_of(topic)``: the topic's partition count, None if unknown."""
+        left = self.inputs[0]
+        for k, _step in enumerate(self.joins):
+            right = self.inputs[k + 1]
+            if (k, LEFT) in self.points or (k, RIGHT) in self.points:
+                continue
+            lp, rp = partitions_of(left.source.topic), partitions_of(right.source.topic)
+            if self.joins[k].kind == "FK_TABLE_TABLE":
+                # Kafka Streams routes FK joins through subscription topics; hayase joins
+                # them where the rows are, which is only right on one partition.
+                if (lp or 1) > 1 or (rp or 1) > 1:
+                    raise StatementError(
+                        "Foreign-key joins of topics with more than one partition are not "
+                        f"supported by hayase run yet (`{left.source.name}` partitions = {lp}; "
+                        f"`{right.source.name}` partitions = {rp}).")
+                continue
+            if lp is not None and rp is not None and lp != rp:
+                ln, rn = left.source.name, right.source.name
+                raise StatementError(
+                    f"Can't join `{ln}` with `{rn}` since the number of partitions don't "
+                    f"match. `{ln}` partitions = {lp}; `{rn}` partitions = {rp}. Please "
+                    "repartition either one so that the number of partitions match.")
 
     def internal_topics(self) -> list[tuple[str, str]]:
         """Repartition topics to create: (name, the source topic whose partition count it
