@@ -330,3 +330,17 @@ def test_clients_cannot_write_or_delete_internal_topics(state: BrokerState) -> N
     res = call(state, 20, 4, {"topic_names": ["__consumer_offsets"], "timeout": 1000})
     assert res.responses[0].error_code == 17
     assert "__consumer_offsets" in state.log_manager.topics()
+
+
+def test_metadata_auto_creates_a_bounded_number_of_topics_per_request(
+        state: BrokerState) -> None:
+    from hayase.broker.apis.cluster import MAX_AUTO_CREATE_PER_REQUEST
+
+    names = [f"many-{i}" for i in range(MAX_AUTO_CREATE_PER_REQUEST + 5)]
+    res = call(state, 3, 12, {"topics": [{"name": n} for n in names],
+                              "allow_auto_topic_creation": True})
+    codes = [t.error_code for t in res.topics]
+    assert codes == [0] * MAX_AUTO_CREATE_PER_REQUEST + [5] * 5  # LEADER_NOT_AVAILABLE: retry
+    res = call(state, 3, 12, {"topics": [{"name": n} for n in names],
+                              "allow_auto_topic_creation": True})
+    assert [t.error_code for t in res.topics] == [0] * len(names)

@@ -10,12 +10,15 @@ from hayase.broker.apis.common import (
     NONE,
     UNKNOWN_TOPIC_OR_PARTITION,
     ensure_topic,
+    topic_exists,
     topic_name_error,
 )
 from hayase.broker.context import BrokerState, RequestContext
 from hayase.broker.protocol.frames import api_versions_body
 
 _UNKNOWN_OPS = -2147483648
+LEADER_NOT_AVAILABLE = 5
+MAX_AUTO_CREATE_PER_REQUEST = 20
 _UNKNOWN_TOPIC_ID_ERROR = 100  # UNKNOWN_TOPIC_ID
 
 
@@ -64,6 +67,7 @@ def handle_metadata(ctx: RequestContext, body: Any) -> dict[str, Any]:
     else:
         by_id = None
         counts: dict[str, int] | None = None
+        created = 0
         for t in requested:
             name = t.name
             if name is None:
@@ -77,9 +81,18 @@ def handle_metadata(ctx: RequestContext, body: Any) -> dict[str, Any]:
             if topic_name_error(name) is not None:
                 topics.append(_error_topic(name, INVALID_TOPIC_EXCEPTION))
                 continue
-            if not ensure_topic(broker, name, allow_auto):
-                topics.append(_error_topic(name, UNKNOWN_TOPIC_OR_PARTITION))
+            exists = topic_exists(broker, name)
+            if not exists and allow_auto and created >= MAX_AUTO_CREATE_PER_REQUEST:
+                # Bound the time one request holds the loop (a producer's periodic refresh can
+                # name thousands of deleted topics); the client retries, as Kafka's clients do
+                # while a topic is being created.
+                topics.append(_error_topic(name, LEADER_NOT_AVAILABLE))
                 continue
+            if not exists:
+                if not ensure_topic(broker, name, allow_auto):
+                    topics.append(_error_topic(name, UNKNOWN_TOPIC_OR_PARTITION))
+                    continue
+                created += 1
             if counts is None or name not in counts:
                 counts = lm.topics()
             topics.append(topic_metadata(broker, name, counts[name]))
