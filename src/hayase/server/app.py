@@ -1,0 +1,429 @@
+"""The HTTP layer: ksqlDB's REST API on Starlette (served by uvicorn).
+
+Endpoints: POST /ksql, /query, /query-stream, /inserts-stream, /close-query; GET /info,
+/healthcheck, /status[/type/entity/action]; the web console at / (static files).
+Blocking work (statement execution, topic scans, polling subscriptions) runs in worker threads;
+push queries poll their subscriptions and stop when the client disconnects, LIMIT is reached or
+/close-query closes them, and always close their consumers.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+import threading
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from hayase.server import entities as E
+from hayase.server.backend import BackendError, Subscription
+from hayase.server.engine import VERSION, KsqlServer, QueryInfo, RequestError
+from hayase.server.transient import Row, TransientQuery, TransientRunner, run_pull
+
+KSQL_V1 = "application/vnd.ksql.v1+json"
+DELIMITED = "application/vnd.ksqlapi.delimited.v1"
+STATIC = Path(__file__).parent / "static"
+POLL_SECONDS = 0.25
+
+
+@dataclass
+class ServerConfig:
+    max_request_bytes: int = 10 * 1024 * 1024
+    max_concurrent_queries: int = 16
+    basic_auth: tuple[str, str] | None = None  # (user, password)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _json(entity: Any, status: int = 200, request: Request | None = None) -> Response:
+    media = KSQL_V1
+    if request is not None and "application/json" in request.headers.get("accept", "") \
+            and KSQL_V1 not in request.headers.get("accept", ""):
+        media = "application/json"
+    return Response(json.dumps(entity, default=_default), status_code=status, media_type=media)
+
+
+def _default(o: Any) -> Any:
+    import decimal
+
+    if isinstance(o, decimal.Decimal):
+        return float(o) if o != o.to_integral_value() or abs(o) > 2**53 else int(o)
+    if isinstance(o, bytes):
+        return base64.b64encode(o).decode()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _dumps(o: Any) -> str:
+    return json.dumps(o, default=_default, separators=(",", ":"))
+
+
+class KsqlApp:
+    def __init__(self, server: KsqlServer, config: ServerConfig | None = None) -> None:
+        self.server = server
+        self.config = config or ServerConfig()
+        self.active = 0
+        self.active_lock = threading.Lock()
+        routes = [
+            Route("/ksql", self.ksql, methods=["POST"]),
+            Route("/query", self.query, methods=["POST"]),
+            Route("/query-stream", self.query_stream, methods=["POST"]),
+            Route("/inserts-stream", self.inserts_stream, methods=["POST"]),
+            Route("/close-query", self.close_query, methods=["POST"]),
+            Route("/info", self.info, methods=["GET"]),
+            Route("/healthcheck", self.healthcheck, methods=["GET"]),
+            Route("/status", self.status, methods=["GET"]),
+            Route("/status/{kind}/{entity}/{action}", self.status_one, methods=["GET"]),
+            Route("/console/api/overview", self.overview, methods=["GET"]),
+            Route("/", self.console, methods=["GET"]),
+            Route("/console/{name:path}", self.console_file, methods=["GET"]),
+        ]
+        self.app = Starlette(routes=routes)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self.config.basic_auth is not None \
+                and not self._authorized(scope):
+            resp = JSONResponse(E.generic_error("Unauthorized", E.ERROR_CODE_UNAUTHORIZED),
+                                status_code=401,
+                                headers={"WWW-Authenticate": 'Basic realm="hayase"'})
+            await resp(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _authorized(self, scope: Mapping[str, Any]) -> bool:
+        assert self.config.basic_auth is not None
+        header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
+        if not header.lower().startswith("basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        want_user, want_password = self.config.basic_auth
+        return secrets.compare_digest(user, want_user) and secrets.compare_digest(
+            password, want_password)
+
+    # ------------------------------------------------------------------ helpers
+    async def _body(self, request: Request) -> bytes:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.config.max_request_bytes:
+            raise BodyTooLarge()
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.config.max_request_bytes:
+                raise BodyTooLarge()
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _json_body(self, request: Request) -> dict[str, Any] | Response:
+        try:
+            raw = await self._body(request)
+        except BodyTooLarge:
+            return _json(E.generic_error(
+                f"Request body larger than {self.config.max_request_bytes} bytes", 41300),
+                413, request)
+        try:
+            body = json.loads(raw or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            return _json(E.generic_error(f"Invalid JSON in request: {e}"), 400, request)
+        if not isinstance(body, dict):
+            return _json(E.generic_error("Invalid JSON in request: expected an object"), 400,
+                         request)
+        return body
+
+    def _acquire(self) -> bool:
+        with self.active_lock:
+            if self.active >= self.config.max_concurrent_queries:
+                return False
+            self.active += 1
+            return True
+
+    def _release(self) -> None:
+        with self.active_lock:
+            self.active -= 1
+
+    def _too_many(self, request: Request) -> Response:
+        return _json(E.generic_error(
+            f"Host is at maximum concurrent queries: {self.config.max_concurrent_queries}",
+            E.ERROR_CODE_TOO_MANY_REQUESTS), 429, request)
+
+    # ------------------------------------------------------------------ /ksql
+    async def ksql(self, request: Request) -> Response:
+        body = await self._json_body(request)
+        if isinstance(body, Response):
+            return body
+        text = body.get("ksql")
+        if not isinstance(text, str) or not text.strip():
+            return _json(E.generic_error("\"ksql\" field must be given"), 400, request)
+        props = body.get("streamsProperties") or {}
+        variables = body.get("sessionVariables") or {}
+        try:
+            out = await anyio.to_thread.run_sync(self.server.execute, text, props, variables)
+        except RequestError as e:
+            return _json(e.entity, e.status, request)
+        return _json(out, 200, request)
+
+    # ------------------------------------------------------------------ queries
+    async def _plan(self, sql: Any, props: Mapping[str, Any]) -> TransientQuery:
+        if not isinstance(sql, str) or not sql.strip():
+            raise RequestError(E.generic_error("The query must be given"))
+        return await anyio.to_thread.run_sync(self.server.plan_query, sql, props)
+
+    def _pull_rows(self, tq: TransientQuery, props: Mapping[str, Any]) -> tuple[list[Row], bool]:
+        records = {t: self.server.backend.scan(t) for t in tq.source_topics}
+        return run_pull(tq, records, props)
+
+    def _subscribe(self, tq: TransientQuery, props: Mapping[str, Any]) -> list[Subscription]:
+        earliest = str(props.get("auto.offset.reset", props.get(
+            "ksql.streams.auto.offset.reset", "latest"))).lower() == "earliest"
+        return [self.server.backend.tail(t, earliest) for t in tq.source_topics]
+
+    async def _push_rows(self, request: Request, tq: TransientQuery, info: QueryInfo,
+                         props: Mapping[str, Any]) -> AsyncIterator[Row | None]:
+        """Rows as they come; yields None when LIMIT is reached (then stops)."""
+        subs = await anyio.to_thread.run_sync(self._subscribe, tq, props)
+        runner = TransientRunner(tq, props)
+        sent = 0
+        try:
+            while not info.close.is_set():
+                for sub in subs:
+                    records = await anyio.to_thread.run_sync(sub.poll, POLL_SECONDS)
+                    for rec in records:
+                        for row in runner.feed(rec):
+                            if row.tombstone and not tq.result_is_table:
+                                continue
+                            yield row
+                            sent += 1
+                            info.rows += 1
+                            if tq.limit is not None and sent >= tq.limit:
+                                yield None
+                                return
+                if await request.is_disconnected():
+                    return
+        finally:
+            runner.close()
+            for sub in subs:
+                await anyio.to_thread.run_sync(sub.close)
+
+    async def query(self, request: Request) -> Response:
+        """POST /query: a chunked JSON array of header, rows and the final message."""
+        body = await self._json_body(request)
+        if isinstance(body, Response):
+            return body
+        props = body.get("streamsProperties") or {}
+        try:
+            tq = await self._plan(body.get("ksql"), props)
+        except RequestError as e:
+            return _json(e.entity, e.status, request)
+        if not self._acquire():
+            return self._too_many(request)
+        header = {"header": {"queryId": tq.query_id, "schema": tq.schema_text}}
+        if tq.is_pull:
+            try:
+                rows, limited = await anyio.to_thread.run_sync(self._pull_rows, tq, props)
+            except BackendError as e:
+                self._release()
+                return _json(E.generic_error(str(e), E.ERROR_CODE_SERVER_ERROR), 500, request)
+            finally:
+                pass
+            self._release()
+            items: list[Any] = [header] + [_row_entity(r) for r in rows]
+            if tq.source.source_type.value == "STREAM":
+                items.append({"finalMessage": "Limit Reached" if limited else "Query Completed"})
+            text = "[" + ",\n".join(_dumps(i) for i in items) + "]\n"
+            return Response(text, media_type="application/json")
+        info = self.server.register(tq)
+
+        async def stream() -> AsyncIterator[str]:
+            try:
+                yield "[" + _dumps(header)
+                async for row in self._push_rows(request, tq, info, props):
+                    if row is None:
+                        yield ",\n" + _dumps({"finalMessage": "Limit Reached"})
+                        break
+                    yield ",\n" + _dumps(_row_entity(row))
+                yield "]\n"
+            finally:
+                self.server.unregister(tq.query_id)
+                self._release()
+
+        return StreamingResponse(stream(), media_type="application/json")
+
+    async def query_stream(self, request: Request) -> Response:
+        """POST /query-stream: metadata then rows, as delimited JSON lines or a JSON array."""
+        body = await self._json_body(request)
+        if isinstance(body, Response):
+            return body
+        props = body.get("properties") or {}
+        delimited = DELIMITED in request.headers.get("accept", "")
+        try:
+            tq = await self._plan(body.get("sql"), props)
+        except RequestError as e:
+            entity = dict(e.entity)
+            return _json(entity, e.status, None)
+        if not self._acquire():
+            return self._too_many(request)
+        meta = {"queryId": tq.query_id, "columnNames": [n for n, _ in tq.columns],
+                "columnTypes": [str(t) for _, t in tq.columns]}
+        media = DELIMITED if delimited else "application/json"
+
+        def frame(item: Any, first: bool) -> str:
+            if delimited:
+                return _dumps(item) + "\n"
+            return ("[" if first else ",\n") + _dumps(item)
+
+        if tq.is_pull:
+            try:
+                rows, _limited = await anyio.to_thread.run_sync(self._pull_rows, tq, props)
+            except BackendError as e:
+                return _json(E.generic_error(str(e), E.ERROR_CODE_SERVER_ERROR), 500)
+            finally:
+                self._release()
+            meta.pop("queryId")
+            parts = [frame(meta, True)] + [frame(r.columns, False) for r in rows]
+            return Response("".join(parts) + ("" if delimited else "]\n"), media_type=media)
+        info = self.server.register(tq)
+
+        async def stream() -> AsyncIterator[str]:
+            try:
+                yield frame(meta, True)
+                async for row in self._push_rows(request, tq, info, props):
+                    if row is None:
+                        break
+                    yield frame(row.columns, False)
+                if not delimited:
+                    yield "]\n"
+            finally:
+                self.server.unregister(tq.query_id)
+                self._release()
+
+        return StreamingResponse(stream(), media_type=media)
+
+    async def close_query(self, request: Request) -> Response:
+        body = await self._json_body(request)
+        if isinstance(body, Response):
+            return body
+        qid = body.get("queryId")
+        info = self.server.transient.get(str(qid))
+        if info is None:
+            return _json(E.generic_error(f"No query with id {qid}", E.ERROR_CODE_BAD_REQUEST),
+                         400)
+        info.close.set()
+        return Response(status_code=200)
+
+    async def inserts_stream(self, request: Request) -> Response:
+        """POST /inserts-stream: {"target": S} then one JSON object per line; one ack per row."""
+        lines = _lines(request, self.config.max_request_bytes)
+        try:
+            first = await lines.__anext__()
+            target = json.loads(first).get("target")
+        except (StopAsyncIteration, json.JSONDecodeError, AttributeError, BodyTooLarge):
+            return _json(E.generic_error("Invalid JSON in inserts stream"), 400)
+        if not isinstance(target, str):
+            return _json(E.generic_error("Inserts stream must start with {\"target\": ...}"),
+                         400)
+
+        async def acks() -> AsyncIterator[str]:
+            seq = 0
+            try:
+                async for line in lines:
+                    try:
+                        row = json.loads(line)
+                        if not isinstance(row, dict):
+                            raise ValueError("expected a JSON object")
+                        await anyio.to_thread.run_sync(self.server.insert_row, target, row)
+                        yield _dumps({"status": "ok", "seq": seq}) + "\n"
+                    except Exception as e:  # every failed row is answered, the stream goes on
+                        yield _dumps({"status": "error", "seq": seq,
+                                      "error_code": E.ERROR_CODE_BAD_REQUEST,
+                                      "message": str(e)}) + "\n"
+                    seq += 1
+            except BodyTooLarge:
+                yield _dumps({"status": "error", "seq": seq, "error_code": 41300,
+                              "message": "Request body too large"}) + "\n"
+
+        return StreamingResponse(acks(), media_type=DELIMITED)
+
+    # ------------------------------------------------------------------ info
+    async def info(self, request: Request) -> Response:
+        return _json({"KsqlServerInfo": {"version": VERSION, "kafkaClusterId": "hayase",
+                                         "ksqlServiceId": self.server.service_id,
+                                         "serverStatus": "RUNNING"}}, 200, request)
+
+    async def healthcheck(self, request: Request) -> Response:
+        ok = {"isHealthy": True}
+        return _json({"isHealthy": True, "details": {"metastore": ok, "kafka": ok,
+                                                     "commandRunner": ok}}, 200, request)
+
+    async def status(self, request: Request) -> Response:
+        return _json({"commandStatuses": {k: v.status for k, v in
+                                          self.server.statuses.items()}}, 200, request)
+
+    async def status_one(self, request: Request) -> Response:
+        p = request.path_params
+        cid = f"{p['kind']}/{p['entity']}/{p['action']}"
+        st = self.server.statuses.get(cid)
+        if st is None:
+            return _json(E.generic_error(f"Command not found: {cid}", E.ERROR_CODE_NOT_FOUND),
+                         404, request)
+        return _json({"status": st.status, "message": st.message, "queryId": None}, 200, request)
+
+    # ------------------------------------------------------------------ console
+    async def overview(self, request: Request) -> Response:
+        def collect() -> dict[str, Any]:
+            srv = self.server
+            with srv.lock:
+                sources = [E.source_info(s) for s in srv.session.metastore.sources.values()]
+                queries = srv._query_entities()
+            for q in queries:
+                q["stats"] = srv.backend.query_stats(q["id"])
+            topics = srv.backend.topics()
+            return {"sources": sources, "queries": queries,
+                    "topics": [{"name": t, "partitions": n} for t, n in sorted(topics.items())]}
+
+        return JSONResponse(await anyio.to_thread.run_sync(collect))
+
+    async def console(self, request: Request) -> Response:
+        return FileResponse(STATIC / "index.html")
+
+    async def console_file(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        path = (STATIC / name).resolve()
+        if STATIC.resolve() not in path.parents or not path.is_file():
+            return Response(status_code=404)
+        return FileResponse(path)
+
+
+def _row_entity(row: Row) -> dict[str, Any]:
+    if row.tombstone:
+        return {"row": {"columns": row.columns, "tombstone": True}}
+    return {"row": {"columns": row.columns}}
+
+
+async def _lines(request: Request, limit: int) -> AsyncIterator[str]:
+    buf = b""
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            if line.strip():
+                yield line.decode()
+    if buf.strip():
+        yield buf.decode()

@@ -1,0 +1,371 @@
+"""Where the server's topics and persistent queries live.
+
+Two implementations of one small interface:
+
+- :class:`KafkaBackend`: any Kafka cluster through confluent-kafka; persistent queries are the
+  engine runtime's :class:`~hayase.engine.runtime.QueryWorker` threads (one consumer group per
+  query, as ksqlDB names them), so they resume from their committed offsets after a restart.
+- :class:`MemoryBackend`: in-process topics, queries run synchronously on produce (the engine's
+  own operators, like the test driver). Used by unit tests and the REST conformance runner.
+
+Both give the server what ksqlDB's REST layer needs: create/delete/list topics, produce
+(INSERT INTO ... VALUES, /inserts-stream), scan a topic to its current end (pull queries),
+tail a topic from the earliest or latest offset (push queries), and start/stop persistent
+queries.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from hayase.engine.processing_log import ProcessingLog
+from hayase.engine.record import Headers, Record
+from hayase.sql.plan import QueryPlan
+
+log = logging.getLogger("hayase.server.backend")
+
+
+class BackendError(Exception):
+    """A topic or query operation the backend could not do (message for the client)."""
+
+
+class Subscription(Protocol):
+    def poll(self, timeout: float) -> list[Record]: ...
+
+    def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    def ensure_topic(self, name: str, partitions: int | None, replicas: int | None,
+                     configs: Mapping[str, str] | None = None) -> None: ...
+
+    def delete_topic(self, name: str) -> None: ...
+
+    def topics(self) -> dict[str, int]: ...
+
+    def partitions(self, topic: str) -> int | None: ...
+
+    def produce(self, topic: str, key: bytes | None, value: bytes | None,
+                timestamp: int | None, headers: Headers = ()) -> None: ...
+
+    def scan(self, topic: str) -> list[Record]: ...
+
+    def tail(self, topic: str, earliest: bool) -> Subscription: ...
+
+    def start_query(self, plan: QueryPlan, properties: Mapping[str, Any]) -> None: ...
+
+    def stop_query(self, query_id: str) -> None: ...
+
+    def query_stats(self, query_id: str) -> dict[str, int]: ...
+
+    def close(self) -> None: ...
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# ============================================================================ memory
+
+
+class _MemorySubscription:
+    def __init__(self, backend: MemoryBackend, topic: str, start: int) -> None:
+        self.backend = backend
+        self.topic = topic
+        self.position = start
+        self.closed = False
+
+    def poll(self, timeout: float) -> list[Record]:
+        b = self.backend
+        with b.cond:
+            if len(b.logs[self.topic]) <= self.position and not self.closed:
+                b.cond.wait(timeout)
+            records = b.logs[self.topic][self.position:]
+            self.position += len(records)
+            return records
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class MemoryBackend:
+    """Topics as in-memory lists (one partition each); persistent queries process every record
+    as it is produced, recursively through queries reading their sinks."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.logs: dict[str, list[Record]] = defaultdict(list)
+        self.partition_counts: dict[str, int] = {}
+        self.queries: dict[str, Any] = {}
+        self.stats: dict[str, dict[str, int]] = {}
+        self.processing_log = ProcessingLog()
+
+    def ensure_topic(self, name: str, partitions: int | None, replicas: int | None,
+                     configs: Mapping[str, str] | None = None) -> None:
+        with self.cond:
+            self.partition_counts.setdefault(name, partitions or 1)
+            self.logs.setdefault(name, [])
+
+    def delete_topic(self, name: str) -> None:
+        with self.cond:
+            self.partition_counts.pop(name, None)
+            self.logs.pop(name, None)
+
+    def topics(self) -> dict[str, int]:
+        with self.cond:
+            return dict(self.partition_counts)
+
+    def partitions(self, topic: str) -> int | None:
+        with self.cond:
+            return self.partition_counts.get(topic)
+
+    def produce(self, topic: str, key: bytes | None, value: bytes | None,
+                timestamp: int | None, headers: Headers = ()) -> None:
+        ts = _now_ms() if timestamp is None else int(timestamp)
+        with self.cond:
+            self.partition_counts.setdefault(topic, 1)
+            pending = [(topic, key, value, ts, headers)]
+            while pending:
+                t, k, v, s, h = pending.pop(0)
+                records = self.logs[t]
+                rec = Record(t, 0, len(records), s, k, v, h)
+                records.append(rec)
+                for qid, query in list(self.queries.items()):
+                    if t in query.source_topics:
+                        outs = query.process(rec)
+                        st = self.stats[qid]
+                        st["consumed"] += 1
+                        st["produced"] += len(outs)
+                        for out in outs:
+                            pending.append((out.topic, out.key, out.value, out.timestamp,
+                                            out.headers))
+                self.processing_log.drain()
+            self.cond.notify_all()
+
+    def scan(self, topic: str) -> list[Record]:
+        with self.cond:
+            return list(self.logs.get(topic, []))
+
+    def tail(self, topic: str, earliest: bool) -> Subscription:
+        with self.cond:
+            start = 0 if earliest else len(self.logs[topic])
+        return _MemorySubscription(self, topic, start)
+
+    def start_query(self, plan: QueryPlan, properties: Mapping[str, Any]) -> None:
+        from hayase.engine.joins import make_query
+
+        outputs = []
+        with self.cond:
+            query = make_query(plan, self.processing_log, dict(properties))
+            self.queries[plan.query_id] = query
+            self.stats[plan.query_id] = {"consumed": 0, "produced": 0}
+            # ksqlDB's persistent queries start from the latest offsets unless
+            # auto.offset.reset=earliest; then the records already there are processed too.
+            if str(properties.get("auto.offset.reset", "latest")).lower() == "earliest":
+                for t in query.source_topics:
+                    for rec in self.logs.get(t, []):
+                        outputs.extend(query.process(rec))
+        for out in outputs:
+            self.produce(out.topic, out.key, out.value, out.timestamp, out.headers)
+
+    def stop_query(self, query_id: str) -> None:
+        with self.cond:
+            query = self.queries.pop(query_id, None)
+        if query is not None and hasattr(query, "close"):
+            query.close()
+
+    def query_stats(self, query_id: str) -> dict[str, int]:
+        return dict(self.stats.get(query_id, {}))
+
+    def close(self) -> None:
+        for qid in list(self.queries):
+            self.stop_query(qid)
+        with self.cond:
+            self.cond.notify_all()
+
+
+# ============================================================================ kafka
+
+
+class _KafkaSubscription:
+    def __init__(self, conf: Mapping[str, object], topic: str, partitions: int,
+                 earliest: bool) -> None:
+        from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
+
+        self.consumer = Consumer({**conf, "group.id": f"_hayase-transient-{time.time_ns()}",
+                                  "enable.auto.commit": False, "enable.partition.eof": False})
+        start = OFFSET_BEGINNING if earliest else OFFSET_END
+        self.consumer.assign([TopicPartition(topic, p, start) for p in range(partitions)])
+
+    def poll(self, timeout: float) -> list[Record]:
+        from hayase.engine.runtime import _as_bytes
+
+        out: list[Record] = []
+        for msg in self.consumer.consume(num_messages=500, timeout=timeout):
+            if msg.error() is not None:
+                continue
+            _, ts = msg.timestamp()
+            raw: Any = msg.headers()
+            headers = tuple((str(h[0]), _as_bytes(h[1])) for h in raw) if raw else ()
+            key: Any = msg.key()
+            value: Any = msg.value()
+            out.append(Record(msg.topic() or "", msg.partition() or 0, msg.offset() or 0, ts,
+                              _as_bytes(key), _as_bytes(value), headers))
+        return out
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+class KafkaBackend:
+    """Topics on a Kafka cluster; persistent queries as the engine runtime's workers."""
+
+    def __init__(self, client_conf: Mapping[str, object], service_id: str,
+                 state_dir: Path, processing_log_topic: str) -> None:
+        from confluent_kafka import Producer
+
+        from hayase.client.admin import Admin
+        from hayase.client.config import quiet_logger
+
+        self.conf: dict[str, object] = {**client_conf, "logger": quiet_logger()}
+        self.service_id = service_id
+        self.state_dir = state_dir
+        self.log_topic = processing_log_topic
+        self.admin = Admin(self.conf)
+        self.producer = Producer({**self.conf, "partitioner": "murmur2_random",
+                                  "linger.ms": 0})
+        self.workers: dict[str, tuple[Any, threading.Event]] = {}
+        self.lock = threading.Lock()
+
+    # -------------------------------------------------------------- topics
+    def ensure_topic(self, name: str, partitions: int | None, replicas: int | None,
+                     configs: Mapping[str, str] | None = None) -> None:
+        from hayase.client.errors import ClientError
+
+        if self.partitions(name) is not None:
+            return
+        try:
+            self.admin.create_topic(name, partitions or 1, replicas or 1, configs)
+        except ClientError as e:
+            if "already exists" not in str(e):
+                raise BackendError(str(e)) from None
+        # Wait for the metadata to show it, so that a following scan/produce sees it.
+        for _ in range(50):
+            if self.partitions(name) is not None:
+                return
+            time.sleep(0.1)
+
+    def delete_topic(self, name: str) -> None:
+        from hayase.client.errors import ClientError
+
+        try:
+            self.admin.delete_topic(name)
+        except ClientError as e:
+            log.warning("could not delete topic %s: %s", name, e)
+
+    def topics(self) -> dict[str, int]:
+        return {t.name: t.partitions for t in self.admin.list_topics(include_internal=False)}
+
+    def partitions(self, topic: str) -> int | None:
+        md = self.admin.metadata().topics.get(topic)
+        return None if md is None or md.error is not None else len(md.partitions)
+
+    # -------------------------------------------------------------- records
+    def produce(self, topic: str, key: bytes | None, value: bytes | None,
+                timestamp: int | None, headers: Headers = ()) -> None:
+        kwargs: dict[str, Any] = {}
+        if timestamp is not None:
+            kwargs["timestamp"] = int(timestamp)
+        if headers:
+            kwargs["headers"] = list(headers)
+        failure: list[str] = []
+
+        def on_delivery(err: Any, msg: Any) -> None:
+            if err is not None:
+                failure.append(err.str())
+
+        with self.lock:
+            self.producer.produce(topic, value=value, key=key, on_delivery=on_delivery, **kwargs)
+            remaining = self.producer.flush(30)
+        if remaining or failure:
+            raise BackendError(f"could not write to {topic}: "
+                               f"{failure[0] if failure else 'not acknowledged'}")
+
+    def scan(self, topic: str) -> list[Record]:
+        """Every record of the topic up to the end offsets seen when the scan starts."""
+        n = self.partitions(topic)
+        if n is None:
+            return []
+        ends = {p: hi for p, (_lo, hi) in self.admin.offsets(topic, list(range(n))).items()}
+        sub = _KafkaSubscription(self.conf, topic, n, earliest=True)
+        out: list[Record] = []
+        try:
+            positions = {p: -1 for p in ends}
+            deadline = time.monotonic() + 30
+            while any(positions[p] + 1 < ends[p] for p in ends):
+                if time.monotonic() > deadline:
+                    raise BackendError(f"timed out reading {topic}")
+                for rec in sub.poll(0.2):
+                    if rec.offset < ends.get(rec.partition, 0):
+                        out.append(rec)
+                        positions[rec.partition] = rec.offset
+        finally:
+            sub.close()
+        return out
+
+    def tail(self, topic: str, earliest: bool) -> Subscription:
+        n = self.partitions(topic)
+        if n is None:
+            raise BackendError(f"topic {topic} does not exist")
+        return _KafkaSubscription(self.conf, topic, n, earliest)
+
+    # -------------------------------------------------------------- queries
+    def _store_factory(self, query_id: str) -> Callable[[int], Any]:
+        from hayase.engine.state import RocksDBStore
+
+        base = self.state_dir / self.service_id / query_id
+        return lambda partition: RocksDBStore(base / str(partition))
+
+    def start_query(self, plan: QueryPlan, properties: Mapping[str, Any]) -> None:
+        from hayase.engine.changelog import CHANGELOG_CONFIGS, changelog_topic
+        from hayase.engine.joins import make_query
+        from hayase.engine.runtime import QueryWorker
+
+        src_partitions = self.partitions(plan.sources[0].topic)
+        sink = plan.sink
+        self.ensure_topic(sink.topic, sink.partitions or sink.source.partitions
+                          or src_partitions, sink.replicas or sink.source.replicas)
+        query = make_query(plan, ProcessingLog(), dict(properties),
+                           self._store_factory(plan.query_id))
+        if hasattr(query, "commit"):
+            self.ensure_topic(changelog_topic(self.service_id, plan.query_id),
+                              self.partitions(query.source_topic), None, CHANGELOG_CONFIGS)
+        stop = threading.Event()
+        worker = QueryWorker(query, self.conf, self.service_id, self.log_topic, stop)
+        self.workers[plan.query_id] = (worker, stop)
+        worker.start()
+
+    def stop_query(self, query_id: str) -> None:
+        entry = self.workers.pop(query_id, None)
+        if entry is not None:
+            worker, stop = entry
+            stop.set()
+            worker.join(30)
+
+    def query_stats(self, query_id: str) -> dict[str, int]:
+        entry = self.workers.get(query_id)
+        if entry is None:
+            return {}
+        st = entry[0].stats
+        return {"consumed": st.consumed, "produced": st.produced}
+
+    def close(self) -> None:
+        for qid in list(self.workers):
+            self.stop_query(qid)
+        self.producer.flush(10)

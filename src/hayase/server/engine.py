@@ -1,0 +1,413 @@
+"""The server's statement executor: ksqlDB's /ksql semantics over the SQL session and a backend.
+
+Statements that change the metastore (CREATE, DROP, C*AS, INSERT INTO ... SELECT, TERMINATE,
+types) are recorded in the command topic ``_confluent-ksql-<service id>_command_topic`` and
+replayed at start: the replay rebuilds the metastore first and then starts only the persistent
+queries still running, which resume from their consumer groups' committed offsets.
+
+Blocking calls (backend I/O) happen here; the HTTP layer calls these methods in worker threads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hayase.formats import key_serde, value_serde
+from hayase.server import entities as E
+from hayase.server.backend import Backend, BackendError
+from hayase.server.transient import TransientQuery, plan_transient
+from hayase.sql import ast
+from hayase.sql.errors import KsqlError
+from hayase.sql.plan import DataSource, DdlResult, InsertValues, QueryPlan
+
+log = logging.getLogger("hayase.server")
+
+VERSION = "7.6.0-hayase"
+_RECORDED = (ast.CreateSource, ast.CreateAsSelect, ast.InsertInto, ast.DropSource,
+             ast.Terminate, ast.CreateType, ast.DropType)
+
+
+def command_topic_name(service_id: str) -> str:
+    return f"_confluent-ksql-{service_id}_command_topic"
+
+
+class RequestError(Exception):
+    """A /ksql request failed: ``entity`` is ksqlDB's error entity, ``status`` the HTTP status."""
+
+    def __init__(self, entity: dict[str, Any], status: int = 400) -> None:
+        super().__init__(entity.get("message", ""))
+        self.entity = entity
+        self.status = status
+
+
+@dataclass
+class CommandStatus:
+    command_id: str
+    status: str = "SUCCESS"
+    message: str = ""
+
+
+@dataclass
+class QueryInfo:
+    """A running transient push query (for SHOW QUERIES, /close-query and the console)."""
+
+    query_id: str
+    sql: str
+    close: threading.Event = field(default_factory=threading.Event)
+    rows: int = 0
+    started: float = field(default_factory=time.time)
+
+
+class KsqlServer:
+    def __init__(self, backend: Backend, service_id: str = "default_",
+                 properties: Mapping[str, str] | None = None,
+                 record_commands: bool = True) -> None:
+        from hayase.sql import Session  # type: ignore[attr-defined]
+
+        self.backend = backend
+        self.service_id = service_id
+        self.base_properties = {"ksql.service.id": service_id, **dict(properties or {})}
+        self.session = Session(dict(self.base_properties))
+        self.lock = threading.RLock()
+        self.command_topic = command_topic_name(service_id)
+        self.record_commands = record_commands
+        self.command_seq = -1
+        self.statuses: dict[str, CommandStatus] = {}
+        self.transient: dict[str, QueryInfo] = {}
+        self.started_at = time.time()
+
+    # ================================================================== start / replay
+    def start(self) -> int:
+        """Create the command topic and replay it; returns the number of commands replayed."""
+        if not self.record_commands:
+            return 0
+        self.backend.ensure_topic(self.command_topic, 1, None, {"retention.ms": "-1"})
+        records = self.backend.scan(self.command_topic)
+        plans: list[tuple[QueryPlan, dict[str, str]]] = []
+        with self.lock:
+            for rec in records:
+                if rec.value is None:
+                    continue
+                cmd = json.loads(rec.value)
+                props = {str(k): str(v) for k, v in cmd.get("streamsProperties", {}).items()}
+                saved = dict(self.session.properties)
+                self.session.properties.update(props)
+                try:
+                    result = self.session.execute_statement(cmd["statement"])
+                except KsqlError as e:  # a command that failed then fails again: skip it
+                    log.warning("replay: %s: %s", cmd["statement"], e)
+                    continue
+                finally:
+                    self.session.properties.clear()
+                    self.session.properties.update(saved)
+                self.command_seq += 1
+                cid = rec.key.decode() if rec.key else f"replay/{self.command_seq}"
+                self.statuses[cid] = CommandStatus(cid, "SUCCESS", "replayed")
+                if isinstance(result, QueryPlan):
+                    plans.append((result, {**self.session.properties, **props}))
+            running = set(self.session.metastore.queries)
+            for plan, props in plans:
+                if plan.query_id in running:
+                    self.backend.start_query(plan, props)
+        return len(records)
+
+    def close(self) -> None:
+        for info in list(self.transient.values()):
+            info.close.set()
+        self.backend.close()
+
+    def _record(self, command_id: str, statement: str, props: Mapping[str, Any]) -> int:
+        self.command_seq += 1
+        if self.record_commands:
+            body = json.dumps({"statement": statement,
+                               "streamsProperties": {k: str(v) for k, v in props.items()}})
+            self.backend.produce(self.command_topic, command_id.encode(), body.encode(), None)
+        self.statuses[command_id] = CommandStatus(command_id)
+        return self.command_seq
+
+    # ================================================================== /ksql
+    def execute(self, text: str, streams_properties: Mapping[str, Any] | None = None,
+                session_variables: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run every statement of a /ksql request; returns the entities (one per statement that
+        has one) or raises RequestError carrying ksqlDB's error entity."""
+        from hayase.sql.parser import split_statements
+
+        props = {str(k): str(v) for k, v in (streams_properties or {}).items()}
+        with self.lock:
+            session = self.session
+            saved_props = dict(session.properties)
+            saved_vars = dict(session.variables)
+            session.properties.update(props)
+            for k, v in (session_variables or {}).items():
+                session.variables[str(k).upper()] = str(v)
+            out: list[dict[str, Any]] = []
+            try:
+                chunks = split_statements(text)
+            except KsqlError as e:
+                raise RequestError(E.statement_error(str(e), text)) from None
+            try:
+                for chunk, line, column in chunks:
+                    entity = self._execute_one(chunk, line, column, out)
+                    if entity is not None:
+                        out.append(entity)
+            finally:
+                session.properties.clear()
+                session.properties.update(saved_props)
+                session.variables.clear()
+                session.variables.update(saved_vars)
+            return out
+
+    def _execute_one(self, chunk: str, line: int, column: int,
+                     done: list[dict[str, Any]]) -> dict[str, Any] | None:
+        session = self.session
+        text = chunk.strip() + ";"
+        try:
+            stmt = session.parse(chunk, line, column)
+        except KsqlError as e:
+            raise RequestError(E.statement_error(_message(e), text, entities=done)) from None
+        if isinstance(stmt, ast.QueryStatement):
+            raise RequestError(E.statement_error(E.QUERY_ENDPOINT_MESSAGE, text,
+                                                 E.ERROR_CODE_QUERY_ENDPOINT, done))
+        if isinstance(stmt, ast.SetProperty | ast.UnsetProperty):
+            session.execute_statement(chunk, line, column)
+            return None
+        props_now = dict(session.properties)
+        try:
+            result = session.execute_statement(chunk, line, column)
+        except KsqlError as e:
+            raise RequestError(E.statement_error(_message(e), text, entities=done)) from None
+        try:
+            return self._apply(stmt, result, text, props_now)
+        except BackendError as e:
+            raise RequestError(E.statement_error(str(e), text, E.ERROR_CODE_SERVER_ERROR,
+                                                 done), 500) from None
+
+    def _apply(self, stmt: ast.Statement, result: Any, text: str,
+               props: dict[str, str]) -> dict[str, Any] | None:
+        if isinstance(result, InsertValues):
+            self.insert_values(result)
+            return None
+        if isinstance(result, QueryPlan):
+            sink = result.sink.source
+            kind = "insert" if isinstance(stmt, ast.InsertInto) else E.source_kind(
+                sink.source_type)
+            cid = E.command_id(kind, f"`{sink.name}`", "create")
+            self.backend.start_query(result, props)
+            seq = self._record(cid, text, props)
+            return E.current_status(text, cid, f"Created query with ID {result.query_id}", seq,
+                                    result.query_id)
+        assert isinstance(result, DdlResult)
+        if isinstance(stmt, ast.Show):
+            return self._show(stmt, result, text)
+        if isinstance(stmt, ast.Describe):
+            return self._describe(stmt, result, text)
+        if isinstance(stmt, ast.Explain):
+            return self._explain(result, text)
+        if isinstance(stmt, ast.DefineVariable | ast.UndefineVariable):
+            return None
+        # DDL with effects.
+        for t in result.topics_to_create:
+            self.backend.ensure_topic(t.name, t.partitions, t.replicas)
+        if isinstance(stmt, ast.CreateSource) and result.source is not None \
+                and not result.topics_to_create \
+                and self.backend.partitions(result.source.topic) is None:
+            self.session.metastore.sources.pop(result.source.name, None)
+            raise RequestError(E.statement_error(
+                f"Topic '{result.source.topic}' does not exist. If you want to create a new "
+                f"topic for the {result.source.source_type.value.lower()} please re-run the "
+                "statement providing the required 'PARTITIONS' configuration in the WITH "
+                "clause (and optionally 'REPLICAS'). For example: CREATE STREAM FOO (ID INT) "
+                "WITH (KAFKA_TOPIC='foo', PARTITIONS=2, VALUE_FORMAT='JSON');", text))
+        for qid in result.queries_to_terminate:
+            self.backend.stop_query(qid)
+        for name in result.topics_to_delete:
+            self.backend.delete_topic(name)
+        if isinstance(stmt, ast.CreateSource):
+            cid = E.command_id(stmt.source_type.lower(), f"`{stmt.name}`", "create")
+        elif isinstance(stmt, ast.DropSource):
+            cid = E.command_id(stmt.source_type.lower(), f"`{stmt.name}`", "drop")
+        elif isinstance(stmt, ast.Terminate):
+            cid = E.command_id("terminate", stmt.query_id or "ALL", "execute")
+        elif isinstance(stmt, ast.CreateType | ast.DropType):
+            cid = E.command_id("type", stmt.name, "create" if isinstance(stmt, ast.CreateType)
+                               else "drop")
+        else:
+            cid = E.command_id("cluster", "CLUSTER", "execute")
+        seq = self._record(cid, text, props) if isinstance(stmt, _RECORDED) else self.command_seq
+        return E.current_status(text, cid, result.message, seq)
+
+    # ------------------------------------------------------------------ SHOW / DESCRIBE
+    def _query_entities(self) -> list[dict[str, Any]]:
+        out = []
+        ms = self.session.metastore
+        for q in ms.queries.values():
+            sink = ms.get(q.sink)
+            out.append(E.running_query(q.query_id, q.sql, [q.sink],
+                                       [sink.topic] if sink else [], q.state))
+        for info in list(self.transient.values()):
+            out.append({"queryString": info.sql, "sinks": [], "sinkKafkaTopics": [],
+                        "id": info.query_id, "statusCount": {"RUNNING": 1},
+                        "queryType": "PUSH", "state": "RUNNING"})
+        return out
+
+    def _show(self, stmt: ast.Show, result: DdlResult, text: str) -> dict[str, Any]:
+        what = stmt.what
+        ms = self.session.metastore
+        base: dict[str, Any] = {"statementText": text, "warnings": []}
+        if what in ("STREAMS", "TABLES"):
+            kind = what[:-1]
+            items = [E.source_info(s) for s in sorted(ms.sources.values(), key=lambda s: s.name)
+                     if s.source_type.value == kind]
+            if stmt.extended:
+                return {"@type": "source_descriptions", **base, "sourceDescriptions": [
+                    self._source_description(s, True) for s in sorted(
+                        ms.sources.values(), key=lambda s: s.name)
+                    if s.source_type.value == kind]}
+            return {"@type": what.lower(), **base, what.lower(): items}
+        if what == "QUERIES":
+            return {"@type": "queries", **base, "queries": self._query_entities()}
+        if what == "PROPERTIES":
+            props = [{"name": r["name"], "scope": "KSQL", "value": r["value"]}
+                     for r in result.rows]
+            return {"@type": "properties", **base, "properties": props,
+                    "overwrittenProperties": [], "defaultProperties": []}
+        if what in ("TOPICS", "ALL TOPICS"):
+            topics = self.backend.topics()
+            names = sorted(t for t in topics if what == "ALL TOPICS" or not t.startswith("_"))
+            return {"@type": "kafka_topics", **base,
+                    "topics": [{"name": t, "replicaInfo": [1] * topics[t]} for t in names]}
+        if what == "FUNCTIONS":
+            return {"@type": "function_names", **base, "functions": result.rows}
+        if what == "TYPES":
+            return {"@type": "type_list", **base,
+                    "types": {r["name"]: {"type": r["schema"]} for r in result.rows}}
+        if what == "VARIABLES":
+            return {"@type": "variables", **base, "variables": result.rows}
+        return {"@type": "currentStatus", **base, "rows": result.rows}
+
+    def _source_description(self, src: DataSource, extended: bool) -> dict[str, Any]:
+        ms = self.session.metastore
+
+        def queries(ids: list[str]) -> list[dict[str, Any]]:
+            out = []
+            for qid in ids:
+                q = ms.queries.get(qid)
+                if q is not None:
+                    sink = ms.get(q.sink)
+                    out.append(E.running_query(q.query_id, q.sql, [q.sink],
+                                               [sink.topic] if sink else [], q.state))
+            return out
+
+        stats = ""
+        if extended and src.created_by_query:
+            s = self.backend.query_stats(src.created_by_query)
+            if s:
+                stats = f"messages-per-sec: 0 total-messages: {s.get('produced', 0)}"
+        return E.source_description(src, queries(ms.readers(src.name)),
+                                    queries(ms.writers(src.name)), extended,
+                                    self.backend.partitions(src.topic) or 0, stats)
+
+    def _describe(self, stmt: ast.Describe, result: DdlResult, text: str) -> dict[str, Any]:
+        if result.source is None:  # DESCRIBE STREAMS / TABLES
+            return self._show(ast.Show(stmt.target, True, text=text), result, text)
+        return {"@type": "sourceDescription", "statementText": text, "warnings": [],
+                "sourceDescription": self._source_description(result.source, stmt.extended)}
+
+    def _explain(self, result: DdlResult, text: str) -> dict[str, Any]:
+        row = result.rows[0] if result.rows else {}
+        qid = row.get("id")
+        ms = self.session.metastore
+        fields: list[dict[str, Any]] = []
+        sinks: list[str] = []
+        if qid is not None:
+            sink = ms.get(row.get("sink", ""))
+            if sink is not None:
+                fields = [E.field_info(c) for c in sink.schema.columns]
+                sinks = [sink.name]
+        desc = {"id": qid or "", "statementText": row.get("sql", ""), "windowType": None,
+                "fields": fields, "sources": row.get("sources", []), "sinks": sinks,
+                "topology": "", "executionPlan": "", "overriddenProperties": {},
+                "ksqlHostQueryStatus": {}, "queryType": "PERSISTENT", "queryErrors": [],
+                "tasksMetadata": [], "state": "RUNNING"}
+        return {"@type": "queryDescription", "statementText": text, "warnings": [],
+                "queryDescription": desc}
+
+    # ================================================================== inserts
+    def insert_values(self, iv: InsertValues) -> None:
+        t = iv.target
+        key = key_serde(t.key_format, t.schema.key).serialize(tuple(iv.key))
+        value = value_serde(t.value_format, t.schema.value).serialize(tuple(iv.value))
+        self.backend.produce(t.topic, key, value, iv.timestamp, tuple(iv.headers or ()))
+
+    def insert_row(self, target: str, row: Mapping[str, Any]) -> None:
+        """/inserts-stream: one JSON object -> INSERT INTO target (cols) VALUES (...)."""
+        with self.lock:
+            src = self.session.metastore.get(target.upper()) or self.session.metastore.get(
+                target)
+        if src is None:
+            raise KsqlError(f"Cannot insert values into an unknown stream/table: `{target}`")
+        by_name = {str(k).upper(): v for k, v in row.items()}
+        key = tuple(_coerce(by_name.get(c.name), c.type) for c in src.schema.key)
+        value = tuple(_coerce(by_name.get(c.name), c.type) for c in src.schema.value)
+        ts = by_name.get("ROWTIME")
+        k = key_serde(src.key_format, src.schema.key).serialize(key)
+        v = value_serde(src.value_format, src.schema.value).serialize(value)
+        self.backend.produce(src.topic, k, v, int(ts) if ts is not None else None)
+
+    # ================================================================== queries
+    def plan_query(self, sql: str, properties: Mapping[str, Any]) -> TransientQuery:
+        """Parse and plan one SELECT (raises RequestError with ksqlDB's entity)."""
+        from hayase.sql.parser import split_statements
+
+        with self.lock:
+            try:
+                chunks = split_statements(sql)
+                if len(chunks) != 1:
+                    raise RequestError(E.statement_error(
+                        "Expected exactly one statement, got " + str(len(chunks)), sql))
+                chunk, line, column = chunks[0]
+                stmt = self.session.parse(chunk, line, column)
+                if not isinstance(stmt, ast.QueryStatement):
+                    raise RequestError(E.statement_error(
+                        "The following statement types should be issued to the /ksql "
+                        "endpoint: not a query", sql))
+                return plan_transient(self.session, stmt, properties)
+            except KsqlError as e:
+                raise RequestError(E.statement_error(_message(e), sql)) from None
+
+    def register(self, tq: TransientQuery) -> QueryInfo:
+        info = QueryInfo(tq.query_id, tq.sql)
+        self.transient[tq.query_id] = info
+        return info
+
+    def unregister(self, query_id: str) -> None:
+        self.transient.pop(query_id, None)
+
+
+def _message(e: KsqlError) -> str:
+    """ksqlDB prefixes parse errors with their position; statement errors are bare."""
+    from hayase.sql.errors import ParseError
+
+    return str(e) if isinstance(e, ParseError) else e.message
+
+
+def _coerce(value: Any, t: Any) -> Any:
+    """JSON values of /inserts-stream -> the SQL layer's Python carriers."""
+    import decimal
+
+    if value is None:
+        return None
+    base = getattr(t, "base", "")
+    if base == "DECIMAL":
+        return decimal.Decimal(str(value)).quantize(decimal.Decimal(1).scaleb(-t.scale))
+    if base == "DOUBLE":
+        return float(value)
+    if base in ("INTEGER", "BIGINT") and not isinstance(value, bool):
+        return int(value)
+    return value

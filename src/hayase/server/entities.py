@@ -1,0 +1,117 @@
+"""ksqlDB's REST entities (the JSON shapes of io.confluent.ksql.rest.entity.*), built from the
+SQL layer's results. Pure functions: no I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hayase.sql.plan import Column, DataSource, Namespace, SourceType
+from hayase.sql.types import ArrayType, MapType, SqlType, StructType
+
+# ksqlDB's error codes (Errors.java).
+ERROR_CODE_BAD_REQUEST = 40000
+ERROR_CODE_BAD_STATEMENT = 40001
+ERROR_CODE_QUERY_ENDPOINT = 40002
+ERROR_CODE_UNAUTHORIZED = 40100
+ERROR_CODE_NOT_FOUND = 40400
+ERROR_CODE_TOO_MANY_REQUESTS = 42900
+ERROR_CODE_SERVER_ERROR = 50000
+
+QUERY_ENDPOINT_MESSAGE = ("The following statement types should be issued to the websocket "
+                          "endpoint '/query':\n\t* PRINT\n\t* SELECT")
+
+
+def statement_error(message: str, statement: str, code: int = ERROR_CODE_BAD_STATEMENT,
+                    entities: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"@type": "statement_error", "error_code": code, "message": message,
+            "statementText": statement, "entities": entities or []}
+
+
+def generic_error(message: str, code: int = ERROR_CODE_BAD_REQUEST) -> dict[str, Any]:
+    return {"@type": "generic_error", "error_code": code, "message": message}
+
+
+def current_status(statement: str, command_id: str, message: str, seq: int,
+                   query_id: str | None = None) -> dict[str, Any]:
+    return {"@type": "currentStatus", "statementText": statement, "commandId": command_id,
+            "commandStatus": {"status": "SUCCESS", "message": message, "queryId": query_id},
+            "commandSequenceNumber": seq, "warnings": []}
+
+
+def schema_info(t: SqlType) -> dict[str, Any]:
+    """ksqlDB's SchemaInfo: {"type", "fields", "memberSchema"} (nested for ARRAY/MAP/STRUCT)."""
+    if isinstance(t, ArrayType):
+        member = schema_info(t.element) if t.element is not None else None
+        return {"type": "ARRAY", "fields": None, "memberSchema": member}
+    if isinstance(t, MapType):
+        member = schema_info(t.value) if t.value is not None else None
+        return {"type": "MAP", "fields": None, "memberSchema": member}
+    if isinstance(t, StructType):
+        return {"type": "STRUCT", "memberSchema": None,
+                "fields": [{"name": n, "schema": schema_info(ft)} for n, ft in t.fields]}
+    base = str(t)
+    if base.startswith("DECIMAL"):
+        return {"type": "DECIMAL", "fields": None, "memberSchema": None,
+                "parameters": {"precision": getattr(t, "precision", 0),
+                               "scale": getattr(t, "scale", 0)}}
+    return {"type": t.base if t.base != "INTEGER" else "INTEGER", "fields": None,
+            "memberSchema": None}
+
+
+def field_info(c: Column) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": c.name, "schema": schema_info(c.type)}
+    if c.namespace is Namespace.KEY:
+        out["type"] = "KEY"
+    elif c.namespace is Namespace.HEADERS:
+        out["type"] = "HEADER"
+        if c.header_key is not None:
+            out["headerKey"] = c.header_key
+    return out
+
+
+def source_info(src: DataSource) -> dict[str, Any]:
+    return {"type": src.source_type.value, "name": src.name, "topic": src.topic,
+            "keyFormat": src.key_format.name, "valueFormat": src.value_format.name,
+            "isWindowed": src.window is not None}
+
+
+def running_query(query_id: str, sql: str, sinks: list[str], sink_topics: list[str],
+                  state: str = "RUNNING") -> dict[str, Any]:
+    return {"queryString": sql, "sinks": sinks, "sinkKafkaTopics": sink_topics, "id": query_id,
+            "statusCount": {state: 1}, "queryType": "PERSISTENT", "state": state}
+
+
+def source_description(src: DataSource, read_queries: list[dict[str, Any]],
+                       write_queries: list[dict[str, Any]], extended: bool,
+                       partitions: int, statistics: str = "") -> dict[str, Any]:
+    return {
+        "name": src.name,
+        "windowType": src.window.type if src.window is not None else None,
+        "readQueries": read_queries,
+        "writeQueries": write_queries,
+        "fields": [field_info(c) for c in src.schema.columns],
+        "type": src.source_type.value,
+        "timestamp": src.timestamp_column or "",
+        "statistics": statistics,
+        "errorStats": "",
+        "extended": extended,
+        "keyFormat": src.key_format.name,
+        "valueFormat": src.value_format.name,
+        "topic": src.topic,
+        "partitions": partitions,
+        "replication": src.replicas or 1,
+        "statement": src.sql,
+        "queryOffsetSummaries": [],
+        "sourceConstraints": [],
+        "clusterStatistics": [],
+        "clusterErrorStats": [],
+    }
+
+
+def command_id(kind: str, entity: str, action: str) -> str:
+    """ksqlDB's CommandId text: stream/`S`/create, table/`T`/drop, terminate/CSAS_X_0/execute."""
+    return f"{kind}/{entity}/{action}"
+
+
+def source_kind(src_type: SourceType | str) -> str:
+    return (src_type.value if isinstance(src_type, SourceType) else src_type).lower()
