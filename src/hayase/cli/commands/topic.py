@@ -12,6 +12,7 @@ from rich.table import Table
 from hayase.client.admin import DEFAULT_TIMEOUT, Admin
 from hayase.client.cli_options import connection_options
 from hayase.client.config import parse_pairs
+from hayase.client.groups import GroupAdmin
 
 _timeout = click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
                         help="Seconds to wait for the broker's answers.")
@@ -67,8 +68,10 @@ def list_(conf: dict[str, Any], exclude_internal: bool, timeout: float) -> None:
 @_timeout
 @connection_options
 def describe(conf: dict[str, Any], name: str, all_configs: bool, timeout: float) -> None:
-    """Partitions (leader, replicas, ISR, earliest and latest offsets) and configs of NAME."""
-    desc = Admin(conf, timeout).describe_topic(name)
+    """Partitions (leader, replicas, ISR, earliest and latest offsets), the lag of every consumer
+    group with committed offsets on NAME, and configs of NAME."""
+    groups = GroupAdmin(conf, timeout)
+    desc = groups.admin.describe_topic(name)
     console = _console()
     console.print(f"Topic: {desc.name}  partitions: {len(desc.partitions)}  "
                   f"replication factor: {desc.replication_factor}", highlight=False)
@@ -78,6 +81,14 @@ def describe(conf: dict[str, Any], name: str, all_configs: bool, timeout: float)
         parts.add_row(str(p.partition), str(p.leader), ",".join(map(str, p.replicas)),
                       ",".join(map(str, p.isr)), str(p.earliest_offset), str(p.latest_offset))
     console.print(parts)
+    console.print("Consumer groups (committed offsets):", highlight=False)
+    lag = Table("group", "partition", "current offset", "log end offset", "lag", box=None,
+                pad_edge=False)
+    log_end = {p.partition: p.latest_offset for p in desc.partitions}
+    for group, g in groups.topic_lag(name, log_end):
+        lag.add_row(group, str(g.partition), str(g.committed_offset), str(g.log_end_offset),
+                    str(g.lag))
+    console.print(lag)
     shown = [c for c in desc.configs if all_configs or not c.is_default]
     title = "Configs:" if all_configs else "Configs (overrides; --all-configs shows all):"
     console.print(title, highlight=False)
