@@ -208,3 +208,16 @@ def test_window_entries_expire_after_retention_for_every_key() -> None:
     assert store.get(("W", 0, "L", "a")) is None  # retention (2 s) passed: dropped
     assert store.get(("W", 0, "L", "b")) is not None
     assert feed("clicks", "a", {"X": 1}, 900) == []
+
+
+def test_group_by_over_a_join_counts_clicks_per_campaign() -> None:
+    q = _query("CREATE TABLE CTR AS SELECT I.CAMPAIGN, COUNT(*) AS CLICKS FROM IMPRESSIONS I "
+               "JOIN CLICKS C WITHIN 1 MINUTE ON I.ID = C.ID GROUP BY I.CAMPAIGN;")
+    feed = Feed(q)
+    feed("impressions", "i1", {"CAMPAIGN": "c1"}, 0)
+    feed("impressions", "i2", {"CAMPAIGN": "c1"}, 0)
+    assert feed("clicks", "i1", {"X": 1}, 10) == [("c1", {"CLICKS": 1}, 10)]
+    assert feed("clicks", "i2", {"X": 1}, 20) == [("c1", {"CLICKS": 2}, 20)]
+    assert feed("clicks", "i9", {"X": 1}, 30) == []
+    q.commit(0)  # the aggregation's metadata lands in the join's store
+    assert q.state(0).store.get(("agg", ("A", ("c1",)))) is not None

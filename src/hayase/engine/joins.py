@@ -34,7 +34,7 @@ import heapq
 import itertools
 import logging
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,11 +48,12 @@ from hayase.engine.processing_log import (
 )
 from hayase.engine.query import UnsupportedPlan, _row_builder
 from hayase.engine.record import OutputRecord, Record
-from hayase.engine.state import MemoryStore, StateStore
+from hayase.engine.state import META_KEY, MemoryStore, StateStore
 from hayase.engine.timestamps import InvalidTimestamp, make_extractor, throw_on_invalid
 from hayase.formats import SerdeError, key_serde, value_serde
 from hayase.sql.errors import KsqlRuntimeError, StatementError
 from hayase.sql.plan import (
+    AggregateStep,
     DataSource,
     FilterStep,
     JoinStep,
@@ -154,11 +155,15 @@ class JoinQuery:
         select_keys = [s for s in rest if isinstance(s, SelectKeyStep)]
         self.select_key = select_keys[0].key_fn if select_keys else None
         projects = [s for s in rest if isinstance(s, ProjectStep)]
-        if len(projects) != 1 or len(select_keys) > 1 or \
+        self.store_factory: StoreFactory = store_factory or (lambda _p: MemoryStore())
+        self.aggregate: Any = None
+        if rest and isinstance(rest[-1], AggregateStep):
+            self.aggregate = self._aggregate_query(plan, rest)
+        elif len(projects) != 1 or len(select_keys) > 1 or \
                 len(rest) != len(self.filters) + len(select_keys) + 1:
             raise UnsupportedPlan("steps after a join must be [FilterStep] [SelectKeyStep] "
-                                  "ProjectStep")
-        self.project = projects[0]
+                                  "ProjectStep, or [FilterStep] AggregateStep")
+        self.project = projects[0] if projects else None
         self.inputs = [self._input(i, s) for i, s in enumerate(plan.sources)]
         self.by_topic: dict[str, list[_Input]] = {}
         for inp in self.inputs:
@@ -181,7 +186,6 @@ class JoinQuery:
         self._value_idx = tuple(i for i, c in enumerate(sink.schema.columns)
                                 if c.namespace is Namespace.VALUE)
         self._n_sink_cols = len(sink.schema.columns)
-        self.store_factory: StoreFactory = store_factory or (lambda _p: MemoryStore())
         # (node, side) -> (repartition topic, key serde); topic -> (node, side)
         self.points: dict[tuple[int, str], tuple[str, Any]] = {}
         self.rep_topics: dict[str, tuple[int, str]] = {}
@@ -194,6 +198,16 @@ class JoinQuery:
         plan.set_error_handler(self._on_expression_error)
 
     # ------------------------------------------------------------------ setup
+
+    def _aggregate_query(self, plan: QueryPlan, steps: list[Any]) -> Any:
+        """GROUP BY over the joined rows: the aggregation operator, fed by :meth:`_finish`,
+        its state kept in this query's store (one atomic commit per task)."""
+        from hayase.engine.aggregate import AggregateQuery
+
+        sub = QueryPlan(plan.query_id, [plan.sources[0]], list(steps), plan.sink, plan.sql,
+                        plan._runtime)
+        return AggregateQuery(sub, self.log, self.properties,
+                              store_factory=lambda p: _Namespaced(self.state(p).store, "agg"))
 
     def _input(self, index: int, src: DataSource) -> _Input:
         return _Input(
@@ -302,11 +316,15 @@ class JoinQuery:
         """Make the task's state durable with the offsets it reflects (``before_write`` gets
         the changed entries first: the changelog)."""
         st = self.states[partition]
+        if self.aggregate is not None and partition in self.aggregate.states:
+            self.aggregate.commit(partition)  # writes its metadata into this store
         meta = st.meta()
         meta.update(extra_meta or {})
         return st.store.commit(meta, before_write)
 
     def close_partition(self, partition: int) -> None:
+        if self.aggregate is not None:
+            self.aggregate.close_partition(partition)
         st = self.states.pop(partition, None)
         if st is not None:
             st.store.close()
@@ -843,6 +861,12 @@ class JoinQuery:
         """WHERE + projection + sink serialisation of one joined row (or table tombstone)."""
         rec = self._current
         assert rec is not None
+        if self.aggregate is not None:
+            agg = self.aggregate
+            agg._st = agg.state(rec.partition)
+            agg._current = rec
+            return list(agg._run_steps(rec, row, 0, tombstone, False, None, ts, None, None))
+        assert self.project is not None
         if not tombstone:
             for pred in self.filters:
                 if pred(row) is not True:
@@ -872,6 +896,36 @@ class JoinQuery:
             self._entry(SERIALIZATION_ERROR, e.message, e.target)
             return []
         return [OutputRecord(self.sink_topic, key_bytes, value_bytes, int(out_ts), rec.headers)]
+
+
+class _Namespaced(StateStore):
+    """A view of another store under a key prefix; its commit only stages the metadata (the
+    owner commits the underlying store, so both states become durable together)."""
+
+    def __init__(self, inner: StateStore, namespace: str) -> None:
+        self.inner = inner
+        self.namespace = namespace
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self.inner.get((self.namespace, key), default)
+
+    def put(self, key: Any, value: Any) -> None:
+        self.inner.put((self.namespace, key), value)
+
+    def delete(self, key: Any) -> None:
+        self.inner.delete((self.namespace, key))
+
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        for key, value in self.inner.items():
+            if isinstance(key, tuple) and len(key) == 2 and key[0] == self.namespace and \
+                    key[1] != META_KEY:
+                yield key[1], value
+
+    def commit(self, meta: dict[str, Any],
+               before_write: Callable[[list[tuple[Any, Any]]], None] | None = None,
+               ) -> list[tuple[Any, Any]]:
+        self.put(META_KEY, meta)
+        return []
 
 
 def orjson_key(value: Any) -> bytes:

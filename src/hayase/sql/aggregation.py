@@ -207,7 +207,10 @@ class AggregatePlanner:
         """A compiler over the agg row: group expressions, aggregate results, window bounds."""
         cols: list[ScopeColumn] = []
         base = len(self.groups) + len(self.calls)
-        if self.window is not None or self.source.window is not None:
+        # ksqlDB does not resolve WINDOWSTART / WINDOWEND in the projection of a windowed
+        # aggregation over a JOIN ("SELECT column 'WINDOWSTART' cannot be resolved.").
+        windowed = self.window is not None and getattr(self.p, "join", None) is None
+        if windowed or self.source.window is not None:
             quals = self.p.scope.sources
             cols.append(ScopeColumn("WINDOWSTART", PSEUDO_TYPES["WINDOWSTART"], base, quals))
             cols.append(ScopeColumn("WINDOWEND", PSEUDO_TYPES["WINDOWEND"], base + 1, quals))

@@ -839,9 +839,9 @@ class _QueryPlanner:
         from hayase.sql.joins import JoinPlanner
 
         q = self.query
-        if q.window is not None:
+        if q.window is not None and q.group_by is None:
             raise _err("WINDOW clause requires a GROUP BY clause.", q.window)
-        if q.having is not None:
+        if q.having is not None and q.group_by is None:
             raise _err("HAVING clause requires a GROUP BY clause.", q.having)
         self.types = self.analyzer.metastore.types
         self.join = JoinPlanner(self)
@@ -852,6 +852,15 @@ class _QueryPlanner:
         self.rowtime_index = self.join.total_width + 1  # JOINTIME
         self._where_render = lambda e: self.join.qualified(e, "_")
         self._plan_where()
+        if q.group_by is not None:
+            # GROUP BY over the joined rows: the join chain, then the aggregation.
+            from hayase.sql.aggregation import AggregatePlanner
+
+            self.agg = AggregatePlanner(self)
+            self.agg.analyze()
+            self.partition = None
+            self.table_functions = []
+            return _PlanParts("TABLE")
         return _PlanParts(result)
 
     def _compiler(self, clause: str) -> ExpressionCompiler:
@@ -1016,7 +1025,7 @@ class _QueryPlanner:
     def sink_source(self, name: str, kind: str, props: dict[str, ast.Literal], node: ast.Node,
                     existing: DataSource | None = None) -> DataSource:
         src = self.source
-        if self.join is not None:
+        if self.join is not None and self.agg is None:
             key_idx, value_idx = self.join.sink_columns(name, node)
             schema = self.join.schema(key_idx, value_idx)
             self.join_columns = (key_idx, value_idx)
@@ -1169,6 +1178,7 @@ class _QueryPlanner:
         ns = self.ns
         if self.join is not None:
             steps.extend(self.join.steps())
+        if self.join is not None and self.agg is None:
             key_idx, value_idx = self.join_columns
             self.items = self.join.items  # type: ignore[assignment]
             self.key_sources, self.value_sources = key_idx, value_idx
@@ -1187,7 +1197,9 @@ class _QueryPlanner:
             key_idx, value_idx = self.agg_columns
             steps.append(self.agg.build(sink.schema if sink.name == self.sink_name
                                         else self.sink_schema, key_idx, value_idx))
-            plan = QueryPlan(query_id, [self.source], steps,
+            agg_sources = [s.source for s in self.join.sides] if self.join is not None \
+                else [self.source]
+            plan = QueryPlan(query_id, agg_sources, steps,
                              SinkDescriptor(sink, sink.partitions or self.source.partitions,
                                             sink.replicas), sql, ns.values)
             plan.source_timestamp = self._source_timestamp()

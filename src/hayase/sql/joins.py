@@ -96,8 +96,6 @@ class JoinPlanner:
     def analyze(self) -> str:
         """Resolve sources, criteria and projection; returns the result type (STREAM/TABLE)."""
         q = self.q
-        if q.group_by is not None:
-            raise _err("GROUP BY with JOIN is not supported yet.", q)
         joins: list[ast.Join] = []
         rel: ast.Relation = q.from_
         while isinstance(rel, ast.Join):
