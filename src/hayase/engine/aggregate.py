@@ -99,6 +99,7 @@ class PartitionState:
         self.store_time: int = int(meta.get("store_time", -1))
         # Open windows by end time (EMIT FINAL: to emit; EMIT CHANGES: to expire).
         self.open_windows: dict[int, dict[tuple[Any, ...], int]] = {}
+        self.first_end: int | None = None  # min(open_windows): the next window to close
 
     def meta(self) -> dict[str, Any]:
         return {"offsets": dict(self.offsets), "stream_time": self.stream_time,
@@ -168,6 +169,7 @@ class AggregateQuery(StatelessQuery):
             for key, _value in st.store.items():
                 if key[0] == "W":
                     st.open_windows.setdefault(key[2] + self.size, {})[key[1]] = key[2]
+            st.first_end = min(st.open_windows) if st.open_windows else None
 
     def commit(self, partition: int,
                before_write: Callable[[list[tuple[Any, Any]]], None] | None = None,
@@ -310,6 +312,8 @@ class AggregateQuery(StatelessQuery):
             if old is None:
                 accs, agg_ts, emitted = agg.add(agg.init(), row), ts, False
                 st.open_windows.setdefault(we, {})[gk] = ws
+                if st.first_end is None or we < st.first_end:
+                    st.first_end = we
             else:
                 accs, agg_ts, emitted = old
                 accs = agg.add(accs, row)
@@ -329,11 +333,11 @@ class AggregateQuery(StatelessQuery):
         """Windows that ended at or before ``close_time`` can never change again: EMIT FINAL
         sends them now (in window-start, then key order, like the window store's fetchAll);
         both modes drop them from the state."""
-        if not st.open_windows:
+        if st.first_end is None or st.first_end > close_time:
             return []
         closed = [we for we in st.open_windows if we <= close_time]
-        if not closed:
-            return []
+        remaining = [we for we in st.open_windows if we > close_time]
+        st.first_end = min(remaining) if remaining else None
         outputs: list[OutputRecord] = []
         expired_before = st.store_time - self.retention - 1
         for we in sorted(closed):
