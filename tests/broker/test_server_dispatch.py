@@ -344,3 +344,9 @@ def test_metadata_auto_creates_a_bounded_number_of_topics_per_request(
     res = call(state, 3, 12, {"topics": [{"name": n} for n in names],
                               "allow_auto_topic_creation": True})
     assert [t.error_code for t in res.topics] == [0] * len(names)
+
+
+def test_failed_acks_zero_produce_closes_the_connection(state: BrokerState) -> None:
+    assert produce(state, "z", acks=0) is None
+    with pytest.raises(FrameError, match="acks=0 produce failed"):
+        produce(state, "z", acks=0, partition=9)  # Kafka closes so the client refreshes

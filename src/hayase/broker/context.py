@@ -22,6 +22,11 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+class CloseConnection(Exception):  # noqa: N818 - it is an instruction, not an error
+    """Raised by a handler to close the client's connection without a response, as Kafka does
+    for an acks=0 Produce that failed (the client then refreshes its metadata)."""
+
+
 class BrokerState:
     """Everything the API handlers share. Owns neither sockets nor tasks."""
 

@@ -33,7 +33,7 @@ from hayase.broker.apis.offsets import (
     handle_offset_for_leader_epoch,
 )
 from hayase.broker.apis.produce import handle_produce
-from hayase.broker.context import BrokerState, RequestContext
+from hayase.broker.context import BrokerState, CloseConnection, RequestContext
 from hayase.broker.protocol.frames import (
     RequestHeader,
     UnsupportedVersionError,
@@ -113,6 +113,8 @@ class Dispatcher:
         ctx = RequestContext(broker, header, peer)
         try:
             result = handler(ctx, request.body)
+        except CloseConnection as e:
+            raise FrameError(str(e)) from None
         except Exception as e:
             log.exception("handler for API %d v%d failed (client %r)", header.api_key,
                           header.api_version, header.client_id)

@@ -23,7 +23,7 @@ from hayase.broker.apis.common import (
     log,
     topic_name_error,
 )
-from hayase.broker.context import BrokerState, RequestContext
+from hayase.broker.context import BrokerState, CloseConnection, RequestContext
 from hayase.broker.durability import FlushFailedError
 
 _TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
@@ -92,6 +92,10 @@ def handle_produce(ctx: RequestContext, body: Any) -> dict[str, Any] | Awaitable
         for plog in written:
             broker.group_commit.mark(plog)
     if acks == 0:
+        failed = [f"{t['name']}-{p['index']}: error {p['error_code']}"
+                  for t in responses for p in t["partition_responses"] if p["error_code"]]
+        if failed:
+            raise CloseConnection(f"acks=0 produce failed ({', '.join(failed[:3])})")
         return None
     if acks == -1 and mode == "always" and written:
         return _after_fsync(broker, response)
