@@ -73,7 +73,7 @@ def test_stuck_head_pauses_only_its_partition(kafka: Backend, topic_name: str) -
         wait_for(lambda: (sample("hayase_consumer_oldest_pending_age_seconds", 0) or 0) > 0, 30,
                  "oldest pending age")
         pending = sample("hayase_consumer_pending_records", 0)
-        assert pending is not None and max_pending <= pending <= max_pending + poll_batch
+        assert pending is not None and max_pending <= pending <= max_pending + 2 * poll_batch
         assert processed[0] < PER_PARTITION  # bounded: it stopped taking records
         assert sample("hayase_consumer_partition_paused", 1) == 0
         # Nothing past the stuck head is committed; the other partitions are.

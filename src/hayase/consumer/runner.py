@@ -62,9 +62,9 @@ _PRODUCER_KEYS = ("bootstrap.servers", "security.protocol", "sasl.mechanisms", "
 @dataclass(eq=False)
 class _Flow:
     """Back-pressure counters of one partition assignment, shared by the two threads (plain
-    ints: each field has one writer). The poll thread pauses the partition when the records it
-    handed over but the loop has not taken yet, plus the loop's pending records, reach the
-    pending limit, and resumes it below; so no batch waits for a round trip between threads."""
+    ints: each field has one writer). The poll thread pauses the partition when the loop's
+    pending records reach the pending limit and resumes it at half, and it stops fetching while
+    the loop is a batch behind (delivered - taken); no batch waits for a thread round trip."""
 
     delivered: int = 0  # written by the poll thread
     taken: int = 0  # written by the loop
@@ -150,6 +150,9 @@ class ParallelConsumer:
         self._batch_size = batch_size if process_batch is not None else 1
         self.max_in_flight = max_in_flight_per_partition
         self.max_pending = max_pending_per_partition
+        # Resume at half the limit, not just under it: librdkafka drops a paused partition's
+        # prefetched records, so pausing again one batch later would re-fetch them each time.
+        self._resume_below = max(1, max_pending_per_partition // 2)
         self.ordering: Ordering = ordering
         self.retry = retry or RetryPolicy()
         self.dead_letter_topic = dead_letter_topic
@@ -191,6 +194,7 @@ class ParallelConsumer:
         self._poll_done = threading.Event()
         self._final_commit_done = threading.Event()
         self._flows: dict[TP, _Flow] = {}
+        self._loop_took = threading.Event()
         self._poll_error: BaseException | None = None
         self.running = threading.Event()
 
@@ -272,6 +276,9 @@ class ParallelConsumer:
 
     def _consumer_config(self) -> dict[str, Any]:
         cfg = dict(self.config)
+        # A resumed partition waits for the fetch request in flight; librdkafka's default lets
+        # the broker hold that request for 500 ms when the other partitions have nothing new.
+        cfg.setdefault("fetch.wait.max.ms", 100)
         cfg["on_commit"] = self._on_commit
         return cfg
 
@@ -293,16 +300,28 @@ class ParallelConsumer:
                         f.delivered += 1
                 loop.call_soon_threadsafe(self._on_messages, msgs)
             self._flow_control(consumer)
+            self._wait_for_loop()
+
+    def _wait_for_loop(self) -> None:
+        """When the loop has not yet taken a batch's worth of handed-over records, wait for it
+        instead of fetching on (pausing for that reason would make librdkafka drop its
+        prefetched records). So a partition's pending records stay below max_pending plus two
+        poll batches: one waiting here, one fetched before the pause."""
+        limit = self.poll_batch
+        while not self._stopping.is_set():
+            self._loop_took.clear()
+            if sum(f.delivered - f.taken for f in self._flows.values()) < limit:
+                return
+            self._loop_took.wait(0.05)
 
     def _flow_control(self, consumer: Consumer) -> None:
         pause, resume = [], []
         stopping = self._stopping.is_set()  # stopping: fetch nothing more
         for (t, p), f in self._flows.items():
-            outstanding = f.delivered - f.taken + f.pending
-            if not f.paused and (stopping or outstanding >= self.max_pending):
+            if not f.paused and (stopping or f.pending >= self.max_pending):
                 f.paused = True
                 pause.append(TopicPartition(t, p))
-            elif f.paused and outstanding < self.max_pending and not stopping:
+            elif f.paused and f.pending < self._resume_below and not stopping:
                 f.paused = False
                 resume.append(TopicPartition(t, p))
         try:
@@ -497,6 +516,7 @@ class ParallelConsumer:
         for p in touched:
             p.flow.pending = p.offsets.pending
             self._dispatch(p)
+        self._loop_took.set()
 
     def _replace_partition(self, old: _Partition) -> None:
         for t in old.tasks:
@@ -517,36 +537,57 @@ class ParallelConsumer:
             return
         assert self._loop is not None
         for lane, items in p.scheduler.take():
-            task = self._loop.create_task(self._run_unit(p, lane, items))
+            task = self._loop.create_task(self._run_lane(p, lane, items))
             p.tasks.add(task)
             p.in_flight_records += len(items)
             p.idle.clear()
 
     # ==== loop: processing a unit ============================================================
-    async def _run_unit(self, p: _Partition, lane: int, items: list[Record]) -> None:
-        completed = False
+    async def _run_lane(self, p: _Partition, lane: int, items: list[Record]) -> None:
+        """Run a lane's units one after another in one task while the lane has queued records
+        (no task and no loop iteration per record), then free the lane."""
+        finished = False
+        ran = 0
         try:
-            await self._rate_limit(items)
-            error, attempts = await self._attempts(p, items)
-            if error is not None and len(items) > 1:
-                # A failed batch: try its records one by one, so that only the failing ones
-                # go to the dead-letter topic.
-                for r in items:
-                    error, attempts = await self._attempts(p, [r])
-                    if error is not None:
-                        await self._dead_letter(p, [r], error, attempts)
-            elif error is not None:
-                await self._dead_letter(p, items, error, attempts)
-            completed = True
+            while True:
+                completed = False
+                try:
+                    await self._run_unit(p, items)
+                    completed = True
+                finally:
+                    p.in_flight_records -= len(items)
+                    if completed and self._partitions.get(p.tp) is p:
+                        self._complete(p, items)
+                nxt = p.scheduler.next_for(lane)
+                if nxt is None:
+                    finished = True  # next_for freed the lane
+                    return
+                items = nxt
+                p.in_flight_records += len(items)
+                ran += 1
+                if ran % 64 == 0:
+                    await asyncio.sleep(0)  # let the poll hand-over and other lanes in
         finally:
-            task = asyncio.current_task()
-            p.tasks.discard(task)  # type: ignore[arg-type]
-            p.in_flight_records -= len(items)
-            p.scheduler.finish(lane)
+            if not finished:
+                p.scheduler.finish(lane)
+            p.tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
             if not p.tasks:
                 p.idle.set()
-            if completed and self._partitions.get(p.tp) is p:
-                self._complete(p, items)
+            if self._partitions.get(p.tp) is p:
+                self._dispatch(p)  # unordered: a slot was freed
+
+    async def _run_unit(self, p: _Partition, items: list[Record]) -> None:
+        await self._rate_limit(items)
+        error, attempts = await self._attempts(p, items)
+        if error is not None and len(items) > 1:
+            # A failed batch: try its records one by one, so that only the failing ones go to
+            # the dead-letter topic.
+            for r in items:
+                error, attempts = await self._attempts(p, [r])
+                if error is not None:
+                    await self._dead_letter(p, [r], error, attempts)
+        elif error is not None:
+            await self._dead_letter(p, items, error, attempts)
 
     def _complete(self, p: _Partition, items: list[Record]) -> None:
         for r in items:
@@ -554,7 +595,6 @@ class ParallelConsumer:
         self._processed_since_tick += len(items)
         self.metrics.processed.labels(*_labels(p.tp)).inc(len(items))
         p.flow.pending = p.offsets.pending
-        self._dispatch(p)
 
     async def _call(self, items: list[Record]) -> None:
         arg: Any = items if self._process_batch is not None else items[0]

@@ -106,6 +106,15 @@ class PartitionScheduler(Generic[T]):
         self._queued -= n
         return [q.popleft() for _ in range(n)]
 
+    def next_for(self, lane: int) -> list[T] | None:
+        """The next unit of a running `lane` (it stays busy), or None: then the lane is
+        finished, as with finish(lane)."""
+        q = self._unordered if lane == UNORDERED_LANE else self._lanes[lane]
+        if q:
+            return self._pop(q)
+        self.finish(lane)
+        return None
+
     def finish(self, lane: int) -> None:
         """A unit of `lane` (as returned by take) ended."""
         self._running -= 1
