@@ -1,0 +1,477 @@
+"""Windowed aggregation throughput: a 10-second tumbling count per key, EMIT FINAL.
+
+Input (fixed seed): --records JSON events (about 120 bytes) over 10,000 keys in one partition;
+event time advances 1 s per 10,000 events; 1% of events are out of order by up to 2 s (inside the
+5 s grace period), 0.1% arrive 15-20 s late (after their window closed: dropped by every
+runner). Every runner reads the same input topic and writes its own output topic, one after
+the other, on the same broker:
+
+- hayase: ``CREATE TABLE counts AS SELECT user_id, COUNT(*) AS N FROM pv WINDOW TUMBLING
+  (SIZE 10 SECONDS, GRACE PERIOD 5 SECONDS) GROUP BY user_id EMIT FINAL;`` run by the engine's
+  Kafka runtime (the code behind ``hayase run``: RocksDB state store, changelog topic, offsets
+  in the state);
+- plain Python: a confluent-kafka consume/produce loop with a dict per window (the ceiling, and
+  the exact expected output, computed in advance with Kafka Streams' rules: stream time, a
+  window closes at end + grace, late records dropped);
+- Quix Streams 3.28.1: ``tumbling_window(10 s, grace 5 s).count().final(closing_strategy=
+  "partition")`` (RocksDB state and changelog topics, its defaults), own virtualenv;
+- Bytewax 0.21.1: ``fold_window`` (a dict of counts per user) with an ``EventClock`` (5 s wait)
+  and a ``TumblingWindower`` over its ``KafkaSource``/``KafkaSink``, own virtualenv. Bytewax's
+  clock is per windowing key and also advances with the system clock, so the script windows
+  one key per partition (stream time per partition, as in Kafka Streams) and freezes the system
+  clock (``now_getter``): results then depend on event time only. (``count_window`` keyed by
+  user keeps a clock per user and accepts late records of users not seen for a while: not the
+  same answer.)
+
+The results are checked: every runner's (key, window start, count) set must equal the expected
+one. (Bytewax closes every open window when its input ends; the windows that have not closed
+by stream time are left out of its set before comparing.) Each time runs from the runner's
+start until all expected windows are in its output topic. Median of --runs runs.
+
+    .venv/bin/python bench/sql_aggregate.py                      # 1M events, embedded broker
+    .venv/bin/python bench/sql_aggregate.py --records 200000 --runs 3 --backend apache
+
+This is a benchmark, never a test: nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from hayase.testing.brokers import ApacheBackend, EmbeddedBroker
+
+BENCH_CACHE = Path.home() / ".cache" / "hayase" / "bench"
+QUIX_VENV = BENCH_CACHE / "quix-venv"
+BYTEWAX_VENV = BENCH_CACHE / "bytewax-venv"
+QUIX_VERSION = "3.28.1"
+BYTEWAX_VERSION = "0.21.1"
+
+KEYS = 10_000
+SIZE_MS = 10_000
+GRACE_MS = 5_000
+EVENTS_PER_SECOND = 10_000  # event time advances 1 s per 10,000 events: 1M events span 100 s
+
+SQL = """
+CREATE STREAM pv (user_id STRING KEY, page STRING, referrer STRING, ts BIGINT, agent STRING)
+  WITH (kafka_topic='{src}', key_format='KAFKA', value_format='JSON');
+CREATE TABLE counts WITH (kafka_topic='{dst}') AS
+  SELECT user_id, COUNT(*) AS N FROM pv
+  WINDOW TUMBLING (SIZE 10 SECONDS, GRACE PERIOD 5 SECONDS)
+  GROUP BY user_id EMIT FINAL;
+"""
+
+QUIX_SCRIPT = """
+import sys
+from quixstreams import Application
+bootstrap, src, dst, group, state_dir = sys.argv[1:6]
+app = Application(broker_address=bootstrap, consumer_group=group, auto_offset_reset="earliest",
+                  loglevel="WARNING", state_dir=state_dir)
+tin = app.topic(src, key_deserializer="str", value_deserializer="json")
+tout = app.topic(dst, key_serializer="str", value_serializer="json")
+sdf = app.dataframe(tin)
+sdf = sdf.tumbling_window(duration_ms=10_000, grace_ms=5_000).count().final(
+    closing_strategy="partition")
+sdf = sdf.apply(lambda w: {"start": w["start"], "count": w["value"]})
+sdf.to_topic(tout)
+app.run()
+"""
+
+BYTEWAX_SCRIPT = """
+import sys
+from datetime import datetime, timedelta, timezone
+import orjson
+import bytewax.operators as op
+import bytewax.operators.windowing as win
+from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSource
+from bytewax.dataflow import Dataflow
+from bytewax.operators.windowing import EventClock, TumblingWindower
+from bytewax.testing import run_main
+bootstrap, src, dst = sys.argv[1:4]
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+flow = Dataflow("windowed_count")
+msgs = op.input("in", flow, KafkaSource([bootstrap], [src], tail=False))
+# One windowing key for the partition: Bytewax's clock is per windowing key, and Kafka Streams'
+# stream time is per partition; the counts per user live in the window's accumulator.
+events = op.map("event", msgs, lambda m: ("p0", (m.key.decode(), m.timestamp[1])))
+# Event time only: the system clock is frozen, so the watermark is the largest event time
+# minus 5 s whatever the speed of the run.
+clock = EventClock(lambda e: EPOCH + timedelta(milliseconds=e[1]),
+                   wait_for_system_duration=timedelta(seconds=5),
+                   now_getter=lambda: EPOCH, to_system_utc=lambda t: None)
+windower = TumblingWindower(length=timedelta(seconds=10), align_to=EPOCH)
+
+def fold(acc, e):
+    acc[e[0]] = acc.get(e[0], 0) + 1
+    return acc
+
+def merge(a, b):
+    for k, n in b.items():
+        a[k] = a.get(k, 0) + n
+    return a
+
+counted = win.fold_window("count", events, clock, windower, dict, fold, merge)
+out = op.flat_map("encode", counted.down, lambda kv: [
+    KafkaSinkMessage(user.encode(), orjson.dumps({"start": kv[1][0] * 10_000, "count": n}))
+    for user, n in sorted(kv[1][1].items())])
+op.output("out", out, KafkaSink([bootstrap], dst))
+run_main(flow)
+"""
+
+
+# --------------------------------------------------------------------------- data
+
+
+def make_events(n: int, base_ms: int, seed: int = 7) -> list[tuple[bytes, bytes, int]]:
+    """(key, value, timestamp) records in topic order."""
+    rnd = random.Random(seed)
+    out = []
+    for i in range(n):
+        ts = base_ms + i * 1000 // EVENTS_PER_SECOND
+        r = rnd.random()
+        if r < 0.001:
+            ts -= 15_000 + rnd.randrange(5_000)  # after its window closed: dropped
+        elif r < 0.011:
+            ts -= rnd.randrange(1, 2_000)  # out of order, inside the grace period
+        user = f"u{rnd.randrange(KEYS)}"
+        value = orjson.dumps({"user_id": user, "page": f"/products/{rnd.randrange(500)}",
+                              "referrer": "search", "ts": ts, "agent": "Mozilla/5.0"})
+        out.append((user.encode(), value, ts))
+    return out
+
+
+def expected_windows(events: list[tuple[bytes, bytes, int]]) -> tuple[dict[tuple[str, int], int],
+                                                                       int, int]:
+    """Kafka Streams' rules with a dict: returns the closed windows' counts, the number of
+    late records dropped, and the final stream time."""
+    counts: dict[tuple[str, int], int] = {}
+    stream_time = -1
+    late = 0
+    for key, _value, ts in events:
+        if ts > stream_time:
+            stream_time = ts
+        start = ts - ts % SIZE_MS
+        if start + SIZE_MS <= stream_time - GRACE_MS:
+            late += 1
+            continue
+        k = (key.decode(), start)
+        counts[k] = counts.get(k, 0) + 1
+    close = stream_time - GRACE_MS
+    return {k: v for k, v in counts.items() if k[1] + SIZE_MS <= close}, late, stream_time
+
+
+# --------------------------------------------------------------------------- kafka helpers
+
+
+def create_topic(bootstrap: str, name: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(name, 1, 1)])[name].result(30)
+
+
+def produce_input(bootstrap: str, topic: str, events: list[tuple[bytes, bytes, int]]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all",
+                         "batch.size": 1_000_000, "queue.buffering.max.messages": 500_000})
+    for key, value, ts in events:
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key, timestamp=ts)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    assert producer.flush(120) == 0
+
+
+def output_count(bootstrap: str, topic: str) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermarks"})
+    try:
+        md = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if md is None or md.error is not None:
+            return 0
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                   for p in md.partitions)
+    finally:
+        consumer.close()
+
+
+def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False})
+    try:
+        md = consumer.list_topics(topic, timeout=10).topics[topic]
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in md.partitions}
+        consumer.assign([TopicPartition(topic, p, 0) for p, e in ends.items() if e > 0])
+        out: list[tuple[bytes | None, bytes | None]] = []
+        remaining = sum(ends.values())
+        while len(out) < remaining:
+            for msg in consumer.consume(10_000, 1.0):
+                if msg.error() is None:
+                    out.append((msg.key(), msg.value()))  # type: ignore[arg-type]
+        return out
+    finally:
+        consumer.close()
+
+
+def wait_for(bootstrap: str, topic: str, expected: int, started: float,
+             alive: Callable[[], bool], timeout: float = 1800) -> float:
+    while time.monotonic() - started < timeout:
+        if output_count(bootstrap, topic) >= expected:
+            return time.monotonic() - started
+        if not alive():
+            if output_count(bootstrap, topic) >= expected:
+                return time.monotonic() - started
+            raise RuntimeError(f"runner for {topic} stopped early")
+        time.sleep(0.1)
+    raise TimeoutError(f"{topic}: fewer than {expected} records after {timeout}s")
+
+
+# --------------------------------------------------------------------------- decoders
+
+
+def decode_hayase(records: list[tuple[bytes | None, bytes | None]]) -> dict[tuple[str, int], int]:
+    out = {}
+    for key, value in records:
+        assert key is not None and value is not None
+        start = int.from_bytes(key[-8:], "big", signed=True)  # windowed key: key + start
+        out[(key[:-8].decode(), start)] = orjson.loads(value)["N"]
+    return out
+
+
+def decode_start_count(records: list[tuple[bytes | None, bytes | None]],
+                       ) -> dict[tuple[str, int], int]:
+    out = {}
+    for key, value in records:
+        assert key is not None and value is not None
+        v = orjson.loads(value)
+        out[(key.decode(), int(v["start"]))] = int(v["count"])
+    return out
+
+
+# --------------------------------------------------------------------------- runners
+
+
+def run_hayase(bootstrap: str, src: str, dst: str, expected: int) -> float:
+    from hayase.engine.runtime import HeadlessRuntime
+
+    state_dir = tempfile.mkdtemp(prefix="hayase-bench-state-")
+    started = time.monotonic()
+    runtime = HeadlessRuntime(SQL.format(src=src, dst=dst), {"bootstrap.servers": bootstrap},
+                              {"ksql.service.id": f"bench_{uuid.uuid4().hex[:6]}_",
+                               "ksql.streams.state.dir": state_dir})
+    runtime.start()
+    try:
+        return wait_for(bootstrap, dst, expected, started, lambda: not runtime.failed)
+    finally:
+        runtime.stop()
+        runtime.wait()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def plain_loop(bootstrap: str, src: str, dst: str, stop: threading.Event) -> None:
+    """The ceiling: the same windowed count with a dict and no engine in between."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"plain-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all",
+                         "enable.idempotence": True})
+    consumer.subscribe([src])
+    windows: dict[int, dict[bytes, int]] = {}
+    stream_time = -1
+    loads, dumps = orjson.loads, orjson.dumps
+    try:
+        while not stop.is_set():
+            batch = consumer.consume(500, 0.2)
+            if not batch:
+                continue
+            for msg in batch:
+                if msg.error():
+                    continue
+                loads(msg.value())  # the same parsing work as the engines
+                ts = msg.timestamp()[1]
+                if ts > stream_time:
+                    stream_time = ts
+                start = ts - ts % SIZE_MS
+                close = stream_time - GRACE_MS
+                if start + SIZE_MS <= close:
+                    continue
+                w = windows.get(start)
+                if w is None:
+                    w = windows[start] = {}
+                key: bytes = msg.key()  # type: ignore[assignment]
+                w[key] = w.get(key, 0) + 1
+                for ws in [s for s in windows if s + SIZE_MS <= close]:
+                    for k, n in sorted(windows.pop(ws).items()):
+                        while True:
+                            try:
+                                producer.produce(dst, value=dumps({"start": ws, "count": n}),
+                                                 key=k, timestamp=ws)
+                                break
+                            except BufferError:
+                                producer.poll(0.05)
+            producer.flush(30)
+            consumer.commit(asynchronous=False)
+    finally:
+        consumer.close()
+
+
+def run_plain(bootstrap: str, src: str, dst: str, expected: int) -> float:
+    stop = threading.Event()
+    started = time.monotonic()
+    thread = threading.Thread(target=plain_loop, args=(bootstrap, src, dst, stop), daemon=True)
+    thread.start()
+    try:
+        return wait_for(bootstrap, dst, expected, started, thread.is_alive)
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+def venv_python(venv: Path, requirements: list[str], module: str) -> Path | None:
+    python = venv / "bin" / "python"
+    if python.exists():
+        check = subprocess.run([str(python), "-c", f"import {module}"], capture_output=True)
+        if check.returncode == 0:
+            return python
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements], check=True)
+    except (subprocess.CalledProcessError, OSError) as e:
+        print(f"{module} unavailable ({e}); skipping it", file=sys.stderr)
+        return None
+    return python
+
+
+def run_subprocess(argv: list[str], bootstrap: str, dst: str, expected: int) -> float:
+    create_topic(bootstrap, dst)
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        return wait_for(bootstrap, dst, expected, started, lambda: proc.poll() is None)
+    except RuntimeError:
+        print((proc.stderr.read() if proc.stderr else b"").decode()[-3000:], file=sys.stderr)
+        raise
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_quix(python: Path, bootstrap: str, src: str, dst: str, expected: int) -> float:
+    state_dir = tempfile.mkdtemp(prefix="quix-bench-state-")
+    try:
+        return run_subprocess([str(python), "-c", QUIX_SCRIPT, bootstrap, src, dst,
+                               f"quix-{uuid.uuid4().hex[:8]}", state_dir], bootstrap, dst,
+                              expected)
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def run_bytewax(python: Path, bootstrap: str, src: str, dst: str, expected: int) -> float:
+    return run_subprocess([str(python), "-c", BYTEWAX_SCRIPT, bootstrap, src, dst], bootstrap,
+                          dst, expected)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--backend", choices=["embedded", "apache"], default="embedded")
+    parser.add_argument("--bootstrap-servers", help="use a running cluster instead")
+    parser.add_argument("--skip", action="append", default=[],
+                        help="runner to skip: plain, hayase, quix, bytewax (repeatable)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    # Recent (brokers' retention keeps it) and window-aligned.
+    base = (int(time.time() * 1000) // SIZE_MS) * SIZE_MS - 3_600_000
+    events = make_events(args.records, base)
+    expected, late, stream_time = expected_windows(events)
+    quix = None if "quix" in args.skip else venv_python(
+        QUIX_VENV, [f"quixstreams=={QUIX_VERSION}", "orjson"], "quixstreams")
+    bytewax = None if "bytewax" in args.skip else venv_python(
+        BYTEWAX_VENV, [f"bytewax[kafka]=={BYTEWAX_VERSION}", "orjson"], "bytewax")
+    backend = None
+    if args.bootstrap_servers:
+        bootstrap = args.bootstrap_servers
+    else:
+        backend = EmbeddedBroker() if args.backend == "embedded" else ApacheBackend(nodes=1)
+        backend.start()
+        bootstrap = backend.bootstrap_servers
+    runners: dict[str, Callable[[str, str, int], float]] = {}
+    if "plain" not in args.skip:
+        runners["plain Python dict (ceiling)"] = lambda s, d, e: run_plain(bootstrap, s, d, e)
+    if "hayase" not in args.skip:
+        runners["hayase"] = lambda s, d, e: run_hayase(bootstrap, s, d, e)
+    if quix is not None:
+        runners[f"Quix Streams {QUIX_VERSION}"] = lambda s, d, e: run_quix(quix, bootstrap, s,
+                                                                            d, e)
+    if bytewax is not None:
+        runners[f"Bytewax {BYTEWAX_VERSION}"] = lambda s, d, e: run_bytewax(bytewax, bootstrap,
+                                                                             s, d, e)
+    decoders = {"hayase": decode_hayase}
+    try:
+        run_id = uuid.uuid4().hex[:8]
+        src = f"bench-pv-{run_id}"
+        create_topic(bootstrap, src)
+        t0 = time.monotonic()
+        produce_input(bootstrap, src, events)
+        avg = sum(len(v) for _, v, _ in events) // len(events)
+        print(f"input: {args.records} JSON events ({avg} bytes on average), {KEYS} keys, "
+              f"{late} late (dropped); expected {len(expected)} closed windows; produced in "
+              f"{time.monotonic() - t0:.1f}s ({args.backend if backend else bootstrap})")
+        times: dict[str, list[float]] = {name: [] for name in runners}
+        checks: dict[str, str] = {}
+        for run in range(args.runs):
+            for name, runner in runners.items():
+                dst = f"out-{name.split()[0].lower()}-{run_id}-{run}"
+                seconds = runner(src, dst, len(expected))
+                times[name].append(seconds)
+                got = decoders.get(name, decode_start_count)(read_topic(bootstrap, dst))
+                got = {k: v for k, v in got.items() if k[1] + SIZE_MS <= stream_time - GRACE_MS}
+                ok = got == expected
+                if not ok:
+                    diff = [(k, expected.get(k), got.get(k))
+                            for k in set(expected) | set(got) if expected.get(k) != got.get(k)]
+                    checks[name] = f"DIFFERENT ({len(diff)} windows, e.g. {diff[:3]})"
+                else:
+                    checks.setdefault(name, "identical")
+                print(f"  run {run + 1}: {name}: {seconds:.2f}s, "
+                      f"{'identical' if ok else 'DIFFERENT'}", flush=True)
+        medians = {name: statistics.median(t) for name, t in times.items()}
+        hayase_rate = args.records / medians["hayase"] if "hayase" in medians else None
+        print(f"\n{'runner':30s} {'median s':>9s} {'records/s':>10s} {'hayase/runner':>14s}"
+              f"  results")
+        for name, seconds in medians.items():
+            rate = args.records / seconds
+            ratio = f"{hayase_rate / rate:14.2f}" if hayase_rate else f"{'':14s}"
+            print(f"{name:30s} {seconds:9.2f} {rate:10.0f} {ratio}  {checks[name]}")
+    finally:
+        if backend is not None:
+            backend.stop()
+            cleanup = getattr(backend, "cleanup", None)
+            if cleanup:
+                cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
