@@ -32,6 +32,7 @@ DEFAULTS: dict[str, str] = {
     "message.max.bytes": "1048588",
     "socket.request.max.bytes": "104857600",
     "connections.max.idle.ms": "600000",
+    "fetch.max.bytes": "57671680",
     "log.retention.check.interval.ms": "300000",
     "hayase.durability": "none",
     "delete.topic.enable": "true",
@@ -116,7 +117,7 @@ class BrokerConfig:
             raise ConfigError(f"hayase.durability must be one of {', '.join(DURABILITY_MODES)}, "
                               f"not {self.durability!r}")
         for name in ("node.id", "num.partitions", "hayase.max.partitions",
-                     "connections.max.idle.ms", "message.max.bytes", "socket.request.max.bytes",
+                     "connections.max.idle.ms", "fetch.max.bytes", "message.max.bytes", "socket.request.max.bytes",
                      "log.retention.check.interval.ms"):
             try:
                 int(self.props[name])

@@ -30,6 +30,8 @@ log = logging.getLogger("hayase.broker")
 
 _SIZE = struct.Struct(">i")
 MAX_IN_FLIGHT = 1000  # per connection; the reader pauses when this many responses are pending
+MAX_QUEUED_BYTES = 64 * 2**20  # ... or when this many response bytes wait to be sent
+COALESCE_BYTES = 256 * 1024  # small pipelined responses are joined into one write up to this
 _CLOSE = object()
 
 
@@ -154,9 +156,14 @@ class Broker:
         activity = self._activity.get(task) if task is not None else None
         if activity is None:
             activity = [writer.transport, loop.time(), 0]
-        sender = asyncio.create_task(self._send_loop(pending, writer, peer, activity))
+        room = asyncio.Event()  # set while the queued response bytes are under the bound
+        room.set()
+        queued = [0]
+        sender = asyncio.create_task(self._send_loop(pending, writer, peer, activity, room,
+                                                     queued))
         self._senders.add(sender)
         sender.add_done_callback(self._senders.discard)
+        sender.add_done_callback(lambda _task: room.set())  # never leave the reader waiting
         graceful = True  # end of stream: answer what was asked, then close
         try:
             while not sender.done():
@@ -181,7 +188,13 @@ class Broker:
                     break
                 if outcome is not None:
                     activity[2] += 1
+                    if isinstance(outcome, bytes):
+                        queued[0] += len(outcome)
                     await pending.put(outcome)
+                    if queued[0] > MAX_QUEUED_BYTES:
+                        # a client pipelining big fetches without reading: stop reading it
+                        room.clear()
+                        await room.wait()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the client went away
         finally:
@@ -200,7 +213,8 @@ class Broker:
                     item.cancel()
 
     async def _send_loop(self, pending: asyncio.Queue[Any], writer: asyncio.StreamWriter,
-                         peer: str, activity: list[Any]) -> None:
+                         peer: str, activity: list[Any], room: asyncio.Event,
+                         queued: list[int]) -> None:
         transport = writer.transport
         loop = asyncio.get_running_loop()
         carry: Any = None
@@ -209,7 +223,9 @@ class Broker:
             carry = None
             if item is _CLOSE:
                 return
-            if not isinstance(item, bytes):
+            if isinstance(item, bytes):
+                queued[0] -= len(item)
+            else:
                 try:
                     item = await item
                 except FrameError as e:
@@ -221,18 +237,23 @@ class Broker:
                     continue
             # Pipelined requests answered at once go out in one write (one syscall).
             chunks = [item]
-            while not pending.empty():
+            size = len(item)
+            while size < COALESCE_BYTES and not pending.empty():
                 nxt = pending.get_nowait()
                 if not isinstance(nxt, bytes):
                     carry = nxt
                     break
+                queued[0] -= len(nxt)
+                size += len(nxt)
                 chunks.append(nxt)
             if transport.is_closing():
                 return
             writer.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
             activity[1] = loop.time()
             activity[2] -= len(chunks)
-            if carry is None or transport.get_write_buffer_size() > 4 * 2**20:
+            if queued[0] <= MAX_QUEUED_BYTES:
+                room.set()
+            if carry is None or transport.get_write_buffer_size() > 2**20:
                 try:
                     await writer.drain()
                 except ConnectionError:

@@ -105,7 +105,9 @@ def handle_fetch(ctx: RequestContext, body: Any) -> dict[str, Any] | Awaitable[d
         return {"throttle_time": 0, "error_code": FETCH_SESSION_ID_NOT_FOUND, "session_id": 0,
                 "responses": ()}
     plan = _plan(body)
-    max_bytes = body.max_bytes if body.max_bytes > 0 else 2**31 - 1
+    # the broker's fetch.max.bytes caps what a client may ask for (Kafka's rule)
+    limit = broker.config.get_int("fetch.max.bytes")
+    max_bytes = min(body.max_bytes, limit) if body.max_bytes > 0 else limit
     response, total, errors = read_partitions(broker, plan, max_bytes)
     max_wait = ms(body.max_wait)
     if errors or total >= body.min_bytes or max_wait <= 0 or not plan:
