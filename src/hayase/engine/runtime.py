@@ -22,7 +22,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from hayase.client.admin import Admin
 from hayase.client.config import quiet_logger
 from hayase.client.errors import ClientError
-from hayase.engine.aggregate import AggregateQuery, make_query
+from hayase.engine.aggregate import AggregateQuery
 from hayase.engine.changelog import (
     CHANGELOG_CONFIGS,
     CHANGELOG_NEXT,
@@ -31,6 +31,7 @@ from hayase.engine.changelog import (
     changelog_topic,
     restore,
 )
+from hayase.engine.joins import JoinQuery, make_query
 from hayase.engine.processing_log import DEFAULT_TOPIC, INCLUDE_ROWS, ProcessingLog
 from hayase.engine.query import StatelessQuery
 from hayase.engine.record import OutputRecord, Record
@@ -39,6 +40,12 @@ from hayase.formats import key_serde, value_serde
 from hayase.sql.plan import DdlResult, InsertValues, QueryPlan
 
 log = logging.getLogger("hayase.engine.runtime")
+
+REBALANCE_ERRORS = frozenset({KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION,
+                              KafkaError.REBALANCE_IN_PROGRESS})
+
+# Queries with state stores (changelog, restore, offsets kept in state).
+STATEFUL = (AggregateQuery, JoinQuery)
 
 SERVICE_ID = "ksql.service.id"
 STATE_DIR = "ksql.streams.state.dir"  # Kafka Streams' state.dir, as ksqlDB passes it through
@@ -72,7 +79,7 @@ class QueryStats:
 class QueryWorker:
     """One persistent query on Kafka: poll a batch, process, produce, flush, commit."""
 
-    def __init__(self, query: StatelessQuery | AggregateQuery, client_conf: Mapping[str, object],
+    def __init__(self, query: StatelessQuery | AggregateQuery | JoinQuery, client_conf: Mapping[str, object],
                  service_id: str, processing_log_topic: str,
                  stop: threading.Event, include_rows: bool = False) -> None:
         self.query = query
@@ -99,7 +106,7 @@ class QueryWorker:
         })
         self._failure: str | None = None
         self.changelog: ChangelogWriter | None = None
-        if isinstance(query, AggregateQuery):
+        if isinstance(query, STATEFUL):
             self.changelog = ChangelogWriter(self.producer,
                                              changelog_topic(service_id, query.query_id))
         self.thread = threading.Thread(target=self._run, name=f"query-{query.query_id}",
@@ -165,13 +172,23 @@ class QueryWorker:
         for _topic, partition in offsets:
             self._commit_state(partition)
         if offsets:
-            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in
-                                          offsets.items()], asynchronous=False)
+            try:
+                self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in
+                                              offsets.items()], asynchronous=False)
+            except KafkaException as e:
+                if e.args[0].code() not in REBALANCE_ERRORS:
+                    raise
+                # The group moved on (a member joined or died): the partitions go to their
+                # new owner, which resumes from the offsets kept in the state (stateful
+                # queries) or from the last commit (at-least-once). Not fatal.
+                log.info("%s: commit skipped during a rebalance: %s", self.query.query_id,
+                         e.args[0].str())
+                return
             self.stats.committed_batches += 1
 
     def _commit_state(self, partition: int) -> None:
         query, writer = self.query, self.changelog
-        if writer is None or not isinstance(query, AggregateQuery):
+        if writer is None or not isinstance(query, STATEFUL):
             return
 
         def write_changelog(changes: list[tuple[Any, Any]]) -> None:
@@ -184,9 +201,15 @@ class QueryWorker:
         """Restore each assigned partition's state from its changelog before processing, and
         resume from the offsets that state reflects."""
         query = self.query
-        if isinstance(query, AggregateQuery) and self.changelog is not None:
+        if isinstance(query, STATEFUL) and self.changelog is not None:
             topic = self.changelog.topic
+            restored: dict[int, Any] = {}  # a join task spans several topics: restore once
             for tp in partitions:
+                if tp.partition in restored:
+                    applied = restored[tp.partition].offsets.get((tp.topic, tp.partition))
+                    if applied is not None:
+                        tp.offset = applied
+                    continue
                 st = query.state(tp.partition)
 
                 def progress(done: int, total: int, p: int = tp.partition) -> None:
@@ -199,6 +222,7 @@ class QueryWorker:
                     st = query.state(tp.partition)
                 log.info("%s: partition %d state ready (%d changelog records restored)",
                          query.query_id, tp.partition, n)
+                restored[tp.partition] = st
                 applied = st.offsets.get((tp.topic, tp.partition))
                 if applied is not None:
                     tp.offset = applied
@@ -206,7 +230,7 @@ class QueryWorker:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         query = self.query
-        if isinstance(query, AggregateQuery):
+        if isinstance(query, STATEFUL):
             for tp in partitions:
                 query.close_partition(tp.partition)
 
@@ -225,7 +249,7 @@ class QueryWorker:
         finally:
             self.producer.flush(10)
             self.consumer.close()
-            if isinstance(self.query, AggregateQuery):
+            if isinstance(self.query, STATEFUL):
                 self.query.close()
 
 
@@ -300,8 +324,13 @@ class HeadlessRuntime:
         for plan in plans:
             # One processing log per query: each worker drains and produces its own entries.
             query = make_query(plan, ProcessingLog(), self.session_properties(),
-                               self._store_factory(plan.query_id))
-            if isinstance(query, AggregateQuery):
+                               self._store_factory(plan.query_id),
+                               repartition_prefix=group_id(self.service_id, plan.query_id))
+            if isinstance(query, JoinQuery):
+                query.check_copartitioning(self._partitions)
+                for name, like in query.internal_topics():  # repartition topics
+                    self._ensure_topic(name, self._partitions(like), None)
+            if isinstance(query, STATEFUL):
                 self._ensure_topic(changelog_topic(self.service_id, plan.query_id),
                                    self._partitions(query.source_topic), None, CHANGELOG_CONFIGS)
             include_rows = str(self.session_properties().get(INCLUDE_ROWS, "false")).lower()
