@@ -197,6 +197,9 @@ class KsqlApp:
         subs = await anyio.to_thread.run_sync(self._subscribe, tq, props)
         runner = TransientRunner(tq, props)
         sent = 0
+        if tq.limit is not None and tq.limit <= 0:
+            yield None
+            return
         try:
             while not info.close.is_set():
                 for sub in subs:

@@ -15,7 +15,7 @@ created: the operator's output records are decoded here, in memory). The interna
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,11 +50,13 @@ class TransientQuery:
     columns: list[tuple[str, SqlType]]  # the rows' columns, in the client's order
     order: list[int]  # index into the decoded (key + value) sink row per column; -1/-2 = WSTART/END
     result_is_table: bool
+    key_flags: list[bool]  # pull queries on tables mark key columns (and window bounds) KEY
 
     @property
     def schema_text(self) -> str:
-        """ksqlDB's header schema: "`K` STRING, `ID` INTEGER"."""
-        return ", ".join(f"`{n}` {t}" for n, t in self.columns)
+        """ksqlDB's header schema: "`K` STRING KEY, `ID` INTEGER"."""
+        return ", ".join(f"`{n}` {t}" + (" KEY" if k else "")
+                         for (n, t), k in zip(self.columns, self.key_flags, strict=True))
 
     @property
     def source_topics(self) -> list[str]:
@@ -66,20 +68,111 @@ def _copy_metastore(ms: Metastore) -> Metastore:
                      query_counter=ms.query_counter)
 
 
-def _projection_names(query: ast.Query) -> list[str | None] | None:
+PSEUDO_COLUMNS = ("ROWTIME", "ROWPARTITION", "ROWOFFSET", "WINDOWSTART", "WINDOWEND")
+_HIDDEN = "__HAYASE_GROUP_"
+_ALIAS = "__HAYASE_"
+_MORE = ("See https://cnfl.io/queries for more info.\nAdd EMIT CHANGES if you intended to issue "
+         "a push query.")
+
+
+def _projection_names(select: list[ast.SelectItem]) -> list[str | None] | None:
     """Names of the projection in order; None for a generated name (KSQL_COL_n); None overall
     when the projection has a ``*``."""
     names: list[str | None] = []
-    for item in query.select:
+    for item in select:
         if not isinstance(item, ast.SingleColumn):
             return None
         if item.alias:
             names.append(item.alias)
-        elif isinstance(item.expression, ast.ColumnRef) and not item.expression.source:
+        elif isinstance(item.expression, ast.ColumnRef):
             names.append(item.expression.name)
         else:
             names.append(None)
     return names
+
+
+def _column_refs(e: Any) -> Iterator[ast.ColumnRef]:
+    """Every column reference inside an expression tree (dataclass fields walked)."""
+    if isinstance(e, ast.ColumnRef):
+        yield e
+        return
+    if isinstance(e, ast.Node):
+        for value in vars(e).values():
+            if isinstance(value, ast.Node):
+                yield from _column_refs(value)
+            elif isinstance(value, list | tuple):
+                for v in value:
+                    if isinstance(v, ast.Node | list | tuple):
+                        yield from _column_refs(v) if isinstance(v, ast.Node) else iter(())
+
+
+def _relations(rel: ast.Relation) -> list[ast.Table]:
+    if isinstance(rel, ast.Join):
+        return _relations(rel.left) + [rel.right]
+    return [rel] if isinstance(rel, ast.Table) else []
+
+
+def _check_pull(query: ast.Query, session: Any) -> None:
+    """ksqlDB's restrictions on pull queries (PullQueryValidator)."""
+    if query.window is not None:
+        raise StatementError(f"Pull queries don't support WINDOW clauses. {_MORE}")
+    if query.group_by is not None:
+        raise StatementError(f"Pull queries don't support GROUP BY clauses. {_MORE}")
+    if isinstance(query.from_, ast.Join):
+        raise StatementError(f"Pull queries don't support JOIN clauses. {_MORE}")
+    if query.partition_by is not None:
+        raise StatementError(f"Pull queries don't support PARTITION BY clauses. {_MORE}")
+    bad = []
+    for item in query.select:
+        if isinstance(item, ast.SingleColumn):
+            for ref in _column_refs(item.expression):
+                if ref.name in ("ROWPARTITION", "ROWOFFSET") and ref.name not in bad:
+                    bad.append(ref.name)
+    if bad:
+        raise StatementError("Pull queries don't support the following columns in SELECT "
+                             "clauses: " + ", ".join(f"`{b}`" for b in bad))
+    if query.where is not None:
+        bad = []
+        for ref in _column_refs(query.where):
+            if ref.name in ("ROWPARTITION", "ROWOFFSET") and ref.name not in bad:
+                bad.append(ref.name)
+        if bad:
+            raise StatementError("Pull queries don't support the following columns in WHERE "
+                                 "clauses: " + ", ".join(f"`{b}`" for b in bad))
+    tables = _relations(query.from_)
+    if tables:
+        src = session.metastore.get(tables[0].name)
+        if src is not None and src.source_type is SourceType.TABLE and not src.is_source \
+                and src.created_by_query is None:
+            raise StatementError(
+                f"The `{src.name}` table isn't queryable. To derive a queryable table, you can "
+                f"do 'CREATE TABLE QUERYABLE_{src.name} AS SELECT * FROM {src.name}'. See "
+                "https://cnfl.io/queries for more info.")
+
+
+def _rewrite_select(query: ast.Query) -> tuple[list[ast.SelectItem], dict[str, str]]:
+    """The projection with pseudo-columns aliased (a C*AS refuses them bare) and missing GROUP
+    BY expressions appended as hidden columns; returns it and {internal name: shown name}."""
+    renames: dict[str, str] = {}
+    items: list[ast.SelectItem] = []
+    for item in query.select:
+        if isinstance(item, ast.SingleColumn) and item.alias is None and isinstance(
+                item.expression, ast.ColumnRef) and item.expression.name in PSEUDO_COLUMNS:
+            alias = _ALIAS + item.expression.name
+            renames[alias] = item.expression.name
+            items.append(ast.SingleColumn(item.expression, alias))
+        elif isinstance(item, ast.SingleColumn) and item.alias in PSEUDO_COLUMNS:
+            alias = _ALIAS + str(item.alias)
+            renames[alias] = str(item.alias)
+            items.append(ast.SingleColumn(item.expression, alias))
+        else:
+            items.append(item)
+    if query.group_by is not None:
+        present = {i.expression.to_sql() for i in items if isinstance(i, ast.SingleColumn)}
+        for g, expr in enumerate(query.group_by):
+            if expr.to_sql() not in present:
+                items.append(ast.SingleColumn(expr, f"{_HIDDEN}{g}"))
+    return items, renames
 
 
 def plan_transient(session: Any, statement: ast.QueryStatement,
@@ -89,8 +182,12 @@ def plan_transient(session: Any, statement: ast.QueryStatement,
 
     query = statement.query
     is_pull = query.emit is None
+    if is_pull:
+        _check_pull(query, session)
     limit = query.limit
-    body = ast.Query(query.select, query.from_, query.window, query.where, query.group_by,
+    names = _projection_names(query.select)
+    select, renames = _rewrite_select(query)
+    body = ast.Query(select, query.from_, query.window, query.where, query.group_by,
                      query.partition_by, query.having, None, None)
     n = next(_counter)
     name = f"__TRANSIENT_{n}"
@@ -106,9 +203,13 @@ def plan_transient(session: Any, statement: ast.QueryStatement,
         try:
             result = scratch.execute_statement(text)
         except StatementError as e:
-            if "Invalid result type" in str(e):
+            msg = e.message
+            if "Invalid result type" in msg:
                 last = e
                 continue
+            if "without a GROUP BY clause" in msg:
+                raise StatementError("Aggregate functions without GROUP BY are not supported "
+                                     "by hayase's push queries yet.") from None
             e.statement = statement.text
             raise
         if isinstance(result, QueryPlan):
@@ -119,26 +220,43 @@ def plan_transient(session: Any, statement: ast.QueryStatement,
     sink = plan.sink.source
     source = plan.sources[0]
     sink_cols = list(sink.schema.columns)
-    cols: list[tuple[str, SqlType]] = [(c.name, c.type) for c in sink_cols]
-    order = list(range(len(sink_cols)))
-    names = _projection_names(query)
-    if names is not None and len(names) == len(sink_cols):
+    shown = [renames.get(c.name, c.name) for c in sink_cols]
+    visible = [i for i, c in enumerate(sink_cols) if not c.name.startswith(_HIDDEN)]
+    order = list(visible)
+    if names is not None and len(names) == len(visible):
         known = {x for x in names if x is not None}
-        rest = iter([i for i, c in enumerate(sink_cols) if c.name not in known])
-        index = {c.name: i for i, c in enumerate(sink_cols)}
+        rest = iter([i for i in visible if shown[i] not in known])
+        index = {shown[i]: i for i in visible}
         try:
             order = [index[x] if x is not None else next(rest) for x in names]
         except (KeyError, StopIteration):
-            order = list(range(len(sink_cols)))
-        cols = [(sink_cols[i].name, sink_cols[i].type) for i in order]
+            order = list(visible)
     elif names is None and sink.window is not None:
         # SELECT * of a windowed source: key columns, WINDOWSTART, WINDOWEND, value columns.
         n_key = len(sink.schema.key)
         order = order[:n_key] + [-1, -2] + order[n_key:]
-        cols = cols[:n_key] + [("WINDOWSTART", BIGINT), ("WINDOWEND", BIGINT)] + cols[n_key:]
-    qid = (f"transient_{source.name}_{n}" if not is_pull else f"query_{n}")
+    is_table_pull = is_pull and source.source_type is SourceType.TABLE
+    key_names = {c.name for c in sink.schema.key}
+    cols: list[tuple[str, SqlType]] = []
+    for i in order:
+        if i < 0:
+            cols.append(("WINDOWSTART" if i == -1 else "WINDOWEND", BIGINT))
+        else:
+            cols.append((shown[i], sink_cols[i].type))
+    key_flags = [is_table_pull and ((i >= 0 and sink_cols[i].name in key_names) or i < 0
+                                    or (sink.window is not None and name_ in (
+                                        "WINDOWSTART", "WINDOWEND") and i >= 0 and
+                                        sink_cols[i].name.startswith(_ALIAS)))
+                 for i, (name_, _t) in zip(order, cols, strict=True)]
+    v2 = str(props.get("ksql.query.push.v2.enabled", "false")).lower() == "true"
+    if is_pull:
+        qid = f"query_{n}"
+    elif v2:
+        qid = f"SCALABLE_PUSH_QUERY_{n}"
+    else:
+        qid = f"transient_{source.name}_{n}"
     return TransientQuery(qid, statement.text, is_pull, limit, source, plan, cols, order,
-                          sink.source_type is SourceType.TABLE)
+                          sink.source_type is SourceType.TABLE, key_flags)
 
 
 class RowDecoder:
