@@ -350,3 +350,15 @@ def test_failed_acks_zero_produce_closes_the_connection(state: BrokerState) -> N
     assert produce(state, "z", acks=0) is None
     with pytest.raises(FrameError, match="acks=0 produce failed"):
         produce(state, "z", acks=0, partition=9)  # Kafka closes so the client refreshes
+
+
+def test_describe_broker_configs_reports_the_running_listeners(state: BrokerState) -> None:
+    state.bound_port = 45678
+    res = call(state, 32, 4, {"resources": [{"resource_type": 4, "resource_name": "0",
+                                             "configuration_keys": None}]})
+    configs = {c.name: c for c in res.results[0].configs}
+    adv = configs["advertised.listeners"]
+    assert adv.value == "PLAINTEXT://127.0.0.1:45678"
+    assert (adv.config_source, adv.read_only) == (4, True)  # STATIC_BROKER_CONFIG, as Kafka 4
+    assert configs["num.partitions"].config_source == 4  # set by the fixture's overrides
+    assert configs["auto.create.topics.enable"].config_source == 5

@@ -102,15 +102,28 @@ def topic_config_entries(broker: BrokerState, topic: str,
     return out
 
 
+_READ_ONLY_BROKER = frozenset({"listeners", "advertised.listeners", "node.id", "broker.id"})
+
+
 def broker_config_entries(broker: BrokerState, keys: set[str] | None) -> list[dict[str, Any]]:
     explicit = broker.config.explicit
+    props = dict(broker.config.props)
+    # The listeners as the broker runs them (port 0 resolved, advertised defaulted); like
+    # Kafka 4, they are static configs of this broker, whether or not a file named them.
+    adv = broker.advertised
+    bound = broker.bound_port or broker.config.listener.port
+    props["listeners"] = f"PLAINTEXT://{broker.config.listener.host}:{bound}"
+    props["advertised.listeners"] = f"PLAINTEXT://{adv.host}:{adv.port}"
+    static = explicit | {"listeners", "advertised.listeners"}
     out = []
-    for name, value in sorted(broker.config.props.items()):
+    for name, value in sorted(props.items()):
         if keys is not None and name not in keys:
             continue
-        source = STATIC_BROKER_CONFIG if name in explicit else DEFAULT_CONFIG
+        source = STATIC_BROKER_CONFIG if name in static else DEFAULT_CONFIG
         synonyms = [{"name": name, "value": value, "source": source}]
         if name in explicit and name in DEFAULTS:
             synonyms.append({"name": name, "value": DEFAULTS[name], "source": DEFAULT_CONFIG})
-        out.append(_entry(name, value, source, _BROKER_TYPES.get(name, STRING), synonyms))
+        entry = _entry(name, value, source, _BROKER_TYPES.get(name, STRING), synonyms)
+        entry["read_only"] = name in _READ_ONLY_BROKER
+        out.append(entry)
     return out
