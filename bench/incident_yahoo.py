@@ -14,7 +14,9 @@ Measured per strategy, over a window after a warm-up:
 - the broker's request-handler idle ratio: the embedded broker's
   ``hayase_broker_request_handler_idle_ratio`` (its 10 s window, read at the window's end);
   Apache Kafka's ``RequestHandlerAvgIdlePercent`` over JMX (the meter's Count is idle time per
-  handler thread in ns, so delta(Count) / delta(wall ns) is the idle share over the window);
+  handler thread in ns, so delta(Count) / delta(wall ns) is the idle share over the window; the
+  runner's nodes are combined broker+controller, whose two pools mark the same meter, so the
+  raw share runs 0..2 and the broker pool's share is raw - 1: see ApacheProbe.check_quiet);
 - produce requests/s, partitions written per request (= batches per request) and records per
   batch, from the producers' own librdkafka statistics (``statistics.interval.ms``: per-broker
   ``req.Produce``, per-topic ``batchcnt``), the same source for both backends; for the embedded
@@ -168,11 +170,17 @@ class Fleet:
         snaps = [s.snapshot() for s in self.stats]
         return (sum(s[0] for s in snaps), sum(s[1] for s in snaps), sum(s[2] for s in snaps))
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 300) -> tuple[float, int]:
+        """Stop producing and wait until every record is acknowledged, so that no backlog of one
+        strategy is still in the broker while the next one is measured. Returns (seconds the
+        drain took, records never acknowledged)."""
         self._stop.set()
         self._thread.join()
+        t0 = time.monotonic()
+        left = 0
         for p in self.producers:
-            p.flush(60)
+            left += p.flush(max(1.0, timeout - (time.monotonic() - t0)))
+        return time.monotonic() - t0, left
 
 
 # --- the brokers' own readings
@@ -266,7 +274,8 @@ class ApacheProbe(BrokerProbe):
     System.nanoTime brackets the window, so JVM start-up time does not blur it).
 
     RequestHandlerAvgIdlePercent is a meter marked with each handler's idle nanoseconds divided
-    by the number of handler threads: delta(Count) / window ns is the pool's idle share."""
+    by the number of handler threads: delta(Count) / window ns is the idle share (see check_quiet
+    for the combined-mode sum of two pools)."""
 
     IDLE = "kafka.server:type=KafkaRequestHandlerPool,name=RequestHandlerAvgIdlePercent"
     PRODUCE = "kafka.network:type=RequestMetrics,name=RequestsPerSec,request=Produce,*"
@@ -296,19 +305,21 @@ class ApacheProbe(BrokerProbe):
             raise RuntimeError(f"JMX reader failed: {proc.stderr.read() if proc.stderr else ''}")
         return proc
 
-    def calibrate(self, seconds: float = 3.0) -> None:
-        """In combined (broker+controller) mode Kafka 4.1's broker and controller request-handler
-        pools mark the same RequestHandlerAvgIdlePercent meter, each dividing by its own thread
-        count, so the raw share runs from 0 to 2. The controller pool is idle under produce load:
-        the raw share of a quiet broker, minus 1, is the offset removed from every reading."""
+    def check_quiet(self, seconds: float = 5.0) -> None:
+        """In combined (broker+controller) mode, as the runner's KRaft nodes run, Kafka 4.1's broker
+        and controller request-handler pools mark the same RequestHandlerAvgIdlePercent meter,
+        each dividing by its own thread count: the raw share runs from 0 to 2, and a quiet node
+        reads about 2. The controller pool only serves heartbeats under produce load, so the
+        broker pool's idle share is taken as raw - 1 (both are printed)."""
         self.window = seconds
-        self.offset = 0.0
-        raw = self.idle(self.idle_begin(), seconds)
-        self.offset = max(0.0, raw - 1.0)
-        print(f"  JMX RequestHandlerAvgIdlePercent of the quiet broker: {raw:.0%} over {seconds:g} s; "
-              f"readings below have {self.offset:.0%} (the idle controller pool) taken off", flush=True)
+        raw = self.raw(self.idle_begin())
+        print(f"  JMX RequestHandlerAvgIdlePercent of the quiet node: {raw:.0%} over {seconds:g} s "
+              f"(broker pool + controller pool); the table shows raw - 100%", flush=True)
 
     def idle(self, begin: Any, seconds: float) -> float:
+        return max(0.0, min(1.0, self.raw(begin) - 1.0))
+
+    def raw(self, begin: Any) -> float:
         out, err = begin.communicate(timeout=120)
         if begin.returncode != 0:
             raise RuntimeError(f"JMX reader failed: {err}")
@@ -316,12 +327,13 @@ class ApacheProbe(BrokerProbe):
         dt = float(values["seconds"])
         self._result = {k: float(values[k]) / dt for k in (self.PRODUCE, self.APPENDS, self.MESSAGES)}
         self.raw_idle = float(values[self.IDLE]) / (dt * 1e9)
-        return self.raw_idle - getattr(self, "offset", 0.0)
+        return self.raw_idle
 
     def broker_side(self, begin: Any) -> dict[str, float]:
         r = self._result
         appends = r[self.APPENDS]
-        return {"req_s": r[self.PRODUCE], "parts_per_req": appends / max(r[self.PRODUCE], 1e-9),
+        return {"raw_idle": self.raw_idle,
+                "req_s": r[self.PRODUCE], "parts_per_req": appends / max(r[self.PRODUCE], 1e-9),
                 "recs_per_batch": r[self.MESSAGES] / max(appends, 1e-9)}
 
 
@@ -357,16 +369,6 @@ def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
         time.sleep(0.1)
 
 
-def delete_topic(bootstrap: str, topic: str) -> None:
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _quiet()})  # type: ignore[dict-item]
-    try:
-        admin.delete_topics([topic])[topic].result(60)
-    except Exception as e:  # noqa: BLE001 - cleanup only
-        print(f"  (could not delete {topic}: {e})")
-
-
 def run_doctor(url: str, interval: float) -> str:
     """`hayase broker doctor` as an operator would run it; its function if the CLI lacks it."""
     cmd = [sys.executable, "-m", "hayase", "broker", "doctor", "--metrics-url", url,
@@ -387,18 +389,19 @@ def run_doctor(url: str, interval: float) -> str:
 def _shorten(doctor: str, keep: int = 2) -> str:
     """The doctor's output with only the first `keep` of its per-producer findings (they repeat
     for every producer of the fleet)."""
-    out, producers, skipping = [], 0, False
-    for line in doctor.splitlines():
+    lines = doctor.splitlines()
+    blocks: list[list[str]] = [[]]
+    for line in lines:
         if line.startswith("PROBLEM:"):
-            skipping = False
-            if line.startswith("PROBLEM: producer "):
-                producers += 1
-                skipping = producers > keep
-        if not skipping:
-            out.append(line)
-    if producers > keep:
-        out.append(f"... and the same finding for {producers - keep} more producers")
-    return "\n".join(out)
+            blocks.append([])
+        blocks[-1].append(line)
+    head, findings = blocks[0], blocks[1:]
+    producers = [b for b in findings if b[0].startswith("PROBLEM: producer ")]
+    others = [b for b in findings if not b[0].startswith("PROBLEM: producer ")]
+    out = head + [line for b in producers[:keep] for line in b]
+    if len(producers) > keep:
+        out.append(f"... and the same finding for {len(producers) - keep} more producers")
+    return "\n".join(out + [line for b in others for line in b])
 
 
 def run_strategy(backend: Any, probe: BrokerProbe, strategy: str, args: argparse.Namespace) -> Row:
@@ -430,21 +433,26 @@ def run_strategy(backend: Any, probe: BrokerProbe, strategy: str, args: argparse
     doctor = None
     if isinstance(probe, EmbeddedProbe) and strategy in ("round_robin", "producer_key"):
         doctor = run_doctor(probe.url, args.doctor_interval)
-    fleet.stop()
+    drain_s, undelivered = fleet.stop()
     stop.set()
     lat = out.get(timeout=120)
     consumer.join(30)
-    delete_topic(bootstrap, topic)
+    # The topic stays until the broker is discarded: deleting 256 partitions makes Apache Kafka
+    # stop and (60 s later, file.delete.delay.ms) delete 256 logs, which would land in a later
+    # strategy's window.
     req, bat, rec = req1 - req0, bat1 - bat0, rec1 - rec0
     row = Row(backend.kind, strategy, idle, req / dt, bat / max(req, 1), rec / max(bat, 1),
               lat["p50"], lat["p99"], rec / dt, side)
     print(f"  {SHORT[strategy]:<20} linger.ms={linger:<4} idle {idle:6.1%}  {row.req_s:7.0f} req/s  "
           f"{row.parts_per_req:5.2f} partitions/req  {row.recs_per_batch:6.2f} records/batch  "
           f"p99 {row.p99:7.0f} ms  ({lat['measured']} records timed)", flush=True)
+    print(f"  {'':<20} after the window: {drain_s:.1f} s until every record was acknowledged"
+          + (f", {undelivered} never were" if undelivered else ""), flush=True)
     if side:
         src = "/metrics" if isinstance(probe, EmbeddedProbe) else "JMX"
         print(f"  {'':<20} broker side ({src}): {side['req_s']:7.0f} req/s  "
-              f"{side['parts_per_req']:5.2f} partitions/req  {side['recs_per_batch']:6.2f} records/batch")
+              f"{side['parts_per_req']:5.2f} partitions/req  {side['recs_per_batch']:6.2f} records/batch"
+              + (f"  (RequestHandlerAvgIdlePercent raw {side['raw_idle']:.0%})" if "raw_idle" in side else ""))
     if doctor:
         print("    " + _shorten(doctor).replace("\n", "\n    "), flush=True)
     return row
@@ -494,8 +502,8 @@ def start_backend(kind: str, args: argparse.Namespace) -> tuple[Any, BrokerProbe
         raise RuntimeError(f"Apache Kafka unavailable: {reason}")
     a = ApacheBackend(nodes=1).start()
     probe = ApacheProbe(a)
-    time.sleep(5)  # let start-up work settle before the quiet reading
-    probe.calibrate()
+    time.sleep(10)  # let start-up work settle before the quiet reading
+    probe.check_quiet()
     return a, probe
 
 

@@ -189,5 +189,6 @@ def test_fd_soak_short(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # the suite's default is 600 s; the soak alone takes 600
 def test_fd_soak_10_minutes(tmp_path: Path) -> None:
     check(*soak(tmp_path, 600))

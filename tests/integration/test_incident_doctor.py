@@ -205,6 +205,9 @@ def test_no_deleted_file_is_held_open_after_many_topic_deletions(broker):
         assert s.value("hayase_broker_deleted_open_files") == 0
         assert deleted_fds(broker.pid, broker.data_dir) == []
         assert not [f for f in diagnose(s, s) if f.problem == "deleted files still held open"]
+    # Deleted topics' partitions no longer count as active (nor as a producer's partitions).
+    total, active = s.value("hayase_broker_partitions"), s.value("hayase_broker_partitions_active")
+    assert total is not None and active is not None and active <= total, (active, total)
     # The doctor's rule, on a real scrape with only the deleted-files sample set.
     held = diagnose(s, with_sample(s, "hayase_broker_deleted_open_files", 2))
     assert [f.problem for f in held] == ["deleted files still held open"]

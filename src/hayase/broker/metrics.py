@@ -203,6 +203,7 @@ class BrokerMetrics(Collector):
         yield GaugeMetricFamily("hayase_broker_max_fds", "File descriptor limit (soft).", value=limit)
         yield GaugeMetricFamily("hayase_broker_deleted_open_files",
                                 "Descriptors still held on deleted files.", value=deleted)
+        self._drop_deleted_topics()
         yield from self._client_activity(now)
         yield from self._partitions(now)
         if self._group_lag is not None:
@@ -211,6 +212,19 @@ class BrokerMetrics(Collector):
             for group, topic, partition, value in self._group_lag():
                 lag.add_metric([group, topic, str(partition)], value)
             yield lag
+
+    def _drop_deleted_topics(self) -> None:
+        """Forget partitions of topics the log manager no longer has, so "active" never counts
+        a deleted topic (even if the server did not call forget_topic) and memory stays bounded
+        under topic churn."""
+        if self._logs is None:
+            return
+        live = self._logs.topics()
+        gone = {tp[0] for tp in self._last_write if tp[0] not in live}
+        for seen in self._client_partitions.values():
+            gone.update(tp[0] for tp in seen if tp[0] not in live)
+        for topic in gone:
+            self.forget_topic(topic)
 
     def _client_activity(self, now: float) -> Iterator[Metric]:
         g = GaugeMetricFamily("hayase_broker_client_partitions_active",

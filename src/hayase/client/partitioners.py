@@ -101,8 +101,12 @@ class PartitionedProducer:
         from confluent_kafka import Producer
 
         cfg = dict(config)
-        strategy = partitioner or cfg.pop("hayase.partitioner", "sticky")
-        key = producer_key or cfg.pop("hayase.producer.key", None)
+        # hayase's own keys always leave the config (librdkafka rejects unknown properties), even
+        # when the arguments override them
+        configured_strategy = cfg.pop("hayase.partitioner", "sticky")
+        configured_key = cfg.pop("hayase.producer.key", None)
+        strategy = partitioner or configured_strategy
+        key = producer_key or configured_key
         if isinstance(key, str):
             key = key.encode()
         self.partitioner = Partitioner(strategy, key)
