@@ -243,6 +243,13 @@ class JoinQuery:
         topics have different partition counts (rows of one key would sit in different
         tasks). ``partitions_of(topic)``: the topic's partition count, None if unknown."""
         left = self.inputs[0]
+        counts = {i.source.name: partitions_of(i.source.topic) for i in self.inputs}
+        if self.aggregate is not None and any((n or 1) > 1 for n in counts.values()):
+            # The aggregation runs in the join's task, keyed by the join key; a GROUP BY on
+            # another key would need one more repartition (by the group key).
+            raise StatementError(
+                "GROUP BY over a JOIN of topics with more than one partition is not supported "
+                f"by hayase run yet (partitions: {counts}).")
         for k, _step in enumerate(self.joins):
             right = self.inputs[k + 1]
             if (k, LEFT) in self.points or (k, RIGHT) in self.points:
