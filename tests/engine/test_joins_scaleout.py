@@ -74,7 +74,10 @@ def _committed_all(bootstrap: str, group: str, topic: str) -> bool:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
         tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        committed = consumer.committed(tps, timeout=10)
+        try:
+            committed = consumer.committed(tps, timeout=10)
+        except KafkaException:  # the group coordinator is still loading
+            return False
         for tp in committed:
             high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition),
                                                   timeout=10)[1]
