@@ -51,6 +51,7 @@ SERVICE_ID = "ksql.service.id"
 STATE_DIR = "ksql.streams.state.dir"  # Kafka Streams' state.dir, as ksqlDB passes it through
 DEFAULT_STATE_DIR = "/tmp/hayase-streams"
 PROCESSING_LOG_TOPIC = "ksql.logging.processing.topic.name"
+INTERNAL_REPLICAS = "ksql.internal.topic.replicas"
 BATCH_SIZE = 500
 
 
@@ -295,13 +296,20 @@ class HeadlessRuntime:
         except ClientError as e:
             log.warning("could not delete topic %s: %s", name, e)
 
+    def _internal_replicas(self) -> int | None:
+        """ksqlDB's ``ksql.internal.topic.replicas``: replication factor of the changelog,
+        repartition and processing-log topics (default 1, as in ksqlDB)."""
+        value = self.session_properties().get(INTERNAL_REPLICAS)
+        return int(value) if value not in (None, "") else None
+
     def _partitions(self, topic: str) -> int | None:
         md = self.admin.metadata().topics.get(topic)
         return None if md is None or md.error is not None else len(md.partitions)
 
     def start(self) -> None:
         """Execute every statement; create topics; start one worker per persistent query."""
-        self._ensure_topic(self.log_topic, 1, None)
+        internal = self._internal_replicas()
+        self._ensure_topic(self.log_topic, 1, internal)
         pending_inserts: list[InsertValues] = []
         plans: list[QueryPlan] = []
         for result in self.session.execute(self.sql):
@@ -329,10 +337,11 @@ class HeadlessRuntime:
             if isinstance(query, JoinQuery):
                 query.check_copartitioning(self._partitions)
                 for name, like in query.internal_topics():  # repartition topics
-                    self._ensure_topic(name, self._partitions(like), None)
+                    self._ensure_topic(name, self._partitions(like), internal)
             if isinstance(query, STATEFUL):
                 self._ensure_topic(changelog_topic(self.service_id, plan.query_id),
-                                   self._partitions(query.source_topic), None, CHANGELOG_CONFIGS)
+                                   self._partitions(query.source_topic), internal,
+                                   CHANGELOG_CONFIGS)
             include_rows = str(self.session_properties().get(INCLUDE_ROWS, "false")).lower()
             worker = QueryWorker(query, self.client_conf, self.service_id, self.log_topic,
                                  self.stop_event, include_rows == "true")
