@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from hayase.client.admin import Admin
 from hayase.engine.runtime import group_id
+from hayase.testing.brokers import ApacheBackend, apache_available
 
 pytestmark = pytest.mark.integration
 
@@ -107,24 +109,58 @@ def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> str:
 
 def test_two_processes_share_joins_and_survive_a_sigkill(kafka, topic_name,
                                                           tmp_path: Path) -> None:
-    bootstrap = kafka.bootstrap_servers
+    _scenario(kafka.bootstrap_servers, topic_name, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def kafka3() -> Iterator[ApacheBackend]:
+    reason = apache_available()
+    if reason:
+        pytest.skip(reason)
+    backend = ApacheBackend(nodes=3).start()
+    try:
+        yield backend
+    finally:
+        backend.cleanup()
+
+
+def test_three_node_cluster_loses_a_broker_and_a_process(kafka3: ApacheBackend, topic_name,
+                                                        tmp_path: Path) -> None:
+    """Replication factor 3 everywhere; one Kafka broker is stopped while the surviving
+    hayase process takes over, and started again before the end."""
+    cluster = kafka3.cluster
+
+    def broker_down() -> None:
+        cluster.stop_node(1)
+
+    def broker_up() -> None:
+        cluster.start_node(1)
+
+    _scenario(kafka3.bootstrap_servers, topic_name, tmp_path, replicas=3,
+              after_kill=broker_down, before_check=broker_up)
+
+
+def _scenario(bootstrap: str, topic_name: str, tmp_path: Path, replicas: int = 1,
+              after_kill: Callable[[], None] | None = None,
+              before_check: Callable[[], None] | None = None) -> None:
     t = {name: f"{topic_name}-{name}" for name in
          ("impressions", "clicks", "campaigns", "clicked", "enriched")}
     admin = Admin({"bootstrap.servers": bootstrap})
     for name in ("impressions", "clicks", "campaigns"):
-        admin.create_topic(t[name], partitions=PARTITIONS)
+        admin.create_topic(t[name], partitions=PARTITIONS, replication_factor=replicas)
     sql = tmp_path / "joins.sql"
     sql.write_text(
+        f"SET 'ksql.internal.topic.replicas' = '{replicas}';\n"
         f"CREATE STREAM IMPRESSIONS (ID STRING KEY, CAMPAIGN STRING) WITH "
         f"(kafka_topic='{t['impressions']}', key_format='KAFKA', value_format='JSON');\n"
         f"CREATE STREAM CLICKS (ID STRING KEY, POS INT) WITH "
         f"(kafka_topic='{t['clicks']}', key_format='KAFKA', value_format='JSON');\n"
         f"CREATE TABLE CAMPAIGNS (CAMPAIGN STRING PRIMARY KEY, ADVERTISER STRING) WITH "
         f"(kafka_topic='{t['campaigns']}', key_format='KAFKA', value_format='JSON');\n"
-        f"CREATE STREAM CLICKED WITH (kafka_topic='{t['clicked']}') AS "
+        f"CREATE STREAM CLICKED WITH (kafka_topic='{t['clicked']}', replicas={replicas}) AS "
         f"SELECT I.ID, I.CAMPAIGN, POS FROM IMPRESSIONS I JOIN CLICKS C WITHIN 1 HOUR "
         f"ON I.ID = C.ID;\n"
-        f"CREATE STREAM ENRICHED WITH (kafka_topic='{t['enriched']}') AS "
+        f"CREATE STREAM ENRICHED WITH (kafka_topic='{t['enriched']}', replicas={replicas}) AS "
         f"SELECT C.CAMPAIGN, I.ID AS IMPRESSION, ADVERTISER FROM IMPRESSIONS I "
         f"JOIN CAMPAIGNS C ON I.CAMPAIGN = C.CAMPAIGN;\n")
     _produce(bootstrap, t["campaigns"],
@@ -156,6 +192,8 @@ def test_two_processes_share_joins_and_survive_a_sigkill(kafka, topic_name,
         while time.monotonic() < deadline and len(_read(bootstrap, t["enriched"])) < half // 3:
             time.sleep(0.3)
         outputs.append(_stop(procs[0], signal.SIGKILL))  # mid-stream
+        if after_kill is not None:
+            after_kill()
         # The rest arrives while the survivor takes the killed process' partitions over;
         # clicks of impressions seen before the crash need the restored window state.
         _produce(bootstrap, t["clicks"], clicks(half // 2, half))
@@ -166,6 +204,8 @@ def test_two_processes_share_joins_and_survive_a_sigkill(kafka, topic_name,
                         for i in range(IMPRESSIONS) if _clicked(i)}
         want_enriched = {(f"camp{i % CAMPAIGNS}", f"imp{i}", f"adv{i % CAMPAIGNS}")
                          for i in range(IMPRESSIONS)}
+        if before_check is not None:
+            before_check()
         got_clicked: set = set()
         got_enriched: set = set()
         deadline = time.monotonic() + 240
