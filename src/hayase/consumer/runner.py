@@ -279,6 +279,12 @@ class ParallelConsumer:
         # A resumed partition waits for the fetch request in flight; librdkafka's default lets
         # the broker hold that request for 500 ms when the other partitions have nothing new.
         cfg.setdefault("fetch.wait.max.ms", 100)
+        # Prefetch about what a partition may hold pending, not librdkafka's 100,000 records:
+        # a pause drops the prefetched records and they would be fetched again.
+        cfg.setdefault("queued.min.messages", max(1000, 2 * self.max_pending))
+        # After its queue was full librdkafka waits this long before fetching a partition again
+        # (1 s by default); once a pause dropped that queue, a resumed partition would run dry.
+        cfg.setdefault("fetch.queue.backoff.ms", 20)
         cfg["on_commit"] = self._on_commit
         return cfg
 
