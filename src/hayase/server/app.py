@@ -192,15 +192,15 @@ class KsqlApp:
         return [self.server.backend.tail(t, earliest) for t in tq.source_topics]
 
     async def _push_rows(self, request: Request, tq: TransientQuery, info: QueryInfo,
-                         props: Mapping[str, Any]) -> AsyncIterator[Row | None]:
+                         props: Mapping[str, Any],
+                         subs: list[Subscription]) -> AsyncIterator[Row | None]:
         """Rows as they come; yields None when LIMIT is reached (then stops)."""
-        subs = await anyio.to_thread.run_sync(self._subscribe, tq, props)
         runner = TransientRunner(tq, props)
         sent = 0
-        if tq.limit is not None and tq.limit <= 0:
-            yield None
-            return
         try:
+            if tq.limit is not None and tq.limit <= 0:
+                yield None
+                return
             while not info.close.is_set():
                 for sub in subs:
                     records = await anyio.to_thread.run_sync(sub.poll, POLL_SECONDS)
@@ -248,12 +248,17 @@ class KsqlApp:
                 items.append({"finalMessage": "Limit Reached" if limited else "Query Completed"})
             text = "[" + ",\n".join(_dumps(i) for i in items) + "]\n"
             return Response(text, media_type="application/json")
-        info = self.server.register(tq)
+        try:
+            subs = await anyio.to_thread.run_sync(self._subscribe, tq, props)
+        except BackendError as e:
+            self._release()
+            return _json(E.generic_error(str(e), E.ERROR_CODE_SERVER_ERROR), 500, request)
+        info = self.server.register(tq)  # after subscribing: rows produced from now are seen
 
         async def stream() -> AsyncIterator[str]:
             try:
                 yield "[" + _dumps(header)
-                async for row in self._push_rows(request, tq, info, props):
+                async for row in self._push_rows(request, tq, info, props, subs):
                     if row is None:
                         yield ",\n" + _dumps({"finalMessage": "Limit Reached"})
                         break
@@ -298,12 +303,17 @@ class KsqlApp:
             meta.pop("queryId")
             parts = [frame(meta, True)] + [frame(r.columns, False) for r in rows]
             return Response("".join(parts) + ("" if delimited else "]\n"), media_type=media)
+        try:
+            subs = await anyio.to_thread.run_sync(self._subscribe, tq, props)
+        except BackendError as e:
+            self._release()
+            return _json(E.generic_error(str(e), E.ERROR_CODE_SERVER_ERROR), 500)
         info = self.server.register(tq)
 
         async def stream() -> AsyncIterator[str]:
             try:
                 yield frame(meta, True)
-                async for row in self._push_rows(request, tq, info, props):
+                async for row in self._push_rows(request, tq, info, props, subs):
                     if row is None:
                         break
                     yield frame(row.columns, False)

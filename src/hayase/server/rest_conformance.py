@@ -33,7 +33,6 @@ import httpx
 
 from hayase.testing.compare import matches
 
-DEFAULT_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "conformance" / "ksql" / "rest"
 PUSH_TIMEOUT = 5.0
 
 
@@ -53,6 +52,13 @@ class Result:
     case: RestCase
     passed: bool
     reason: str = ""
+
+
+def default_files() -> list[Path]:
+    from hayase.testing.conformance import corpus_dir
+
+    root = corpus_dir()
+    return sorted((root / "rest").glob("*.json")) if root is not None else []
 
 
 def load_cases(paths: list[Path]) -> list[RestCase]:
@@ -300,6 +306,8 @@ def _post_query(client: httpx.Client, sql: str, props: dict[str, Any]) -> tuple[
 def run_case(http: HttpServer, case: RestCase) -> Result:
     node = case.node
     props = {k: v for k, v in (node.get("properties") or {}).items()}
+    if case.file == "scalable-push-queries":  # ksqlDB runs this file with SPQ enabled
+        props.setdefault("ksql.query.push.v2.enabled", "true")
     server = http.reset(props)
     for t in node.get("topics") or []:
         server.backend.ensure_topic(t["name"], t.get("partitions", 1), t.get("replicas", 1))
@@ -406,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", dest="pattern")
     parser.add_argument("--write-passing", type=Path)
     args = parser.parse_args(argv)
-    files = args.files or sorted(DEFAULT_DIR.glob("*.json"))
+    files = args.files or default_files()
     per_file: dict[str, list[int]] = {}
     passing: list[str] = []
     for case, res in run(files, args.pattern):

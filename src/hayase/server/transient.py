@@ -23,10 +23,11 @@ from hayase.engine import windows
 from hayase.engine.processing_log import ProcessingLog
 from hayase.engine.record import OutputRecord, Record
 from hayase.formats import SerdeError, key_serde, value_serde
+from hayase.server.pull_where import check_pull_where
 from hayase.sql import ast
 from hayase.sql.errors import StatementError
 from hayase.sql.metastore import Metastore
-from hayase.sql.plan import DataSource, QueryPlan, SourceType
+from hayase.sql.plan import DataSource, Namespace, QueryPlan, SourceType
 from hayase.sql.types import BIGINT, SqlType
 
 TRANSIENT_PROPERTY = "__hayase.transient"
@@ -75,17 +76,24 @@ _MORE = ("See https://cnfl.io/queries for more info.\nAdd EMIT CHANGES if you in
          "a push query.")
 
 
-def _projection_names(select: list[ast.SelectItem]) -> list[str | None] | None:
+def _projection_names(select: list[ast.SelectItem],
+                      star: list[str] | None) -> list[str | None] | None:
     """Names of the projection in order; None for a generated name (KSQL_COL_n); None overall
-    when the projection has a ``*``."""
+    when the projection has a ``*`` that cannot be expanded here (``star``: the single source's
+    columns)."""
     names: list[str | None] = []
     for item in select:
         if not isinstance(item, ast.SingleColumn):
-            return None
+            if star is None:
+                return None
+            names.extend(star)
+            continue
         if item.alias:
             names.append(item.alias)
         elif isinstance(item.expression, ast.ColumnRef):
-            names.append(item.expression.name)
+            ref = item.expression
+            names.append(f"{ref.source}_{ref.name}" if ref.source and ref.name in PSEUDO_COLUMNS
+                         else ref.name)
         else:
             names.append(None)
     return names
@@ -112,7 +120,7 @@ def _relations(rel: ast.Relation) -> list[ast.Table]:
     return [rel] if isinstance(rel, ast.Table) else []
 
 
-def _check_pull(query: ast.Query, session: Any) -> None:
+def _check_pull(query: ast.Query, session: Any, props: Mapping[str, Any]) -> None:
     """ksqlDB's restrictions on pull queries (PullQueryValidator)."""
     if query.window is not None:
         raise StatementError(f"Pull queries don't support WINDOW clauses. {_MORE}")
@@ -148,6 +156,8 @@ def _check_pull(query: ast.Query, session: Any) -> None:
                 f"The `{src.name}` table isn't queryable. To derive a queryable table, you can "
                 f"do 'CREATE TABLE QUERYABLE_{src.name} AS SELECT * FROM {src.name}'. See "
                 "https://cnfl.io/queries for more info.")
+        if src is not None and src.source_type is SourceType.TABLE:
+            check_pull_where(query.where, src, props)
 
 
 def _rewrite_select(query: ast.Query) -> tuple[list[ast.SelectItem], dict[str, str]]:
@@ -158,8 +168,10 @@ def _rewrite_select(query: ast.Query) -> tuple[list[ast.SelectItem], dict[str, s
     for item in query.select:
         if isinstance(item, ast.SingleColumn) and item.alias is None and isinstance(
                 item.expression, ast.ColumnRef) and item.expression.name in PSEUDO_COLUMNS:
-            alias = _ALIAS + item.expression.name
-            renames[alias] = item.expression.name
+            ref = item.expression
+            shown = f"{ref.source}_{ref.name}" if ref.source else ref.name
+            alias = _ALIAS + shown
+            renames[alias] = shown
             items.append(ast.SingleColumn(item.expression, alias))
         elif isinstance(item, ast.SingleColumn) and item.alias in PSEUDO_COLUMNS:
             alias = _ALIAS + str(item.alias)
@@ -182,17 +194,26 @@ def plan_transient(session: Any, statement: ast.QueryStatement,
 
     query = statement.query
     is_pull = query.emit is None
+    props = {k: str(v) for k, v in session.properties.items()}
+    props.update({k: str(v) for k, v in properties.items()})
     if is_pull:
-        _check_pull(query, session)
+        _check_pull(query, session, props)
     limit = query.limit
-    names = _projection_names(query.select)
+    star: list[str] | None = None
+    tables = _relations(query.from_)
+    if len(tables) == 1:
+        src0 = session.metastore.get(tables[0].name)
+        if src0 is not None:
+            star = [c.name for c in src0.schema.columns if c.namespace is not Namespace.HEADERS]
+            if src0.window is not None:
+                n_key = len(src0.schema.key)
+                star = star[:n_key] + ["WINDOWSTART", "WINDOWEND"] + star[n_key:]
+    names = _projection_names(query.select, star)
     select, renames = _rewrite_select(query)
     body = ast.Query(select, query.from_, query.window, query.where, query.group_by,
                      query.partition_by, query.having, None, None)
     n = next(_counter)
     name = f"__TRANSIENT_{n}"
-    props = {k: str(v) for k, v in session.properties.items()}
-    props.update({k: str(v) for k, v in properties.items()})
     props[TRANSIENT_PROPERTY] = "true"
     scratch = Session(props, metastore=_copy_metastore(session.metastore))
     last: Exception | None = None
@@ -223,13 +244,20 @@ def plan_transient(session: Any, statement: ast.QueryStatement,
     shown = [renames.get(c.name, c.name) for c in sink_cols]
     visible = [i for i, c in enumerate(sink_cols) if not c.name.startswith(_HIDDEN)]
     order = list(visible)
-    if names is not None and len(names) == len(visible):
+    window_index = {"WINDOWSTART": -1, "WINDOWEND": -2} if sink.window is not None else {}
+    if names is not None:
         known = {x for x in names if x is not None}
-        rest = iter([i for i in visible if shown[i] not in known])
+        rest = iter([i for i in visible if shown[i] not in known
+                     and shown[i] not in window_index])
         index = {shown[i]: i for i in visible}
+        # Window bounds read from the windowed key (also right for tombstones).
+        index.update(window_index)
         try:
             order = [index[x] if x is not None else next(rest) for x in names]
         except (KeyError, StopIteration):
+            order = list(visible)
+        replaced = {i for i in visible if shown[i] in window_index}
+        if sorted(i for i in order if i >= 0) != sorted(set(visible) - replaced):
             order = list(visible)
     elif names is None and sink.window is not None:
         # SELECT * of a windowed source: key columns, WINDOWSTART, WINDOWEND, value columns.
@@ -243,12 +271,14 @@ def plan_transient(session: Any, statement: ast.QueryStatement,
             cols.append(("WINDOWSTART" if i == -1 else "WINDOWEND", BIGINT))
         else:
             cols.append((shown[i], sink_cols[i].type))
-    key_flags = [is_table_pull and ((i >= 0 and sink_cols[i].name in key_names) or i < 0
-                                    or (sink.window is not None and name_ in (
-                                        "WINDOWSTART", "WINDOWEND") and i >= 0 and
-                                        sink_cols[i].name.startswith(_ALIAS)))
-                 for i, (name_, _t) in zip(order, cols, strict=True)]
-    v2 = str(props.get("ksql.query.push.v2.enabled", "false")).lower() == "true"
+    key_flags = [is_table_pull and ((i >= 0 and sink_cols[i].name in key_names) or i < 0)
+                 for i in order]
+    # Scalable push queries (ksqlDB 0.22+): enabled by the property, from the latest offset,
+    # on a persistent query's sink, without GROUP BY / JOIN / WINDOW.
+    v2 = (str(props.get("ksql.query.push.v2.enabled", "false")).lower() == "true"
+          and str(props.get("auto.offset.reset", "latest")).lower() == "latest"
+          and source.created_by_query is not None and query.group_by is None
+          and query.window is None and len(plan.sources) == 1)
     if is_pull:
         qid = f"query_{n}"
     elif v2:
@@ -302,7 +332,9 @@ class TransientRunner:
         rows = []
         for out in self.operator.process(rec):
             row = self.decoder.decode(out)
-            if row is not None:
+            # A table row that does not pass WHERE becomes a tombstone in the operator; a
+            # transient query shows only tombstones that came from the source.
+            if row is not None and not (row.tombstone and rec.value is not None):
                 rows.append(row)
         self.log.drain()
         return rows
@@ -322,7 +354,8 @@ def materialize(records: list[Record], windowed: bool) -> list[Record]:
             latest.pop(rec.key, None)
         else:
             latest[rec.key] = rec
-    return list(latest.values())
+    # Rows come out of the state store in key-bytes order (RocksDB), as in ksqlDB.
+    return sorted(latest.values(), key=lambda r: r.key or b"")
 
 
 def run_pull(tq: TransientQuery, records_by_topic: Mapping[str, list[Record]],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -82,6 +83,10 @@ def command(port: int, host: str, bootstrap_servers: str | None, service_id: str
         config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                                 timeout_graceful_shutdown=5)
         click.echo(f"hayase server listening on http://{host}:{port}", err=True)
+        # uvicorn handles SIGTERM/SIGINT (graceful shutdown) and re-raises the signal after it:
+        # keep the process alive through that so the queries and the broker stop cleanly below.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, frame: None)
         try:
             uvicorn.Server(config).run()
         finally:
