@@ -123,6 +123,9 @@ class BrokerConfig:
                 int(self.props[name])
             except ValueError:
                 raise ConfigError(f"{name} must be an integer, not {self.props[name]!r}") from None
+        scheduler = self.props.get("log.flush.scheduler.interval.ms")
+        if scheduler is not None and (not scheduler.isdigit() or int(scheduler) <= 0):
+            raise ConfigError("log.flush.scheduler.interval.ms must be a positive integer")
         if self.flush_interval_ms <= 0:
             raise ConfigError("log.flush.interval.ms must be positive")
         parse_listener(self.props["listeners"])

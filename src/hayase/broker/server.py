@@ -63,6 +63,8 @@ class Broker:
         self._timers.append(asyncio.create_task(self._idle_timer()))
         if self.config.durability == "interval":
             self._timers.append(asyncio.create_task(self._flush_timer()))
+        if "log.flush.scheduler.interval.ms" in self.config.props:
+            self._timers.append(asyncio.create_task(self._flush_due_timer()))
         adv = self.state.advertised
         log.info("hayase broker listening on %s:%d (node.id=%d, cluster.id=%s, durability=%s); "
                  "connect with bootstrap.servers=%s:%d", listener.host, self.port,
@@ -113,6 +115,24 @@ class Broker:
                 await self.state.group_commit.flush_now()
             except Exception:  # noqa: BLE001
                 log.exception("interval flush failed")
+
+    async def _flush_due_timer(self) -> None:
+        """Kafka's log flusher: every log.flush.scheduler.interval.ms, fsync the partitions
+        whose unflushed data is older than their topic's flush.ms (off unless configured, as in
+        Kafka, whose default interval is Long.MAX_VALUE)."""
+        interval = self.config.get_int("log.flush.scheduler.interval.ms") / 1000
+        lm = self.state.log_manager
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                now = self.state.clock()
+                due = [plog for plog in getattr(lm, "logs", list)() if plog.flush_due(now)]
+                for plog in due:
+                    self.state.group_commit.mark(plog)
+                if due:
+                    await self.state.group_commit.sync()
+            except Exception:  # noqa: BLE001
+                log.exception("scheduled flush failed")
 
     async def _idle_timer(self) -> None:
         """Close connections idle longer than connections.max.idle.ms (Kafka's default: 10
