@@ -15,5 +15,8 @@ from pathlib import Path
 PIPELINE_SQL = Path(__file__).with_name("pipeline.sql")
 
 
-def pipeline_sql() -> str:
-    return PIPELINE_SQL.read_text(encoding="utf-8")
+def pipeline_sql(prefix: str = "") -> str:
+    """The pipeline's statements; ``prefix`` is put before every topic name (a run of the check
+    mode gets topics of its own)."""
+    text = PIPELINE_SQL.read_text(encoding="utf-8")
+    return text.replace("KAFKA_TOPIC='", f"KAFKA_TOPIC='{prefix}") if prefix else text

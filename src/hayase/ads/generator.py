@@ -79,6 +79,9 @@ class GeneratorConfig:
     # Budgets are sized so that about half of the campaigns pass 90% of their budget after
     # this many impressions.
     budget_horizon: int = 3000
+    # Put before impression and click ids: a new demo run must not reuse an earlier run's ids
+    # (the pipeline would take its clicks for re-sent ones).
+    id_prefix: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -134,13 +137,13 @@ def events(cfg: GeneratorConfig, impressions: int | None = None) -> Iterator[Eve
         camp = rnd.choices(campaigns, weights)[0]
         ad = rnd.choice(camp.ads)
         user = f"u{rnd.randrange(cfg.users):04d}"
-        imp_id = f"i{n:08d}"
+        imp_id = f"{cfg.id_prefix}i{n:08d}"
         yield Event(IMPRESSIONS, imp_id, {"ad_id": ad.ad_id, "campaign_id": camp.campaign_id,
                                           "user_id": user, "placement": rnd.choice(PLACEMENTS),
                                           "cpc": ad.cpc}, now, now)
         if rnd.random() < ad.ctr:
             click_ts = now + _click_delay_ms(rnd, cfg.late_ratio)
-            click = Event(CLICKS, imp_id, {"click_id": f"k{n:08d}", "user_id": user},
+            click = Event(CLICKS, imp_id, {"click_id": f"{cfg.id_prefix}k{n:08d}", "user_id": user},
                           click_ts, click_ts)
             seq += 1
             heapq.heappush(pending, (click_ts, seq, click))

@@ -1,100 +1,89 @@
-"""`hayase demo`: hayase's main job on one machine.
+"""`hayase demo`: hayase's main job, the ads platform (issue 10), on one machine.
 
-For now: start the embedded broker with a local data folder, create a topic, produce and consume a
-sample through confluent-kafka (the same path any Kafka client takes), and keep the broker running
-with a line telling how to connect. The ads platform replaces the sample in a later step."""
+Without --check: the embedded broker (or --bootstrap-servers), the server with its console and
+the ads dashboard, Redis when installed, the pipeline, the generator and the segment updater,
+until Ctrl-C (see hayase.ads.app). With --check: a bounded run compared with a plain-Python batch
+computation (see hayase.ads.check); exit status 0 only on an exact match."""
 
 from __future__ import annotations
 
-import signal
-import socket
-import time
+import logging
+import sys
 from pathlib import Path
 
 import click
 
-from hayase.testing.brokers import EmbeddedBroker
-
-SAMPLE = [
-    (b"user-1", b'{"ad":"a-1","campaign":"spring","placement":"top"}'),
-    (b"user-2", b'{"ad":"a-2","campaign":"spring","placement":"side"}'),
-    (b"user-1", b'{"ad":"a-3","campaign":"summer","placement":"top"}'),
-]
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def _roundtrip(bootstrap: str, topic: str) -> list[tuple[int, int, bytes, bytes]]:
-    """Produce the sample, then read every partition from the beginning to its high watermark."""
-    from confluent_kafka import Consumer, Producer, TopicPartition
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    if topic not in admin.list_topics(timeout=10).topics:
-        admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])[topic].result(10)
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
-    for key, value in SAMPLE:
-        producer.produce(topic, value, key)
-    if producer.flush(10):
-        raise click.ClickException("the sample was not acknowledged within 10 s")
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "hayase-demo",
-                         "enable.auto.commit": False})
-    try:
-        partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), 10) for p in partitions}
-        consumer.assign([TopicPartition(topic, p, low) for p, (low, _) in ends.items()])
-        remaining = sum(high - low for low, high in ends.values())
-        rows: list[tuple[int, int, bytes, bytes]] = []
-        deadline = time.monotonic() + 15
-        while len(rows) < remaining and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and not msg.error():
-                rows.append((msg.partition() or 0, msg.offset() or 0, msg.key() or b"", msg.value() or b""))
-        return rows
-    finally:
-        consumer.close()
-
 
 @click.command("demo")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=Path(".hayase/demo"),
-              show_default=True, help="Where the embedded broker keeps its log.")
+@click.option("--bootstrap-servers", "-b", default=None,
+              help="Run on this Kafka cluster instead of the embedded broker.")
+@click.option("--config", "config_pairs", multiple=True, metavar="KEY=VALUE",
+              help="librdkafka client configuration, repeatable.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path(".hayase/demo"), show_default=True,
+              help="The embedded broker's log, state stores and Redis' data.")
 @click.option("--port", type=int, default=9092, show_default=True,
-              help="Broker port on 127.0.0.1 (a free one is chosen if taken).")
-@click.option("--exit-after-sample", is_flag=True, help="Stop after the sample round trip.")
-def command(data_dir: Path, port: int, exit_after_sample: bool) -> None:
-    """Run hayase's main job on the embedded broker."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    if not _port_free(port):
-        from hayase.testing.apache_kafka import free_port
+              help="Embedded broker port on 127.0.0.1 (a free one if taken).")
+@click.option("--server-port", type=int, default=8088, show_default=True,
+              help="Server (REST API, console, dashboard) port (a free one if taken).")
+@click.option("--seed", type=int, default=7, show_default=True, help="Generator seed.")
+@click.option("--rate", type=float, default=None,
+              help="Impressions per second of event time (demo 20, check 20).")
+@click.option("--events", "events", type=int, default=None,
+              help="Impressions to generate (check mode: default 3000; demo: endless).")
+@click.option("--check", is_flag=True,
+              help="Bounded run compared with a batch computation; exit 0 on exact match.")
+@click.option("--keep-topics", is_flag=True, help="Check mode: keep the run's topics.")
+@click.option("--timeout", type=float, default=300.0, show_default=True,
+              help="Check mode: seconds to wait for the pipeline to finish.")
+@click.option("--redis/--no-redis", "use_redis", default=True, show_default=True,
+              help="Start redis-server for the segment updater when it is installed.")
+@click.option("--speedup", type=float, default=1.0, show_default=True,
+              help="Demo: event time runs this many times faster than the wall clock.")
+@click.option("--duration", type=float, default=None,
+              help="Demo: stop after this many seconds (default: until Ctrl-C).")
+def command(bootstrap_servers: str | None, config_pairs: tuple[str, ...], data_dir: Path,
+            port: int, server_port: int, seed: int, rate: float | None, events: int | None,
+            check: bool, keep_topics: bool, timeout: float, use_redis: bool, speedup: float,
+            duration: float | None) -> None:
+    """The ads platform: generator, SQL pipeline, segment updater and a live dashboard."""
+    from hayase.client.config import client_config
 
-        port = free_port()
-    broker = EmbeddedBroker(data_dir=data_dir.resolve(), port=port)
-    click.echo(f"starting the embedded broker (data in {data_dir}) ...")
-    broker.start()
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if check:
+        sys.exit(_check(bootstrap_servers, config_pairs, seed, rate or 20.0,
+                        events or 3000, timeout, keep_topics))
+    from hayase.ads.app import DemoOptions, run_demo
+
+    conf = client_config(bootstrap_servers, None, config_pairs) if bootstrap_servers else None
+    opts = DemoOptions(client_conf=conf, data_dir=data_dir, broker_port=port,
+                       server_port=server_port, seed=seed, rate=rate or 20.0,
+                       impressions=events, use_redis=use_redis, speedup=speedup,
+                       duration=duration)
+    sys.exit(run_demo(opts, click.echo))
+
+
+def _check(bootstrap_servers: str | None, config_pairs: tuple[str, ...], seed: int,
+           rate: float, impressions: int, timeout: float, keep_topics: bool) -> int:
+    from hayase.ads.check import run_check
+    from hayase.client.config import client_config
+    from hayase.client.errors import ClientError
+
+    broker = None
+    if bootstrap_servers is None:
+        from hayase.testing.brokers import EmbeddedBroker
+
+        broker = EmbeddedBroker().start()  # a temporary data folder, removed afterwards
+        bootstrap_servers = broker.bootstrap_servers
+        click.echo(f"embedded broker on {bootstrap_servers} (temporary data folder)")
     try:
-        rows = _roundtrip(broker.bootstrap_servers, "demo-impressions")
-        click.echo(f"produced {len(SAMPLE)} records to 'demo-impressions'; the topic now holds {len(rows)}:")
-        for partition, offset, key, value in rows[-10:]:
-            click.echo(f"  partition {partition} offset {offset}  {key.decode()}  {value.decode()}")
-        if exit_after_sample:
-            return
-        click.echo(f"\nbroker running: bootstrap.servers={broker.bootstrap_servers}")
-        click.echo(f"try: kcat -b {broker.bootstrap_servers} -C -t demo-impressions -e")
-        click.echo("Ctrl-C stops it.")
-        stop = []
-        signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-        try:
-            while not stop and broker.proc and broker.proc.poll() is None:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+        conf = client_config(bootstrap_servers, None, config_pairs)
+        outcome = run_check(conf, impressions, seed, rate, click.echo, timeout, keep_topics)
+        return 0 if outcome.ok else 1
+    except ClientError as e:
+        click.echo(f"hayase demo --check: {e}", err=True)
+        return 1
     finally:
-        broker.stop()
-        click.echo("broker stopped cleanly")
+        if broker is not None:
+            broker.cleanup()
