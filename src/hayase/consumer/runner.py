@@ -3,12 +3,14 @@ contiguous completed prefix, with back-pressure, retries, a dead-letter topic an
 
 Two threads, each owning its state (no locks around the core state):
 
-- the *poll thread* owns the confluent_kafka Consumer (and the dead-letter Producer): it calls
-  consume(), runs the rebalance callbacks, and executes the pause/resume/commit commands the loop
-  queues for it. consume() blocks in librdkafka with the GIL released, so the asyncio loop is
-  never blocked by fetching.
+- the *poll thread* owns the confluent_kafka Consumer (and the dead-letter Producer): it fetches,
+  runs the rebalance callbacks, executes the commits the loop queues for it, and pauses/resumes
+  partitions from per-partition counters the loop publishes (`_Flow`). Its waits happen in
+  librdkafka with the GIL released, so the asyncio loop is never blocked by fetching. (Polling
+  with timeout 0 on the loop was measured too, see bench/parallel_consumer.py (e): it costs CPU
+  while idle, and rebalance callbacks could not wait for in-flight records on a blocked loop.)
 - the *asyncio loop* owns the per-partition offset trackers and schedulers, runs the processing
-  coroutines (plain functions go to a thread pool), and decides pauses and commits.
+  coroutines (plain functions go to a thread pool) and decides commits.
 
 Records and rebalance events go from the poll thread to the loop through call_soon_threadsafe, so
 the loop sees them in the order they happened. Every assignment of a partition gets a new epoch;
