@@ -194,14 +194,14 @@ class MemoryBackend:
 
 
 class _KafkaSubscription:
-    def __init__(self, conf: Mapping[str, object], topic: str, partitions: int,
-                 earliest: bool) -> None:
-        from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
+    def __init__(self, conf: Mapping[str, object], topic: str,
+                 starts: Mapping[int, int]) -> None:
+        """``starts``: partition -> first offset to read."""
+        from confluent_kafka import Consumer, TopicPartition
 
         self.consumer = Consumer({**conf, "group.id": f"_hayase-transient-{time.time_ns()}",
                                   "enable.auto.commit": False, "enable.partition.eof": False})
-        start = OFFSET_BEGINNING if earliest else OFFSET_END
-        self.consumer.assign([TopicPartition(topic, p, start) for p in range(partitions)])
+        self.consumer.assign([TopicPartition(topic, p, o) for p, o in starts.items()])
 
     def poll(self, timeout: float) -> list[Record]:
         from hayase.engine.runtime import _as_bytes
@@ -302,8 +302,9 @@ class KafkaBackend:
         n = self.partitions(topic)
         if n is None:
             return []
-        ends = {p: hi for p, (_lo, hi) in self.admin.offsets(topic, list(range(n))).items()}
-        sub = _KafkaSubscription(self.conf, topic, n, earliest=True)
+        offsets = self.admin.offsets(topic, list(range(n)))
+        ends = {p: hi for p, (_lo, hi) in offsets.items()}
+        sub = _KafkaSubscription(self.conf, topic, {p: lo for p, (lo, _hi) in offsets.items()})
         out: list[Record] = []
         try:
             positions = {p: -1 for p in ends}
@@ -323,7 +324,11 @@ class KafkaBackend:
         n = self.partitions(topic)
         if n is None:
             raise BackendError(f"topic {topic} does not exist")
-        return _KafkaSubscription(self.conf, topic, n, earliest)
+        # Concrete start offsets (not "latest" resolved later by the consumer): every record
+        # written after this call returns is seen.
+        offsets = self.admin.offsets(topic, list(range(n)))
+        return _KafkaSubscription(self.conf, topic, {p: lo if earliest else hi
+                                                     for p, (lo, hi) in offsets.items()})
 
     # -------------------------------------------------------------- queries
     def _store_factory(self, query_id: str) -> Callable[[int], Any]:

@@ -211,11 +211,9 @@ class KsqlServer:
             return self._explain(result, text)
         if isinstance(stmt, ast.DefineVariable | ast.UndefineVariable):
             return None
-        # DDL with effects.
-        for t in result.topics_to_create:
-            self.backend.ensure_topic(t.name, t.partitions, t.replicas)
+        # DDL with effects. A CREATE over a missing topic needs PARTITIONS (ksqlDB's rule).
         if isinstance(stmt, ast.CreateSource) and result.source is not None \
-                and not result.topics_to_create \
+                and not any(t.partitions for t in result.topics_to_create) \
                 and self.backend.partitions(result.source.topic) is None:
             self.session.metastore.sources.pop(result.source.name, None)
             raise RequestError(E.statement_error(
@@ -224,6 +222,9 @@ class KsqlServer:
                 "statement providing the required 'PARTITIONS' configuration in the WITH "
                 "clause (and optionally 'REPLICAS'). For example: CREATE STREAM FOO (ID INT) "
                 "WITH (KAFKA_TOPIC='foo', PARTITIONS=2, VALUE_FORMAT='JSON');", text))
+        for t in result.topics_to_create:
+            if t.partitions or self.backend.partitions(t.name) is None:
+                self.backend.ensure_topic(t.name, t.partitions, t.replicas)
         for qid in result.queries_to_terminate:
             self.backend.stop_query(qid)
         for name in result.topics_to_delete:

@@ -1,0 +1,59 @@
+"""Helpers: a `hayase server` app on a real uvicorn socket (127.0.0.1, free port) over the in-memory
+backend; tests that need Kafka build their own over the `kafka` fixture."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import uvicorn
+
+from hayase.server.app import KsqlApp, ServerConfig
+from hayase.server.backend import Backend
+from hayase.server.engine import KsqlServer
+
+
+@dataclass
+class Running:
+    url: str
+    server: KsqlServer
+    app: KsqlApp
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def serve(backend: Backend, config: ServerConfig | None = None,
+          service_id: str = "default_") -> tuple[Running, Callable[[], None]]:
+    server = KsqlServer(backend, service_id)
+    server.start()
+    app = KsqlApp(server, config)
+    port = free_port()
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    assert wait_until(lambda: uv.started)
+
+    def stop() -> None:
+        uv.should_exit = True
+        thread.join(10)
+        server.close()
+
+    return Running(f"http://127.0.0.1:{port}", server, app), stop
+
+

@@ -1,0 +1,63 @@
+"""`hayase server` over Kafka (both backends): statements, INSERT VALUES, push and pull
+queries, and the command topic replayed by a restarted server (persistent queries resume)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from server_helpers import serve, wait_until
+
+from hayase.client.ksql import KsqlClient
+from hayase.engine.processing_log import DEFAULT_TOPIC
+from hayase.server.backend import KafkaBackend
+from hayase.testing.brokers import Backend as Broker
+
+
+def _backend(kafka: Broker, service_id: str, state: Path) -> KafkaBackend:
+    conf = {"bootstrap.servers": kafka.bootstrap_servers}
+    return KafkaBackend(conf, service_id, state, DEFAULT_TOPIC)
+
+
+def test_server_on_kafka_survives_restart(kafka: Broker, tmp_path: Path) -> None:
+    sid = f"t{uuid.uuid4().hex[:8]}_"
+    topic = f"s-{sid}"
+    running, stop = serve(_backend(kafka, sid, tmp_path / "state"), service_id=sid)
+    try:
+        with KsqlClient(running.url, timeout=60) as c:
+            c.ksql(f"CREATE STREAM S (K STRING KEY, ID INT) WITH (KAFKA_TOPIC='{topic}', "
+                   "VALUE_FORMAT='JSON', PARTITIONS=2);"
+                   "CREATE TABLE T AS SELECT K, SUM(ID) AS TOTAL FROM S GROUP BY K;")
+            got: list[Any] = []
+
+            def consume() -> None:
+                with KsqlClient(running.url, timeout=60) as own:
+                    got.extend(own.query("SELECT K, ID FROM S EMIT CHANGES LIMIT 2;"))
+
+            t = threading.Thread(target=consume)
+            t.start()
+            assert wait_until(lambda: bool(running.server.transient), 30)
+            c.ksql("INSERT INTO S (K, ID) VALUES ('a', 1); INSERT INTO S (K, ID) VALUES "
+                   "('a', 2);")
+            t.join(60)
+            rows = [g["row"]["columns"] for g in got if "row" in g]
+            assert rows == [["a", 1], ["a", 2]]
+            assert got[-1] == {"finalMessage": "Limit Reached"}
+            assert wait_until(lambda: c.pull("SELECT * FROM T WHERE K='a';")[1] == [["a", 3]],
+                              60)
+            assert sorted(c.pull("SELECT * FROM S;")[1]) == [["a", 1], ["a", 2]]
+    finally:
+        stop()
+    # A new server with the same service id replays the command topic.
+    running, stop = serve(_backend(kafka, sid, tmp_path / "state"), service_id=sid)
+    try:
+        with KsqlClient(running.url, timeout=60) as c:
+            queries = c.ksql("SHOW QUERIES;")[0]["queries"]
+            assert [q["id"] for q in queries] == ["CTAS_T_0"]
+            c.ksql("INSERT INTO S (K, ID) VALUES ('a', 10);")
+            assert wait_until(lambda: c.pull("SELECT * FROM T WHERE K='a';")[1] == [["a", 13]],
+                              60)
+    finally:
+        stop()
