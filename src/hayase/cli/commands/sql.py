@@ -1,0 +1,297 @@
+"""`hayase sql`: an interactive SQL shell for a ksqlDB-compatible server, like ksqlDB's CLI.
+
+History (~/.hayase_sql_history), completion of keywords and stream/table names, multi-line
+statements ending with ';', results as tables, push queries streaming until LIMIT or Ctrl-C.
+`hayase sql -f FILE` runs a script; `--server URL` picks the server (default
+http://127.0.0.1:8088). `SET 'prop'='value';` / `UNSET 'prop';` are kept by the shell and sent
+with every request, as ksqlDB's CLI does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+
+KEYWORDS = [
+    "SELECT", "FROM", "WHERE", "GROUP", "BY", "PARTITION", "HAVING", "EMIT", "CHANGES", "FINAL",
+    "LIMIT", "WINDOW", "TUMBLING", "HOPPING", "SESSION", "SIZE", "ADVANCE", "GRACE", "PERIOD",
+    "JOIN", "LEFT", "RIGHT", "FULL", "OUTER", "INNER", "ON", "WITHIN", "AS", "AND", "OR", "NOT",
+    "NULL", "IS", "IN", "LIKE", "BETWEEN", "CASE", "WHEN", "THEN", "ELSE", "END", "CAST",
+    "CREATE", "OR", "REPLACE", "STREAM", "TABLE", "SOURCE", "WITH", "INSERT", "INTO", "VALUES",
+    "DROP", "DELETE", "TOPIC", "IF", "EXISTS", "SHOW", "LIST", "STREAMS", "TABLES", "TOPICS",
+    "QUERIES", "PROPERTIES", "FUNCTIONS", "TYPES", "VARIABLES", "DESCRIBE", "EXTENDED",
+    "EXPLAIN", "TERMINATE", "ALL", "SET", "UNSET", "DEFINE", "UNDEFINE", "KEY", "PRIMARY",
+    "KAFKA_TOPIC", "VALUE_FORMAT", "KEY_FORMAT", "FORMAT", "PARTITIONS", "REPLICAS",
+    "TIMESTAMP", "TIMESTAMP_FORMAT", "INT", "INTEGER", "BIGINT", "DOUBLE", "DECIMAL", "STRING",
+    "VARCHAR", "BOOLEAN", "BYTES", "DATE", "TIME", "ARRAY", "MAP", "STRUCT", "EXIT", "QUIT",
+]
+
+_SET = re.compile(r"^\s*SET\s+'([^']+)'\s*=\s*'([^']*)'\s*;?\s*$", re.IGNORECASE)
+_UNSET = re.compile(r"^\s*UNSET\s+'([^']+)'\s*;?\s*$", re.IGNORECASE)
+
+
+def statement_complete(text: str) -> bool:
+    """True when ``text`` ends with ';' outside quotes and comments (a statement to send)."""
+    quote: str | None = None
+    last = ""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in ("'", '"', "`"):
+            quote = ch
+        elif text.startswith("--", i):
+            nl = text.find("\n", i)
+            i = len(text) if nl < 0 else nl
+            continue
+        if not ch.isspace() and quote is None:
+            last = ch
+        i += 1
+    return quote is None and last == ";"
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, dict | list):
+        return json.dumps(v)
+    return str(v)
+
+
+class Shell:
+    """Sends statements to the server and renders the answers with rich."""
+
+    def __init__(self, client: Any, console: Any) -> None:
+        self.client = client
+        self.console = console
+        self.properties: dict[str, str] = {}
+        self.names: set[str] = set()
+
+    # ------------------------------------------------------------------ running
+    def run(self, statement: str) -> bool:
+        """Run one statement; returns False when it failed."""
+        from hayase.client.ksql import KsqlServerError
+
+        text = statement.strip()
+        if not text or text == ";":
+            return True
+        m = _SET.match(text)
+        if m:
+            self.properties[m.group(1)] = m.group(2)
+            self.console.print(f"Successfully changed local property '{m.group(1)}' to "
+                               f"'{m.group(2)}'.")
+            return True
+        m = _UNSET.match(text)
+        if m:
+            self.properties.pop(m.group(1), None)
+            self.console.print(f"Successfully unset local property '{m.group(1)}'.")
+            return True
+        try:
+            if re.match(r"^\s*SELECT\b", text, re.IGNORECASE):
+                self._query(text)
+            else:
+                for entity in self.client.ksql(text, self.properties):
+                    self.render(entity)
+                self.refresh_names()
+        except KsqlServerError as e:
+            self.console.print(f"[red]{e.message}[/red]", markup=True, highlight=False)
+            return False
+        except OSError as e:  # httpx transport errors derive from it only partly: see below
+            self.console.print(f"[red]{e}[/red]")
+            return False
+        except Exception as e:
+            import httpx
+
+            if isinstance(e, httpx.HTTPError):
+                self.console.print(f"[red]Could not reach the server: {e}[/red]")
+                return False
+            raise
+        return True
+
+    def refresh_names(self) -> None:
+        try:
+            entities = self.client.ksql("SHOW STREAMS; SHOW TABLES;", self.properties)
+        except Exception:  # completion is best effort
+            return
+        names = set()
+        for e in entities:
+            for s in e.get("streams", []) + e.get("tables", []):
+                names.add(s["name"])
+        self.names = names
+
+    def _query(self, sql: str) -> None:
+        from rich.table import Table
+
+        push = re.search(r"\bEMIT\s+CHANGES\b", sql, re.IGNORECASE) is not None
+        if not push:
+            header, rows = self.client.pull(sql, self.properties)
+            table = Table(*[c.split("` ")[0].strip("`") for c in _split_schema(
+                header.get("schema", ""))])
+            for r in rows:
+                table.add_row(*[_cell(v) for v in r])
+            self.console.print(table)
+            self.console.print(f"Query terminated: {len(rows)} row(s)")
+            return
+        stream = self.client.stream(sql, self.properties)
+        count = 0
+        try:
+            self.console.print("|" + "|".join(f"{c:^15}" for c in stream.columns) + "|",
+                               highlight=False)
+            for row in stream:
+                self.console.print("|" + "|".join(f"{_cell(v):<15}" for v in row) + "|",
+                                   highlight=False)
+                count += 1
+            self.console.print(f"Limit Reached\nQuery terminated: {count} row(s)")
+        except KeyboardInterrupt:
+            self.console.print(f"Query terminated: {count} row(s)")
+        finally:
+            stream.close()
+
+    # ------------------------------------------------------------------ rendering
+    def render(self, e: dict[str, Any]) -> None:
+        from rich.table import Table
+
+        kind = e.get("@type")
+        if kind == "currentStatus":
+            t = Table("Message")
+            t.add_row(e["commandStatus"]["message"])
+            self.console.print(t)
+        elif kind in ("streams", "tables"):
+            word = "Stream" if kind == "streams" else "Table"
+            t = Table(f"{word} Name", "Kafka Topic", "Key Format", "Value Format", "Windowed")
+            for s in e[kind]:
+                t.add_row(s["name"], s["topic"], s["keyFormat"], s["valueFormat"],
+                          str(s["isWindowed"]).lower())
+            self.console.print(t)
+        elif kind == "queries":
+            t = Table("Query ID", "Query Type", "Status", "Sink Name", "Sink Kafka Topic",
+                      "Query String")
+            for q in e["queries"]:
+                t.add_row(q["id"], q.get("queryType", ""), q.get("state", ""),
+                          ",".join(q.get("sinks", [])), ",".join(q.get("sinkKafkaTopics", [])),
+                          q["queryString"])
+            self.console.print(t)
+        elif kind == "sourceDescription":
+            d = e["sourceDescription"]
+            self.console.print(f"Name                 : {d['name']}", highlight=False)
+            t = Table("Field", "Type")
+            for f in d["fields"]:
+                extra = " (primary key)" if f.get("type") == "KEY" else ""
+                t.add_row(f["name"], f["schema"]["type"] + extra)
+            self.console.print(t)
+        elif kind == "kafka_topics":
+            t = Table("Kafka Topic", "Partitions", "Partition Replicas")
+            for top in e["topics"]:
+                t.add_row(top["name"], str(len(top["replicaInfo"])),
+                          " ".join(str(r) for r in top["replicaInfo"]))
+            self.console.print(t)
+        elif kind == "properties":
+            t = Table("Property", "Scope", "Value")
+            for p in e["properties"]:
+                t.add_row(p["name"], p.get("scope", ""), str(p.get("value")))
+            self.console.print(t)
+        else:
+            self.console.print_json(json.dumps(e))
+
+
+def _split_schema(schema: str) -> list[str]:
+    """"`A` STRING, `B` STRUCT<`X` INT, `Y` INT>" -> one entry per top-level column."""
+    out, depth, cur = [], 0, ""
+    for ch in schema:
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+def run_script(shell: Shell, text: str) -> bool:
+    from hayase.sql.parser import split_statements
+
+    ok = True
+    for chunk, _line, _col in split_statements(text):
+        if not shell.run(chunk + ";"):
+            ok = False
+            break
+    return ok
+
+
+def repl(shell: Shell, session: Any) -> None:
+    """Read statements (multi-line until ';') and run them until EOF, 'exit' or 'quit'."""
+    from prompt_toolkit.completion import Completer, Completion
+
+    class SqlCompleter(Completer):
+        def get_completions(self, document: Any, complete_event: Any) -> Iterable[Completion]:
+            word = document.get_word_before_cursor()
+            if not word:
+                return
+            up = word.upper()
+            for cand in sorted(set(KEYWORDS) | shell.names):
+                if cand.upper().startswith(up):
+                    yield Completion(cand, start_position=-len(word))
+
+    completer = SqlCompleter()
+    shell.refresh_names()
+    buf = ""
+    while True:
+        try:
+            line = session.prompt("ksql> " if not buf else "   > ", completer=completer)
+        except KeyboardInterrupt:
+            buf = ""
+            continue
+        except EOFError:
+            break
+        if not buf and line.strip().lower().rstrip(";") in ("exit", "quit"):
+            break
+        buf = f"{buf}\n{line}" if buf else line
+        if statement_complete(buf):
+            run_script(shell, buf)
+            buf = ""
+
+
+@click.command("sql")
+@click.option("--server", "server_url", default="http://127.0.0.1:8088", show_default=True,
+              help="URL of the hayase (or ksqlDB) server.")
+@click.option("--file", "-f", "sql_file", type=click.Path(exists=True, dir_okay=False,
+                                                          path_type=Path),
+              help="Run the statements of FILE and exit.")
+@click.option("--basic-auth", default=None, metavar="USER:PASSWORD",
+              help="HTTP basic authentication.")
+def command(server_url: str, sql_file: Path | None, basic_auth: str | None) -> None:
+    """Interactive SQL shell for a ksqlDB-compatible server."""
+    from rich.console import Console
+
+    from hayase.client.ksql import KsqlClient
+
+    auth = None
+    if basic_auth:
+        user, _, password = basic_auth.partition(":")
+        auth = (user, password)
+    console = Console()
+    with KsqlClient(server_url, auth=auth) as client:
+        shell = Shell(client, console)
+        if sql_file is not None:
+            sys.exit(0 if run_script(shell, sql_file.read_text(encoding="utf-8")) else 1)
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.history import FileHistory
+
+        session: PromptSession[str] = PromptSession(
+            history=FileHistory(str(Path.home() / ".hayase_sql_history")))
+        console.print(f"hayase sql: connected to {server_url} (end statements with ';', "
+                      "'exit' to leave)")
+        repl(shell, session)
