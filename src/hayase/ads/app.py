@@ -1,0 +1,370 @@
+"""`hayase demo`: the ads platform running on one machine, until Ctrl-C.
+
+Start order: the embedded broker (data in --data-dir/broker, Prometheus metrics on a free port)
+unless --bootstrap-servers is given; the input topics (campaigns compacted); redis-server when
+installed (data in --data-dir/redis, append-only file) for the segment updater; the server (ksqlDB
+REST API, console, the ads dashboard at /dashboard) whose command topic keeps the pipeline across
+restarts: the pipeline is submitted once, later runs replay it; the campaign master data; the
+paced generator; the segment updater (ParallelConsumer -> Redis); the dashboard collector.
+
+Stop order on Ctrl-C / SIGTERM (nothing lost): the generator stops and flushes what it handed to
+the producer; the segment updater drains, commits and closes; the server stops its queries (each
+finishes and commits its batch); the dashboard; Redis (SIGTERM: it fsyncs its AOF); the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from hayase.ads import generator, pipeline_sql
+from hayase.ads.producer import EventSender, create_topics, send_all, send_paced
+
+Echo = Callable[[str], None]
+SERVICE_ID = "hayase_ads_"
+SEGMENTS_GROUP = "hayase-ads-segments"
+SEGMENT_PREFIX = "segments:"
+
+
+@dataclass
+class DemoOptions:
+    client_conf: dict[str, object] | None  # None: the embedded broker
+    data_dir: Path = Path(".hayase/demo")
+    broker_port: int = 9092
+    server_port: int = 8088
+    seed: int = 7
+    rate: float = 20.0
+    impressions: int | None = None
+    use_redis: bool = True
+    speedup: float = 1.0
+    duration: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class RedisProcess:
+    """redis-server on 127.0.0.1 with its data in a folder (append-only, fsync every second)."""
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.data_dir, self.port = data_dir, port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> RedisProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.data_dir / "redis.log", "ab")  # noqa: SIM115 - handed to the child
+        try:
+            self.proc = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                 "--dir", str(self.data_dir.resolve()), "--appendonly", "yes",
+                 "--save", "", "--protected-mode", "yes"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode} "
+                                   f"(see {self.data_dir / 'redis.log'})")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), 0.5) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("redis-server did not answer within 10 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class SegmentUpdaterThread:
+    """The segment updater (hayase.consumer.sinks.segments.SegmentUpdater behind a
+    ParallelConsumer, ordering by user) on its own event loop thread."""
+
+    def __init__(self, conf: Mapping[str, object], topic: str, redis_url: str) -> None:
+        from hayase.consumer import ParallelConsumer
+        from hayase.consumer.sinks.segments import SegmentUpdater
+
+        self.sink = SegmentUpdater(redis_url, SEGMENT_PREFIX)
+        self.redis_url = redis_url
+        self.consumer = ParallelConsumer(
+            {**conf, "group.id": SEGMENTS_GROUP, "auto.offset.reset": "earliest"},
+            topics=[topic], process_batch=self.sink.write, ordering="key",
+            max_in_flight_per_partition=20, max_pending_per_partition=1000,
+            handle_signals=False)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="segment-updater", daemon=True)
+
+    def _run(self) -> None:
+        async def main() -> None:
+            await self.sink.open()
+            try:
+                await self.consumer.run_async()
+            finally:
+                await self.sink.close()
+
+        try:
+            asyncio.run(main())
+        except BaseException as e:  # reported by the demo, which then stops
+            self.error = e
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.consumer.stop()
+        self.thread.join(60)
+
+    def probe(self) -> dict[str, Any]:
+        """Users with segments and the most common segments (a SCAN of at most 2000 keys)."""
+        import redis
+
+        r = redis.Redis.from_url(self.redis_url)
+        try:
+            counts: dict[str, int] = {}
+            users = 0
+            for i, name in enumerate(r.scan_iter(match=SEGMENT_PREFIX + "*", count=500)):
+                if i >= 2000:
+                    break
+                users += 1
+                for m in r.smembers(name):  # type: ignore[union-attr]
+                    seg = m.decode() if isinstance(m, bytes) else str(m)
+                    counts[seg] = counts.get(seg, 0) + 1
+            top = dict(sorted(counts.items(), key=lambda kv: -kv[1])[:6])
+            return {"users": users, "top": top}
+        finally:
+            r.close()
+
+
+def _query_groups(server: Any) -> dict[str, tuple[str, list[str]]]:
+    from hayase.engine.runtime import group_id
+
+    out = {}
+    for qid, (worker, _stop) in list(server.backend.workers.items()):
+        topics = list(worker.query.source_topics)
+        out[qid] = (group_id(SERVICE_ID, qid), topics)
+    return out
+
+
+def run_demo(opts: DemoOptions, echo: Echo) -> int:  # noqa: C901 - one linear start/stop story
+    import uvicorn
+
+    from hayase.ads.live import Collector
+    from hayase.client.config import client_config
+    from hayase.server.app import KsqlApp, ServerConfig
+    from hayase.server.backend import KafkaBackend
+    from hayase.server.dashboard import with_dashboard
+    from hayase.server.engine import KsqlServer
+
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        stop.set()
+
+    old_int = signal.signal(signal.SIGINT, on_signal)
+    old_term = signal.signal(signal.SIGTERM, on_signal)
+    data_dir = opts.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    cleanups: list[tuple[str, Callable[[], None]]] = []
+    status = 0
+    try:
+        metrics_url = None
+        if opts.client_conf is None:
+            from hayase.testing.brokers import EmbeddedBroker
+
+            port = opts.broker_port if port_free(opts.broker_port) else free_port()
+            metrics_port = free_port()
+            broker = EmbeddedBroker(data_dir / "broker", port, metrics_port=metrics_port)
+            echo(f"starting the embedded broker on 127.0.0.1:{port} (data in {data_dir / 'broker'},"
+                 f" log {broker.log_path}) ...")
+            broker.start()
+            cleanups.append(("embedded broker", broker.stop))
+            conf = client_config(broker.bootstrap_servers)
+            metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+            broker_note = f"broker metrics: {metrics_url}"
+        else:
+            conf = dict(opts.client_conf)
+            broker_note = ("Apache Kafka: the broker's handler idle ratio and file descriptors "
+                           "come from JMX (hayase broker metrics not available)")
+            echo(f"using the Kafka cluster at {conf.get('bootstrap.servers')}")
+        replicas = _replicas(conf)
+        create_topics(conf, replicas=replicas)
+
+        redis_proc = None
+        if opts.use_redis and shutil.which("redis-server"):
+            redis_proc = RedisProcess(data_dir / "redis", free_port()).start()
+            cleanups.append(("redis-server", redis_proc.stop))
+            echo(f"redis-server on {redis_proc.url} (data in {data_dir / 'redis'})")
+        elif opts.use_redis:
+            echo("SKIPPED: redis-server is not installed (apt-get install redis-server): the "
+                 "segment updater does not run; everything else does.")
+        else:
+            echo("SKIPPED: --no-redis: the segment updater does not run.")
+
+        backend = KafkaBackend(conf, SERVICE_ID, data_dir / "state",
+                               f"{SERVICE_ID}ksql_processing_log")
+        server = KsqlServer(backend, SERVICE_ID, {})
+        replayed = server.start()
+        cleanups.append(("server queries", server.close))
+        if server.session.metastore.get("ATTRIBUTED_CLICKS") is None:
+            entities = server.execute(pipeline_sql(), {"auto.offset.reset": "earliest"})
+            echo(f"pipeline loaded: {len(entities)} statements from hayase/ads/pipeline.sql")
+        else:
+            echo(f"pipeline already running (replayed {replayed} commands from "
+                 f"{server.command_topic})")
+
+        sender = EventSender(conf)
+        cfg = generator.GeneratorConfig(
+            seed=opts.seed, rate=opts.rate, start_ms=int(time.time() * 1000),
+            budget_horizon=int(opts.rate * 240), id_prefix=f"r{uuid.uuid4().hex[:6]}-")
+        send_all(sender, generator.campaign_events(cfg))
+
+        segments = None
+        if redis_proc is not None:
+            segments = SegmentUpdaterThread(conf, generator.APP_EVENTS, redis_proc.url)
+            segments.start()
+            cleanups.append(("segment updater", segments.stop))
+
+        def groups() -> dict[str, tuple[str, list[str]]]:
+            g = _query_groups(server)
+            if segments is not None:
+                g["segment updater"] = (SEGMENTS_GROUP, [generator.APP_EVENTS])
+            return g
+
+        def generator_probe() -> dict[str, Any]:
+            st = sender.stats
+            return {k.replace("ad-", ""): v for k, v in st.sent.items()} | {"acked": st.acked}
+
+        probes: dict[str, Callable[[], dict[str, Any]]] = {"generator": generator_probe}
+        probes["segments"] = segments.probe if segments is not None else (
+            lambda: {"skipped": "segment updater not running (no redis-server)"})
+        collector = Collector(conf, groups, metrics_url, probes)
+        collector.extra["broker_note"] = broker_note
+        collector.start()
+        cleanups.append(("dashboard collector", collector.stop))
+
+        app = with_dashboard(KsqlApp(server, ServerConfig()), collector.snapshot)
+        server_port = opts.server_port if port_free(opts.server_port) else free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=server_port, log_level="warning",
+                                timeout_graceful_shutdown=3)
+        http = uvicorn.Server(config)
+        http_thread = threading.Thread(target=http.run, name="http", daemon=True)
+        http_thread.start()
+
+        def stop_http() -> None:
+            http.should_exit = True
+            http_thread.join(15)
+
+        cleanups.append(("http server", stop_http))
+        while not http.started and http_thread.is_alive():
+            time.sleep(0.05)
+        if not http.started:
+            raise RuntimeError(f"the HTTP server could not listen on 127.0.0.1:{server_port}")
+        echo(f"dashboard:  http://127.0.0.1:{server_port}/dashboard")
+        echo(f"console:    http://127.0.0.1:{server_port}/   (ksqlDB REST API on the same port)")
+        echo(f"bootstrap.servers={conf.get('bootstrap.servers')}   Ctrl-C stops everything")
+
+        gen_thread = threading.Thread(
+            target=send_paced, name="generator",
+            args=(sender, generator.events(cfg, opts.impressions), stop),
+            kwargs={"speedup": opts.speedup}, daemon=True)
+        gen_thread.start()
+        def stop_generator() -> None:
+            stop.set()
+            gen_thread.join(60)
+
+        cleanups.append(("generator", stop_generator))
+
+        deadline = None if opts.duration is None else time.monotonic() + opts.duration
+        last = 0.0
+        while not stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if segments is not None and segments.error is not None:
+                echo(f"segment updater stopped: {segments.error}")
+                status = 1
+                break
+            if time.monotonic() - last >= 5:
+                last = time.monotonic()
+                echo(_progress(sender, collector.snapshot()))
+            stop.wait(0.5)
+        echo("stopping ..." + (" (signal received)" if received else ""))
+    except Exception as e:  # startup failures: say what, then stop what was started
+        echo(f"hayase demo: {e}")
+        status = 1
+    finally:
+        stop.set()
+        for name, fn in reversed(cleanups):
+            try:
+                fn()
+            except Exception as e:
+                echo(f"stopping {name}: {e}")
+                status = 1
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+    if status == 0:
+        echo("stopped cleanly: generator flushed, consumers committed, broker shut down")
+    return status
+
+
+def _replicas(conf: Mapping[str, object]) -> int:
+    from hayase.client.admin import Admin
+
+    try:
+        brokers = len(Admin(dict(conf)).metadata().brokers)
+    except Exception:
+        return 1
+    return 3 if brokers >= 3 else 1
+
+
+def _progress(sender: EventSender, snap: dict[str, Any]) -> str:
+    st = sender.stats.sent
+    lag = snap.get("lag") or {}
+    alerts = len({a["campaign"] for a in snap.get("alerts", [])})
+    return (f"sent {st[generator.IMPRESSIONS]} impressions, {st[generator.CLICKS]} clicks, "
+            f"{st[generator.APP_EVENTS]} app events | attributed {snap.get('attributed_total', 0)}"
+            f" | campaigns over 90%: {alerts} | lag {sum(lag.values())}")
+
+
+__all__ = ["DemoOptions", "run_demo", "send_all"]
