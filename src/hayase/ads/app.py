@@ -54,6 +54,8 @@ class DemoOptions:
 
 def port_free(port: int) -> bool:
     with socket.socket() as s:
+        # As a listening server binds (a port in TIME_WAIT after the last run is free).
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -208,6 +210,7 @@ def run_demo(opts: DemoOptions, echo: Echo) -> int:  # noqa: C901 - one linear s
     data_dir.mkdir(parents=True, exist_ok=True)
     cleanups: list[tuple[str, Callable[[], None]]] = []
     status = 0
+    sender: EventSender | None = None
     try:
         metrics_url = None
         if opts.client_conf is None:
@@ -343,6 +346,10 @@ def run_demo(opts: DemoOptions, echo: Echo) -> int:  # noqa: C901 - one linear s
                 status = 1
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
+    if sender is not None:
+        st = sender.stats
+        echo(f"generator: {sum(st.sent.values())} records sent, {st.acked} acknowledged, "
+             f"{st.failed} failed")
     if status == 0:
         echo("stopped cleanly: generator flushed, consumers committed, broker shut down")
     return status
