@@ -148,6 +148,7 @@ class Fleet:
         for p in self.producers:  # metadata first, so the paced start is not a catch-up burst
             p._num_partitions(topic)
         self.sent = [0] * producers
+        self.failed = 0  # delivery reports with an error (counted, printed when not 0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._drive, daemon=True)
 
@@ -158,10 +159,14 @@ class Fleet:
             for i, p in enumerate(self.producers):
                 due = int(self.rate * elapsed) - self.sent[i]
                 for _ in range(due):
-                    p.produce(self.topic, self.value)
+                    p.produce(self.topic, self.value, on_delivery=self._delivered)
                 self.sent[i] += max(due, 0)
                 p.poll(0)
             time.sleep(0.002)
+
+    def _delivered(self, err: Any, _msg: Any) -> None:
+        if err is not None:
+            self.failed += 1
 
     def start(self) -> None:
         self._thread.start()
@@ -447,7 +452,8 @@ def run_strategy(backend: Any, probe: BrokerProbe, strategy: str, args: argparse
           f"{row.parts_per_req:5.2f} partitions/req  {row.recs_per_batch:6.2f} records/batch  "
           f"p99 {row.p99:7.0f} ms  ({lat['measured']} records timed)", flush=True)
     print(f"  {'':<20} after the window: {drain_s:.1f} s until every record was acknowledged"
-          + (f", {undelivered} never were" if undelivered else ""), flush=True)
+          + (f", {undelivered} never were" if undelivered else "")
+          + (f"; {fleet.failed} delivery errors" if fleet.failed else ""), flush=True)
     if side:
         src = "/metrics" if isinstance(probe, EmbeddedProbe) else "JMX"
         print(f"  {'':<20} broker side ({src}): {side['req_s']:7.0f} req/s  "
