@@ -113,7 +113,8 @@ def test_query_stream_delimited_and_json(running: Running) -> None:
     assert json.loads(lines[1]) == ["a", 1]
     r = httpx.post(running.url + "/query-stream",
                    json={"sql": "SELECT * FROM S EMIT CHANGES LIMIT 1;",
-                         "properties": {"auto.offset.reset": "earliest"}})
+                         "properties": {"auto.offset.reset": "earliest"}},
+                   headers={"Accept": "application/json"})
     items = json.loads(r.text)
     assert items[0]["queryId"].startswith("transient_S_") and items[1] == ["a", 1]
 

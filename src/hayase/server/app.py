@@ -276,7 +276,9 @@ class KsqlApp:
         if isinstance(body, Response):
             return body
         props = body.get("properties") or {}
-        delimited = DELIMITED in request.headers.get("accept", "")
+        # ksqlDB's default is the delimited form; the JSON array only when asked for.
+        accept = request.headers.get("accept", "")
+        delimited = DELIMITED in accept or "application/json" not in accept
         try:
             tq = await self._plan(body.get("sql"), props)
         except RequestError as e:
@@ -368,7 +370,7 @@ class KsqlApp:
                 yield _dumps({"status": "error", "seq": seq, "error_code": 41300,
                               "message": "Request body too large"}) + "\n"
 
-        return StreamingResponse(acks(), media_type=DELIMITED)
+        return _BodyStreamingResponse(acks(), media_type=DELIMITED)
 
     # ------------------------------------------------------------------ info
     async def info(self, request: Request) -> Response:
@@ -418,6 +420,17 @@ class KsqlApp:
         if STATIC.resolve() not in path.parents or not path.is_file():
             return Response(status_code=404)
         return FileResponse(path)
+
+
+class _BodyStreamingResponse(StreamingResponse):
+    """A streamed response that keeps reading the request body while it answers (the acks of
+    /inserts-stream): Starlette's own would also listen for a disconnect on ``receive`` on some
+    servers (hypercorn), taking the body's messages away from the handler."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.stream_response(send)
+        if self.background is not None:
+            await self.background()
 
 
 def _row_entity(row: Row) -> dict[str, Any]:

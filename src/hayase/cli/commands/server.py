@@ -34,10 +34,13 @@ from hayase.client.config import parse_pairs
               help="Require HTTP basic authentication (or HAYASE_SERVER_BASIC_AUTH).")
 @click.option("--max-request-bytes", type=int, default=10 * 1024 * 1024, show_default=True)
 @click.option("--max-concurrent-queries", type=int, default=16, show_default=True)
+@click.option("--http2", is_flag=True,
+              help="Serve HTTP/1.1 and HTTP/2 (cleartext, prior knowledge) with hypercorn "
+                   "instead of uvicorn (HTTP/1.1 only).")
 def command(port: int, host: str, bootstrap_servers: str | None, service_id: str,
             data_dir: Path, broker_port: int | None, config_pairs: tuple[str, ...],
             property_pairs: tuple[str, ...], basic_auth: str | None, max_request_bytes: int,
-            max_concurrent_queries: int) -> None:
+            max_concurrent_queries: int, http2: bool) -> None:
     """Serve ksqlDB's REST API on HOST:PORT."""
     import uvicorn
 
@@ -80,17 +83,44 @@ def command(port: int, host: str, bootstrap_servers: str | None, service_id: str
             sys.exit(1)
         click.echo(f"replayed {n} commands from {server.command_topic}", err=True)
         app = KsqlApp(server, ServerConfig(max_request_bytes, max_concurrent_queries, auth))
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                timeout_graceful_shutdown=5)
-        click.echo(f"hayase server listening on http://{host}:{port}", err=True)
-        # uvicorn handles SIGTERM/SIGINT (graceful shutdown) and re-raises the signal after it:
-        # keep the process alive through that so the queries and the broker stop cleanly below.
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda signum, frame: None)
+        click.echo(f"hayase server listening on http://{host}:{port}"
+                   + (" (HTTP/1.1 and HTTP/2)" if http2 else ""), err=True)
         try:
-            uvicorn.Server(config).run()
+            if http2:
+                _serve_hypercorn(app, host, port)
+            else:
+                config = uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                        timeout_graceful_shutdown=5)
+                # uvicorn handles SIGTERM/SIGINT (graceful shutdown) and re-raises the signal
+                # after it: keep the process alive through that so the queries and the broker
+                # stop cleanly below.
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, lambda signum, frame: None)
+                uvicorn.Server(config).run()
         finally:
             server.close()
     finally:
         if broker is not None:
             broker.stop()
+
+
+def _serve_hypercorn(app: object, host: str, port: int) -> None:
+    """hypercorn answers HTTP/1.1 and h2c (HTTP/2 prior knowledge) on one port, as ksqlDB's
+    /query-stream and /inserts-stream clients over HTTP/2 expect."""
+    import asyncio
+
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.graceful_timeout = 5
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+
+    asyncio.run(main())
