@@ -34,6 +34,7 @@ DEFAULTS: dict[str, str] = {
     "connections.max.idle.ms": "600000",
     "fetch.max.bytes": "57671680",
     "log.retention.check.interval.ms": "300000",
+    "log.cleaner.backoff.ms": "15000",
     "hayase.durability": "none",
     "delete.topic.enable": "true",
     "hayase.max.partitions": "10000",
@@ -118,7 +119,7 @@ class BrokerConfig:
                               f"not {self.durability!r}")
         for name in ("node.id", "num.partitions", "hayase.max.partitions",
                      "connections.max.idle.ms", "fetch.max.bytes", "message.max.bytes", "socket.request.max.bytes",
-                     "log.retention.check.interval.ms"):
+                     "log.retention.check.interval.ms", "log.cleaner.backoff.ms"):
             try:
                 int(self.props[name])
             except ValueError:

@@ -25,6 +25,7 @@ from hayase.broker.config import BrokerConfig
 from hayase.broker.context import BrokerState
 from hayase.broker.dispatch import Dispatcher, FrameError, Observer
 from hayase.broker.protocol.versions import ApiKey
+from hayase.broker.storage import prepare_cleaning
 
 log = logging.getLogger("hayase.broker")
 
@@ -49,6 +50,7 @@ class Broker:
         # connection -> [transport, monotonic time of the last frame in or out, pending count]
         self._activity: dict[asyncio.Task[None], list[Any]] = {}
         self._timers: list[asyncio.Task[None]] = []
+        self._cleaning: asyncio.Future[Any] | None = None
         self.port: int | None = None
 
     async def start(self) -> None:
@@ -60,6 +62,7 @@ class Broker:
         self.port = self._server.sockets[0].getsockname()[1]
         self.state.bound_port = self.port
         self._timers.append(asyncio.create_task(self._retention_timer()))
+        self._timers.append(asyncio.create_task(self._cleaner_timer()))
         self._timers.append(asyncio.create_task(self._idle_timer()))
         if self.config.durability == "interval":
             self._timers.append(asyncio.create_task(self._flush_timer()))
@@ -84,6 +87,9 @@ class Broker:
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 5)
+        if self._cleaning is not None:  # the manager must not close under a preparation
+            with contextlib.suppress(BaseException):
+                await self._cleaning
         await self.state.group_commit.close()
         if self.state.group_handler is not None:
             try:
@@ -106,6 +112,27 @@ class Broker:
                     log.info("retention deleted %d segment(s)", deleted)
             except Exception:  # noqa: BLE001 - retention must never stop the broker
                 log.exception("retention check failed")
+
+    async def _cleaner_timer(self) -> None:
+        """Kafka's log cleaner: every log.cleaner.backoff.ms, compact the logs whose
+        cleanup.policy contains `compact` and that are dirty enough. The heavy part (reading
+        segments, writing .cleaned files) runs in a thread; the swaps happen on the loop."""
+        interval = self.config.get_int("log.cleaner.backoff.ms") / 1000
+        lm = self.state.log_manager
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                tasks = lm.plan_cleaning(self.state.clock())
+                if not tasks:
+                    continue
+                self._cleaning = asyncio.ensure_future(asyncio.to_thread(prepare_cleaning, tasks))
+                prepared = await asyncio.shield(self._cleaning)
+                self._cleaning = None
+                cleaned = lm.commit_cleaning(prepared)
+                if cleaned:
+                    log.info("log cleaner compacted %d log(s)", cleaned)
+            except Exception:  # noqa: BLE001 - cleaning must never stop the broker
+                log.exception("log cleaner pass failed")
 
     async def _flush_timer(self) -> None:
         interval = self.config.flush_interval_ms / 1000

@@ -37,9 +37,9 @@ def _parse_overrides(values: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-@click.command("broker")
-@click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the logs (created if missing).")
+@click.group("broker", invoke_without_command=True)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the logs (created if missing). Required to run the broker.")
 @click.option("--port", type=int, default=None, help="Port to listen on (default 9092).")
 @click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
 @click.option("--config", "configs", multiple=True, metavar="NAME=VALUE",
@@ -48,9 +48,15 @@ def _parse_overrides(values: tuple[str, ...]) -> dict[str, str]:
               default=None, help="A Kafka server.properties file.")
 @click.option("--metrics-port", type=int, default=None,
               help="Serve Prometheus /metrics on 127.0.0.1 at this port.")
-def command(data_dir: Path, port: int | None, host: str | None, configs: tuple[str, ...],
-            config_file: Path | None, metrics_port: int | None) -> None:
-    """Run the embedded Kafka-wire-compatible broker until SIGTERM or Ctrl-C."""
+@click.pass_context
+def command(ctx: click.Context, data_dir: Path | None, port: int | None, host: str | None,
+            configs: tuple[str, ...], config_file: Path | None, metrics_port: int | None) -> None:
+    """Run the embedded Kafka-wire-compatible broker until SIGTERM or Ctrl-C
+    (`hayase broker --data-dir DIR`), or diagnose a running one (`hayase broker doctor`)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if data_dir is None:
+        raise click.UsageError("Missing option '--data-dir'.")
     from hayase.broker.config import BrokerConfig, ConfigError
     from hayase.broker.server import run_broker
 
@@ -84,3 +90,27 @@ def command(data_dir: Path, port: int | None, host: str | None, configs: tuple[s
         listener = config.listener
         raise click.ClickException(f"{e} (listener {listener.host}:{listener.port}, "
                                    f"data dir {config.data_dir})") from e
+
+
+@command.command("doctor")
+@click.option("--metrics-url", default="http://127.0.0.1:9308/metrics", show_default=True,
+              help="The broker's Prometheus endpoint (hayase broker --metrics-port).")
+@click.option("--interval", type=float, default=5.0, show_default=True,
+              help="Seconds between the two scrapes that rates are computed from.")
+def doctor(metrics_url: str, interval: float) -> None:
+    """Name the problems a running broker shows: producers sending tiny batches, a busy request
+    handler, file descriptors near the limit, deleted files held open. Exits 1 on findings."""
+    from urllib.error import URLError
+
+    from hayase.broker.doctor import run
+
+    try:
+        summary, findings = run(metrics_url, interval)
+    except (URLError, OSError) as e:
+        raise click.ClickException(f"cannot read {metrics_url}: {e}") from e
+    click.echo(summary)
+    for finding in findings:
+        click.echo(str(finding))
+    if not findings:
+        click.echo("no problems found")
+    sys.exit(1 if findings else 0)
