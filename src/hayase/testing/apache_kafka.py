@@ -245,8 +245,8 @@ def _stop_dir(base_dir: Path) -> None:
     info = json.loads((base_dir / "cluster.json").read_text())
     for node in info["nodes"]:
         pid = node.get("pid")
-        if not pid:
-            continue
+        if not pid or not _is_kafka(pid, node["dir"]):
+            continue  # gone, or the pid now belongs to another process
         try:
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
@@ -259,6 +259,14 @@ def _stop_dir(base_dir: Path) -> None:
             time.sleep(0.1)
         else:
             os.killpg(pid, signal.SIGKILL)
+
+
+def _is_kafka(pid: int, node_dir: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return "kafka.Kafka" in cmdline and node_dir in cmdline
 
 
 def main(argv: list[str] | None = None) -> int:
