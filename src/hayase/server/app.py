@@ -404,7 +404,9 @@ class KsqlApp:
                 sources = [E.source_info(s) for s in srv.session.metastore.sources.values()]
                 queries = srv._query_entities()
             for q in queries:
-                q["stats"] = srv.backend.query_stats(q["id"])
+                info = srv.transient.get(q["id"])
+                q["stats"] = ({"consumed": info.rows} if info is not None
+                              else srv.backend.query_stats(q["id"]))
             topics = srv.backend.topics()
             return {"sources": sources, "queries": queries,
                     "topics": [{"name": t, "partitions": n} for t, n in sorted(topics.items())]}
