@@ -177,6 +177,27 @@ class SegmentUpdaterThread:
             r.close()
 
 
+def _start_broker(data_dir: Path, wanted_port: int, echo: Echo) -> tuple[Any, int]:
+    """The embedded broker with Prometheus metrics on a free port. Ports are picked free but
+    another process can take one before the broker binds it: then try again with new ones."""
+    from hayase.testing.brokers import EmbeddedBroker
+
+    for attempt in range(3):
+        port = wanted_port if attempt == 0 and port_free(wanted_port) else free_port()
+        metrics_port = free_port()
+        broker = EmbeddedBroker(data_dir, port, metrics_port=metrics_port)
+        echo(f"starting the embedded broker on 127.0.0.1:{port} (data in {data_dir}, "
+             f"log {broker.log_path}) ...")
+        try:
+            broker.start()
+            return broker, metrics_port
+        except RuntimeError as e:
+            if "address already in use" not in str(e) or attempt == 2:
+                raise
+            echo("a port was taken meanwhile: trying other ports")
+    raise AssertionError("unreachable")
+
+
 def _query_groups(server: Any) -> dict[str, tuple[str, list[str]]]:
     from hayase.engine.runtime import group_id
 
@@ -214,14 +235,7 @@ def run_demo(opts: DemoOptions, echo: Echo) -> int:  # noqa: C901 - one linear s
     try:
         metrics_url = None
         if opts.client_conf is None:
-            from hayase.testing.brokers import EmbeddedBroker
-
-            port = opts.broker_port if port_free(opts.broker_port) else free_port()
-            metrics_port = free_port()
-            broker = EmbeddedBroker(data_dir / "broker", port, metrics_port=metrics_port)
-            echo(f"starting the embedded broker on 127.0.0.1:{port} (data in {data_dir / 'broker'},"
-                 f" log {broker.log_path}) ...")
-            broker.start()
+            broker, metrics_port = _start_broker(data_dir / "broker", opts.broker_port, echo)
             cleanups.append(("embedded broker", broker.stop))
             conf = client_config(broker.bootstrap_servers)
             metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
