@@ -6,6 +6,7 @@ watermarks and the offsets found for a timestamp; `GroupAdmin` is the I/O shell 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -178,15 +179,23 @@ class GroupAdmin:
             raise BrokerUnreachable(self.admin.bootstrap, f"{what} timed out") from None
 
     def list_groups(self) -> list[GroupSummary]:
+        """Every broker's groups. A broker still loading its share of __consumer_offsets (just
+        started, or the topic just created) answers with a retriable error: asked again until
+        the timeout, as Kafka's admin client does."""
         self.admin.metadata()  # fail fast and clearly when no broker answers
-        future = self.client.list_consumer_groups(request_timeout=self.timeout)
-        try:
-            result = self._wait(future, "listing consumer groups")
-        except KafkaException as e:
-            raise_unreachable_or(e, self.admin.bootstrap, "listing consumer groups")
-        errors = list(getattr(result, "errors", None) or [])
-        if errors:
-            raise ClientError(f"listing consumer groups failed: {errors[0]}")
+        deadline = time.monotonic() + self.timeout
+        while True:
+            future = self.client.list_consumer_groups(request_timeout=self.timeout)
+            try:
+                result = self._wait(future, "listing consumer groups")
+            except KafkaException as e:
+                raise_unreachable_or(e, self.admin.bootstrap, "listing consumer groups")
+            errors = list(getattr(result, "errors", None) or [])
+            if not errors:
+                break
+            if not all(_retriable(e) for e in errors) or time.monotonic() > deadline:
+                raise ClientError(f"listing consumer groups failed: {errors[0]}")
+            time.sleep(0.2)
         return sorted((GroupSummary(g.group_id, _state_name(g.state),
                                     bool(g.is_simple_consumer_group))
                        for g in getattr(result, "valid", None) or []),
@@ -355,6 +364,13 @@ class GroupAdmin:
                 raise GroupNotEmpty(f"consumer group {group!r} is not empty: it has active "
                                     "members; stop its consumers first") from None
             raise_unreachable_or(e, self.admin.bootstrap, f"deleting group {group!r}")
+
+
+def _retriable(error: object) -> bool:
+    """An error list_consumer_groups reports per broker (a KafkaException or KafkaError)."""
+    err = kafka_error(error) if isinstance(error, BaseException) else error
+    return isinstance(err, KafkaError) and (err.retriable() or err.code() in (
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.COORDINATOR_NOT_AVAILABLE))
 
 
 _KAFKA_STATE_NAMES = {
