@@ -29,7 +29,8 @@ def test_server_on_kafka_survives_restart(kafka: Broker, tmp_path: Path) -> None
         with KsqlClient(running.url, timeout=60) as c:
             c.ksql(f"CREATE STREAM S (K STRING KEY, ID INT) WITH (KAFKA_TOPIC='{topic}', "
                    "VALUE_FORMAT='JSON', PARTITIONS=2);"
-                   "CREATE TABLE T AS SELECT K, SUM(ID) AS TOTAL FROM S GROUP BY K;")
+                   f"CREATE TABLE T WITH (KAFKA_TOPIC='t-{sid}') AS SELECT K, SUM(ID) AS TOTAL "
+                   "FROM S GROUP BY K;")
             got: list[Any] = []
 
             def consume() -> None:
@@ -61,3 +62,30 @@ def test_server_on_kafka_survives_restart(kafka: Broker, tmp_path: Path) -> None
                               60)
     finally:
         stop()
+
+
+def test_two_servers_with_one_service_id_share_statements(kafka: Broker,
+                                                           tmp_path: Path) -> None:
+    sid = f"t{uuid.uuid4().hex[:8]}_"
+    topic = f"s-{sid}"
+    a, stop_a = serve(_backend(kafka, sid, tmp_path / "a"), service_id=sid)
+    b, stop_b = serve(_backend(kafka, sid, tmp_path / "b"), service_id=sid)
+    try:
+        with KsqlClient(a.url, timeout=60) as ca, KsqlClient(b.url, timeout=60) as cb:
+            ca.ksql(f"CREATE STREAM S (K STRING KEY, ID INT) WITH (KAFKA_TOPIC='{topic}', "
+                    "VALUE_FORMAT='JSON', PARTITIONS=2);"
+                    f"CREATE TABLE T WITH (KAFKA_TOPIC='t-{sid}') AS SELECT K, COUNT(*) AS N "
+                    "FROM S GROUP BY K;")
+
+            def b_knows() -> bool:
+                return [t["name"] for t in cb.ksql("SHOW TABLES;")[0]["tables"]] == ["T"]
+
+            assert wait_until(b_knows, 30)
+            cb.ksql("INSERT INTO S (K, ID) VALUES ('x', 1); INSERT INTO S (K, ID) VALUES "
+                    "('x', 2);")
+            ok = wait_until(lambda: ca.pull("SELECT * FROM T;")[1] == [["x", 2]], 60)
+            assert ok, (ca.pull("SELECT * FROM T;"), ca.pull("SELECT * FROM S;"))
+            assert cb.pull("SELECT * FROM T;")[1] == [["x", 2]]
+    finally:
+        stop_b()
+        stop_a()

@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +82,9 @@ class KsqlServer:
         self.statuses: dict[str, CommandStatus] = {}
         self.transient: dict[str, QueryInfo] = {}
         self.started_at = time.time()
+        self.instance_id = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._follower: threading.Thread | None = None
 
     # ================================================================== start / replay
     def start(self) -> int:
@@ -115,18 +119,67 @@ class KsqlServer:
             for plan, props in plans:
                 if plan.query_id in running:
                     self.backend.start_query(plan, props)
+        self._follower = threading.Thread(target=self._follow, args=(len(records),),
+                                          name="command-topic", daemon=True)
+        self._follower.start()
         return len(records)
 
+    def _follow(self, skip: int) -> None:
+        """Apply the commands other servers with this service id write (they share the
+        persistent queries through the queries' consumer groups)."""
+        sub = self.backend.tail(self.command_topic, earliest=True)
+        try:
+            while not self._stop.is_set():
+                for rec in sub.poll(0.5):
+                    if skip > 0:
+                        skip -= 1
+                        continue
+                    if rec.value is None:
+                        continue
+                    cmd = json.loads(rec.value)
+                    if cmd.get("origin") != self.instance_id:
+                        self._apply_remote(cmd, rec.key.decode() if rec.key else "")
+        except Exception as e:  # the server keeps serving; it only stops following
+            log.error("command topic follower stopped: %s", e)
+        finally:
+            sub.close()
+
+    def _apply_remote(self, cmd: Mapping[str, Any], command_id: str) -> None:
+        props = {str(k): str(v) for k, v in cmd.get("streamsProperties", {}).items()}
+        with self.lock:
+            saved = dict(self.session.properties)
+            self.session.properties.update(props)
+            try:
+                result = self.session.execute_statement(cmd["statement"])
+            except KsqlError as e:
+                log.warning("command from another server failed here: %s: %s",
+                            cmd["statement"], e)
+                return
+            finally:
+                self.session.properties.clear()
+                self.session.properties.update(saved)
+            self.command_seq += 1
+            self.statuses[command_id] = CommandStatus(command_id, "SUCCESS")
+            if isinstance(result, QueryPlan):
+                self.backend.start_query(result, {**saved, **props})
+            elif isinstance(result, DdlResult):
+                for qid in result.queries_to_terminate:
+                    self.backend.stop_query(qid)
+
     def close(self) -> None:
+        self._stop.set()
         for info in list(self.transient.values()):
             info.close.set()
+        if self._follower is not None:
+            self._follower.join(10)
         self.backend.close()
 
     def _record(self, command_id: str, statement: str, props: Mapping[str, Any]) -> int:
         self.command_seq += 1
         if self.record_commands:
             body = json.dumps({"statement": statement,
-                               "streamsProperties": {k: str(v) for k, v in props.items()}})
+                               "streamsProperties": {k: str(v) for k, v in props.items()},
+                               "origin": self.instance_id})
             self.backend.produce(self.command_topic, command_id.encode(), body.encode(), None)
         self.statuses[command_id] = CommandStatus(command_id)
         return self.command_seq
