@@ -289,14 +289,14 @@ class ApacheProbe(BrokerProbe):
 
     def __init__(self, backend: Any) -> None:
         super().__init__(backend)
-        self._dir = Path(tempfile.mkdtemp(prefix="hayase-jmxwin-"))
-        (self._dir / "JmxWindow.java").write_text(_JMX_WINDOW)
+        self.source_dir = Path(tempfile.mkdtemp(prefix="hayase-jmxwin-"))
+        (self.source_dir / "JmxWindow.java").write_text(_JMX_WINDOW)
         self._result: dict[str, float] = {}
 
     def idle_begin(self) -> Any:
         port = self.backend.cluster.nodes[0].jmx_port
         proc = subprocess.Popen(
-            ["java", str(self._dir / "JmxWindow.java"), str(port), str(self.window),
+            ["java", str(self.source_dir / "JmxWindow.java"), str(port), str(self.window),
              self.IDLE, self.PRODUCE, self.APPENDS, self.MESSAGES],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stdout is not None
@@ -548,6 +548,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(run_strategy(backend, probe, s, args))
         finally:
             backend.cleanup()
+            if isinstance(probe, ApacheProbe):
+                shutil.rmtree(probe.source_dir, ignore_errors=True)
             bench_dir = getattr(backend, "bench_dir", None)
             if bench_dir is not None:
                 shutil.rmtree(bench_dir, ignore_errors=True)
