@@ -288,6 +288,8 @@ class AggregateQuery(StatelessQuery):
     def _windows_for(self, ts: int) -> list[int]:
         """Starts of the windows containing ``ts`` (Kafka Streams' TimeWindows.windowsFor)."""
         size, advance = self.size, self.advance
+        if size == advance and ts >= 0:  # TUMBLING: one window
+            return [ts - ts % size]
         start = max(0, ts - size + advance) // advance * advance
         starts = []
         while start <= ts:

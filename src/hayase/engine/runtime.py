@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,8 @@ STATEFUL = (AggregateQuery, JoinQuery)
 SERVICE_ID = "ksql.service.id"
 STATE_DIR = "ksql.streams.state.dir"  # Kafka Streams' state.dir, as ksqlDB passes it through
 DEFAULT_STATE_DIR = "/tmp/hayase-streams"
+# Stateful queries commit outputs, state and offsets together this often (ksqlDB's default).
+COMMIT_INTERVAL = "ksql.streams.commit.interval.ms"
 PROCESSING_LOG_TOPIC = "ksql.logging.processing.topic.name"
 INTERNAL_REPLICAS = "ksql.internal.topic.replicas"
 BATCH_SIZE = 500
@@ -82,7 +85,8 @@ class QueryWorker:
 
     def __init__(self, query: StatelessQuery | AggregateQuery | JoinQuery, client_conf: Mapping[str, object],
                  service_id: str, processing_log_topic: str,
-                 stop: threading.Event, include_rows: bool = False) -> None:
+                 stop: threading.Event, include_rows: bool = False,
+                 commit_interval_ms: int = 2000) -> None:
         self.query = query
         self.include_rows = include_rows
         self.stop_event = stop
@@ -106,6 +110,9 @@ class QueryWorker:
             "partitioner": "murmur2_random",  # the Java client's placement of keyed records
         })
         self._failure: str | None = None
+        self._pending: dict[tuple[str, int], int] = {}  # offsets processed, not committed
+        self.commit_interval_s = commit_interval_ms / 1000.0
+        self._next_commit = time.monotonic() + self.commit_interval_s
         self.changelog: ChangelogWriter | None = None
         if isinstance(query, STATEFUL):
             self.changelog = ChangelogWriter(self.producer,
@@ -149,7 +156,7 @@ class QueryWorker:
                       _as_bytes(key), _as_bytes(value), headers)
 
     def process_batch(self, messages: list[Message]) -> None:
-        offsets: dict[tuple[str, int], int] = {}
+        offsets = self._pending
         for msg in messages:
             err = msg.error()
             if err is not None:
@@ -165,12 +172,23 @@ class QueryWorker:
         for entry in self.query.log.drain():
             self._produce(OutputRecord(self.log_topic, None, entry.to_json(self.include_rows),
                                        entry.time_ms))
+        if self.changelog is not None and time.monotonic() < self._next_commit:
+            # Stateful: outputs, state and offsets are committed together every
+            # commit.interval.ms (fewer changelog records: a key updated many times in an
+            # interval is logged once).
+            return
+        self.commit_pending()
+
+    def commit_pending(self) -> None:
+        """Outputs acknowledged, then the state (changelog first, then the local store) with
+        the input offsets it reflects, then those offsets in the consumer group."""
+        offsets = self._pending
+        self._pending = {}
+        self._next_commit = time.monotonic() + self.commit_interval_s
         remaining = self.producer.flush(30)
         if remaining or self._failure:
             raise DeliveryFailed(self._failure or f"{remaining} records not acknowledged")
-        # Outputs are acknowledged: make the state durable (changelog first, then the local
-        # store), with the input offsets it reflects, before committing those offsets.
-        for _topic, partition in offsets:
+        for partition in sorted({p for _t, p in offsets}):
             self._commit_state(partition)
         if offsets:
             try:
@@ -232,6 +250,8 @@ class QueryWorker:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         query = self.query
         if isinstance(query, STATEFUL):
+            if self._pending:
+                self.commit_pending()  # the state of what was processed goes with the task
             for tp in partitions:
                 query.close_partition(tp.partition)
 
@@ -243,11 +263,18 @@ class QueryWorker:
                 batch = self.consumer.consume(num_messages=BATCH_SIZE, timeout=0.2)
                 if batch:
                     self.process_batch(batch)
+                elif self._pending and time.monotonic() >= self._next_commit:
+                    self.commit_pending()  # idle: commit what the last batches did
         except (KafkaException, DeliveryFailed, ChangelogError) as e:
             self.stats.errors.append(str(e))
             log.error("%s stopped: %s", self.query.query_id, e)
             self.stop_event.set()
         finally:
+            if self._pending and not self.stats.errors:
+                try:
+                    self.commit_pending()
+                except (KafkaException, DeliveryFailed, ChangelogError) as e:
+                    log.warning("%s: final commit failed: %s", self.query.query_id, e)
             self.producer.flush(10)
             self.consumer.close()
             if isinstance(self.query, STATEFUL):
@@ -343,8 +370,9 @@ class HeadlessRuntime:
                                    self._partitions(query.source_topic), internal,
                                    CHANGELOG_CONFIGS)
             include_rows = str(self.session_properties().get(INCLUDE_ROWS, "false")).lower()
+            interval = int(self.session_properties().get(COMMIT_INTERVAL, 2000))
             worker = QueryWorker(query, self.client_conf, self.service_id, self.log_topic,
-                                 self.stop_event, include_rows == "true")
+                                 self.stop_event, include_rows == "true", interval)
             self.workers.append(worker)
             worker.start()
             log.info("started %s: %s -> %s", plan.query_id, query.source_topic,
