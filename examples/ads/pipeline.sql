@@ -1,0 +1,1 @@
+../../src/hayase/ads/pipeline.sql
