@@ -313,6 +313,14 @@ def run_case(http: HttpServer, case: RestCase) -> Result:
         server.backend.ensure_topic(t["name"], t.get("partitions", 1), t.get("replicas", 1))
     for r in (node.get("inputs") or []) + (node.get("outputs") or []):
         server.backend.ensure_topic(r["topic"], 1, 1)
+    # As ksqlDB's harness (TestCaseBuilderUtil): topics named by CREATE statements exist.
+    for stmt in node["statements"]:
+        if re.match(r"\s*CREATE\s+(OR\s+REPLACE\s+)?(SOURCE\s+)?(STREAM|TABLE)\b[^(]*\(",
+                    str(stmt), re.IGNORECASE):
+            m = re.search(r"KAFKA_TOPIC\s*=\s*'([^']+)'", str(stmt), re.IGNORECASE)
+            if m:
+                p = re.search(r"PARTITIONS\s*=\s*(\d+)", str(stmt), re.IGNORECASE)
+                server.backend.ensure_topic(m.group(1), int(p.group(1)) if p else 1, 1)
     admin, selects = _split([str(s) for s in node["statements"]])
     responses = list(node.get("responses") or [])
     expected_error = node.get("expectedError")
