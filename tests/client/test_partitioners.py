@@ -85,8 +85,10 @@ def _counts(bootstrap: str, topic: str, partitions: int) -> Counter[int]:
 def test_placement_on_a_broker(kafka, topic_name, strategy):
     admin = AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
     admin.create_topics([NewTopic(topic_name, 6, 1)])[topic_name].result(15)
+    # A long linger: the sticky window (sticky.partitioning.linger.ms = linger.ms) must outlast
+    # the burst even on a loaded machine.
     producer = PartitionedProducer(
-        {"bootstrap.servers": kafka.bootstrap_servers, "linger.ms": 50}, strategy, b"me")
+        {"bootstrap.servers": kafka.bootstrap_servers, "linger.ms": 1000}, strategy, b"me")
     keyed = strategy == "murmur2"
     for i in range(600):
         producer.produce(topic_name, b"v", key=f"k{i}".encode() if keyed else None)
@@ -102,3 +104,14 @@ def test_placement_on_a_broker(kafka, topic_name, strategy):
         assert counts == expected
     else:  # sticky: 600 records sent in one burst fill few partitions, not all six evenly
         assert max(counts.values()) >= 200
+
+
+def test_hayase_keys_leave_the_librdkafka_config():
+    producer = PartitionedProducer(
+        {"bootstrap.servers": "127.0.0.1:1", "hayase.partitioner": "round_robin",
+         "hayase.producer.key": "mine"}, partitioner="producer_key")
+    assert producer.partitioner.strategy == "producer_key"
+    assert producer.partitioner.producer_key == b"mine"
+    configured = PartitionedProducer({"bootstrap.servers": "127.0.0.1:1",
+                                      "hayase.partitioner": "round_robin"})
+    assert configured.partitioner.strategy == "round_robin"

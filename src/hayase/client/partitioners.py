@@ -118,7 +118,7 @@ class PartitionedProducer:
         n = self._partitions.get(topic)
         if n is not None:
             return n
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while True:  # a topic just created may take a moment to appear in metadata
             md = self._producer.list_topics(topic, timeout=10).topics[topic]
             if md.error is None and md.partitions:
