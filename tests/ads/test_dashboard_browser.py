@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -47,13 +48,16 @@ def test_dashboard_charts_update_in_chromium(start_demo: Callable[..., Any],
         assert updates >= 3, dom[-3000:]
         charts = {c: _canvas(dom, c) for c in CHARTS}
         for chart, attrs in charts.items():
-            assert attrs.get("points", 0) > 0, (chart, charts)
-        # Lag and broker metrics are sampled every second: redraws show new points.
-        assert charts["lag"].get("changes", 0) >= 2 and charts["idle"].get("changes", 0) >= 2, \
-            charts
+            assert attrs.get("points", 0) > 0 and attrs.get("changes", 0) >= 1, (chart, charts)
         rows = int(re.search(r'<table id="spend" data-rows="(\d+)"', dom)[1])  # type: ignore[index]
         assert rows > 0
-        later = _dump(base + "/dashboard", 3000)
-        assert _canvas(later, "ctr")["points"] >= charts["ctr"]["points"]
+        # Lag and the broker's metrics are sampled once a (real) second: a page opened a few
+        # seconds later draws more points; the data charts never lose any.
+        time.sleep(4)
+        later_dom = _dump(base + "/dashboard", 3000)
+        later = {c: _canvas(later_dom, c) for c in CHARTS}
+        assert later["lag"]["points"] > charts["lag"]["points"], (charts, later)
+        assert later["idle"]["points"] > charts["idle"]["points"], (charts, later)
+        assert later["ctr"]["points"] >= charts["ctr"]["points"], (charts, later)
     finally:
         assert demo.stop() == 0, demo.output

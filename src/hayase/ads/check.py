@@ -128,24 +128,39 @@ def _cleanup(conf: Mapping[str, object], prefix: str, service_id: str) -> None:
                 admin.delete_topic(t)
 
 
-def precreate_changelogs(conf: Mapping[str, object], sql: str, service_id: str,
-                         partitions: int, timeout: float = 60.0) -> None:
-    """Create the persistent queries' changelog topics and wait until every partition answers
-    a watermark request. Why: the runtime restores state right after creating them, and on
-    Apache Kafka a just-created topic can still be unknown to the partition leader ("Failed to
-    get watermark offsets: Local: Unknown partition" stops the query). Noted for the engine
-    under "Ads notes" in SQL_API.md; creating them first (as the runtime would, same configs)
-    is the workaround. Stateless queries get an unused one: deleted with the run's topics."""
+def _partition_count(admin: Admin, topic: str) -> int:
+    try:
+        return len(admin.partitions_of(topic))
+    except ClientError:  # not (yet) in the metadata
+        return 0
+
+
+def precreate_topics(conf: Mapping[str, object], sql: str, service_id: str,
+                     partitions: int, timeout: float = 60.0) -> None:
+    """Create every topic the pipeline writes (sinks, changelogs) with ``partitions``
+    partitions and wait until each partition answers a watermark request; the runtime then
+    finds them existing. Why (both noted for the engine under "Ads notes" in SQL_API.md): on
+    Apache Kafka a just-created topic is not at once in the metadata, so (1) the runtime sized
+    a C*AS sink from its just-created source as 1 partition and then refused the co-partitioned
+    table-table join, and (2) a changelog restore stopped the query with "Failed to get
+    watermark offsets: Local: Unknown partition". Stateless queries get an unused changelog
+    topic: deleted with the run's topics."""
     from hayase.engine.changelog import CHANGELOG_CONFIGS, changelog_topic
     from hayase.sql import Session  # type: ignore[attr-defined]
     from hayase.sql.plan import QueryPlan
 
     admin = Admin(dict(conf))
-    names = [changelog_topic(service_id, r.query_id) for r in Session({}).execute(sql)
-             if isinstance(r, QueryPlan)]
-    for name in names:
+    wanted: dict[str, Mapping[str, str] | None] = {}
+    for r in Session({}).execute(sql):
+        if isinstance(r, QueryPlan):
+            wanted[r.sink.topic] = None
+            wanted[changelog_topic(service_id, r.query_id)] = CHANGELOG_CONFIGS
+    existing = admin.metadata().topics
+    for name, configs in wanted.items():
+        if name in existing:
+            continue
         try:
-            admin.create_topic(name, partitions, 1, CHANGELOG_CONFIGS)
+            admin.create_topic(name, partitions, 1, configs)
         except ClientError as e:
             if "already exists" not in str(e):
                 raise
@@ -153,7 +168,11 @@ def precreate_changelogs(conf: Mapping[str, object], sql: str, service_id: str,
                   "logger": quiet_logger()})
     deadline = time.monotonic() + timeout
     try:
-        for name in names:
+        for name in wanted:
+            while _partition_count(admin, name) < partitions:
+                if time.monotonic() > deadline:
+                    raise ClientError(f"topic {name} did not appear in the metadata")
+                time.sleep(0.2)
             for p in range(partitions):
                 while True:
                     try:
@@ -186,7 +205,7 @@ def run_check(conf: Mapping[str, object], impressions: int, seed: int = 7, rate:
     send_all(sender, events)
     echo(f"produced {sender.stats.acked} records to {prefix}* (acks=all)")
     with tempfile.TemporaryDirectory(prefix="hayase-ads-check-") as state_dir:
-        precreate_changelogs(conf, pipeline_sql(prefix), service_id, PARTITIONS)
+        precreate_topics(conf, pipeline_sql(prefix), service_id, PARTITIONS)
         runtime = HeadlessRuntime(pipeline_sql(prefix), conf,
                                   {SERVICE_ID: service_id, STATE_DIR: state_dir})
         try:
