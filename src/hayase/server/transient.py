@@ -28,7 +28,7 @@ from hayase.sql import ast
 from hayase.sql.errors import StatementError
 from hayase.sql.metastore import Metastore
 from hayase.sql.plan import DataSource, Namespace, QueryPlan, SourceType
-from hayase.sql.types import BIGINT, SqlType
+from hayase.sql.types import BIGINT, INTEGER, SqlType
 
 TRANSIENT_PROPERTY = "__hayase.transient"
 _counter = itertools.count()
@@ -228,9 +228,13 @@ def plan_transient(session: Any, statement: ast.QueryStatement,
             if "Invalid result type" in msg:
                 last = e
                 continue
-            if "without a GROUP BY clause" in msg:
-                raise StatementError("Aggregate functions without GROUP BY are not supported "
-                                     "by hayase's push queries yet.") from None
+            if "without a GROUP BY clause" in msg and query.group_by is None and not is_pull:
+                # ksqlDB aggregates a push query without GROUP BY under one constant key.
+                grouped = ast.Query(query.select, query.from_, query.window, query.where,
+                                    [ast.Literal(1, INTEGER)], query.partition_by,
+                                    query.having, query.emit, query.limit)
+                return plan_transient(session, ast.QueryStatement(grouped, text=statement.text),
+                                      properties)
             e.statement = statement.text
             raise
         if isinstance(result, QueryPlan):
