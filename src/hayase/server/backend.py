@@ -345,6 +345,8 @@ class KafkaBackend:
         from hayase.engine.joins import make_query
         from hayase.engine.runtime import QueryWorker
 
+        # Failed records go to the processing-log topic: it must exist before a worker writes.
+        self.ensure_topic(self.log_topic, 1, None)
         src_partitions = self.partitions(plan.sources[0].topic)
         sink = plan.sink
         self.ensure_topic(sink.topic, sink.partitions or sink.source.partitions
