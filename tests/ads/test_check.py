@@ -3,6 +3,7 @@ plain-Python batch computation; exit status 0 only on an exact match."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -20,4 +21,6 @@ def test_check_mode_matches_batch(kafka: Backend) -> None:
                      "spend per campaign vs budget", "campaigns alerted at 90% of budget",
                      "top ads per hour"):
         assert f"MATCH  {compared}" in out, out
+    if shutil.which("redis-server"):  # the segment updater's Redis sets, user by user
+        assert "MATCH  user segments in Redis (segment updater)" in out, out
     assert "DIFFER" not in out and "exact match" in out

@@ -14,11 +14,9 @@ finishes and commits its batch); the dashboard; Redis (SIGTERM: it fsyncs its AO
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import signal
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -30,11 +28,10 @@ from typing import Any
 
 from hayase.ads import generator, pipeline_sql
 from hayase.ads.producer import EventSender, create_topics, send_all, send_paced
+from hayase.ads.segments import SEGMENTS_GROUP, RedisProcess, SegmentUpdaterThread
 
 Echo = Callable[[str], None]
 SERVICE_ID = "hayase_ads_"
-SEGMENTS_GROUP = "hayase-ads-segments"
-SEGMENT_PREFIX = "segments:"
 
 
 @dataclass
@@ -68,113 +65,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-class RedisProcess:
-    """redis-server on 127.0.0.1 with its data in a folder (append-only, fsync every second)."""
-
-    def __init__(self, data_dir: Path, port: int) -> None:
-        self.data_dir, self.port = data_dir, port
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self, timeout: float = 10.0) -> RedisProcess:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.data_dir / "redis.log", "ab")  # noqa: SIM115 - handed to the child
-        try:
-            self.proc = subprocess.Popen(
-                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                 "--dir", str(self.data_dir.resolve()), "--appendonly", "yes",
-                 "--save", "", "--protected-mode", "yes"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        finally:
-            log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode} "
-                                   f"(see {self.data_dir / 'redis.log'})")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), 0.5) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("redis-server did not answer within 10 s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-class SegmentUpdaterThread:
-    """The segment updater (hayase.consumer.sinks.segments.SegmentUpdater behind a
-    ParallelConsumer, ordering by user) on its own event loop thread."""
-
-    def __init__(self, conf: Mapping[str, object], topic: str, redis_url: str) -> None:
-        from hayase.consumer import ParallelConsumer
-        from hayase.consumer.sinks.segments import SegmentUpdater
-
-        self.sink = SegmentUpdater(redis_url, SEGMENT_PREFIX)
-        self.redis_url = redis_url
-        self.consumer = ParallelConsumer(
-            {**conf, "group.id": SEGMENTS_GROUP, "auto.offset.reset": "earliest"},
-            topics=[topic], process_batch=self.sink.write, ordering="key",
-            max_in_flight_per_partition=20, max_pending_per_partition=1000,
-            handle_signals=False)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="segment-updater", daemon=True)
-
-    def _run(self) -> None:
-        async def main() -> None:
-            await self.sink.open()
-            try:
-                await self.consumer.run_async()
-            finally:
-                await self.sink.close()
-
-        try:
-            asyncio.run(main())
-        except BaseException as e:  # reported by the demo, which then stops
-            self.error = e
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.consumer.stop()
-        self.thread.join(60)
-
-    def probe(self) -> dict[str, Any]:
-        """Users with segments and the most common segments (a SCAN of at most 2000 keys)."""
-        import redis
-
-        r = redis.Redis.from_url(self.redis_url)
-        try:
-            counts: dict[str, int] = {}
-            users = 0
-            for i, name in enumerate(r.scan_iter(match=SEGMENT_PREFIX + "*", count=500)):
-                if i >= 2000:
-                    break
-                users += 1
-                for m in r.smembers(name):  # type: ignore[union-attr]
-                    seg = m.decode() if isinstance(m, bytes) else str(m)
-                    counts[seg] = counts.get(seg, 0) + 1
-            top = dict(sorted(counts.items(), key=lambda kv: -kv[1])[:6])
-            return {"users": users, "top": top}
-        finally:
-            r.close()
 
 
 def _start_broker(data_dir: Path, wanted_port: int, echo: Echo) -> tuple[Any, int]:

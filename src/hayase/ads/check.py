@@ -12,11 +12,13 @@ beginning, fold them into final results and compare. Exit status 0 only on an ex
 from __future__ import annotations
 
 import contextlib
+import shutil
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
@@ -58,7 +60,7 @@ def _ends(admin: Admin, topics: Iterable[str]) -> dict[tuple[str, int], int]:
 
 
 def wait_quiescent(runtime: Any, conf: Mapping[str, object], timeout: float,
-                   echo: Echo) -> bool:
+                   echo: Echo, extra_groups: Iterable[tuple[str, list[str]]] = ()) -> bool:
     """True once every query's group has committed the end offset of every partition of its
     source topics, twice in a row with no topic growing in between."""
     from hayase.engine.runtime import group_id
@@ -73,10 +75,12 @@ def wait_quiescent(runtime: Any, conf: Mapping[str, object], timeout: float,
             return False
         behind = 0
         all_ends: dict[tuple[str, int], int] = {}
-        for w in runtime.workers:
-            ends = _ends(admin, w.query.source_topics)
+        groups = [(group_id(runtime.service_id, w.query.query_id), list(w.query.source_topics))
+                  for w in runtime.workers] + list(extra_groups)
+        for group, topics in groups:
+            ends = _ends(admin, topics)
             all_ends.update(ends)
-            done = _committed(conf, group_id(runtime.service_id, w.query.query_id), list(ends))
+            done = _committed(conf, group, list(ends))
             behind += sum(max(0, end - max(done.get(tp, 0), 0)) for tp, end in ends.items())
         if behind == 0 and previous == all_ends:
             return True
@@ -186,8 +190,21 @@ def precreate_topics(conf: Mapping[str, object], sql: str, service_id: str,
         c.close()
 
 
+def _segment_finding(expected: dict[str, set[str]], actual: dict[str, set[str]]
+                     ) -> results.Finding:
+    diffs = [f"user {u}: expected {sorted(expected.get(u, ()))}, got {sorted(actual.get(u, ()))}"
+             for u in sorted(set(expected) | set(actual)) if expected.get(u) != actual.get(u)]
+    return results.Finding("user segments in Redis (segment updater)", len(expected),
+                           len(actual), diffs[:5] + ([f"... {len(diffs) - 5} more"]
+                                                     if len(diffs) > 5 else []))
+
+
 def run_check(conf: Mapping[str, object], impressions: int, seed: int = 7, rate: float = 20.0,
-              echo: Echo = print, timeout: float = 240.0, keep_topics: bool = False) -> CheckOutcome:
+              echo: Echo = print, timeout: float = 240.0, keep_topics: bool = False,
+              segments: bool = True) -> CheckOutcome:
+    """``segments``: also run the segment updater against a temporary redis-server and compare
+    every user's segments (skipped, and said so, when redis-server is not installed)."""
+    from hayase.ads.segments import RedisProcess, SegmentUpdaterThread, expected_segments
     from hayase.engine.runtime import SERVICE_ID, STATE_DIR, HeadlessRuntime
 
     t0 = time.monotonic()
@@ -200,11 +217,29 @@ def run_check(conf: Mapping[str, object], impressions: int, seed: int = 7, rate:
     counts = {t: sum(1 for e in events if e.topic == t) for t in generator.TOPICS}
     echo(f"generated (seed {seed}): " + ", ".join(f"{n} {t}" for t, n in counts.items())
          + f"; clicks re-sent {expected.duplicates}, outside the hour {expected.outside_window}")
+    if segments and shutil.which("redis-server") is None:
+        echo("SKIPPED: user segments (redis-server is not installed)")
+        segments = False
     create_topics(conf, prefix)
-    sender = EventSender(conf, prefix, skip_topics=[generator.APP_EVENTS])
+    sender = EventSender(conf, prefix,
+                         skip_topics=[] if segments else [generator.APP_EVENTS])
     send_all(sender, events)
     echo(f"produced {sender.stats.acked} records to {prefix}* (acks=all)")
+    redis_proc: RedisProcess | None = None
+    updater: SegmentUpdaterThread | None = None
+    extra_groups: list[tuple[str, list[str]]] = []
+    seg_actual: dict[str, set[str]] = {}
     with tempfile.TemporaryDirectory(prefix="hayase-ads-check-") as state_dir:
+        if segments:
+            from hayase.ads.app import free_port
+
+            redis_proc = RedisProcess(Path(state_dir) / "redis", free_port()).start()
+            group = f"{prefix}segments"
+            updater = SegmentUpdaterThread(conf, prefix + generator.APP_EVENTS, redis_proc.url,
+                                           group=group)
+            extra_groups.append((group, [prefix + generator.APP_EVENTS]))
+            updater.start()
+            echo(f"segment updater running (ParallelConsumer -> redis-server {redis_proc.url})")
         precreate_topics(conf, pipeline_sql(prefix), service_id, PARTITIONS)
         runtime = HeadlessRuntime(pipeline_sql(prefix), conf,
                                   {SERVICE_ID: service_id, STATE_DIR: state_dir})
@@ -212,17 +247,25 @@ def run_check(conf: Mapping[str, object], impressions: int, seed: int = 7, rate:
             runtime.start()
             echo(f"pipeline running: {len(runtime.workers)} persistent queries "
                  f"(service id {service_id})")
-            quiet = wait_quiescent(runtime, conf, timeout, echo)
+            quiet = wait_quiescent(runtime, conf, timeout, echo, extra_groups)
+            if quiet and updater is not None:
+                seg_actual = updater.read_all()
         finally:
             runtime.stop()
             for w in runtime.workers:
                 w.join(30)
+            if updater is not None:
+                updater.stop()
+            if redis_proc is not None:
+                redis_proc.stop()
     if not quiet:
         echo(f"the pipeline did not finish within {timeout:.0f} s: nothing compared")
         return CheckOutcome(False, [], expected, time.monotonic() - t0)
     records = read_topics(conf, [prefix + t for t in results.SINK_TOPICS])
     actual = results.fold((t[len(prefix):], k, v) for t, k, v in records)
     findings = results.compare(expected, actual)
+    if segments:
+        findings.append(_segment_finding(expected_segments(events), seg_actual))
     for f in findings:
         echo(f"{'MATCH' if f.ok else 'DIFFER'}  {f.name}: batch {f.expected}, "
              f"pipeline {f.actual}")

@@ -37,7 +37,8 @@ import click
 @click.option("--timeout", type=float, default=300.0, show_default=True,
               help="Check mode: seconds to wait for the pipeline to finish.")
 @click.option("--redis/--no-redis", "use_redis", default=True, show_default=True,
-              help="Start redis-server for the segment updater when it is installed.")
+              help="Start redis-server for the segment updater when it is installed (check "
+                   "mode: and compare every user's segments).")
 @click.option("--speedup", type=float, default=1.0, show_default=True,
               help="Demo: event time runs this many times faster than the wall clock.")
 @click.option("--duration", type=float, default=None,
@@ -53,7 +54,7 @@ def command(bootstrap_servers: str | None, config_pairs: tuple[str, ...], data_d
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if check:
         sys.exit(_check(bootstrap_servers, config_pairs, seed, rate or 20.0,
-                        events or 3000, timeout, keep_topics))
+                        events or 3000, timeout, keep_topics, use_redis))
     from hayase.ads.app import DemoOptions, run_demo
 
     conf = client_config(bootstrap_servers, None, config_pairs) if bootstrap_servers else None
@@ -65,7 +66,8 @@ def command(bootstrap_servers: str | None, config_pairs: tuple[str, ...], data_d
 
 
 def _check(bootstrap_servers: str | None, config_pairs: tuple[str, ...], seed: int,
-           rate: float, impressions: int, timeout: float, keep_topics: bool) -> int:
+           rate: float, impressions: int, timeout: float, keep_topics: bool,
+           use_redis: bool) -> int:
     from hayase.ads.check import run_check
     from hayase.client.config import client_config
     from hayase.client.errors import ClientError
@@ -79,7 +81,8 @@ def _check(bootstrap_servers: str | None, config_pairs: tuple[str, ...], seed: i
         click.echo(f"embedded broker on {bootstrap_servers} (temporary data folder)")
     try:
         conf = client_config(bootstrap_servers, None, config_pairs)
-        outcome = run_check(conf, impressions, seed, rate, click.echo, timeout, keep_topics)
+        outcome = run_check(conf, impressions, seed, rate, click.echo, timeout, keep_topics,
+                            segments=use_redis)
         return 0 if outcome.ok else 1
     except ClientError as e:
         click.echo(f"hayase demo --check: {e}", err=True)
