@@ -124,7 +124,7 @@ def test_rolling_restart_of_three_instances(kafka: Backend, topic_name: str, red
         wait_for(lambda: processed(r, prefix) >= n // 3, 300, "a third of the records")
         for i in range(3):  # restart each instance in turn, gracefully
             workers[i].send_signal(signal.SIGTERM)
-            assert workers[i].wait(60) == 0
+            assert workers[i].wait(120) == 0
             workers[i] = start_worker(bs, topic_name, group, redis_url, prefix, log, *extra)
         wait_for(lambda: distinct_count(r, prefix) >= n, 300, "every record")
         wait_for(lambda: committed(bs, group, topic_name) == end_offsets(bs, topic_name), 60,

@@ -52,7 +52,9 @@ def main() -> None:
     pc = ParallelConsumer(
         {"bootstrap.servers": args.bootstrap, "group.id": args.group,
          "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
-         "heartbeat.interval.ms": 500, "partition.assignment.strategy": args.assignor},
+         "heartbeat.interval.ms": 500, "partition.assignment.strategy": args.assignor,
+         # bounds how long a join (and so a graceful close during a rebalance) can take
+         "max.poll.interval.ms": 20000},
         [args.topic], process,
         max_in_flight_per_partition=args.max_in_flight,
         max_pending_per_partition=args.max_pending,
