@@ -16,7 +16,7 @@ Engine-level runners (same machine, same data, one run each, records/s over all 
   keyed streams (it has no time bound, so a filter on |click - impression| <= 10 min follows),
   TestingSource over the same events, run_main;
 - Quix Streams 3.28.1 (own virtualenv under ~/.cache/hayase/bench/quix-venv): its interval join
-  (`join_interval`, backward/forward 10 min, grace 1 min) needs a broker, so it runs end to end
+  (`join_interval`, backward/forward 10 min; Quix wants grace >= backward: 11 min) needs a broker, so it runs end to end
   on the embedded broker with --e2e, next to `hayase run` over the same topics.
 
     .venv/bin/python bench/sql_join.py                      # engine level, 1M impressions
@@ -216,7 +216,7 @@ to = app.topic(out, key_serializer="str", value_serializer="json")
 si = app.dataframe(ti)
 sc = app.dataframe(tc)
 joined = sc.join_interval(si, how="inner", backward_ms=600000, forward_ms=600000,
-                          grace_ms=60000,
+                          grace_ms=660000,
                           on_merge=lambda c, i: {"CAMPAIGN": i["CAMPAIGN"], "POS": c["POS"]})
 joined.to_topic(to)
 app.run()
@@ -233,10 +233,12 @@ def produce_events(bootstrap: str, events: list[Event], names: dict[str, str],
         admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all",
                          "partitioner": "murmur2_random", "batch.size": 1_000_000})
+    # Event times shifted to the last hour: brokers delete 1970-stamped records by retention.
+    base = int(time.time() * 1000) - 3_600_000
     for topic, key, value, ts in events:
         while True:
             try:
-                producer.produce(names[topic], value=value, key=key, timestamp=ts)
+                producer.produce(names[topic], value=value, key=key, timestamp=base + ts)
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -275,13 +277,18 @@ def run_quix_e2e(bootstrap: str, names: dict[str, str], expected: int) -> float 
     out = f"quix-out-{uuid.uuid4().hex[:8]}"
     state = tempfile.mkdtemp(prefix="quix-state-")
     started = time.monotonic()
-    proc = subprocess.Popen([str(python), "-c", QUIX_SCRIPT, bootstrap, names["impressions"],
-                             names["clicks"], out, f"quix-{uuid.uuid4().hex[:8]}", state],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log_path = Path(state) / "quix.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen([str(python), "-c", QUIX_SCRIPT, bootstrap,
+                                 names["impressions"], names["clicks"], out,
+                                 f"quix-{uuid.uuid4().hex[:8]}", state],
+                                stdout=subprocess.DEVNULL, stderr=log_file)
     try:
-        return wait_for(bootstrap, out, expected, started, lambda: proc.poll() is None)
-    except RuntimeError:
-        print((proc.stderr.read() if proc.stderr else b"").decode()[-3000:], file=sys.stderr)
+        return wait_for(bootstrap, out, expected, started, lambda: proc.poll() is None,
+                        timeout=600)
+    except (RuntimeError, TimeoutError) as e:
+        print(f"Quix Streams: {e}\n{log_path.read_text(errors='replace')[-3000:]}",
+              file=sys.stderr)
         return None
     finally:
         proc.terminate()
@@ -301,18 +308,22 @@ def run_hayase_e2e(bootstrap: str, names: dict[str, str], expected: int,
                                    out=out))
     service = f"bench_join_{uuid.uuid4().hex[:6]}_"
     started = time.monotonic()
-    procs = [subprocess.Popen([sys.executable, "-m", "hayase", "run", str(sql_file),
-                               "--bootstrap-servers", bootstrap,
-                               "--property", f"ksql.service.id={service}",
-                               "--property", f"ksql.streams.state.dir={sql_file.parent}/s{i}"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-             for i in range(processes)]
+    logs = [sql_file.parent / f"run{i}.log" for i in range(processes)]
+    procs = []
+    for i in range(processes):
+        with open(logs[i], "wb") as log_file:  # a file, never a pipe nobody reads
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "hayase", "run", str(sql_file),
+                 "--bootstrap-servers", bootstrap, "--property", f"ksql.service.id={service}",
+                 "--property", f"ksql.streams.state.dir={sql_file.parent}/s{i}"],
+                stdout=subprocess.DEVNULL, stderr=log_file))
     try:
         return wait_for(bootstrap, out, expected, started,
-                        lambda: all(p.poll() is None for p in procs))
-    except RuntimeError:
-        for p in procs:
-            print((p.stderr.read() if p.stderr else b"").decode()[-2000:], file=sys.stderr)
+                        lambda: all(p.poll() is None for p in procs), timeout=600)
+    except (RuntimeError, TimeoutError) as e:
+        print(f"hayase run: {e}", file=sys.stderr)
+        for path in logs:
+            print(path.read_text(errors="replace")[-2000:], file=sys.stderr)
         return None
     finally:
         for p in procs:
