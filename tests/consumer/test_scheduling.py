@@ -121,3 +121,16 @@ def test_bad_arguments_are_refused() -> None:
         PartitionScheduler("random")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         PartitionScheduler("key", max_in_flight=0)
+
+
+def test_next_for_continues_a_lane_then_frees_it() -> None:
+    s: PartitionScheduler[Rec] = PartitionScheduler("key", max_in_flight=4)
+    for o in range(3):
+        s.submit((o, b"k"), b"k")
+    (lane, items), = s.take()
+    assert items == [(0, b"k")]
+    assert s.next_for(lane) == [(1, b"k")] and s.running == 1
+    assert s.next_for(lane) == [(2, b"k")]
+    assert s.next_for(lane) is None and s.running == 0
+    s.submit((3, b"k"), b"k")
+    assert s.take() == [(lane, [(3, b"k")])]  # the freed lane is ready again
