@@ -24,13 +24,13 @@ DATA_S = 90
 
 
 class Demo:
-    def __init__(self, cwd: Path, *args: str) -> None:
+    def __init__(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hayase", "demo", "--port", str(free_port()),
              "--server-port", str(free_port()), "--speedup", "5", *args],
             cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -91,8 +91,8 @@ def start_demo(tmp_path: Path) -> Iterator[Callable[..., Demo]]:
     """Start `hayase demo` (extra arguments allowed) in tmp_path; killed at teardown if alive."""
     started: list[Demo] = []
 
-    def start(*args: str) -> Demo:
-        demo = Demo(tmp_path, *args)
+    def start(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> Demo:
+        demo = Demo(cwd or tmp_path, *args, env=env)
         started.append(demo)
         return demo
 

@@ -4,7 +4,10 @@ same application with --bootstrap-servers on Apache Kafka."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -40,13 +43,27 @@ def _check_run(demo: Any, wait_for_data: Callable[[str], dict[str, Any]]) -> dic
     return state
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
 def test_demo_newcomer_path(start_demo: Callable[..., Any], wait_for_data: Any,
                             tmp_path: Path) -> None:
-    demo = start_demo()
+    """A fresh clone of the committed tree (its own src/ first on the path, the project's
+    environment for the dependencies), `hayase demo` run in it as the README says."""
+    clone = tmp_path / "hayase"
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(clone)],
+                   check=True, timeout=120)
+    env = {"PYTHONPATH": str(clone / "src")}
+    where = subprocess.run([sys.executable, "-c", "import hayase; print(hayase.__file__)"],
+                           env={**os.environ, **env}, capture_output=True, text=True,
+                           check=True).stdout
+    assert where.startswith(str(clone / "src")), where
+    demo = start_demo(cwd=clone, env=env)
     state = _check_run(demo, wait_for_data)
-    assert (tmp_path / ".hayase" / "demo" / "broker").is_dir()  # the default data folder
+    assert (clone / ".hayase" / "demo" / "broker").is_dir()  # the default data folder
     if "SKIPPED: redis-server" not in demo.output:
         assert "segment updater" in state["lag"]
+        assert state["segments"]["users"] > 0
     assert "handler_idle" in state["series"] and "open_fds" in state["series"]
 
 
