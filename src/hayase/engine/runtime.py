@@ -152,8 +152,12 @@ class QueryWorker:
         headers = tuple((str(h[0]), _as_bytes(h[1])) for h in raw) if raw else ()
         key: Any = msg.key()
         value: Any = msg.value()
+        if key is not None and type(key) is not bytes:
+            key = _as_bytes(key)
+        if value is not None and type(value) is not bytes:
+            value = _as_bytes(value)
         return Record(msg.topic() or "", msg.partition() or 0, msg.offset() or 0, ts,
-                      _as_bytes(key), _as_bytes(value), headers)
+                      key, value, headers)
 
     def process_batch(self, messages: list[Message]) -> None:
         offsets = self._pending
