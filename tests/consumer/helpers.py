@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -101,3 +102,9 @@ def read_all(bs: str, topic: str, n: int, timeout: float = 30) -> list[Any]:
         return out
     finally:
         c.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -9,12 +9,12 @@ import asyncio
 import threading
 from collections import Counter
 
-from tests.consumer.conftest import free_port
 from tests.consumer.helpers import (
     committed,
     consumer_config,
     create_topic,
     end_offsets,
+    free_port,
     produce_keyed,
     read_all,
     wait_for,
