@@ -88,7 +88,10 @@ class LiveState:
         for camp in sorted(set(self.ctr) | set(self.spend)):
             windows = self.ctr.get(camp, {})
             s = self.spend.get(camp, {})
-            latest = windows[max(windows)] if windows else None
+            # The current minute is still filling (clicks come ~20 s after impressions):
+            # the legend shows the last full minute.
+            starts = sorted(windows)
+            latest = windows[starts[-2]] if len(starts) >= 2 else None
             campaigns.append({
                 "id": camp, "name": s.get("name", camp), "spend": s.get("spend", 0),
                 "budget": s.get("budget"), "clicks": s.get("clicks", 0),
