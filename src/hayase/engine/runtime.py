@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from hayase.client.admin import Admin
 from hayase.client.config import quiet_logger
@@ -230,8 +238,7 @@ class QueryWorker:
             for tp in partitions:
                 if tp.partition in restored:
                     applied = restored[tp.partition].offsets.get((tp.topic, tp.partition))
-                    if applied is not None:
-                        tp.offset = applied
+                    tp.offset = OFFSET_BEGINNING if applied is None else applied
                     continue
                 st = query.state(tp.partition)
 
@@ -246,9 +253,11 @@ class QueryWorker:
                 log.info("%s: partition %d state ready (%d changelog records restored)",
                          query.query_id, tp.partition, n)
                 restored[tp.partition] = st
+                # The state is the truth about positions: a group offset the restored state
+                # does not reflect was committed by a member that lost the partition before
+                # its changelog reached us; resuming there would skip records.
                 applied = st.offsets.get((tp.topic, tp.partition))
-                if applied is not None:
-                    tp.offset = applied
+                tp.offset = OFFSET_BEGINNING if applied is None else applied
         consumer.assign(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
