@@ -78,3 +78,19 @@ def test_dashboard_wrapper_routes() -> None:
     status, body = _call(app, "/dashboard")
     assert status == 200 and b"CTR per campaign" in body
     assert _call(app, "/dashboard", "POST")[0] == 405
+
+
+def test_budget_top_ups_once_per_raise() -> None:
+    from hayase.ads.app import budget_top_ups
+
+    topped: dict[str, int] = {}
+    camps = [{"id": "c01", "name": "Sakura", "spend": 1010, "budget": 1000},
+             {"id": "c02", "name": "Kumo", "spend": 10, "budget": 1000},
+             {"id": "c03", "name": "Fuji", "spend": 5, "budget": None}]
+    (e,) = budget_top_ups(camps, topped, 42)
+    assert (e.topic, e.key, e.value, e.timestamp) == \
+        ("ad-campaigns", "c01", {"name": "Sakura", "budget": 1600}, 42)
+    assert budget_top_ups(camps, topped, 43) == []  # the pipeline does not show it yet
+    camps[0].update(budget=1600, spend=1700)
+    assert [x.value["budget"] for x in budget_top_ups(camps, topped, 44)
+            if x.value] == [2600]

@@ -217,6 +217,7 @@ def run_demo(opts: DemoOptions, echo: Echo) -> int:  # noqa: C901 - one linear s
             args=(sender, generator.events(cfg, opts.impressions), stop),
             kwargs={"speedup": opts.speedup}, daemon=True)
         gen_thread.start()
+
         def stop_generator() -> None:
             stop.set()
             gen_thread.join(60)
@@ -224,8 +225,20 @@ def run_demo(opts: DemoOptions, echo: Echo) -> int:  # noqa: C901 - one linear s
         cleanups.append(("generator", stop_generator))
 
         deadline = None if opts.duration is None else time.monotonic() + opts.duration
-        last = 0.0
+        last = last_top_up = time.monotonic()
+        topped: dict[str, int] = {}
+        budget_sender = EventSender(conf)
+        cleanups.append(("budget updates", lambda: budget_sender.flush(30)))
         while not stop.is_set():
+            if time.monotonic() - last_top_up >= TOP_UP_EVERY_S:
+                last_top_up = time.monotonic()
+                for e in budget_top_ups(collector.snapshot()["campaigns"], topped,
+                                        int(time.time() * 1000)):
+                    budget_sender.send(e)
+                    assert e.value is not None
+                    echo(f"campaign {e.key} ({e.value['name']}) spent its budget: the "
+                         f"advertiser raises it to {e.value['budget']:,} yen (a new record "
+                         f"in the compacted {generator.CAMPAIGNS} topic)")
             if deadline is not None and time.monotonic() >= deadline:
                 break
             if segments is not None and segments.error is not None:
@@ -258,6 +271,27 @@ def run_demo(opts: DemoOptions, echo: Echo) -> int:  # noqa: C901 - one linear s
         echo("stopped cleanly: generator flushed, consumers committed"
              + (", broker shut down" if opts.client_conf is None else ""))
     return status
+
+
+TOP_UP_EVERY_S = 30.0
+
+
+def budget_top_ups(campaigns: list[dict[str, Any]], topped: dict[str, int],
+                   now_ms: int) -> list[generator.Event]:
+    """Campaigns whose spend reached their budget get a budget 50% above the spend, rounded up
+    to 100 yen: a new master-data record, which the pipeline's CAMPAIGNS table picks up.
+    ``topped`` remembers what was sent so that a campaign is not raised again before the
+    pipeline shows the new budget."""
+    out = []
+    for c in campaigns:
+        budget, spend = c.get("budget"), c.get("spend", 0)
+        if budget is None or spend < budget or budget < topped.get(c["id"], 0):
+            continue
+        new_budget = -(-int(spend * 1.5) // 100) * 100
+        topped[c["id"]] = new_budget
+        out.append(generator.Event(generator.CAMPAIGNS, c["id"],
+                                   {"name": c["name"], "budget": new_budget}, now_ms, now_ms))
+    return out
 
 
 def _replicas(conf: Mapping[str, object]) -> int:
