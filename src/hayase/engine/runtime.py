@@ -41,6 +41,7 @@ from hayase.engine.changelog import (
     restore,
 )
 from hayase.engine.joins import JoinQuery, make_query
+from hayase.engine.ordering import TimestampMerger
 from hayase.engine.processing_log import DEFAULT_TOPIC, INCLUDE_ROWS, ProcessingLog
 from hayase.engine.query import StatelessQuery
 from hayase.engine.record import OutputRecord, Record
@@ -125,6 +126,11 @@ class QueryWorker:
         if isinstance(query, STATEFUL):
             self.changelog = ChangelogWriter(self.producer,
                                              changelog_topic(service_id, query.query_id))
+        self._merger: TimestampMerger | None = None
+        if isinstance(query, JoinQuery):
+            self._merger = TimestampMerger(
+                query.source_topics, self._lag, timestamp=lambda m: m.timestamp()[1],
+                topic_of=lambda m: m.topic(), partition_of=lambda m: m.partition())
         self.thread = threading.Thread(target=self._run, name=f"query-{query.query_id}",
                                        daemon=True)
 
@@ -260,8 +266,25 @@ class QueryWorker:
                 tp.offset = OFFSET_BEGINNING if applied is None else applied
         consumer.assign(partitions)
 
+    def _lag(self, topic: str, partition: int) -> bool | None:
+        """Whether the broker has records of this partition not yet returned by the consumer
+        (None: cannot tell yet). Uses the watermarks cached from fetch responses."""
+        tp = TopicPartition(topic, partition)
+        try:
+            low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            position = self.consumer.position([tp])[0].offset
+        except KafkaException:
+            return None
+        if high < 0:
+            return None
+        if position < 0:
+            return None if high > low else False
+        return position < high
+
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         query = self.query
+        if self._merger is not None:
+            self._merger.forget(tp.partition for tp in partitions)
         if isinstance(query, STATEFUL):
             if self._pending:
                 self.commit_pending()  # the state of what was processed goes with the task
@@ -274,6 +297,9 @@ class QueryWorker:
                                     on_revoke=self._on_revoke)
             while not self.stop_event.is_set():
                 batch = self.consumer.consume(num_messages=BATCH_SIZE, timeout=0.2)
+                if self._merger is not None:  # joins: Kafka Streams' timestamp order
+                    self._merger.add(m for m in batch if m.error() is None)
+                    batch = self._merger.ready(time.monotonic())
                 if batch:
                     self.process_batch(batch)
                 elif self._pending and time.monotonic() >= self._next_commit:

@@ -1,0 +1,84 @@
+"""Record choice inside a task that reads several topics (joins), as Kafka Streams does it.
+
+A join task owns partition ``p`` of each of its input topics. Kafka Streams processes the
+buffered record with the smallest timestamp among them next, and while one of the task's
+partitions has nothing buffered but the broker still has records for it, the task waits for
+them instead of running ahead (KIP-695; ``max.task.idle.ms``). Without this a live run could
+read one topic far ahead of the other, and the window stores' retention (which follows the
+largest timestamp seen) would hide rows that should have joined.
+
+The merger is plain code: the worker feeds it what the consumer returned and asks which
+records may be processed now; ``lag(topic, partition)`` says whether the broker has more
+(True), nothing more (False) or cannot tell yet (None).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+# How long a task waits for a partition whose lag is unknown, and at most for any partition
+# (then it processes what it has: Kafka Streams' "enforced processing").
+UNKNOWN_LAG_WAIT_S = 1.0
+MAX_IDLE_S = 5.0
+
+
+class TimestampMerger:
+    def __init__(self, topics: Iterable[str], lag: Callable[[str, int], bool | None],
+                 timestamp: Callable[[Any], int], topic_of: Callable[[Any], str],
+                 partition_of: Callable[[Any], int]) -> None:
+        self.topics = tuple(topics)
+        self.lag = lag
+        self.timestamp = timestamp
+        self.topic_of = topic_of
+        self.partition_of = partition_of
+        self.buffers: dict[int, dict[str, deque[Any]]] = {}
+        self.waiting_since: dict[int, float] = {}
+
+    def add(self, records: Iterable[Any]) -> None:
+        for rec in records:
+            task = self.buffers.setdefault(self.partition_of(rec), {})
+            task.setdefault(self.topic_of(rec), deque()).append(rec)
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """A revoked task's buffered records are dropped (its next owner re-reads them)."""
+        for p in partitions:
+            self.buffers.pop(p, None)
+            self.waiting_since.pop(p, None)
+
+    def buffered(self) -> int:
+        return sum(len(q) for task in self.buffers.values() for q in task.values())
+
+    def ready(self, now: float) -> list[Any]:
+        """The records that can be processed now, in each task's timestamp order."""
+        out: list[Any] = []
+        for partition, task in self.buffers.items():
+            while any(task.values()):
+                if self._must_wait(partition, task, now):
+                    break
+                topic = min((t for t, q in task.items() if q),
+                            key=lambda t: self.timestamp(task[t][0]))
+                out.append(task[topic].popleft())
+        return out
+
+    def _must_wait(self, partition: int, task: dict[str, deque[Any]], now: float) -> bool:
+        unknown = False
+        for topic in self.topics:
+            if task.get(topic):
+                continue
+            more = self.lag(topic, partition)
+            if more is None:
+                unknown = True
+            elif more:
+                return self._still_waiting(partition, now, MAX_IDLE_S)
+        if unknown:
+            return self._still_waiting(partition, now, UNKNOWN_LAG_WAIT_S)
+        self.waiting_since.pop(partition, None)
+        return False
+
+    def _still_waiting(self, partition: int, now: float, limit: float) -> bool:
+        """Wait up to ``limit`` seconds; past it the task processes what it has (enforced
+        processing) until it has no reason to wait any more."""
+        since = self.waiting_since.setdefault(partition, now)
+        return now - since < limit
