@@ -27,13 +27,20 @@ PARTITIONS = 3
 
 
 def _produce(bootstrap: str, topic: str, start: int, count: int) -> None:
+    """Record i: key k<i % KEYS>; value column G = k<(i // KEYS) % KEYS>, so the records of
+    one G have every key and sit in every partition."""
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
     for i in range(start, start + count):
-        producer.produce(topic, key=f"k{i % KEYS}".encode(), value=json.dumps({"V": i}).encode(),
+        producer.produce(topic, key=f"k{i % KEYS}".encode(),
+                         value=json.dumps({"V": i, "G": f"k{_g(i)}"}).encode(),
                          timestamp=BASE_TS + i)
         if i % 5000 == 0:
             producer.poll(0)
     assert producer.flush(60) == 0
+
+
+def _g(i: int) -> int:
+    return (i // KEYS) % KEYS
 
 
 def _table(bootstrap: str, topic: str) -> tuple[dict[str, dict], int]:
@@ -86,7 +93,9 @@ def _kill(proc: subprocess.Popen) -> str:
     return proc.communicate(timeout=30)[0].decode(errors="replace")
 
 
-def test_sigkill_mid_stream_final_table_is_exact(kafka, topic_name, tmp_path: Path) -> None:
+@pytest.mark.parametrize("group_by", ["key", "value"])
+def test_sigkill_mid_stream_final_table_is_exact(kafka, topic_name, tmp_path: Path,
+                                                 group_by: str) -> None:
     bootstrap = kafka.bootstrap_servers
     source, sink = topic_name, f"{topic_name}-totals"
     service = f"c{uuid.uuid4().hex[:8]}_"
@@ -94,10 +103,12 @@ def test_sigkill_mid_stream_final_table_is_exact(kafka, topic_name, tmp_path: Pa
     Admin({"bootstrap.servers": bootstrap}).create_topic(source, partitions=PARTITIONS)
     sql = tmp_path / "agg.sql"
     sql.write_text(
-        f"CREATE STREAM s (ID STRING KEY, V BIGINT) WITH (kafka_topic='{source}', "
+        f"CREATE STREAM s (ID STRING KEY, V BIGINT, G STRING) WITH (kafka_topic='{source}', "
         f"key_format='KAFKA', value_format='JSON');\n"
         f"CREATE TABLE totals WITH (kafka_topic='{sink}', partitions={PARTITIONS}) AS "
-        f"SELECT ID, COUNT(*) AS N, SUM(V) AS TOTAL FROM s GROUP BY ID;\n")
+        + ("SELECT ID, COUNT(*) AS N, SUM(V) AS TOTAL FROM s GROUP BY ID;\n"
+           if group_by == "key" else
+           "SELECT G, COUNT(*) AS N, SUM(V) AS TOTAL FROM s GROUP BY G;\n"))
     first, second = 30_000, 30_000
     _produce(bootstrap, source, 0, first)
 
@@ -110,10 +121,13 @@ def test_sigkill_mid_stream_final_table_is_exact(kafka, topic_name, tmp_path: Pa
     _wait_for_outputs(bootstrap, sink, _table(bootstrap, sink)[1] + 5_000, proc)
     out2 = _kill(proc)
     shutil.rmtree(state)  # the next start has only the changelog topic
+    third = 10_000
+    _produce(bootstrap, source, first + second, third)  # so the table needs the third run
 
     expected = {}
     for k in range(KEYS):
-        values = [i for i in range(first + second) if i % KEYS == k]
+        values = [i for i in range(first + second + third)
+                  if (i % KEYS if group_by == "key" else _g(i)) == k]
         expected[f"k{k}"] = {"N": len(values), "TOTAL": sum(values)}
     proc = _start(sql, bootstrap, service, state)
     try:

@@ -124,6 +124,7 @@ class AggregateQuery(StatelessQuery):
         self.filters = [s.predicate for s in plan.steps[:-1] if isinstance(s, FilterStep)]
         self.store_factory: StoreFactory = store_factory or (lambda _p: MemoryStore())
         self.states: dict[int, PartitionState] = {}
+        self.single_task = False
         spec = agg.window
         self.window_type = spec.type.upper() if spec else None
         self.size = spec.size_ms if spec else 0
@@ -157,12 +158,26 @@ class AggregateQuery(StatelessQuery):
 
     # ------------------------------------------------------------------ state
 
+    def task_of(self, partition: int) -> int:
+        """The task (state store, changelog partition) of a source partition: the partition
+        itself, or 0 for every partition when the GROUP BY key is not the source key and the
+        source has several partitions (``single_task``: no repartition topic yet, so one
+        task sees every group; one instance only)."""
+        return 0 if self.single_task else partition
+
+    def groups_by_source_key(self) -> bool:
+        """True when the group key is the source's key columns (co-partitioned)."""
+        names = [c.name for c in self.source.schema.key]
+        text = self.agg.text.replace("`", "").replace(" ", "").upper()
+        return bool(names) and text == ",".join(n.upper() for n in names)
+
     def state(self, partition: int) -> PartitionState:
-        st = self.states.get(partition)
+        task = self.task_of(partition)
+        st = self.states.get(task)
         if st is None:
-            st = PartitionState(self.store_factory(partition))
+            st = PartitionState(self.store_factory(task))
             self._index_windows(st)
-            self.states[partition] = st
+            self.states[task] = st
         return st
 
     def _index_windows(self, st: PartitionState) -> None:
@@ -178,13 +193,13 @@ class AggregateQuery(StatelessQuery):
                extra_meta: Mapping[str, Any] | None = None) -> list[tuple[Any, Any]]:
         """Make the partition's state durable with the offsets it reflects; returns the
         changed entries (``before_write`` gets them first: the changelog)."""
-        st = self.states[partition]
+        st = self.states[self.task_of(partition)]
         meta = st.meta()
         meta.update(extra_meta or {})
         return st.store.commit(meta, before_write)
 
     def close_partition(self, partition: int) -> None:
-        st = self.states.pop(partition, None)
+        st = self.states.pop(self.task_of(partition), None)
         if st is not None:
             st.store.close()
 

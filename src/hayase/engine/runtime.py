@@ -206,8 +206,9 @@ class QueryWorker:
         remaining = self.producer.flush(30)
         if remaining or self._failure:
             raise DeliveryFailed(self._failure or f"{remaining} records not acknowledged")
-        for partition in sorted({p for _t, p in offsets}):
-            self._commit_state(partition)
+        task_of = getattr(self.query, "task_of", None) or (lambda p: p)
+        for task in sorted({task_of(p) for _t, p in offsets}):
+            self._commit_state(task)
         if offsets:
             try:
                 self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in
@@ -241,9 +242,11 @@ class QueryWorker:
         if isinstance(query, STATEFUL) and self.changelog is not None:
             topic = self.changelog.topic
             restored: dict[int, Any] = {}  # a join task spans several topics: restore once
+            task_of = getattr(query, "task_of", None) or (lambda p: p)
             for tp in partitions:
-                if tp.partition in restored:
-                    applied = restored[tp.partition].offsets.get((tp.topic, tp.partition))
+                task = task_of(tp.partition)
+                if task in restored:
+                    applied = restored[task].offsets.get((tp.topic, tp.partition))
                     tp.offset = OFFSET_BEGINNING if applied is None else applied
                     continue
                 st = query.state(tp.partition)
@@ -252,13 +255,13 @@ class QueryWorker:
                     log.info("%s: restoring partition %d from %s: %d/%d records",
                              query.query_id, p, topic, done, total)
 
-                n = restore(self.client_conf, topic, tp.partition, st.store, progress)
+                n = restore(self.client_conf, topic, task, st.store, progress)
                 if n:
                     query.close_partition(tp.partition)  # reopen: offsets, index from store
                     st = query.state(tp.partition)
                 log.info("%s: partition %d state ready (%d changelog records restored)",
                          query.query_id, tp.partition, n)
-                restored[tp.partition] = st
+                restored[task] = st
                 # The state is the truth about positions: a group offset the restored state
                 # does not reflect was committed by a member that lost the partition before
                 # its changelog reached us; resuming there would skip records.
@@ -404,6 +407,14 @@ class HeadlessRuntime:
                 query.check_copartitioning(self._partitions)
                 for name, like in query.internal_topics():  # repartition topics
                     self._ensure_topic(name, self._partitions(like), internal)
+            if isinstance(query, AggregateQuery) and not query.groups_by_source_key() and \
+                    (self._partitions(query.source_topic) or 1) > 1:
+                # No repartition topic for GROUP BY yet: one task sees every group, so the
+                # query must run on one instance only.
+                query.single_task = True
+                log.warning("%s: GROUP BY %s is not the key of %s: its partitions are "
+                            "aggregated by one task (run this query on one instance)",
+                            plan.query_id, query.agg.text, query.source_topic)
             if isinstance(query, STATEFUL):
                 self._ensure_topic(changelog_topic(self.service_id, plan.query_id),
                                    self._partitions(query.source_topic), internal,
