@@ -71,6 +71,10 @@ def test_emit_final_tumbling_drops_late_records() -> None:
     # closed and is dropped; [10s,20s) closes at 25s: a=2.
     assert _values(outs) == [{"N": 2}, {"N": 1}, {"N": 2}]
     assert [o.timestamp for o in outs] == [9000, 2000, 15000]
+    # Windowed key = key + 8-byte window start; placed by the key alone (Kafka Streams'
+    # WindowedStreamPartitioner).
+    assert outs[0].key == b'"a"' + (0).to_bytes(8, "big") and outs[0].partition_key == b'"a"'
+    assert outs[2].key == b'"a"' + (10000).to_bytes(8, "big")
     assert q.late_dropped == 1
 
 

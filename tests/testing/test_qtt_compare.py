@@ -32,8 +32,9 @@ def test_scope_rules():
     node = {"name": "g", "statements": ["CREATE TABLE T AS SELECT A, COUNT(*) FROM S GROUP BY A;"],
             "outputs": []}
     assert DEFAULT_SCOPE.out_of_scope_reason(expand_node("f", node)[0]) is None
-    node["statements"] = ["CREATE STREAM J AS SELECT * FROM A JOIN B ON A.X = B.X;"]
-    assert DEFAULT_SCOPE.out_of_scope_reason(expand_node("f", node)[0]) == "JOIN"
+    node["statements"] = ["CREATE TABLE W AS SELECT A, COUNT(*) FROM S WINDOW TUMBLING "
+                          "(SIZE 1 SECOND) GROUP BY A EMIT FINAL;"]
+    assert DEFAULT_SCOPE.out_of_scope_reason(expand_node("f", node)[0]) is None
     node["statements"] = ["CREATE STREAM O AS SELECT TEST_UDF(A) FROM S;"]
     assert DEFAULT_SCOPE.out_of_scope_reason(expand_node("f", node)[0]).startswith("test-only")
 

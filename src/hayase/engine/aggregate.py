@@ -485,8 +485,11 @@ class AggregateQuery(StatelessQuery):
             self._entry(SERIALIZATION_ERROR, e.message, e.target)
             return []
         if ws is not None and self.sink.window is not None:
+            inner = key_bytes
             key_bytes = windows.wrap(key_bytes, self.sink.window.type, ws,
                                      we if we is not None else ws)
+            return [OutputRecord(self.sink_topic, key_bytes, value_bytes, int(ts), rec.headers,
+                                 partition_key=inner)]
         return [OutputRecord(self.sink_topic, key_bytes, value_bytes, int(ts), rec.headers)]
 
 

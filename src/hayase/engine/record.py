@@ -31,3 +31,6 @@ class OutputRecord:
     timestamp: int
     headers: Headers = ()
     partition: int | None = None
+    # Bytes to place the record by instead of the key (windowed keys: Kafka Streams'
+    # WindowedStreamPartitioner hashes the key without its window).
+    partition_key: bytes | None = None

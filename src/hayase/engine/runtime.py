@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from confluent_kafka import (
 from hayase.client.admin import Admin
 from hayase.client.config import quiet_logger
 from hayase.client.errors import ClientError
+from hayase.client.partitioners import kafka_partition
 from hayase.engine.aggregate import AggregateQuery
 from hayase.engine.changelog import (
     CHANGELOG_CONFIGS,
@@ -120,6 +121,7 @@ class QueryWorker:
         })
         self._failure: str | None = None
         self._pending: dict[tuple[str, int], int] = {}  # offsets processed, not committed
+        self._partition_counts: dict[str, int] = {}
         self.commit_interval_s = commit_interval_ms / 1000.0
         self._next_commit = time.monotonic() + self.commit_interval_s
         self.changelog: ChangelogWriter | None = None
@@ -144,7 +146,17 @@ class QueryWorker:
         if err is not None:
             self._failure = f"delivery to {msg.topic()} failed: {err.str()}"
 
+    def _partition_for(self, topic: str, key: bytes) -> int:
+        n = self._partition_counts.get(topic)
+        if n is None:
+            md = self.producer.list_topics(topic, timeout=10).topics.get(topic)
+            n = len(md.partitions) if md is not None and md.partitions else 1
+            self._partition_counts[topic] = n
+        return kafka_partition(key, n)
+
     def _produce(self, out: OutputRecord) -> None:
+        if out.partition_key is not None and out.partition is None:
+            out = replace(out, partition=self._partition_for(out.topic, out.partition_key))
         while True:
             try:
                 if out.headers or out.partition is not None:
