@@ -44,7 +44,7 @@ from hayase.engine.processing_log import (
     RECORD_PROCESSING_ERROR,
     SERIALIZATION_ERROR,
     ProcessingLog,
-    ProcessingLogEntry,
+    ProcessingLogReporter,
 )
 from hayase.engine.query import UnsupportedPlan, _row_builder
 from hayase.engine.record import OutputRecord, Record
@@ -132,7 +132,7 @@ def _join_key(value: Any) -> Any:
     return freeze(value)
 
 
-class JoinQuery:
+class JoinQuery(ProcessingLogReporter):
     """Runs a QueryPlan whose steps are ``JoinStep... [FilterStep] [SelectKeyStep]
     ProjectStep`` (SelectKeyStep: PARTITION BY after the join)."""
 
@@ -341,20 +341,6 @@ class JoinQuery:
             self.close_partition(p)
 
     # ------------------------------------------------------------------ errors
-
-    def _entry(self, kind: int, message: str, target: str | None = None,
-               data: bytes | None = None) -> None:
-        rec = self._current
-        self.log.add(ProcessingLogEntry(
-            query_id=self.query_id, type=kind, error_message=message,
-            topic=rec.topic if rec else None, partition=rec.partition if rec else None,
-            offset=rec.offset if rec else None, target=target, record=data,
-            time_ms=rec.timestamp if rec else 0,
-        ))
-
-    def _on_expression_error(self, error: Exception) -> None:
-        if not self._suppress_errors:
-            self._entry(RECORD_PROCESSING_ERROR, str(error))
 
     # ------------------------------------------------------------------ records
 

@@ -103,3 +103,28 @@ class ProcessingLog:
     def drain(self) -> list[ProcessingLogEntry]:
         out, self.pending = self.pending, []
         return out
+
+
+class ProcessingLogReporter:
+    """What a query needs to report a failed record: the record being processed
+    (``_current``), the query's ``log`` and ``query_id``, and ``_suppress_errors`` for
+    evaluations whose failures ksqlDB does not log (e.g. of a tombstone)."""
+
+    query_id: str
+    log: ProcessingLog
+    _current: Any
+    _suppress_errors: bool
+
+    def _entry(self, kind: int, message: str, target: str | None = None,
+               data: bytes | None = None) -> None:
+        rec = self._current
+        self.log.add(ProcessingLogEntry(
+            query_id=self.query_id, type=kind, error_message=message,
+            topic=rec.topic if rec else None, partition=rec.partition if rec else None,
+            offset=rec.offset if rec else None, target=target, record=data,
+            time_ms=rec.timestamp if rec else 0,
+        ))
+
+    def _on_expression_error(self, error: Exception) -> None:
+        if not self._suppress_errors:
+            self._entry(RECORD_PROCESSING_ERROR, str(error))

@@ -17,7 +17,7 @@ from hayase.engine.processing_log import (
     RECORD_PROCESSING_ERROR,
     SERIALIZATION_ERROR,
     ProcessingLog,
-    ProcessingLogEntry,
+    ProcessingLogReporter,
 )
 from hayase.engine.record import OutputRecord, Record
 from hayase.engine.timestamps import InvalidTimestamp, make_extractor, throw_on_invalid
@@ -88,7 +88,7 @@ def _row_builder(source: DataSource) -> Callable[[tuple[Any, ...], tuple[Any, ..
     return general
 
 
-class StatelessQuery:
+class StatelessQuery(ProcessingLogReporter):
     """Runs one QueryPlan (CSAS / CTAS / INSERT INTO ... SELECT without GROUP BY or JOIN)."""
 
     ALLOWED_STEPS: tuple[type, ...] = (FilterStep, FlatMapStep, SelectKeyStep, ProjectStep)
@@ -153,20 +153,6 @@ class StatelessQuery:
         return (self.source_topic,)
 
     # ------------------------------------------------------------------ errors
-
-    def _entry(self, kind: int, message: str, target: str | None = None,
-               data: bytes | None = None) -> None:
-        rec = self._current
-        self.log.add(ProcessingLogEntry(
-            query_id=self.query_id, type=kind, error_message=message,
-            topic=rec.topic if rec else None, partition=rec.partition if rec else None,
-            offset=rec.offset if rec else None, target=target, record=data,
-            time_ms=rec.timestamp if rec else 0,
-        ))
-
-    def _on_expression_error(self, error: Exception) -> None:
-        if not self._suppress_errors:
-            self._entry(RECORD_PROCESSING_ERROR, str(error))
 
     # ------------------------------------------------------------------ operators
 
