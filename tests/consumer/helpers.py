@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+
+from hayase.testing.apache_kafka import free_port  # noqa: F401 - the tests import it from here
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 3) -> None:
@@ -102,9 +103,3 @@ def read_all(bs: str, topic: str, n: int, timeout: float = 30) -> list[Any]:
         return out
     finally:
         c.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

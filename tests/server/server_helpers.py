@@ -3,7 +3,6 @@ backend; tests that need Kafka build their own over the `kafka` fixture."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +13,7 @@ import uvicorn
 from hayase.server.app import KsqlApp, ServerConfig
 from hayase.server.backend import Backend
 from hayase.server.engine import KsqlServer
+from hayase.testing.apache_kafka import free_port
 
 
 @dataclass
@@ -21,12 +21,6 @@ class Running:
     url: str
     server: KsqlServer
     app: KsqlApp
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -29,6 +29,7 @@ from typing import Any
 from hayase.ads import generator, pipeline_sql
 from hayase.ads.producer import EventSender, create_topics, send_all, send_paced
 from hayase.ads.segments import SEGMENTS_GROUP, RedisProcess, SegmentUpdaterThread
+from hayase.testing.apache_kafka import free_port
 
 Echo = Callable[[str], None]
 SERVICE_ID = "hayase_ads_"
@@ -58,13 +59,6 @@ def port_free(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _start_broker(data_dir: Path, wanted_port: int, echo: Echo) -> tuple[Any, int]:

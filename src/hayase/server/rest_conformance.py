@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import socket
 import sys
 import threading
 import time
@@ -31,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from hayase.testing.apache_kafka import free_port
 from hayase.testing.compare import matches
 
 PUSH_TIMEOUT = 5.0
@@ -191,10 +191,7 @@ class HttpServer:
         from hayase.server.engine import KsqlServer
 
         self.app = KsqlApp(KsqlServer(MemoryBackend(), record_commands=False))
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        sock.close()
+        self.port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
                                                     log_level="error"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
