@@ -19,11 +19,19 @@ one key, these topics are created with ``cleanup.policy=delete`` and ``retention
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 
 from hayase.client.config import quiet_logger
 from hayase.engine.state import META_KEY, StateStore, decode, encode
@@ -97,6 +105,29 @@ class ChangelogError(Exception):
     pass
 
 
+# Answers of a leader that does not know a just-created topic yet (Apache Kafka's metadata
+# propagates after CreateTopics returns): retried for a bounded time.
+_NOT_YET = frozenset({KafkaError._UNKNOWN_PARTITION, KafkaError._UNKNOWN_TOPIC,
+                      KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.LEADER_NOT_AVAILABLE,
+                      KafkaError.NOT_LEADER_FOR_PARTITION})
+
+
+def _watermarks(consumer: Consumer, tp: TopicPartition,
+                timeout_s: float = 30.0) -> tuple[int, int]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+            return int(low), int(high)
+        except KafkaException as e:
+            if e.args[0].code() not in _NOT_YET or time.monotonic() >= deadline:
+                raise ChangelogError(f"restoring {tp.topic}-{tp.partition}: "
+                                     f"{e.args[0].str()}") from None
+            log.info("changelog %s-%d not known by its leader yet: retrying", tp.topic,
+                     tp.partition)
+            time.sleep(0.2)
+
+
 def restore(client_conf: Mapping[str, object], topic: str, partition: int, store: StateStore,
             progress: Callable[[int, int], None] | None = None, batch: int = 1000) -> int:
     """Bring ``store`` up to the end of its changelog partition, from the offset its metadata
@@ -106,7 +137,7 @@ def restore(client_conf: Mapping[str, object], topic: str, partition: int, store
                          "enable.auto.commit": False, "enable.partition.eof": True,
                          "logger": quiet_logger()})
     try:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
+        low, high = _watermarks(consumer, TopicPartition(topic, partition))
         if high <= max(start, low):
             return 0
         consumer.assign([TopicPartition(topic, partition,

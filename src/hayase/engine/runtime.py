@@ -365,11 +365,31 @@ class HeadlessRuntime:
         existing = self.admin.metadata().topics
         if name in existing and existing[name].error is None:
             return
+        expected = partitions or 1
         try:
-            self.admin.create_topic(name, partitions or 1, replicas or 1, configs)
+            self.admin.create_topic(name, expected, replicas or 1, configs)
         except ClientError as e:
             if "already exists" not in str(e):
                 raise
+            expected = 1  # someone else's topic: its own partition count
+        self._await_topic(name, expected)
+
+    def _await_topic(self, name: str, partitions: int, timeout_s: float = 30.0) -> None:
+        """Wait (bounded) until a just-created topic shows in the metadata with all its
+        partitions and their leaders: on Apache Kafka the metadata lags the CreateTopics
+        answer, and a query reading it too early would see no topic (a 1-partition sink, an
+        unknown changelog partition)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            md = self.admin.metadata().topics.get(name)
+            if md is not None and md.error is None and len(md.partitions) >= partitions and \
+                    all(p.leader >= 0 for p in md.partitions.values()):
+                return
+            if time.monotonic() >= deadline:
+                log.warning("topic %s not complete in the metadata after %.0f s", name,
+                            timeout_s)
+                return
+            time.sleep(0.1)
 
     def _delete_topic(self, name: str) -> None:
         try:
