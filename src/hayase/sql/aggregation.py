@@ -20,6 +20,7 @@ from hayase.sql.compiler import (
     guarded,
 )
 from hayase.sql.errors import StatementError
+from hayase.sql.errors import statement_error as _err
 from hayase.sql.functions import FunctionArgError, lookup
 from hayase.sql.plan import (
     PSEUDO_TYPES,
@@ -41,10 +42,6 @@ if TYPE_CHECKING:
 _COMPLEX_INTERMEDIATE = {"AVG", "STDDEV_SAMP", "STDDEV_SAMPLE", "CORRELATION", "TOPK",
                          "TOPKDISTINCT", "COLLECT_LIST", "COLLECT_SET", "HISTOGRAM",
                          "EARLIEST_BY_OFFSET", "LATEST_BY_OFFSET", "COUNT_DISTINCT", "ATTR"}
-
-
-def _err(msg: str, node: ast.Node | None = None) -> StatementError:
-    return StatementError(msg, node.line if node else None, node.column if node else None)
 
 
 @dataclass

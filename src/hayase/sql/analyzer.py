@@ -22,6 +22,7 @@ from hayase.sql.compiler import (
     guarded,
 )
 from hayase.sql.errors import StatementError
+from hayase.sql.errors import statement_error as _err
 from hayase.sql.metastore import Metastore, PersistentQuery
 from hayase.sql.plan import (
     PSEUDO_COLUMNS,
@@ -70,10 +71,6 @@ KNOWN_PROPERTIES = {
     "WINDOW_TYPE", "WINDOW_SIZE", "RETENTION_MS", "SOURCE_CONNECTOR", "CLEANUP_POLICY",
     "KEY_PROTOBUF_NULLABLE_REPRESENTATION", "VALUE_PROTOBUF_NULLABLE_REPRESENTATION",
 }
-
-
-def _err(msg: str, node: ast.Node | None = None) -> StatementError:
-    return StatementError(msg, node.line if node else None, node.column if node else None)
 
 
 def _prop_str(props: dict[str, ast.Literal], name: str) -> str | None:

@@ -11,6 +11,11 @@ Every error carries the 1-based ``line`` and ``column`` of the offending text wh
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hayase.sql import ast
+
 
 class KsqlError(Exception):
     """Base class of every error the SQL layer raises on purpose."""
@@ -41,6 +46,11 @@ class StatementError(KsqlError):
     """The statement parses but is semantically invalid (unknown column, type mismatch, ...)."""
 
     kind = "statement"
+
+
+def statement_error(message: str, node: ast.Node | None = None) -> StatementError:
+    """A StatementError pointing at ``node`` (no position when there is no node)."""
+    return StatementError(message, node.line if node else None, node.column if node else None)
 
 
 class KsqlRuntimeError(KsqlError):

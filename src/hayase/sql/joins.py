@@ -25,6 +25,7 @@ from hayase.sql.compiler import (
     guarded,
 )
 from hayase.sql.errors import StatementError
+from hayase.sql.errors import statement_error as _err
 from hayase.sql.plan import (
     PSEUDO_COLUMNS,
     PSEUDO_TYPES,
@@ -40,10 +41,6 @@ from hayase.sql.types import SqlType
 
 if TYPE_CHECKING:
     from hayase.sql.analyzer import _QueryPlanner
-
-
-def _err(msg: str, node: ast.Node | None = None) -> StatementError:
-    return StatementError(msg, node.line if node else None, node.column if node else None)
 
 
 _TYPE_TEXT = {"INNER": "[INNER]", "LEFT": "LEFT [OUTER]", "RIGHT": "RIGHT [OUTER]",
