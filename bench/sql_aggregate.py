@@ -41,7 +41,6 @@ import logging
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -51,16 +50,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+from _peers import (
+    BYTEWAX_VERSION,
+    QUIX_VERSION,
+    bench_broker,
+    bytewax_python,
+    create_topic,
+    load_average,
+    quix_python,
+    run_subprocess,
+    run_thread,
+)
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
-
-from hayase.testing.brokers import ApacheBackend, EmbeddedBroker
-
-BENCH_CACHE = Path.home() / ".cache" / "hayase" / "bench"
-QUIX_VENV = BENCH_CACHE / "quix-venv"
-BYTEWAX_VENV = BENCH_CACHE / "bytewax-venv"
-QUIX_VERSION = "3.28.1"
-BYTEWAX_VERSION = "0.21.1"
 
 KEYS = 10_000
 SIZE_MS = 10_000
@@ -178,11 +179,6 @@ def expected_windows(events: list[tuple[bytes, bytes, int]]) -> tuple[dict[tuple
 # --------------------------------------------------------------------------- kafka helpers
 
 
-def create_topic(bootstrap: str, name: str) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(name, 1, 1)])[name].result(30)
-
-
 def produce_input(bootstrap: str, topic: str, events: list[tuple[bytes, bytes, int]]) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all",
                          "batch.size": 1_000_000, "queue.buffering.max.messages": 500_000})
@@ -194,18 +190,6 @@ def produce_input(bootstrap: str, topic: str, events: list[tuple[bytes, bytes, i
             except BufferError:
                 producer.poll(0.05)
     assert producer.flush(120) == 0
-
-
-def output_count(bootstrap: str, topic: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermarks"})
-    try:
-        md = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if md is None or md.error is not None:
-            return 0
-        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                   for p in md.partitions)
-    finally:
-        consumer.close()
 
 
 def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
@@ -225,19 +209,6 @@ def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | N
         return out
     finally:
         consumer.close()
-
-
-def wait_for(bootstrap: str, topic: str, expected: int, started: float,
-             alive: Callable[[], bool], timeout: float = 1800) -> float:
-    while time.monotonic() - started < timeout:
-        if output_count(bootstrap, topic) >= expected:
-            return time.monotonic() - started
-        if not alive():
-            if output_count(bootstrap, topic) >= expected:
-                return time.monotonic() - started
-            raise RuntimeError(f"runner for {topic} stopped early")
-        time.sleep(0.1)
-    raise TimeoutError(f"{topic}: fewer than {expected} records after {timeout}s")
 
 
 # --------------------------------------------------------------------------- decoders
@@ -276,7 +247,7 @@ def run_hayase(bootstrap: str, src: str, dst: str, expected: int) -> float:
                                "--bootstrap-servers", bootstrap,
                                "-p", f"ksql.service.id=bench_{uuid.uuid4().hex[:6]}_",
                                "-p", f"ksql.streams.state.dir={work / 'state'}"],
-                              bootstrap, dst, expected, create=False)
+                              bootstrap, dst, expected, work / "run.log", create=False)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -328,50 +299,7 @@ def plain_loop(bootstrap: str, src: str, dst: str, stop: threading.Event) -> Non
 
 
 def run_plain(bootstrap: str, src: str, dst: str, expected: int) -> float:
-    stop = threading.Event()
-    started = time.monotonic()
-    thread = threading.Thread(target=plain_loop, args=(bootstrap, src, dst, stop), daemon=True)
-    thread.start()
-    try:
-        return wait_for(bootstrap, dst, expected, started, thread.is_alive)
-    finally:
-        stop.set()
-        thread.join(30)
-
-
-def venv_python(venv: Path, requirements: list[str], module: str) -> Path | None:
-    python = venv / "bin" / "python"
-    if python.exists():
-        check = subprocess.run([str(python), "-c", f"import {module}"], capture_output=True)
-        if check.returncode == 0:
-            return python
-    try:
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements], check=True)
-    except (subprocess.CalledProcessError, OSError) as e:
-        print(f"{module} unavailable ({e}); skipping it", file=sys.stderr)
-        return None
-    return python
-
-
-def run_subprocess(argv: list[str], bootstrap: str, dst: str, expected: int,
-                   create: bool = True) -> float:
-    if create:
-        create_topic(bootstrap, dst)
-    started = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        return wait_for(bootstrap, dst, expected, started, lambda: proc.poll() is None)
-    except RuntimeError:
-        print((proc.stderr.read() if proc.stderr else b"").decode()[-3000:], file=sys.stderr)
-        raise
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return run_thread(plain_loop, bootstrap, src, dst, expected)
 
 
 def run_quix(python: Path, bootstrap: str, src: str, dst: str, expected: int) -> float:
@@ -379,14 +307,18 @@ def run_quix(python: Path, bootstrap: str, src: str, dst: str, expected: int) ->
     try:
         return run_subprocess([str(python), "-c", QUIX_SCRIPT, bootstrap, src, dst,
                                f"quix-{uuid.uuid4().hex[:8]}", state_dir], bootstrap, dst,
-                              expected)
+                              expected, Path(state_dir) / "run.log")
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def run_bytewax(python: Path, bootstrap: str, src: str, dst: str, expected: int) -> float:
-    return run_subprocess([str(python), "-c", BYTEWAX_SCRIPT, bootstrap, src, dst], bootstrap,
-                          dst, expected)
+    work = Path(tempfile.mkdtemp(prefix="bytewax-bench-"))
+    try:
+        return run_subprocess([str(python), "-c", BYTEWAX_SCRIPT, bootstrap, src, dst],
+                              bootstrap, dst, expected, work / "run.log")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- main
@@ -406,17 +338,16 @@ def main() -> int:
     base = (int(time.time() * 1000) // SIZE_MS) * SIZE_MS - 3_600_000
     events = make_events(args.records, base)
     expected, late, stream_time = expected_windows(events)
-    quix = None if "quix" in args.skip else venv_python(
-        QUIX_VENV, [f"quixstreams=={QUIX_VERSION}", "orjson"], "quixstreams")
-    bytewax = None if "bytewax" in args.skip else venv_python(
-        BYTEWAX_VENV, [f"bytewax[kafka]=={BYTEWAX_VERSION}", "orjson"], "bytewax")
-    backend = None
-    if args.bootstrap_servers:
-        bootstrap = args.bootstrap_servers
-    else:
-        backend = EmbeddedBroker() if args.backend == "embedded" else ApacheBackend(nodes=1)
-        backend.start()
-        bootstrap = backend.bootstrap_servers
+    quix = None if "quix" in args.skip else quix_python()
+    bytewax = None if "bytewax" in args.skip else bytewax_python()
+    with bench_broker(args.backend, args.bootstrap_servers) as bootstrap:
+        run_all(args, bootstrap, events, expected, late, stream_time, quix, bytewax)
+    return 0
+
+
+def run_all(args: argparse.Namespace, bootstrap: str, events: list[tuple[bytes, bytes, int]],
+            expected: dict[tuple[str, int], int], late: int, stream_time: int,
+            quix: Path | None, bytewax: Path | None) -> None:
     runners: dict[str, Callable[[str, str, int], float]] = {}
     if "plain" not in args.skip:
         runners["plain Python dict (ceiling)"] = lambda s, d, e: run_plain(bootstrap, s, d, e)
@@ -429,49 +360,43 @@ def main() -> int:
         runners[f"Bytewax {BYTEWAX_VERSION}"] = lambda s, d, e: run_bytewax(bytewax, bootstrap,
                                                                              s, d, e)
     decoders = {"hayase": decode_hayase}
-    try:
-        run_id = uuid.uuid4().hex[:8]
-        src = f"bench-pv-{run_id}"
-        create_topic(bootstrap, src)
-        t0 = time.monotonic()
-        produce_input(bootstrap, src, events)
-        avg = sum(len(v) for _, v, _ in events) // len(events)
-        print(f"input: {args.records} JSON events ({avg} bytes on average), {KEYS} keys, "
-              f"{late} late (dropped); expected {len(expected)} closed windows; produced in "
-              f"{time.monotonic() - t0:.1f}s ({args.backend if backend else bootstrap})")
-        times: dict[str, list[float]] = {name: [] for name in runners}
-        checks: dict[str, str] = {}
-        for run in range(args.runs):
-            for name, runner in runners.items():
-                dst = f"out-{name.split()[0].lower()}-{run_id}-{run}"
-                seconds = runner(src, dst, len(expected))
-                times[name].append(seconds)
-                got = decoders.get(name, decode_start_count)(read_topic(bootstrap, dst))
-                got = {k: v for k, v in got.items() if k[1] + SIZE_MS <= stream_time - GRACE_MS}
-                ok = got == expected
-                if not ok:
-                    diff = [(k, expected.get(k), got.get(k))
-                            for k in set(expected) | set(got) if expected.get(k) != got.get(k)]
-                    checks[name] = f"DIFFERENT ({len(diff)} windows, e.g. {diff[:3]})"
-                else:
-                    checks.setdefault(name, "identical")
-                print(f"  run {run + 1}: {name}: {seconds:.2f}s, "
-                      f"{'identical' if ok else 'DIFFERENT'}", flush=True)
-        medians = {name: statistics.median(t) for name, t in times.items()}
-        hayase_rate = args.records / medians["hayase"] if "hayase" in medians else None
-        print(f"\n{'runner':30s} {'median s':>9s} {'records/s':>10s} {'hayase/runner':>14s}"
-              f"  results")
-        for name, seconds in medians.items():
-            rate = args.records / seconds
-            ratio = f"{hayase_rate / rate:14.2f}" if hayase_rate else f"{'':14s}"
-            print(f"{name:30s} {seconds:9.2f} {rate:10.0f} {ratio}  {checks[name]}")
-    finally:
-        if backend is not None:
-            backend.stop()
-            cleanup = getattr(backend, "cleanup", None)
-            if cleanup:
-                cleanup()
-    return 0
+    run_id = uuid.uuid4().hex[:8]
+    src = f"bench-pv-{run_id}"
+    create_topic(bootstrap, src)
+    t0 = time.monotonic()
+    produce_input(bootstrap, src, events)
+    avg = sum(len(v) for _, v, _ in events) // len(events)
+    print(f"input: {args.records} JSON events ({avg} bytes on average), {KEYS} keys, "
+          f"{late} late (dropped); expected {len(expected)} closed windows; produced in "
+          f"{time.monotonic() - t0:.1f}s ({args.bootstrap_servers or args.backend}); "
+          f"load average {load_average()}")
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    checks: dict[str, str] = {}
+    for run in range(args.runs):
+        for name, runner in runners.items():
+            dst = f"out-{name.split()[0].lower()}-{run_id}-{run}"
+            seconds = runner(src, dst, len(expected))
+            times[name].append(seconds)
+            got = decoders.get(name, decode_start_count)(read_topic(bootstrap, dst))
+            got = {k: v for k, v in got.items() if k[1] + SIZE_MS <= stream_time - GRACE_MS}
+            ok = got == expected
+            if not ok:
+                diff = [(k, expected.get(k), got.get(k))
+                        for k in set(expected) | set(got) if expected.get(k) != got.get(k)]
+                checks[name] = f"DIFFERENT ({len(diff)} windows, e.g. {diff[:3]})"
+            else:
+                checks.setdefault(name, "identical")
+            print(f"  run {run + 1}: {name}: {seconds:.2f}s, "
+                  f"{'identical' if ok else 'DIFFERENT'}; load average {load_average()}",
+                  flush=True)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    hayase_rate = args.records / medians["hayase"] if "hayase" in medians else None
+    print(f"\n{'runner':30s} {'median s':>9s} {'records/s':>10s} {'hayase/runner':>14s}"
+          f"  results")
+    for name, seconds in medians.items():
+        rate = args.records / seconds
+        ratio = f"{hayase_rate / rate:14.2f}" if hayase_rate else f"{'':14s}"
+        print(f"{name:30s} {seconds:9.2f} {rate:10.0f} {ratio}  {checks[name]}")
 
 
 if __name__ == "__main__":

@@ -24,22 +24,25 @@ from __future__ import annotations
 
 import argparse
 import logging
-import subprocess
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
-
-from hayase.testing.brokers import ApacheBackend, EmbeddedBroker
-
-QUIX_VENV = Path.home() / ".cache" / "hayase" / "bench" / "quix-venv"
-QUIX_VERSION = "3.28.1"
+from _peers import (
+    bench_broker,
+    create_topic,
+    load_average,
+    quix_python,
+    run_subprocess,
+    run_thread,
+    wait_for,
+)
+from confluent_kafka import Consumer, Producer
 
 SQL = """
 CREATE STREAM events (user_id STRING KEY, id BIGINT, amount DOUBLE, currency STRING,
@@ -77,11 +80,6 @@ def expected_outputs(n: int) -> int:
     return sum(1 for i in range(n) if (i * 7919 % 10000) / 100.0 > 50 and i % 10)
 
 
-def create_topic(bootstrap: str, name: str) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(name, 1, 1)])[name].result(30)
-
-
 def produce_input(bootstrap: str, topic: str, n: int) -> int:
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all",
                          "batch.size": 1_000_000, "queue.buffering.max.messages": 500_000})
@@ -99,29 +97,6 @@ def produce_input(bootstrap: str, topic: str, n: int) -> int:
     return size // n
 
 
-def output_count(bootstrap: str, topic: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermarks"})
-    try:
-        md = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if md is None or md.error is not None:
-            return 0
-        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                   for p in md.partitions)
-    finally:
-        consumer.close()
-
-
-def wait_for(bootstrap: str, topic: str, expected: int, started: float,
-             alive: Callable[[], bool], timeout: float = 1800) -> float:
-    while time.monotonic() - started < timeout:
-        if output_count(bootstrap, topic) >= expected:
-            return time.monotonic() - started
-        if not alive():
-            raise RuntimeError(f"runner for {topic} stopped early")
-        time.sleep(0.2)
-    raise TimeoutError(f"{topic}: fewer than {expected} records after {timeout}s")
-
-
 def run_hayase(bootstrap: str, src: str, dst: str, expected: int) -> float:
     from hayase.engine.runtime import HeadlessRuntime
 
@@ -130,7 +105,8 @@ def run_hayase(bootstrap: str, src: str, dst: str, expected: int) -> float:
                               {"ksql.service.id": f"bench_{uuid.uuid4().hex[:6]}_"})
     runtime.start()
     try:
-        return wait_for(bootstrap, dst, expected, started, lambda: not runtime.failed)
+        return wait_for(bootstrap, dst, expected, started, lambda: not runtime.failed,
+                        interval=0.2)
     finally:
         runtime.stop()
         runtime.wait()
@@ -169,54 +145,20 @@ def plain_loop(bootstrap: str, src: str, dst: str, stop: threading.Event) -> Non
 
 
 def run_plain(bootstrap: str, src: str, dst: str, expected: int) -> float:
-    stop = threading.Event()
-    started = time.monotonic()
-    thread = threading.Thread(target=plain_loop, args=(bootstrap, src, dst, stop), daemon=True)
-    thread.start()
-    try:
-        return wait_for(bootstrap, dst, expected, started, thread.is_alive)
-    finally:
-        stop.set()
-        thread.join(30)
-
-
-def quix_python() -> Path | None:
-    python = QUIX_VENV / "bin" / "python"
-    if python.exists():
-        check = subprocess.run([str(python), "-c", "import quixstreams"], capture_output=True)
-        if check.returncode == 0:
-            return python
-    try:
-        subprocess.run([sys.executable, "-m", "venv", str(QUIX_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q",
-                        f"quixstreams=={QUIX_VERSION}", "orjson"], check=True)
-    except (subprocess.CalledProcessError, OSError) as e:
-        print(f"Quix Streams unavailable ({e}); skipping it", file=sys.stderr)
-        return None
-    return python
+    return run_thread(plain_loop, bootstrap, src, dst, expected, interval=0.2)
 
 
 def run_quix(bootstrap: str, src: str, dst: str, expected: int) -> float | None:
     python = quix_python()
     if python is None:
         return None
-    create_topic(bootstrap, dst)
-    started = time.monotonic()
-    proc = subprocess.Popen([str(python), "-c", QUIX_SCRIPT, bootstrap, src, dst,
-                             f"quix-{uuid.uuid4().hex[:8]}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    work = Path(tempfile.mkdtemp(prefix="quix-bench-"))
     try:
-        return wait_for(bootstrap, dst, expected, started, lambda: proc.poll() is None)
-    except RuntimeError:
-        print((proc.stderr.read() if proc.stderr else b"").decode()[-3000:], file=sys.stderr)
-        raise
+        return run_subprocess([str(python), "-c", QUIX_SCRIPT, bootstrap, src, dst,
+                               f"quix-{uuid.uuid4().hex[:8]}"], bootstrap, dst, expected,
+                              work / "run.log")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> int:
@@ -227,21 +169,15 @@ def main() -> int:
     parser.add_argument("--skip-quix", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    backend = None
-    if args.bootstrap_servers:
-        bootstrap = args.bootstrap_servers
-    else:
-        backend = EmbeddedBroker() if args.backend == "embedded" else ApacheBackend(nodes=1)
-        backend.start()
-        bootstrap = backend.bootstrap_servers
-    try:
+    with bench_broker(args.backend, args.bootstrap_servers) as bootstrap:
         run_id = uuid.uuid4().hex[:8]
         src = f"bench-events-{run_id}"
         create_topic(bootstrap, src)
         t0 = time.monotonic()
         size = produce_input(bootstrap, src, args.records)
         print(f"input: {args.records} JSON records, {size} bytes on average, produced in "
-              f"{time.monotonic() - t0:.1f}s ({args.backend if backend else bootstrap})")
+              f"{time.monotonic() - t0:.1f}s ({args.bootstrap_servers or args.backend}); "
+              f"load average {load_average()}")
         expected = expected_outputs(args.records)
         results: dict[str, float | None] = {}
         results["plain Python (ceiling)"] = run_plain(bootstrap, src, f"out-plain-{run_id}",
@@ -257,13 +193,8 @@ def main() -> int:
                 continue
             rate = args.records / seconds
             print(f"{name:24s} {seconds:8.2f} {rate:10.0f} {hayase_rate / rate:16.2f}")
-        print(f"({expected} of {args.records} records pass the filter)")
-    finally:
-        if backend is not None:
-            backend.stop()
-            cleanup = getattr(backend, "cleanup", None)
-            if cleanup:
-                cleanup()
+        print(f"({expected} of {args.records} records pass the filter; load average "
+              f"{load_average()})")
     return 0
 
 
