@@ -799,10 +799,7 @@ class _QueryPlanner:
             raise _err(f"{q.from_.name} does not exist.", q.from_)
         self.source = src
         self.source_names = [src.name]
-        if q.window is not None and q.group_by is None:
-            raise _err("WINDOW clause requires a GROUP BY clause.", q.window)
-        if q.having is not None and q.group_by is None:
-            raise _err("HAVING clause requires a GROUP BY clause.", q.having)
+        self._check_group_by_clauses()
         if q.emit == "FINAL" and q.group_by is None:
             raise _err("EMIT FINAL is only supported for windowed aggregations.", q)
         if q.partition_by is not None and src.window is not None:
@@ -821,13 +818,7 @@ class _QueryPlanner:
         self.types = ms.types
         self._plan_where()
         if q.group_by is not None:
-            from hayase.sql.aggregation import AggregatePlanner
-
-            self.agg = AggregatePlanner(self)
-            self.agg.analyze()
-            self.partition = None
-            self.table_functions = []
-            return _PlanParts("TABLE")
+            return self._plan_aggregation()
         self._plan_partition_by()
         self._plan_select()
         return _PlanParts(src.source_type.value)
@@ -835,11 +826,7 @@ class _QueryPlanner:
     def _plan_join(self) -> _PlanParts:
         from hayase.sql.joins import JoinPlanner
 
-        q = self.query
-        if q.window is not None and q.group_by is None:
-            raise _err("WINDOW clause requires a GROUP BY clause.", q.window)
-        if q.having is not None and q.group_by is None:
-            raise _err("HAVING clause requires a GROUP BY clause.", q.having)
+        self._check_group_by_clauses()
         self.types = self.analyzer.metastore.types
         self.join = JoinPlanner(self)
         result = self.join.analyze()
@@ -849,16 +836,27 @@ class _QueryPlanner:
         self.rowtime_index = self.join.total_width + 1  # JOINTIME
         self._where_render = lambda e: self.join.qualified(e, "_")
         self._plan_where()
-        if q.group_by is not None:
+        if self.query.group_by is not None:
             # GROUP BY over the joined rows: the join chain, then the aggregation.
-            from hayase.sql.aggregation import AggregatePlanner
-
-            self.agg = AggregatePlanner(self)
-            self.agg.analyze()
-            self.partition = None
-            self.table_functions = []
-            return _PlanParts("TABLE")
+            return self._plan_aggregation()
         return _PlanParts(result)
+
+    def _check_group_by_clauses(self) -> None:
+        q = self.query
+        if q.window is not None and q.group_by is None:
+            raise _err("WINDOW clause requires a GROUP BY clause.", q.window)
+        if q.having is not None and q.group_by is None:
+            raise _err("HAVING clause requires a GROUP BY clause.", q.having)
+
+    def _plan_aggregation(self) -> _PlanParts:
+        """GROUP BY: the aggregation planner plans the projection; the result is a table."""
+        from hayase.sql.aggregation import AggregatePlanner
+
+        self.agg = AggregatePlanner(self)
+        self.agg.analyze()
+        self.partition = None
+        self.table_functions = []
+        return _PlanParts("TABLE")
 
     def _compiler(self, clause: str) -> ExpressionCompiler:
         self.scope.clause = clause
