@@ -22,6 +22,7 @@ from hayase.sql.compiler import (
 from hayase.sql.errors import StatementError
 from hayase.sql.errors import statement_error as _err
 from hayase.sql.functions import FunctionArgError, lookup
+from hayase.sql.naming import RESERVED, implicit_name, name_columns
 from hayase.sql.plan import (
     PSEUDO_TYPES,
     AggregateStep,
@@ -242,9 +243,7 @@ class AggregatePlanner:
             name = item.alias
             out = _OutColumn(name or "", typed, item.expression)
             if name is None:
-                from hayase.sql.analyzer import RESERVED, _implicit_name
-
-                implicit = _implicit_name(item.expression)
+                implicit = implicit_name(item.expression)
                 if isinstance(item.expression, ast.Dereference):
                     out.deref_name = implicit
                 elif implicit is not None:
@@ -258,7 +257,7 @@ class AggregatePlanner:
                        + ", ".join(offenders)
                        + "\nEither add the column(s) to the GROUP BY or remove them from the "
                        "SELECT.", self.q)
-        self._name(items)
+        name_columns(items, {c.name for c in self.source.schema.columns})
         self.items = items
         self.having: Typed | None = None
         if self.q.having is not None:
@@ -272,26 +271,6 @@ class AggregatePlanner:
                                + self.normal(self.q.having), self.q.having) from None
                 raise StatementError("Error in HAVING expression: " + e.message, e.line,
                                      e.column) from None
-
-    def _name(self, items: list[_OutColumn]) -> None:
-        taken = {c.name for c in self.source.schema.columns}
-        used = taken | {i.name for i in items if i.name}
-        for it in items:
-            if not it.name and it.deref_name:
-                name, n = it.deref_name, 0
-                while name in used:
-                    n += 1
-                    name = f"{it.deref_name}_{n}"
-                it.name = name
-                used.add(name)
-        counter = 0
-        for it in items:
-            if not it.name:
-                while f"KSQL_COL_{counter}" in used:
-                    counter += 1
-                it.name = f"KSQL_COL_{counter}"
-                used.add(it.name)
-                counter += 1
 
     # ------------------------------------------------------------------ schema
     def sink_columns(self, sink_name: str, node: ast.Node) -> tuple[list[int], list[int]]:

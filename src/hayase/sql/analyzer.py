@@ -24,6 +24,7 @@ from hayase.sql.compiler import (
 from hayase.sql.errors import StatementError
 from hayase.sql.errors import statement_error as _err
 from hayase.sql.metastore import Metastore, PersistentQuery
+from hayase.sql.naming import RESERVED, implicit_name, name_columns, synthetic_name
 from hayase.sql.plan import (
     PSEUDO_COLUMNS,
     PSEUDO_TYPES,
@@ -62,7 +63,6 @@ from hayase.sql.types import (
 KNOWN_FORMATS = {"JSON", "DELIMITED", "KAFKA", "NONE", "AVRO", "PROTOBUF", "PROTOBUF_NOSR",
                  "JSON_SR"}
 WRAPPING_FORMATS = {"JSON", "AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR"}
-RESERVED = set(PSEUDO_COLUMNS) | set(WINDOW_COLUMNS)
 HEADERS_TYPE = array_of(struct_of([("KEY", STRING), ("VALUE", BYTES)]))
 KNOWN_PROPERTIES = {
     "KAFKA_TOPIC", "KEY_FORMAT", "VALUE_FORMAT", "FORMAT", "PARTITIONS", "REPLICAS", "TIMESTAMP",
@@ -894,19 +894,12 @@ class _QueryPlanner:
         taken = {c.name for c in self.source.schema.columns}
         for e in exprs:
             typed = comp.compile(e)
-            name = _implicit_name(e)
+            name = implicit_name(e)
             if name is None:
-                name = self._next_synthetic(taken)
+                name = synthetic_name(taken)
             taken.add(name)
             out.append((e, typed, name))
         self.partition = out
-
-    def _next_synthetic(self, taken: set[str]) -> str:
-        i = getattr(self, "_synthetic", 0)
-        while f"KSQL_COL_{i}" in taken:
-            i += 1
-        self._synthetic = i + 1
-        return f"KSQL_COL_{i}"
 
     def _plan_table_functions(self, comp: ExpressionCompiler) -> None:
         """Find EXPLODE-like calls in the projection; each becomes a column after the row."""
@@ -939,8 +932,6 @@ class _QueryPlanner:
         self._plan_table_functions(comp)
         src = self.source
         items: list[_SelectColumn] = []
-        taken = {c.name for c in src.schema.columns}
-        self._synthetic = 0
         pending: list[tuple[ast.SingleColumn, Typed]] = []
         for item in self.query.select:
             if isinstance(item, ast.AllColumns):
@@ -961,7 +952,7 @@ class _QueryPlanner:
             if item.alias is not None and item.alias in RESERVED:
                 raise _err(f"`{item.alias}` is a reserved column name. You cannot use it as an "
                            "alias for a column.", item)
-            name = item.alias or _implicit_name(item.expression)
+            name = item.alias or implicit_name(item.expression)
             if name is None:
                 pending.append((item, typed))
                 items.append(_SelectColumn("", typed, item.expression))
@@ -975,23 +966,7 @@ class _QueryPlanner:
                 raise _err(f"Reserved column name in select: `{name}`. Please remove or alias the "
                            "column.", item)
             items.append(_SelectColumn(name, typed, item.expression))
-        used = taken | {c.name for c in items if c.name}
-        for col in items:
-            if not col.name and col.deref_name:
-                name, n = col.deref_name, 0
-                while name in used:
-                    n += 1
-                    name = f"{col.deref_name}_{n}"
-                col.name = name
-                used.add(name)
-        for col in items:
-            if not col.name:
-                i = self._synthetic
-                while f"KSQL_COL_{i}" in used:
-                    i += 1
-                self._synthetic = i + 1
-                col.name = f"KSQL_COL_{i}"
-                used.add(col.name)
+        name_columns(items, {c.name for c in src.schema.columns})
         self.items = items
 
     def _star(self) -> list[_SelectColumn]:
@@ -1326,14 +1301,6 @@ def _conjuncts(e: ast.Expression) -> list[ast.Expression]:
     if isinstance(e, ast.BinaryOp) and e.op == "AND":
         return _conjuncts(e.left) + _conjuncts(e.right)
     return [e]
-
-
-def _implicit_name(e: ast.Expression) -> str | None:
-    if isinstance(e, ast.ColumnRef):
-        return e.name
-    if isinstance(e, ast.Dereference):
-        return e.field
-    return None
 
 
 def _refers_to(it: _SelectColumn, name: str, scope: Scope) -> bool:

@@ -26,6 +26,7 @@ from hayase.sql.compiler import (
 )
 from hayase.sql.errors import StatementError
 from hayase.sql.errors import statement_error as _err
+from hayase.sql.naming import name_columns
 from hayase.sql.plan import (
     PSEUDO_COLUMNS,
     PSEUDO_TYPES,
@@ -81,6 +82,7 @@ class _Item:
     column_index: int | None = None  # resolved source column, for plain column references
     star: bool = False
     key_index: int | None = None  # (shared with the single-source planner's items)
+    deref_name: str | None = None  # (unused: a join names ``a->b`` by its field directly)
 
 
 class JoinPlanner:
@@ -407,14 +409,7 @@ class JoinPlanner:
             elif name is None and isinstance(e, ast.Dereference):
                 name = e.field
             items.append(_Item(name or "", typed, e, index))
-        used = {c.name for c in self.scope.columns} | {i.name for i in items if i.name}
-        counter = 0
-        for it in items:
-            if not it.name:
-                while f"KSQL_COL_{counter}" in used:
-                    counter += 1
-                it.name = f"KSQL_COL_{counter}"
-                used.add(it.name)
+        name_columns(items, {c.name for c in self.scope.columns})
         self.items = items
         return items
 
