@@ -1154,26 +1154,18 @@ class _QueryPlanner:
             self.key_sources, self.value_sources = key_idx, value_idx
             self.partition = self.join.partition
         if self.where is not None:
-            # Top-level AND: each conjunct must be True; short-circuits like the 3-valued AND.
-            conj = " and ".join(f"({c.code}) is True" for c in self.where_conjuncts)
             fn = build_function("_where", "row", [
                 "try:",
-                f"    return {conj}",
+                f"    return {self._where_test()}",
                 "except Exception as _e:",
-                "    on_error(_KsqlRuntimeError('Error computing WHERE: ' + str(_e)))",
+                _WHERE_ERROR,
                 "    return False"], ns)
             steps.append(FilterStep(fn, self.query.where.to_sql() if self.query.where else ""))
         if self.agg is not None:
             key_idx, value_idx = self.agg_columns
             steps.append(self.agg.build(sink.schema if sink.name == self.sink_name
                                         else self.sink_schema, key_idx, value_idx))
-            agg_sources = [s.source for s in self.join.sides] if self.join is not None \
-                else [self.source]
-            plan = QueryPlan(query_id, agg_sources, steps,
-                             SinkDescriptor(sink, sink.partitions or self.source.partitions,
-                                            sink.replicas), sql, ns.values)
-            plan.source_timestamp = self._source_timestamp()
-            return plan
+            return self._query_plan(query_id, sink, steps, sql)
         if self.table_functions:
             lines_tf: list[str] = []
             names_tf = []
@@ -1234,18 +1226,25 @@ class _QueryPlanner:
             # The whole stateless pipeline as one function: row -> (key, out) or None.
             where_lines: list[str] = []
             if self.where is not None:
-                conj = " and ".join(f"({c.code}) is True" for c in self.where_conjuncts)
-                where_lines = ["try:", f"    _ok = {conj}", "except Exception as _e:",
-                               "    on_error(_KsqlRuntimeError('Error computing WHERE: ' + "
-                               "str(_e)))", "    return None", "if not _ok:", "    return None"]
+                where_lines = ["try:", f"    _ok = {self._where_test()}", "except Exception as _e:",
+                               _WHERE_ERROR, "    return None", "if not _ok:", "    return None"]
             fused = build_function("_fused", "row", where_lines + key_lines + lines
                                    + [f"return key, {out_tuple}"], ns)
-        partitions = sink.partitions or self.source.partitions
+        plan = self._query_plan(query_id, sink, steps, sql)
+        plan.fused = fused if self.join is None else None
+        return plan
+
+    def _where_test(self) -> str:
+        """WHERE as one condition: each top-level conjunct must be True (the 3-valued AND)."""
+        return " and ".join(f"({c.code}) is True" for c in self.where_conjuncts)
+
+    def _query_plan(self, query_id: str, sink: DataSource, steps: list[Step],
+                    sql: str) -> QueryPlan:
         sources = [s.source for s in self.join.sides] if self.join is not None else [self.source]
         plan = QueryPlan(query_id, sources, steps,
-                         SinkDescriptor(sink, partitions, sink.replicas), sql, ns.values)
+                         SinkDescriptor(sink, sink.partitions or self.source.partitions,
+                                        sink.replicas), sql, self.ns.values)
         plan.source_timestamp = self._source_timestamp()
-        plan.fused = fused if self.join is None else None
         return plan
 
     def _source_timestamp(self) -> Any:
@@ -1266,6 +1265,9 @@ class _QueryPlanner:
             v = row[idx]
             return None if v is None else int(v)
         return extract_int
+
+
+_WHERE_ERROR = "    on_error(_KsqlRuntimeError('Error computing WHERE: ' + str(_e)))"
 
 
 def _timestamp_parser(fmt: str) -> Any:
