@@ -36,7 +36,7 @@ from hayase.sql.plan import (
 from hayase.sql.types import SqlType
 
 if TYPE_CHECKING:
-    from hayase.sql.analyzer import _QueryPlanner
+    from hayase.sql.planner import QueryPlanner
 
 
 # Aggregates whose intermediate state is an ARRAY, MAP or STRUCT.
@@ -65,7 +65,7 @@ class _OutColumn:
 class AggregatePlanner:
     """Builds an AggregateStep for a planner whose query has GROUP BY."""
 
-    def __init__(self, planner: _QueryPlanner) -> None:
+    def __init__(self, planner: QueryPlanner) -> None:
         self.p = planner
         self.q = planner.query
         self.source = planner.source
@@ -89,7 +89,7 @@ class AggregatePlanner:
         seen: set[str] = set()
         for e in q.group_by:
             if self.normal(e) in seen:
-                from hayase.sql.analyzer import _qualified
+                from hayase.sql.planner import _qualified
 
                 raise _err(f"Duplicate GROUP BY expression: {_qualified(e, src.name)}", e)
             seen.add(self.normal(e))

@@ -41,7 +41,7 @@ from hayase.sql.plan import (
 from hayase.sql.types import SqlType
 
 if TYPE_CHECKING:
-    from hayase.sql.analyzer import _QueryPlanner
+    from hayase.sql.planner import QueryPlanner
 
 
 _TYPE_TEXT = {"INNER": "[INNER]", "LEFT": "LEFT [OUTER]", "RIGHT": "RIGHT [OUTER]",
@@ -86,7 +86,7 @@ class _Item:
 
 
 class JoinPlanner:
-    def __init__(self, planner: _QueryPlanner) -> None:
+    def __init__(self, planner: QueryPlanner) -> None:
         self.p = planner
         self.q = planner.query
         self.ns = planner.ns
@@ -224,9 +224,9 @@ class JoinPlanner:
             raise _err(f"Invalid join condition: types don't match. Got "
                        f"{self.qualified(a)}{{{ta.type}}} = {self.qualified(b)}{{{tb.type}}}.",
                        cond)
-        from hayase.sql.analyzer import _contains_map
+        from hayase.sql.properties import contains_map
 
-        if _contains_map(ta.type):
+        if contains_map(ta.type):
             raise _err("Map keys, including types that contain maps, are not supported as they "
                        "may lead to unexpected behavior due to inconsistent serialization. Key "
                        f"column name: `{self._name_of_key_expr(a)}`. Column type: {ta.type}. See "
