@@ -33,6 +33,7 @@ from hayase.sql.plan import (
     WindowInfo,
     WindowSpec,
 )
+from hayase.sql.planner import duplicate_key_message, missing_key_message
 from hayase.sql.types import SqlType
 
 if TYPE_CHECKING:
@@ -283,18 +284,12 @@ class AggregatePlanner:
                 missing.append(g_expr.to_sql())
                 continue
             if len(hits) > 1:
-                names = [self.items[h].name for h in hits]
-                raise _err(f"The projection contains a key column (`{self.items[hits[0]].name}`) "
-                           f"more than once, aliased as: {' and '.join(names)}.", node)
+                raise _err(duplicate_key_message(self.items[hits[0]].name,
+                                                 [self.items[h].name for h in hits]), node)
             key_idx.append(hits[0])
             self.items[hits[0]].key_index = g
         if missing:
-            what = "grouping expression" if len(missing) == 1 else "grouping expressions"
-            listed = missing[0] if len(missing) == 1 else \
-                ", ".join(missing[:-1]) + " and " + missing[-1]
-            raise _err(f"Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\n"
-                       f"The query used to build `{sink_name}` must include the {what} {listed} "
-                       f"in its projection (eg, SELECT {', '.join(missing)}...).", node)
+            raise _err(missing_key_message(sink_name, missing, "grouping expression"), node)
         value_idx = [i for i in range(len(self.items)) if i not in key_idx]
         return key_idx, value_idx
 

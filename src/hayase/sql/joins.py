@@ -38,6 +38,7 @@ from hayase.sql.plan import (
     Namespace,
     SourceType,
 )
+from hayase.sql.planner import duplicate_key_message
 from hayase.sql.types import SqlType
 
 if TYPE_CHECKING:
@@ -525,8 +526,7 @@ class JoinPlanner:
             if index is not None and index < self.total_width:
                 side = self.side_of(index)
                 internal = f"{side.alias}_{side.source.schema.columns[index - side.offset].name}"
-            raise _err(f"The projection contains a key column (`{internal}`) more than once, "
-                       f"aliased as: {' and '.join(items[i].name for i in hits)}.", node)
+            raise _err(duplicate_key_message(internal, [items[i].name for i in hits]), node)
 
     def schema(self, key_idx: list[int], value_idx: list[int]) -> LogicalSchema:
         cols = [Column(self.items[i].name, self.items[i].typed.type, Namespace.KEY)

@@ -321,9 +321,7 @@ class QueryPlanner:
                     missing.append(kc.name)
                     continue
                 if len(hits) > 1:
-                    names = [items[i].name for i in hits]
-                    raise _err(f"The projection contains a key column (`{kc.name}`) more than "
-                               f"once, aliased as: {' and '.join(names)}.", node)
+                    raise _err(duplicate_key_message(kc.name, [items[i].name for i in hits]), node)
                 key_sources.append(hits[0])
             new_planner = self.analyzer.properties.get(
                 "ksql.new.query.planner.enabled", "false").lower() == "true"
@@ -337,8 +335,7 @@ class QueryPlanner:
                 key_sources = sorted(key_sources)
             elif missing:
                 every = [kc.name for kc in src.schema.key]
-                raise _err(_missing_key_message(name, every, "key columns" if len(every) > 1
-                                                else "key column"), node)
+                raise _err(missing_key_message(name, every, "key column"), node)
         else:
             missing = []
             for i, (e, _typed, _) in enumerate(self.partition):
@@ -348,15 +345,12 @@ class QueryPlanner:
                     missing.append(_qualified(e, src.name))
                     continue
                 if len(hits) > 1:
-                    names = [items[h].name for h in hits]
-                    raise _err(f"The projection contains a key column (`{items[hits[0]].name}`) "
-                               f"more than once, aliased as: {' and '.join(names)}.", node)
+                    raise _err(duplicate_key_message(items[hits[0]].name,
+                                                     [items[h].name for h in hits]), node)
                 key_sources.append(hits[0])
                 items[hits[0]].key_index = i
             if missing:
-                raise _err(_missing_key_message(name, missing, "partitioning expression" if
-                                                len(missing) == 1 else "partitioning expressions"),
-                           node)
+                raise _err(missing_key_message(name, missing, "partitioning expression"), node)
         for j in key_sources:
             it = items[j]
             key_cols.append(Column(it.name, it.typed.type, Namespace.KEY))
@@ -611,8 +605,15 @@ def _normal_sql(e: ast.Expression, scope: Scope) -> str:
     return text
 
 
-def _missing_key_message(sink: str, missing: list[str], what: str) -> str:
+def missing_key_message(sink: str, missing: list[str], what: str) -> str:
+    """ksqlDB's error when the projection lacks key columns; ``what`` is a singular noun."""
     names = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
+    what = what if len(missing) == 1 else what + "s"
     return ("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\n"
             f"The query used to build `{sink}` must include the {what} {names} in its projection "
             f"(eg, SELECT {', '.join(missing)}...).")
+
+
+def duplicate_key_message(column: str, aliases: list[str]) -> str:
+    return (f"The projection contains a key column (`{column}`) more than once, aliased as: "
+            f"{' and '.join(aliases)}.")
