@@ -39,32 +39,22 @@ from hayase.broker.coordinator.results import (
     Output,
     SyncResult,
 )
-
-OFFSET_COMMIT = 8
-OFFSET_FETCH = 9
-FIND_COORDINATOR = 10
-JOIN_GROUP = 11
-HEARTBEAT = 12
-LEAVE_GROUP = 13
-SYNC_GROUP = 14
-DESCRIBE_GROUPS = 15
-LIST_GROUPS = 16
-DELETE_GROUPS = 42
+from hayase.broker.protocol.versions import ApiKey
 
 # What hayase serves: Kafka 4.x's ranges, clipped to kio's lower bounds (OffsetCommit from v2,
 # OffsetFetch from v1) and to the versions before topic ids (OffsetCommit/OffsetFetch v10) and
 # share/transaction coordinators (FindCoordinator v5-6).
 API_VERSIONS: dict[int, tuple[int, int]] = {
-    OFFSET_COMMIT: (2, 9),
-    OFFSET_FETCH: (1, 9),
-    FIND_COORDINATOR: (0, 4),
-    JOIN_GROUP: (0, 9),
-    HEARTBEAT: (0, 4),
-    LEAVE_GROUP: (0, 5),
-    SYNC_GROUP: (0, 5),
-    DESCRIBE_GROUPS: (0, 5),
-    LIST_GROUPS: (0, 5),
-    DELETE_GROUPS: (0, 2),
+    ApiKey.OFFSET_COMMIT: (2, 9),
+    ApiKey.OFFSET_FETCH: (1, 9),
+    ApiKey.FIND_COORDINATOR: (0, 4),
+    ApiKey.JOIN_GROUP: (0, 9),
+    ApiKey.HEARTBEAT: (0, 4),
+    ApiKey.LEAVE_GROUP: (0, 5),
+    ApiKey.SYNC_GROUP: (0, 5),
+    ApiKey.DESCRIBE_GROUPS: (0, 5),
+    ApiKey.LIST_GROUPS: (0, 5),
+    ApiKey.DELETE_GROUPS: (0, 2),
 }
 
 COORDINATOR_KEY_GROUP = 0
@@ -114,38 +104,38 @@ class GroupApi:
     ) -> Output:
         reply = _Reply(token, api_key, version)
         c = self.coordinator
-        if api_key == JOIN_GROUP:
+        if api_key == ApiKey.JOIN_GROUP:
             return self._convert(c.join_group(reply, self._join_request(body, version, client_id,
                                                                         client_host), now_ms))
-        if api_key == SYNC_GROUP:
+        if api_key == ApiKey.SYNC_GROUP:
             if version >= 5 and (body.protocol_type is None or body.protocol_name is None):
                 # Mandatory from v5 on; Kafka refuses before looking at the group.
                 error = SyncResult(ErrorCode.inconsistent_group_protocol)
                 return Output(replies=[(token, response_body(api_key, version, error))])
             return self._convert(c.sync_group(reply, self._sync_request(body), now_ms))
-        if api_key == HEARTBEAT:
+        if api_key == ApiKey.HEARTBEAT:
             return self._convert(
                 c.heartbeat(reply, body.group_id, body.member_id, int(body.generation_id),
                             now_ms, getattr(body, "group_instance_id", None))
             )
-        if api_key == LEAVE_GROUP:
+        if api_key == ApiKey.LEAVE_GROUP:
             if version < 3:
                 members = [(body.member_id, None)]
             else:
                 members = [(m.member_id, m.group_instance_id) for m in body.members]
             return self._convert(c.leave_group(reply, body.group_id, members, now_ms))
-        if api_key == OFFSET_COMMIT:
+        if api_key == ApiKey.OFFSET_COMMIT:
             return self._convert(self._commit(reply, body, version, now_ms))
-        if api_key == DELETE_GROUPS:
+        if api_key == ApiKey.DELETE_GROUPS:
             return self._convert(c.delete_groups(reply, list(body.groups_names)))
-        if api_key == OFFSET_FETCH:
+        if api_key == ApiKey.OFFSET_FETCH:
             return Output(replies=[(token, self._offset_fetch(body, version))])
-        if api_key == FIND_COORDINATOR:
+        if api_key == ApiKey.FIND_COORDINATOR:
             return Output(replies=[(token, self._find_coordinator(body, version))])
-        if api_key == DESCRIBE_GROUPS:
+        if api_key == ApiKey.DESCRIBE_GROUPS:
             result = c.describe_groups(list(body.groups), version)
             return Output(replies=[(token, describe_body(result))])
-        if api_key == LIST_GROUPS:
+        if api_key == ApiKey.LIST_GROUPS:
             listed = c.list_groups(
                 getattr(body, "states_filter", ()) or (), getattr(body, "types_filter", ()) or ()
             )
@@ -254,10 +244,10 @@ def _fetch_topics(topics: Any) -> list[tuple[str, list[int]]] | None:
 
 
 def response_body(api_key: int, version: int, result: Any) -> dict[str, Any]:
-    if api_key == JOIN_GROUP:
+    if api_key == ApiKey.JOIN_GROUP:
         assert isinstance(result, JoinResult)
         return join_body(result, version)
-    if api_key == SYNC_GROUP:
+    if api_key == ApiKey.SYNC_GROUP:
         assert isinstance(result, SyncResult)
         return {
             "throttle_time": 0,
@@ -266,16 +256,16 @@ def response_body(api_key: int, version: int, result: Any) -> dict[str, Any]:
             "protocol_name": result.protocol_name,
             "assignment": result.assignment,
         }
-    if api_key == HEARTBEAT:
+    if api_key == ApiKey.HEARTBEAT:
         assert isinstance(result, HeartbeatResult)
         return {"throttle_time": 0, "error_code": result.error}
-    if api_key == LEAVE_GROUP:
+    if api_key == ApiKey.LEAVE_GROUP:
         assert isinstance(result, LeaveResult)
         return leave_body(result, version)
-    if api_key == OFFSET_COMMIT:
+    if api_key == ApiKey.OFFSET_COMMIT:
         assert isinstance(result, CommitResult)
         return commit_body(result)
-    if api_key == DELETE_GROUPS:
+    if api_key == ApiKey.DELETE_GROUPS:
         assert isinstance(result, DeleteResult)
         return {
             "throttle_time": 0,
