@@ -8,6 +8,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from hayase.broker.storage import AppendResult, ReadResult
+
 
 class FakeStorageError(Exception):
     error_code = -1
@@ -27,23 +29,6 @@ class OutOfRange(FakeStorageError):
 
 class Corrupt(FakeStorageError):
     error_code = 2
-
-
-@dataclass(frozen=True)
-class AppendResult:
-    base_offset: int
-    last_offset: int
-    log_append_time: int
-    log_start_offset: int
-    duplicate: bool
-
-
-@dataclass(frozen=True)
-class ReadResult:
-    records: bytes
-    high_watermark: int
-    log_start_offset: int
-    last_stable_offset: int
 
 
 @dataclass
