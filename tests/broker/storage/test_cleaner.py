@@ -416,6 +416,28 @@ def leftovers(directory: Path) -> list[str]:
     return sorted(n for n in os.listdir(directory) if n.endswith((".cleaned", ".swap")))
 
 
+def crash_on_call(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, crash_at: int) -> None:
+    """Patch ``owner.name`` to raise Crash at its call number ``crash_at`` (0-based)."""
+    calls = [0]
+    real = getattr(owner, name)
+
+    def crashing(*args):
+        if calls[0] == crash_at:
+            raise Crash
+        calls[0] += 1
+        return real(*args)
+
+    monkeypatch.setattr(owner, name, crashing)
+
+
+def clean_until_crash(log: PartitionLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the cleaner into the patched crash, drop the log unflushed and restore the patches."""
+    with pytest.raises(Crash):
+        cleaner().clean(log, NOW)
+    log.close(flush=False)
+    monkeypatch.undo()
+
+
 def test_crash_after_writing_cleaned_files_recovers_the_original_log(tmp_path: Path, monkeypatch) -> None:
     log = grouped_log(tmp_path)
     before = dump(log)
@@ -449,20 +471,8 @@ def test_crash_in_the_middle_of_a_swap_recovers_to_a_consistent_log(
     cleaner().clean(expected_log, NOW)
     expected = dump(expected_log)
     expected_log.close()
-    calls = [0]
-    real_replace = os.replace
-
-    def replace(src, dst):
-        if calls[0] == renames_before_crash:
-            raise Crash
-        calls[0] += 1
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", replace)
-    with pytest.raises(Crash):
-        cleaner().clean(log, NOW)
-    log.close(flush=False)
-    monkeypatch.undo()
+    crash_on_call(monkeypatch, os, "replace", renames_before_crash)
+    clean_until_crash(log, monkeypatch)
     log = open_log(tmp_path, compact_config())
     assert leftovers(tmp_path) == []
     after = dump(log)
@@ -479,20 +489,8 @@ def test_crash_in_the_middle_of_a_swap_recovers_to_a_consistent_log(
 def test_crash_after_deleting_replaced_segments_completes_the_swap(tmp_path: Path, monkeypatch) -> None:
     log = grouped_log(tmp_path)
     before = dump(log)
-    deletes = [0]
-    real_delete = LogSegment.delete
-
-    def delete(self):
-        if deletes[0] == 2:
-            raise Crash
-        deletes[0] += 1
-        real_delete(self)
-
-    monkeypatch.setattr(LogSegment, "delete", delete)
-    with pytest.raises(Crash):
-        cleaner().clean(log, NOW)
-    log.close(flush=False)
-    monkeypatch.undo()
+    crash_on_call(monkeypatch, LogSegment, "delete", 2)
+    clean_until_crash(log, monkeypatch)
     log = open_log(tmp_path, compact_config())
     assert leftovers(tmp_path) == []
     after = dump(log)
@@ -509,20 +507,8 @@ def test_crash_after_committing_an_emptied_segment_keeps_the_others(
     for key in (b"a", b"b", b"a", b"b", b"c"):
         log.append(kv([(key, b"v")]), NOW)
     assert [s.base_offset for s in log.segments] == [0, 2, 4]
-    calls = [0]
-    real_replace = os.replace
-
-    def replace(src, dst):
-        if calls[0] == renames_before_crash:
-            raise Crash
-        calls[0] += 1
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", replace)
-    with pytest.raises(Crash):
-        cleaner().clean(log, NOW)
-    log.close(flush=False)
-    monkeypatch.undo()
+    crash_on_call(monkeypatch, os, "replace", renames_before_crash)
+    clean_until_crash(log, monkeypatch)
     log = open_log(tmp_path, compact_config(segment_bytes=150))
     assert leftovers(tmp_path) == []
     assert [s.base_offset for s in log.segments] == [0, 2, 4]
@@ -711,20 +697,11 @@ def test_a_crash_at_any_step_of_a_cleaning_recovers_a_consistent_log(
     log.roll(NOW)
     before = dump(log)
     hw = log.high_watermark
-    calls = [0]
-    real = os.replace if crash_in == "replace" else LogSegment.delete
-
-    def crashing(*args):
-        if calls[0] == crash_at:
-            raise Crash
-        calls[0] += 1
-        return real(*args)
-
     with pytest.MonkeyPatch.context() as mp:
         if crash_in == "replace":
-            mp.setattr(os, "replace", crashing)
+            crash_on_call(mp, os, "replace", crash_at)
         else:
-            mp.setattr(LogSegment, "delete", crashing)
+            crash_on_call(mp, LogSegment, "delete", crash_at)
         with contextlib.suppress(Crash):
             cleaner().clean(log, NOW)
     log.close(flush=False)
