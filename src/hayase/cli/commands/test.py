@@ -18,8 +18,7 @@ import click
 
 def run_test(sql_file: Path, input_file: Path | None, output_file: Path) -> str | None:
     """None when the test passes, else the reason it failed."""
-    from hayase.sql.errors import KsqlError
-    from hayase.testing.compare import first_difference
+    from hayase.testing.conformance import check_outputs
     from hayase.testing.driver import TestDriver
     from hayase.testing.qtt import load_runner_files
 
@@ -32,21 +31,9 @@ def run_test(sql_file: Path, input_file: Path | None, output_file: Path) -> str 
         for statement in case.statements:
             driver.execute(statement)
         driver.run_case(case.inputs)
-    except KsqlError as e:
+    except Exception as e:  # a KsqlError, or e.g. a format hayase does not support: report it
         return f"{type(e).__name__}: {e}"
-    except Exception as e:  # e.g. a format hayase does not support: report, don't crash
-        return f"{type(e).__name__}: {e}"
-    topics: list[str] = []
-    for r in case.outputs:
-        if r.topic not in topics:
-            topics.append(r.topic)
-    for topic in topics:
-        expected = [r for r in case.outputs if r.topic == topic]
-        diff = first_difference(topic, expected, driver.read_output(topic),
-                                check_zero_timestamps=case.has_inputs)
-        if diff:
-            return diff
-    return None
+    return check_outputs(driver, case)
 
 
 @click.command("test")
