@@ -212,12 +212,9 @@ def check_post(driver: Any, case: TestCase) -> str | None:
             want, got = normalize_schema(spec["schema"]), normalize_schema(str(source.schema))
             if want != got:
                 return f"post: {name} schema is '{source.schema}', expected '{spec['schema']}'"
-        kf = _format_name(spec.get("keyFormat"))
-        if kf is not None and kf != source.key_format.name.upper():
-            return f"post: {name} key format is {source.key_format.name}, expected {kf}"
-        vf = _format_name(spec.get("valueFormat"))
-        if vf is not None and vf != source.value_format.name.upper():
-            return f"post: {name} value format is {source.value_format.name}, expected {vf}"
+        mismatch = _format_mismatch(name, spec, source)
+        if mismatch:
+            return mismatch
         for field_name, fmt in (("keyFeatures", source.key_format),
                                 ("valueFeatures", source.value_format)):
             if field_name in spec and set(spec[field_name]) != set(fmt.features):
@@ -240,12 +237,19 @@ def check_post(driver: Any, case: TestCase) -> str | None:
             partitions = _partitions_of(driver, case, name, source)
             if int(spec["partitions"]) != partitions:
                 return f"post: topic {name} has {partitions} partitions, expected {spec['partitions']}"
-        kf = _format_name(spec.get("keyFormat"))
-        if kf is not None and kf != source.key_format.name.upper():
-            return f"post: topic {name} key format is {source.key_format.name}, expected {kf}"
-        vf = _format_name(spec.get("valueFormat"))
-        if vf is not None and vf != source.value_format.name.upper():
-            return f"post: topic {name} value format is {source.value_format.name}, expected {vf}"
+        mismatch = _format_mismatch(f"topic {name}", spec, source)
+        if mismatch:
+            return mismatch
+    return None
+
+
+def _format_mismatch(what: str, spec: dict[str, Any], source: Any) -> str | None:
+    """The first of the spec's keyFormat/valueFormat that ``source`` does not have."""
+    for field_name, label, fmt in (("keyFormat", "key", source.key_format),
+                                   ("valueFormat", "value", source.value_format)):
+        want = _format_name(spec.get(field_name))
+        if want is not None and want != fmt.name.upper():
+            return f"post: {what} {label} format is {fmt.name}, expected {want}"
     return None
 
 
