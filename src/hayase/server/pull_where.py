@@ -38,22 +38,23 @@ def _conjuncts(e: ast.Expression) -> list[ast.Expression]:
     return [e]
 
 
-def _refs(e: Any) -> Iterator[ast.ColumnRef]:
+def column_refs(e: Any) -> Iterator[ast.ColumnRef]:
+    """The column references in an expression tree (node fields and lists of nodes walked)."""
     if isinstance(e, ast.ColumnRef):
         yield e
         return
     if isinstance(e, ast.Node):
         for value in vars(e).values():
             if isinstance(value, ast.Node):
-                yield from _refs(value)
-            elif isinstance(value, list):
+                yield from column_refs(value)
+            elif isinstance(value, list | tuple):
                 for v in value:
                     if isinstance(v, ast.Node):
-                        yield from _refs(v)
+                        yield from column_refs(v)
 
 
 def _has_refs(e: ast.Expression) -> bool:
-    return any(True for _ in _refs(e))
+    return any(True for _ in column_refs(e))
 
 
 def _op_name(op: str) -> str:

@@ -15,7 +15,7 @@ created: the operator's output records are decoded here, in memory). The interna
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from hayase.engine import windows
 from hayase.engine.processing_log import ProcessingLog
 from hayase.engine.record import OutputRecord, Record
 from hayase.formats import SerdeError, key_serde, value_serde
-from hayase.server.pull_where import check_pull_where
+from hayase.server.pull_where import check_pull_where, column_refs
 from hayase.sql import ast
 from hayase.sql.errors import StatementError
 from hayase.sql.metastore import Metastore
@@ -99,25 +99,22 @@ def _projection_names(select: list[ast.SelectItem],
     return names
 
 
-def _column_refs(e: Any) -> Iterator[ast.ColumnRef]:
-    """Every column reference inside an expression tree (dataclass fields walked)."""
-    if isinstance(e, ast.ColumnRef):
-        yield e
-        return
-    if isinstance(e, ast.Node):
-        for value in vars(e).values():
-            if isinstance(value, ast.Node):
-                yield from _column_refs(value)
-            elif isinstance(value, list | tuple):
-                for v in value:
-                    if isinstance(v, ast.Node | list | tuple):
-                        yield from _column_refs(v) if isinstance(v, ast.Node) else iter(())
-
-
 def _relations(rel: ast.Relation) -> list[ast.Table]:
     if isinstance(rel, ast.Join):
         return _relations(rel.left) + [rel.right]
     return [rel] if isinstance(rel, ast.Table) else []
+
+
+def _refuse_offset_columns(clause: str, exprs: list[ast.Expression]) -> None:
+    """Pull queries read a table's state, which has no ROWPARTITION or ROWOFFSET."""
+    bad: list[str] = []
+    for e in exprs:
+        for ref in column_refs(e):
+            if ref.name in ("ROWPARTITION", "ROWOFFSET") and ref.name not in bad:
+                bad.append(ref.name)
+    if bad:
+        raise StatementError(f"Pull queries don't support the following columns in {clause} "
+                             "clauses: " + ", ".join(f"`{b}`" for b in bad))
 
 
 def _check_pull(query: ast.Query, session: Any, props: Mapping[str, Any]) -> None:
@@ -130,23 +127,10 @@ def _check_pull(query: ast.Query, session: Any, props: Mapping[str, Any]) -> Non
         raise StatementError(f"Pull queries don't support JOIN clauses. {_MORE}")
     if query.partition_by is not None:
         raise StatementError(f"Pull queries don't support PARTITION BY clauses. {_MORE}")
-    bad = []
-    for item in query.select:
-        if isinstance(item, ast.SingleColumn):
-            for ref in _column_refs(item.expression):
-                if ref.name in ("ROWPARTITION", "ROWOFFSET") and ref.name not in bad:
-                    bad.append(ref.name)
-    if bad:
-        raise StatementError("Pull queries don't support the following columns in SELECT "
-                             "clauses: " + ", ".join(f"`{b}`" for b in bad))
+    _refuse_offset_columns("SELECT", [item.expression for item in query.select
+                                      if isinstance(item, ast.SingleColumn)])
     if query.where is not None:
-        bad = []
-        for ref in _column_refs(query.where):
-            if ref.name in ("ROWPARTITION", "ROWOFFSET") and ref.name not in bad:
-                bad.append(ref.name)
-        if bad:
-            raise StatementError("Pull queries don't support the following columns in WHERE "
-                                 "clauses: " + ", ".join(f"`{b}`" for b in bad))
+        _refuse_offset_columns("WHERE", [query.where])
     tables = _relations(query.from_)
     if tables:
         src = session.metastore.get(tables[0].name)
