@@ -19,6 +19,8 @@ import pytest
 
 from hayase.testing.apache_kafka import free_port
 
+AD_EVENTS_QUERY = "CSAS_AD_EVENTS"
+
 STARTUP_S = 120
 DATA_S = 90
 
@@ -84,6 +86,54 @@ def _wait_for_data(base: str) -> dict[str, Any]:
     raise AssertionError(f"the dashboard got no pipeline data in {DATA_S} s: {state}")
 
 
+def replication_factors(bootstrap: str) -> dict[str, int]:
+    """Every topic on the cluster but Kafka's own (__consumer_offsets ...) -> its smallest
+    partition replica count."""
+    from hayase.client.admin import Admin
+
+    topics = Admin({"bootstrap.servers": bootstrap}).metadata().topics
+    return {name: min(len(p.replicas) for p in md.partitions.values())
+            for name, md in topics.items() if not name.startswith("__") and md.partitions}
+
+
+def account_for_stopped_demo(bootstrap: str, output: str) -> dict[str, int]:
+    """After `hayase demo` stopped: every record the run says it wrote is in its input topic,
+    and the impressions the AD_EVENTS query committed are exactly the impression rows in
+    AD_EVENTS (nothing processed but uncommitted, nothing committed but unwritten, nothing
+    written twice). Returns the records written per topic."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from hayase.ads import generator
+    from hayase.ads.app import SERVICE_ID
+    from hayase.ads.check import read_topics
+    from hayase.client.admin import Admin
+    from hayase.engine.runtime import group_id
+
+    m = re.search(r"written per topic: (.*) \((\d+) budget top-ups\)", output)
+    assert m, output
+    written = {t: int(n) for t, n in re.findall(r"([\w-]+) (\d+)", m[1])}
+    assert set(written) == set(generator.TOPICS) and written[generator.IMPRESSIONS] > 0, output
+    conf = {"bootstrap.servers": bootstrap}
+    admin = Admin(conf)
+    for topic, n in written.items():
+        ends = admin.offsets(topic, admin.partitions_of(topic))
+        assert sum(hi for _lo, hi in ends.values()) == n, (topic, ends, output)
+
+    query_group = group_id(SERVICE_ID, AD_EVENTS_QUERY)  # + the query's number
+    groups = admin.client.list_consumer_groups().result(timeout=30).valid
+    (group,) = [g.group_id for g in groups if g.group_id.startswith(query_group)]
+    c = Consumer({**conf, "group.id": group, "enable.auto.commit": False})
+    try:
+        parts = admin.partitions_of(generator.IMPRESSIONS)
+        committed = c.committed([TopicPartition(generator.IMPRESSIONS, p) for p in parts],
+                                timeout=30)
+    finally:
+        c.close()
+    consumed = sum(max(tp.offset, 0) for tp in committed)
+    rows = [json.loads(v) for _t, _k, v in read_topics(conf, ["AD_EVENTS"]) if v is not None]
+    impression_rows = sum(1 for r in rows if r["IMPRESSIONS"] == 1)
+    assert consumed > 0 and impression_rows == consumed, (consumed, impression_rows)
+    return written
 
 
 @pytest.fixture
@@ -105,3 +155,13 @@ def start_demo(tmp_path: Path) -> Iterator[Callable[..., Demo]]:
 @pytest.fixture
 def wait_for_data() -> Callable[[str], dict[str, Any]]:
     return _wait_for_data
+
+
+@pytest.fixture
+def accounting() -> Callable[[str, str], dict[str, int]]:
+    return account_for_stopped_demo
+
+
+@pytest.fixture
+def replication() -> Callable[[str], dict[str, int]]:
+    return replication_factors

@@ -1,6 +1,7 @@
 """The newcomer's path: `hayase demo` starts everything, its dashboard answers and fills with
-data, and Ctrl-C (SIGINT) stops it cleanly with every generated record acknowledged. Then the
-same application with --bootstrap-servers on Apache Kafka."""
+data, and Ctrl-C (SIGINT) stops it cleanly, losing nothing: every generated record is in its
+topic, and what the queries committed is exactly what they wrote (AD_EVENTS). Then the same
+application with --bootstrap-servers on Apache Kafka."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from hayase.testing.brokers import Backend
+from hayase.testing.apache_kafka import free_port
+from hayase.testing.brokers import Backend, EmbeddedBroker
 
 STARTUP_S = 120
 
@@ -47,7 +49,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_demo_newcomer_path(start_demo: Callable[..., Any], wait_for_data: Any,
-                            tmp_path: Path) -> None:
+                            accounting: Any, tmp_path: Path) -> None:
     """A fresh clone of the committed tree (its own src/ first on the path, the project's
     environment for the dependencies), `hayase demo` run in it as the README says."""
     clone = tmp_path / "hayase"
@@ -60,7 +62,10 @@ def test_demo_newcomer_path(start_demo: Callable[..., Any], wait_for_data: Any,
     assert where.startswith(str(clone / "src")), where
     demo = start_demo(cwd=clone, env=env)
     state = _check_run(demo, wait_for_data)
-    assert (clone / ".hayase" / "demo" / "broker").is_dir()  # the default data folder
+    data = clone / ".hayase" / "demo" / "broker"
+    assert data.is_dir()  # the default data folder
+    with EmbeddedBroker(data, free_port()) as broker:  # the demo stopped its broker
+        accounting(broker.bootstrap_servers, demo.output)
     if "SKIPPED: redis-server" not in demo.output:
         assert "segment updater" in state["lag"]
         assert state["segments"]["users"] > 0
@@ -68,10 +73,11 @@ def test_demo_newcomer_path(start_demo: Callable[..., Any], wait_for_data: Any,
 
 
 def test_demo_on_apache_kafka(apache_kafka: Backend, start_demo: Callable[..., Any],
-                              wait_for_data: Any) -> None:
+                              wait_for_data: Any, accounting: Any) -> None:
     if apache_kafka.kind != "apache":
         pytest.skip("Apache Kafka only")
     demo = start_demo("--bootstrap-servers", apache_kafka.bootstrap_servers, "--no-redis")
     state = _check_run(demo, wait_for_data)
     assert "SKIPPED: --no-redis" in demo.output
     assert state["campaigns"]
+    accounting(apache_kafka.bootstrap_servers, demo.output)

@@ -21,10 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from hayase.ads import batch, generator, pipeline_sql, results
-from hayase.ads.producer import PARTITIONS, EventSender, create_topics, send_all
+from hayase.ads.producer import (
+    PARTITIONS,
+    EventSender,
+    cluster_replicas,
+    create_topics,
+    send_all,
+)
 from hayase.client.admin import Admin
 from hayase.client.config import quiet_logger
 from hayase.client.errors import ClientError
@@ -68,25 +74,43 @@ def wait_quiescent(runtime: Any, conf: Mapping[str, object], timeout: float,
     admin = Admin(dict(conf))
     deadline = time.monotonic() + timeout
     previous: dict[tuple[str, int], int] | None = None
+    groups = [(group_id(runtime.service_id, w.query.query_id), list(w.query.source_topics))
+              for w in runtime.workers] + list(extra_groups)
+    unanswered: set[str] = set()
     while time.monotonic() < deadline:
         if runtime.failed:
             echo("a persistent query failed: " + "; ".join(
                 e for w in runtime.workers for e in w.stats.errors))
             return False
-        behind = 0
-        all_ends: dict[tuple[str, int], int] = {}
-        groups = [(group_id(runtime.service_id, w.query.query_id), list(w.query.source_topics))
-                  for w in runtime.workers] + list(extra_groups)
-        for group, topics in groups:
-            ends = _ends(admin, topics)
-            all_ends.update(ends)
-            done = _committed(conf, group, list(ends))
-            behind += sum(max(0, end - max(done.get(tp, 0), 0)) for tp, end in ends.items())
+        try:
+            behind, all_ends = _progress(admin, conf, groups)
+        except (ClientError, KafkaException) as e:
+            # A broker stopping or starting moves leaders and coordinators: ask again (the
+            # queries themselves ride it out), within the timeout.
+            if str(e) not in unanswered:
+                unanswered.add(str(e))
+                echo(f"progress not readable now, asking again: {e}")
+            previous = None
+            time.sleep(1.0)
+            continue
         if behind == 0 and previous == all_ends:
             return True
         previous = all_ends if behind == 0 else None
         time.sleep(1.0)
     return False
+
+
+def _progress(admin: Admin, conf: Mapping[str, object], groups: list[tuple[str, list[str]]]
+              ) -> tuple[int, dict[tuple[str, int], int]]:
+    """Records the groups have not committed yet, and the end offsets of their topics."""
+    behind = 0
+    all_ends: dict[tuple[str, int], int] = {}
+    for group, topics in groups:
+        ends = _ends(admin, topics)
+        all_ends.update(ends)
+        done = _committed(conf, group, list(ends))
+        behind += sum(max(0, end - max(done.get(tp, 0), 0)) for tp, end in ends.items())
+    return behind, all_ends
 
 
 def read_topics(conf: Mapping[str, object], topics: Iterable[str],
@@ -140,7 +164,7 @@ def _partition_count(admin: Admin, topic: str) -> int:
 
 
 def precreate_topics(conf: Mapping[str, object], sql: str, service_id: str,
-                     partitions: int, timeout: float = 60.0) -> None:
+                     partitions: int, replicas: int = 1, timeout: float = 60.0) -> None:
     """Create every topic the pipeline writes (sinks, changelogs) with ``partitions``
     partitions and wait until each partition answers a watermark request; the runtime then
     finds them existing. Why (both noted for the engine under "Ads notes" in SQL_API.md): on
@@ -164,7 +188,7 @@ def precreate_topics(conf: Mapping[str, object], sql: str, service_id: str,
         if name in existing:
             continue
         try:
-            admin.create_topic(name, partitions, 1, configs)
+            admin.create_topic(name, partitions, replicas, configs)
         except ClientError as e:
             if "already exists" not in str(e):
                 raise
@@ -205,7 +229,7 @@ def run_check(conf: Mapping[str, object], impressions: int, seed: int = 7, rate:
     """``segments``: also run the segment updater against a temporary redis-server and compare
     every user's segments (skipped, and said so, when redis-server is not installed)."""
     from hayase.ads.segments import RedisProcess, SegmentUpdaterThread, expected_segments
-    from hayase.engine.runtime import SERVICE_ID, STATE_DIR, HeadlessRuntime
+    from hayase.engine.runtime import INTERNAL_REPLICAS, SERVICE_ID, STATE_DIR, HeadlessRuntime
 
     t0 = time.monotonic()
     run = uuid.uuid4().hex[:8]
@@ -220,7 +244,10 @@ def run_check(conf: Mapping[str, object], impressions: int, seed: int = 7, rate:
     if segments and shutil.which("redis-server") is None:
         echo("SKIPPED: user segments (redis-server is not installed)")
         segments = False
-    create_topics(conf, prefix)
+    replicas = cluster_replicas(conf)
+    echo(f"topics: {PARTITIONS} partitions, replication factor {replicas} (inputs, sinks, "
+         f"changelogs, processing log)")
+    create_topics(conf, prefix, replicas)
     sender = EventSender(conf, prefix,
                          skip_topics=[] if segments else [generator.APP_EVENTS])
     send_all(sender, events)
@@ -240,9 +267,10 @@ def run_check(conf: Mapping[str, object], impressions: int, seed: int = 7, rate:
             extra_groups.append((group, [prefix + generator.APP_EVENTS]))
             updater.start()
             echo(f"segment updater running (ParallelConsumer -> redis-server {redis_proc.url})")
-        precreate_topics(conf, pipeline_sql(prefix), service_id, PARTITIONS)
-        runtime = HeadlessRuntime(pipeline_sql(prefix), conf,
-                                  {SERVICE_ID: service_id, STATE_DIR: state_dir})
+        sql = pipeline_sql(prefix, replicas)
+        precreate_topics(conf, sql, service_id, PARTITIONS, replicas)
+        runtime = HeadlessRuntime(sql, conf, {SERVICE_ID: service_id, STATE_DIR: state_dir,
+                                              INTERNAL_REPLICAS: str(replicas)})
         try:
             runtime.start()
             echo(f"pipeline running: {len(runtime.workers)} persistent queries "

@@ -22,6 +22,13 @@ PARTITIONS = 3
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {CAMPAIGNS: {"cleanup.policy": "compact"}}
 
 
+def cluster_replicas(client_conf: Mapping[str, object]) -> int:
+    """The replication factor of every topic the ads platform creates: min(3, brokers), as a
+    production ksqlDB sets ksql.internal.topic.replicas (1 on a one-broker cluster, where a
+    larger factor cannot be placed)."""
+    return max(1, min(3, len(Admin(dict(client_conf)).metadata().brokers)))
+
+
 def create_topics(client_conf: Mapping[str, object], prefix: str = "",
                   replicas: int = 1, topics: Iterable[str] = TOPICS) -> None:
     admin = Admin(dict(client_conf))
@@ -118,4 +125,5 @@ def send_paced(sender: EventSender, events: Iterable[Event], stop: threading.Eve
         sender.flush(30)
 
 
-__all__ = ["APP_EVENTS", "EventSender", "create_topics", "send_all", "send_paced"]
+__all__ = ["APP_EVENTS", "EventSender", "cluster_replicas", "create_topics", "send_all",
+           "send_paced"]
