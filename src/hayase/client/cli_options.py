@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich.console import Console
 
+from hayase.client.admin import DEFAULT_TIMEOUT
 from hayase.client.config import DEFAULT_BOOTSTRAP_SERVERS, client_config
 from hayase.client.errors import ClientError
 
@@ -43,6 +45,18 @@ def connection_options(f: F | None = None, *,
         return wrapper  # type: ignore[return-value]
 
     return decorate(f) if f is not None else decorate
+
+
+timeout_option = click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
+                              help="Seconds to wait for the broker's answers.")
+
+
+def table_console(highlight: bool = True) -> Console:
+    """Into a pipe, no width limit: a long topic or group name or config value is never cut."""
+    console = Console(soft_wrap=True, highlight=highlight)
+    if not console.is_terminal:
+        console = Console(soft_wrap=True, highlight=highlight, width=100_000)
+    return console
 
 
 class user_errors:  # noqa: N801 - used as a context manager, reads like a statement

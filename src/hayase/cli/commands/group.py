@@ -7,11 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from hayase.client.admin import DEFAULT_TIMEOUT
-from hayase.client.cli_options import connection_options
+from hayase.client.cli_options import connection_options, table_console, timeout_option
 from hayase.client.errors import ClientError
 from hayase.client.groups import (
     GroupAdmin,
@@ -19,17 +17,6 @@ from hayase.client.groups import (
     parse_datetime_ms,
     parse_topic_partitions,
 )
-
-_timeout = click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
-                        help="Seconds to wait for the broker's answers.")
-
-
-def _console() -> Console:
-    """Into a pipe, no width limit: a long group or topic name is never cut."""
-    console = Console(soft_wrap=True, highlight=False)
-    if not console.is_terminal:
-        console = Console(soft_wrap=True, highlight=False, width=100_000)
-    return console
 
 
 def _dash(value: object) -> str:
@@ -42,25 +29,25 @@ def command() -> None:
 
 
 @command.command("list")
-@_timeout
+@timeout_option
 @connection_options
 def list_(conf: dict[str, Any], timeout: float) -> None:
     """List consumer groups with their states."""
     table = Table("group", "state", box=None, pad_edge=False)
     for g in GroupAdmin(conf, timeout).list_groups():
         table.add_row(g.group_id, g.state)
-    _console().print(table)
+    table_console(highlight=False).print(table)
 
 
 @command.command("describe")
 @click.argument("group")
-@_timeout
+@timeout_option
 @connection_options
 def describe(conf: dict[str, Any], group: str, timeout: float) -> None:
     """State, protocol and members of GROUP, and per partition its committed offset, the log
     end offset and the lag."""
     d = GroupAdmin(conf, timeout).describe_group(group)
-    console = _console()
+    console = table_console(highlight=False)
     console.print(f"Group: {d.group_id}  state: {d.state}  protocol type: "
                   f"{_dash(d.protocol_type)}  protocol: {_dash(d.protocol)}  "
                   f"coordinator: {d.coordinator}  members: {len(d.members)}")
@@ -117,7 +104,7 @@ def _reset_spec(to_earliest: bool, to_latest: bool, to_offset: int | None,
               help="Move the committed offset by N (negative: back).")
 @click.option("--dry-run/--execute", "dry_run", default=True,
               help="Only show the new offsets (default), or commit them.")
-@_timeout
+@timeout_option
 @connection_options
 def reset_offsets(conf: dict[str, Any], group: str, topics: tuple[str, ...], all_topics: bool,
                   to_earliest: bool, to_latest: bool, to_offset: int | None,
@@ -136,7 +123,7 @@ def reset_offsets(conf: dict[str, Any], group: str, topics: tuple[str, ...], all
     table = Table("group", "topic", "partition", "new offset", box=None, pad_edge=False)
     for (topic, partition), offset in sorted(plan.items()):
         table.add_row(group, topic, str(partition), str(offset))
-    console = _console()
+    console = table_console(highlight=False)
     console.print(table)
     if dry_run:
         console.print("Dry run: nothing was changed (--execute commits these offsets).")
@@ -146,7 +133,7 @@ def reset_offsets(conf: dict[str, Any], group: str, topics: tuple[str, ...], all
 
 @command.command("delete")
 @click.argument("group")
-@_timeout
+@timeout_option
 @connection_options
 def delete(conf: dict[str, Any], group: str, timeout: float) -> None:
     """Delete GROUP and its committed offsets (it must have no active members)."""

@@ -6,24 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from hayase.client.admin import DEFAULT_TIMEOUT, Admin
-from hayase.client.cli_options import connection_options
+from hayase.client.admin import Admin
+from hayase.client.cli_options import connection_options, table_console, timeout_option
 from hayase.client.config import parse_pairs
 from hayase.client.groups import GroupAdmin
-
-_timeout = click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
-                        help="Seconds to wait for the broker's answers.")
-
-
-def _console() -> Console:
-    """Into a pipe, no width limit: a long topic name or config value is never cut."""
-    console = Console(soft_wrap=True)
-    if not console.is_terminal:
-        console = Console(soft_wrap=True, width=100_000)
-    return console
 
 
 @click.group("topic")
@@ -38,7 +26,7 @@ def command() -> None:
               show_default=True)
 @click.option("--config", "-c", "topic_configs", multiple=True, metavar="NAME=VALUE",
               help="Topic config (repeatable), e.g. retention.ms=60000.")
-@_timeout
+@timeout_option
 @connection_options(pairs_flags=("--client-config", "-X"))
 def create(conf: dict[str, Any], name: str, partitions: int, replication_factor: int,
            topic_configs: tuple[str, ...], timeout: float) -> None:
@@ -51,7 +39,7 @@ def create(conf: dict[str, Any], name: str, partitions: int, replication_factor:
 
 @command.command("list")
 @click.option("--exclude-internal", is_flag=True, help="Hide internal topics (__*).")
-@_timeout
+@timeout_option
 @connection_options
 def list_(conf: dict[str, Any], exclude_internal: bool, timeout: float) -> None:
     """List topics with their partition counts."""
@@ -59,20 +47,20 @@ def list_(conf: dict[str, Any], exclude_internal: bool, timeout: float) -> None:
     table = Table("topic", "partitions", box=None, pad_edge=False)
     for t in topics:
         table.add_row(t.name, str(t.partitions))
-    _console().print(table)
+    table_console().print(table)
 
 
 @command.command("describe")
 @click.argument("name")
 @click.option("--all-configs", is_flag=True, help="Show every config, not only overrides.")
-@_timeout
+@timeout_option
 @connection_options
 def describe(conf: dict[str, Any], name: str, all_configs: bool, timeout: float) -> None:
     """Partitions (leader, replicas, ISR, earliest and latest offsets), the lag of every consumer
     group with committed offsets on NAME, and configs of NAME."""
     groups = GroupAdmin(conf, timeout)
     desc = groups.admin.describe_topic(name)
-    console = _console()
+    console = table_console()
     console.print(f"Topic: {desc.name}  partitions: {len(desc.partitions)}  "
                   f"replication factor: {desc.replication_factor}", highlight=False)
     parts = Table("partition", "leader", "replicas", "isr", "earliest offset", "latest offset",
@@ -100,7 +88,7 @@ def describe(conf: dict[str, Any], name: str, all_configs: bool, timeout: float)
 
 @command.command("delete")
 @click.argument("name")
-@_timeout
+@timeout_option
 @connection_options
 def delete(conf: dict[str, Any], name: str, timeout: float) -> None:
     """Delete topic NAME."""
