@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 from pathlib import Path
 
 import click
+
+from hayase.cli.signals import stop_on_signals
 
 
 def _raise_fd_limit() -> None:
@@ -76,11 +77,7 @@ def command(ctx: click.Context, data_dir: Path | None, port: int | None, host: s
         metrics = BrokerMetrics()
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await run_broker(config, stop, metrics, metrics_port)
+        await run_broker(config, stop_on_signals(), metrics, metrics_port)
 
     # With metrics, the loop's selector times its waits (the request-handler idle ratio).
     try:

@@ -112,15 +112,13 @@ def _serve_hypercorn(app: object, host: str, port: int) -> None:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
+    from hayase.cli.signals import stop_on_signals
+
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.graceful_timeout = 5
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+        await serve(app, config, shutdown_trigger=stop_on_signals().wait)  # type: ignore[arg-type]
 
     asyncio.run(main())
