@@ -9,9 +9,18 @@ Apache Kafka (--apache):
       and restarted, counting records never processed.
 
 Each of (a)-(c) is the median of --runs runs (default 3). Keys: --keys distinct keys (default
-10,000) so that the 20 key lanes of a partition are evenly loaded.
+10,000), record i has key "k{i % keys}"; --keys 100 is the issue's crash-test key count (about
+33 keys per partition for its 20 slots). The load average is printed beside the numbers: the
+machine may be shared.
 
-    python bench/parallel_consumer.py [--apache] [--runs 3]
+(b) is judged against the nominal ceiling (10 ms per record: 6,000/s). It also prints the
+ceiling that the measured mean length of the simulated I/O allows (asyncio.sleep(0.01) takes
+longer than 10 ms on a busy machine), so the reader sees how much of the gap is the framework's.
+
+--decaton runs LINE's Decaton on the same workload, if its artifacts can be fetched from Maven
+Central (bench/decaton/); when they cannot, it says so, with the URL that failed, and skips it.
+
+    python bench/parallel_consumer.py [--apache] [--runs 3] [--only a,b,c,d,e] [--decaton]
 """
 
 from __future__ import annotations
@@ -35,6 +44,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 PARTITIONS = 3
 CEILING = PARTITIONS * 20 * 100
+DECATON_VERSION = "9.0.0"
+DECATON_POM_URL = ("https://repo1.maven.org/maven2/com/linecorp/decaton/decaton-processor/"
+                   f"{DECATON_VERSION}/decaton-processor-{DECATON_VERSION}.pom")
 
 
 # ---- setup ---------------------------------------------------------------------------------
@@ -294,6 +306,28 @@ def crash_run(bs: str, kind: str, n: int, keys: int, io_ms: float) -> tuple[int,
     return n - len(distinct & set(range(n))), len(seen) - len(distinct)
 
 
+# ---- Decaton ---------------------------------------------------------------------------------
+def decaton_available() -> str | None:
+    """None if Decaton's processor artifact is served by Maven Central, else why not."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(DECATON_POM_URL, method="HEAD"),
+                                    timeout=20) as resp:
+            if resp.status == 200:
+                return None
+            return f"HTTP {resp.status} for {DECATON_POM_URL}"
+    except urllib.error.HTTPError as e:
+        return f"HTTP {e.code} for {DECATON_POM_URL}"
+    except (urllib.error.URLError, OSError) as e:
+        return f"{e} for {DECATON_POM_URL}"
+
+
+def load_average() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 # ---- main ------------------------------------------------------------------------------------
 def start_broker(apache: bool) -> Any:
     from hayase.testing.brokers import ApacheBackend, EmbeddedBroker
@@ -319,7 +353,11 @@ def main() -> None:
     ap.add_argument("--zero-records", type=int, default=100_000)
     ap.add_argument("--crash-records", type=int, default=20_000)
     ap.add_argument("--io-ms", type=float, default=10.0)
-    ap.add_argument("--skip-crash", action="store_true")
+    ap.add_argument("--skip-crash", action="store_true", help="the same as leaving d out of --only")
+    ap.add_argument("--only", default="a,b,c,d,e",
+                    help="comma-separated parts to run (default: all): a,b,c,d,e")
+    ap.add_argument("--decaton", action="store_true",
+                    help="also run LINE's Decaton on the (b) workload, if Maven Central has it")
     # worker mode (internal, for the crash runs)
     ap.add_argument("--worker", choices=["naive", "hayase"])
     ap.add_argument("--topic")
@@ -331,33 +369,58 @@ def main() -> None:
         fn(args.bootstrap, args.topic, args.group, args.out, args.io_ms)
         return
 
+    only = set(args.only.split(","))
+    if args.skip_crash:
+        only.discard("d")
+    unknown = only - set("abcde")
+    if unknown:
+        ap.error(f"--only: unknown parts {sorted(unknown)}")
+    decaton_missing = decaton_available() if args.decaton else None
+    if decaton_missing is not None:
+        # Checked before starting anything: a Decaton run cannot be had on this machine.
+        print(f"Decaton: not run: its artifacts could not be fetched from Maven Central "
+              f"({decaton_missing})", flush=True)
+    elif args.decaton:
+        # Not written: Maven Central did not serve Decaton when this benchmark was last changed.
+        print(f"Decaton: {DECATON_POM_URL} is served now, but this benchmark has no Decaton "
+              "runner yet (bench/decaton/ does not exist): not run", flush=True)
     broker = None if args.bootstrap else start_broker(args.apache)
     bs = args.bootstrap or broker.bootstrap_servers
     label = "apache" if args.apache else ("external" if args.bootstrap else "embedded")
     try:
         print(f"broker: {label} {bs}; {PARTITIONS} partitions; {args.keys} keys; "
-              f"median of {args.runs} runs", flush=True)
-        base = median_of(args.runs, lambda: run_baseline(
-            bs, fresh_topic(bs, args.baseline_records, args.keys), args.baseline_records,
-            args.io_ms))
-        print(f"(a) sync one-at-a-time, {args.io_ms:g} ms I/O: {base:10.0f} records/s", flush=True)
-        hay, _, io_real = median_of(args.runs, lambda: run_hayase(
-            bs, fresh_topic(bs, args.io_records, args.keys), args.io_records, args.io_ms, 20))
-        print(f"(b) hayase 20 in flight/partition, {args.io_ms:g} ms I/O: {hay:10.0f} records/s"
-              f"  = {hay / base:.1f}x baseline, {hay / CEILING:.1%} of the {CEILING}/s ceiling",
-              flush=True)
-        real_ceiling = PARTITIONS * 20 * 1000 / io_real
-        print(f"    the {args.io_ms:g} ms sleeps took {io_real:.2f} ms on average on this machine:"
-              f" {hay / real_ceiling:.1%} of the {real_ceiling:.0f}/s that allows", flush=True)
-        zero, cpu_us, _ = median_of(args.runs, lambda: run_hayase(
-            bs, fresh_topic(bs, args.zero_records, args.keys), args.zero_records, 0, 20))
-        print(f"(c) hayase 0 ms processing: {zero:10.0f} records/s, {cpu_us:.1f} CPU us/record",
-              flush=True)
-        modes = poll_modes(bs, fresh_topic(bs, args.zero_records, args.keys), args.zero_records)
-        for mode, (rate, idle) in modes.items():
-            print(f"(e) delivery into asyncio, {mode:6s} poll: {rate:10.0f} records/s, "
-                  f"{idle:.1%} of a core while idle", flush=True)
-        if not args.skip_crash:
+              f"median of {args.runs} runs; {load_average()}", flush=True)
+        base = None
+        if "a" in only:
+            base = median_of(args.runs, lambda: run_baseline(
+                bs, fresh_topic(bs, args.baseline_records, args.keys), args.baseline_records,
+                args.io_ms))
+            print(f"(a) sync one-at-a-time, {args.io_ms:g} ms I/O: {base:10.0f} records/s"
+                  f"  [{load_average()}]", flush=True)
+        if "b" in only:
+            hay, _, io_real = median_of(args.runs, lambda: run_hayase(
+                bs, fresh_topic(bs, args.io_records, args.keys), args.io_records, args.io_ms,
+                20))
+            vs_base = f" = {hay / base:.1f}x baseline," if base else ""
+            print(f"(b) hayase 20 in flight/partition, {args.io_ms:g} ms I/O: {hay:10.0f} "
+                  f"records/s {vs_base} {hay / CEILING:.1%} of the {CEILING}/s ceiling"
+                  f"  [{load_average()}]", flush=True)
+            real_ceiling = PARTITIONS * 20 * 1000 / io_real
+            print(f"    the {args.io_ms:g} ms sleeps took {io_real:.2f} ms on average (median of "
+                  f"the runs): {hay / real_ceiling:.1%} of the {real_ceiling:.0f}/s that allows",
+                  flush=True)
+        if "c" in only:
+            zero, cpu_us, _ = median_of(args.runs, lambda: run_hayase(
+                bs, fresh_topic(bs, args.zero_records, args.keys), args.zero_records, 0, 20))
+            print(f"(c) hayase 0 ms processing: {zero:10.0f} records/s, {cpu_us:.1f} CPU "
+                  f"us/record  [{load_average()}]", flush=True)
+        if "e" in only:
+            modes = poll_modes(bs, fresh_topic(bs, args.zero_records, args.keys),
+                               args.zero_records)
+            for mode, (rate, idle) in modes.items():
+                print(f"(e) delivery into asyncio, {mode:6s} poll: {rate:10.0f} records/s, "
+                      f"{idle:.1%} of a core while idle", flush=True)
+        if "d" in only:
             for kind in ("naive", "hayase"):
                 lost, dups = crash_run(bs, kind, args.crash_records, args.keys, args.io_ms)
                 print(f"(d) SIGKILL at half way, {kind:6s}: {lost} of {args.crash_records} "
@@ -365,7 +428,6 @@ def main() -> None:
     finally:
         if broker is not None:
             broker.cleanup()
-
 
 if __name__ == "__main__":
     main()

@@ -113,7 +113,7 @@ def test_plain_function_runs_in_thread_pool_and_batches(kafka: Backend, topic_na
     assert sorted(s for b in batches for s in b) == list(range(300))
     assert max(map(len, batches)) > 1
     assert all(name.startswith("hayase-process") for name in threads)
-    for b in batches:  # a batch is one lane's records, in offset (= sequence) order
+    for b in batches:  # a batch holds records of several keys, in offset (= sequence) order
         assert b == sorted(b)
 
 

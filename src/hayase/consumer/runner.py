@@ -99,7 +99,7 @@ class _Command:
 
 class ParallelConsumer:
     """See the module docstring and README. `process` (one record) or `process_batch` (a list of
-    records of one lane, in offset order) may be async functions or plain functions (run in a
+    records of several keys, in offset order) may be async functions or plain functions (run in a
     thread pool)."""
 
     def __init__(
@@ -337,8 +337,23 @@ class ParallelConsumer:
                 consumer.pause(pause)
             if resume:
                 consumer.resume(resume)
+                self._wake_fetcher(consumer, resume)
         except KafkaException as e:  # e.g. a partition revoked meanwhile: nothing to hold
             log.warning("pause/resume failed: %s", e)
+
+    _WAKE_AT_MOST = 16
+
+    def _wake_fetcher(self, consumer: Consumer, resumed: list[TopicPartition]) -> None:
+        """Make librdkafka fetch resumed partitions now. A broker thread with no fetchable
+        partition left (all paused) sleeps up to 1 s and does not notice a resume before it
+        wakes: measured 400-700 ms from resume to the first record, while the partitions' slots
+        ran dry (bench/parallel_consumer.py). A request to the partition's leader (ListOffsets,
+        one round trip) wakes that thread, and the first records arrive within milliseconds."""
+        for tp in resumed[:self._WAKE_AT_MOST]:
+            try:
+                consumer.get_watermark_offsets(tp, timeout=0.5, cached=False)
+            except KafkaException as e:  # only a slower resume
+                log.debug("waking the fetcher of %s failed: %s", tp, e)
 
     def _fetch(self, consumer: Consumer) -> list[Any]:
         # consume(n, timeout) waits the whole timeout unless n messages are ready, which would
@@ -544,16 +559,16 @@ class ParallelConsumer:
         if p.revoking:
             return
         assert self._loop is not None
-        for lane, items in p.scheduler.take():
-            task = self._loop.create_task(self._run_lane(p, lane, items))
+        for slot, items in p.scheduler.take():
+            task = self._loop.create_task(self._run_slot(p, slot, items))
             p.tasks.add(task)
             p.in_flight_records += len(items)
             p.idle.clear()
 
     # ==== loop: processing a unit ============================================================
-    async def _run_lane(self, p: _Partition, lane: int, items: list[Record]) -> None:
-        """Run a lane's units one after another in one task while the lane has queued records
-        (no task and no loop iteration per record), then free the lane."""
+    async def _run_slot(self, p: _Partition, slot: int, items: list[Record]) -> None:
+        """Run a slot's units one after another in one task while records are runnable
+        (no task and no loop iteration per record), then free the slot."""
         finished = False
         ran = 0
         try:
@@ -566,23 +581,25 @@ class ParallelConsumer:
                     p.in_flight_records -= len(items)
                     if completed and self._partitions.get(p.tp) is p:
                         self._complete(p, items)
-                nxt = p.scheduler.next_for(lane)
+                nxt = p.scheduler.next_for(slot)
                 if nxt is None:
-                    finished = True  # next_for freed the lane
+                    finished = True  # next_for freed the slot
                     return
                 items = nxt
                 p.in_flight_records += len(items)
+                if p.scheduler.can_take and self._partitions.get(p.tp) is p:
+                    self._dispatch(p)  # the unit that ended freed more keys than this slot takes
                 ran += 1
                 if ran % 64 == 0:
-                    await asyncio.sleep(0)  # let the poll hand-over and other lanes in
+                    await asyncio.sleep(0)  # let the poll hand-over and other slots in
         finally:
             if not finished:
-                p.scheduler.finish(lane)
+                p.scheduler.finish(slot)
             p.tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
             if not p.tasks:
                 p.idle.set()
-            if self._partitions.get(p.tp) is p:
-                self._dispatch(p)  # unordered: a slot was freed
+            if self._partitions.get(p.tp) is p and p.scheduler.can_take:
+                self._dispatch(p)  # a slot was freed
 
     async def _run_unit(self, p: _Partition, items: list[Record]) -> None:
         await self._rate_limit(items)
@@ -620,7 +637,7 @@ class ParallelConsumer:
                         ) -> tuple[BaseException | None, int]:
         """Run the unit with retries. (None, n) on success; (last error, attempts) when the
         retries are exhausted. Without a dead-letter topic it retries forever: a failing record
-        blocks its lane rather than being dropped."""
+        blocks its key rather than being dropped."""
         attempt = 0
         while True:
             attempt += 1
