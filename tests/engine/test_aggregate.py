@@ -77,17 +77,3 @@ def test_emit_final_tumbling_drops_late_records() -> None:
     assert outs[2].key == b'"a"' + (10000).to_bytes(8, "big")
     assert q.late_dropped == 1
 
-
-def test_non_key_group_by_runs_every_partition_in_one_task() -> None:
-    by_key = make_query(_plan("CREATE TABLE C AS SELECT USER_ID, COUNT(*) AS N FROM PV "
-                              "GROUP BY USER_ID;"), ProcessingLog())
-    by_page = make_query(_plan("CREATE TABLE P AS SELECT PAGE, COUNT(*) AS N FROM PV "
-                               "GROUP BY PAGE;"), ProcessingLog())
-    assert isinstance(by_key, AggregateQuery) and isinstance(by_page, AggregateQuery)
-    assert by_key.groups_by_source_key() and not by_page.groups_by_source_key()
-    by_page.single_task = True
-    outs = by_page.process(_rec(0, "a", 1, partition=0)) + by_page.process(
-        _rec(0, "b", 2, partition=2))
-    assert _values(outs) == [{"N": 1}, {"N": 2}]  # one count across partitions
-    assert by_page.task_of(2) == 0 and list(by_page.states) == [0]
-    assert by_page.states[0].offsets == {("pv", 0): 1, ("pv", 2): 1}

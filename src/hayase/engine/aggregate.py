@@ -17,6 +17,14 @@ whose window ended at or before ``stream time - grace`` is late: dropped, counte
 ``hayase_late_records_dropped`` metric. Records whose offset is below the offsets stored in the
 state were already applied (restored state after a crash): they are skipped, so no effect is
 counted twice.
+
+A GROUP BY on other columns than the source key (the Kafka runtime, several partitions) goes
+through a repartition topic (:meth:`AggregateQuery.repartition_through`, ksqlDB's
+``...-Aggregate-GroupBy-repartition``): a source partition's task runs WHERE, keeps the ``("T",
+...)`` rows of a table source and forwards ``(group key, row to add, row to retract, time)``
+keyed by the group key (see :mod:`hayase.engine.repartition`); the repartition partition's task
+aggregates. A table update whose old and new rows fall in different groups is forwarded as two
+records (retract, then add), which may go to different partitions, like KTable groupBy.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from typing import Any
 
 from prometheus_client import Counter as MetricCounter
 
-from hayase.engine import windows
+from hayase.engine import repartition, windows
 from hayase.engine.processing_log import RECORD_PROCESSING_ERROR, SERIALIZATION_ERROR, ProcessingLog
 from hayase.engine.query import StatelessQuery
 from hayase.engine.record import OutputRecord, Record
@@ -102,10 +110,12 @@ class PartitionState:
         # Open windows by end time (EMIT FINAL: to emit; EMIT CHANGES: to expire).
         self.open_windows: dict[int, dict[tuple[Any, ...], int]] = {}
         self.first_end: int | None = None  # min(open_windows): the next window to close
+        # Repartition records applied: see hayase.engine.repartition.
+        self.forwarded: repartition.Marks = dict(meta.get("forwarded", {}))
 
     def meta(self) -> dict[str, Any]:
         return {"offsets": dict(self.offsets), "stream_time": self.stream_time,
-                "store_time": self.store_time}
+                "store_time": self.store_time, "forwarded": dict(self.forwarded)}
 
 
 class AggregateQuery(StatelessQuery):
@@ -124,7 +134,9 @@ class AggregateQuery(StatelessQuery):
         self.filters = [s.predicate for s in plan.steps[:-1] if isinstance(s, FilterStep)]
         self.store_factory: StoreFactory = store_factory or (lambda _p: MemoryStore())
         self.states: dict[int, PartitionState] = {}
-        self.single_task = False
+        # Set by repartition_through: source records are forwarded there, by group key.
+        self.repartition_topic: str | None = None
+        self._rep_seq = 0
         spec = agg.window
         self.window_type = spec.type.upper() if spec else None
         self.size = spec.size_ms if spec else 0
@@ -158,12 +170,20 @@ class AggregateQuery(StatelessQuery):
 
     # ------------------------------------------------------------------ state
 
-    def task_of(self, partition: int) -> int:
-        """The task (state store, changelog partition) of a source partition: the partition
-        itself, or 0 for every partition when the GROUP BY key is not the source key and the
-        source has several partitions (``single_task``: no repartition topic yet, so one
-        task sees every group; one instance only)."""
-        return 0 if self.single_task else partition
+    def repartition_through(self, prefix: str) -> str:
+        """Aggregate through ksqlDB's repartition topic ``<prefix>-Aggregate-GroupBy-
+        repartition`` (returned; the caller creates it with the source's partition count):
+        needed when the group key is not the source key and the source has several
+        partitions. Task ``p`` then forwards source partition ``p`` and aggregates
+        repartition partition ``p``."""
+        self.repartition_topic = f"{prefix}-Aggregate-GroupBy-repartition"
+        return self.repartition_topic
+
+    @property
+    def source_topics(self) -> tuple[str, ...]:
+        if self.repartition_topic is None:
+            return (self.source_topic,)
+        return (self.source_topic, self.repartition_topic)
 
     def groups_by_source_key(self) -> bool:
         """True when the group key is the source's key columns (co-partitioned)."""
@@ -172,12 +192,11 @@ class AggregateQuery(StatelessQuery):
         return bool(names) and text == ",".join(n.upper() for n in names)
 
     def state(self, partition: int) -> PartitionState:
-        task = self.task_of(partition)
-        st = self.states.get(task)
+        st = self.states.get(partition)
         if st is None:
-            st = PartitionState(self.store_factory(task))
+            st = PartitionState(self.store_factory(partition))
             self._index_windows(st)
-            self.states[task] = st
+            self.states[partition] = st
         return st
 
     def _index_windows(self, st: PartitionState) -> None:
@@ -193,13 +212,13 @@ class AggregateQuery(StatelessQuery):
                extra_meta: Mapping[str, Any] | None = None) -> list[tuple[Any, Any]]:
         """Make the partition's state durable with the offsets it reflects; returns the
         changed entries (``before_write`` gets them first: the changelog)."""
-        st = self.states[self.task_of(partition)]
+        st = self.states[partition]
         meta = st.meta()
         meta.update(extra_meta or {})
         return st.store.commit(meta, before_write)
 
     def close_partition(self, partition: int) -> None:
-        st = self.states.pop(self.task_of(partition), None)
+        st = self.states.pop(partition, None)
         if st is not None:
             st.store.close()
 
@@ -219,6 +238,9 @@ class AggregateQuery(StatelessQuery):
         st.offsets[tp] = rec.offset + 1
         self._current = rec
         try:  # StatelessQuery.process, inlined (one call less per record)
+            if rec.topic == self.repartition_topic:
+                return self._from_repartition(st, rec)
+            self._rep_seq = 0
             return self._process(rec)
         except (InvalidTimestamp, KsqlRuntimeError):
             raise
@@ -245,6 +267,13 @@ class AggregateQuery(StatelessQuery):
             self._entry(RECORD_PROCESSING_ERROR,
                         "Skipping record with a null GROUP BY value: " + self.agg.text)
             return []
+        if self.repartition_topic is not None:
+            return [self._forward(rec, gk, row, None, ts)]
+        return self._aggregate_row(st, rec, gk, row, ts)
+
+    def _aggregate_row(self, st: PartitionState, rec: Record, gk: tuple[Any, ...], row: Row,
+                       ts: int) -> list[OutputRecord]:
+        """A stream row into its group (or windows)."""
         if ts > st.stream_time:
             st.stream_time = ts
         if self.window_type is None:
@@ -299,14 +328,50 @@ class AggregateQuery(StatelessQuery):
         if new is not None and new_gk is None:
             self._entry(RECORD_PROCESSING_ERROR,
                         "Skipping record with a null GROUP BY value: " + self.agg.text)
+        # (group, row to add, row to retract): one change when both rows are in one group
+        changes: list[tuple[tuple[Any, ...], Row | None, Row | None]] = []
         if old_gk is not None and old_gk == new_gk:
-            return self._update_group(st, rec, new_gk, new, old, ts)
+            changes.append((old_gk, new, old))
+        else:
+            if old_gk is not None:
+                changes.append((old_gk, None, old))
+            if new_gk is not None:
+                changes.append((new_gk, new, None))
         outputs: list[OutputRecord] = []
-        if old_gk is not None:
-            outputs += self._update_group(st, rec, old_gk, None, old, ts)
-        if new_gk is not None:
-            outputs += self._update_group(st, rec, new_gk, new, None, ts)
+        for gk, add_row, undo_row in changes:
+            if self.repartition_topic is not None:
+                outputs.append(self._forward(rec, gk, add_row, undo_row, ts))
+            else:
+                outputs += self._update_group(st, rec, gk, add_row, undo_row, ts)
         return outputs
+
+    # ------------------------------------------------------------------ repartition
+
+    def _forward(self, rec: Record, gk: tuple[Any, ...], add_row: Row | None,
+                 undo_row: Row | None, ts: int) -> OutputRecord:
+        """A change for group ``gk`` to the repartition topic, keyed (placed) by the group key
+        in the sink's key format (the aggregation's key, as in ksqlDB)."""
+        assert self.repartition_topic is not None
+        try:
+            key = self._sink_key_serde.serialize(tuple(gk))
+        except SerdeError:
+            key = None
+        if key is None:  # not writable in the key format: placed by a stable stand-in
+            key = repr(tuple(gk)).encode()
+        self._rep_seq += 1
+        return repartition.forward(self.repartition_topic, key, rec, self._rep_seq,
+                                   (gk, add_row, undo_row, ts), timestamp=ts)
+
+    def _from_repartition(self, st: PartitionState, rec: Record) -> list[OutputRecord]:
+        change = repartition.receive(st.forwarded, rec)
+        if change is None:
+            return []  # already applied (re-sent after the forwarding task restarted)
+        gk, add_row, undo_row, ts = change
+        if self.is_table:
+            if ts > st.stream_time:
+                st.stream_time = ts
+            return self._update_group(st, rec, gk, add_row, undo_row, ts)
+        return self._aggregate_row(st, rec, gk, add_row, ts)
 
     # ------------------------------------------------------------------ time windows
 

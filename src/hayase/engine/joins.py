@@ -33,11 +33,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import pickle
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hayase.engine import repartition
 from hayase.engine.aggregate import freeze
 from hayase.engine.processing_log import (
     DESERIALIZATION_ERROR,
@@ -533,23 +533,13 @@ class JoinQuery(ProcessingLogReporter):
         except SerdeError:
             key_bytes = orjson_key(key)
         self._rep_seq += 1
-        # The source position and a sequence number let the consumer skip copies re-sent
-        # after a crash (at-least-once forwarding, exactly-once effect on the join state).
-        body = (rec.topic, rec.partition, rec.offset, self._rep_seq, payload)
-        data = pickle.dumps(body, protocol=5)
-        return [OutputRecord(topic, key_bytes, data, rec.timestamp, ())]
+        return [repartition.forward(topic, key_bytes, rec, self._rep_seq, payload)]
 
     def _from_repartition(self, st: _TaskState, rec: Record) -> list[OutputRecord]:
         node, side = self.rep_topics[rec.topic]
-        if rec.value is None:
-            return []
-        src_topic, src_partition, src_offset, seq, payload = \
-            pickle.loads(rec.value)  # noqa: S301 - our own internal topic, like the changelog
-        mark = (rec.topic, src_topic, src_partition)
-        last = st.forwarded.get(mark)
-        if last is not None and (src_offset, seq) <= tuple(last):
+        payload = repartition.receive(st.forwarded, rec)
+        if payload is None:
             return []  # a copy re-sent after the forwarding task restarted
-        st.forwarded[mark] = (src_offset, seq)
         kind, data = payload
         if kind == "T":
             return self._dispatch_table(st, node, side, data, repartitioned=True)

@@ -66,6 +66,8 @@ COMMIT_INTERVAL = "ksql.streams.commit.interval.ms"
 PROCESSING_LOG_TOPIC = "ksql.logging.processing.topic.name"
 INTERNAL_REPLICAS = "ksql.internal.topic.replicas"
 BATCH_SIZE = 500
+# Kafka Streams' repartition topics keep records regardless of their (event) timestamps.
+REPARTITION_CONFIGS = {"cleanup.policy": "delete", "retention.ms": "-1"}
 
 
 class DeliveryFailed(Exception):
@@ -111,6 +113,9 @@ class QueryWorker:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": False,
+            # Partition p of every topic to one member: a task (state store, changelog
+            # partition p) spans partition p of the sources and repartition topics.
+            "partition.assignment.strategy": "range",
         })
         self.producer = Producer({
             **base,
@@ -218,8 +223,7 @@ class QueryWorker:
         remaining = self.producer.flush(30)
         if remaining or self._failure:
             raise DeliveryFailed(self._failure or f"{remaining} records not acknowledged")
-        task_of = getattr(self.query, "task_of", None) or (lambda p: p)
-        for task in sorted({task_of(p) for _t, p in offsets}):
+        for task in sorted({p for _t, p in offsets}):  # task p: partition p of each topic
             self._commit_state(task)
         if offsets:
             try:
@@ -253,10 +257,11 @@ class QueryWorker:
         query = self.query
         if isinstance(query, STATEFUL) and self.changelog is not None:
             topic = self.changelog.topic
-            restored: dict[int, Any] = {}  # a join task spans several topics: restore once
-            task_of = getattr(query, "task_of", None) or (lambda p: p)
+            # A task spans partition p of several topics (a join's sides, a repartition
+            # topic): restore once.
+            restored: dict[int, Any] = {}
             for tp in partitions:
-                task = task_of(tp.partition)
+                task = tp.partition
                 if task in restored:
                     applied = restored[task].offsets.get((tp.topic, tp.partition))
                     tp.offset = OFFSET_BEGINNING if applied is None else applied
@@ -441,12 +446,11 @@ class HeadlessRuntime:
                     self._ensure_topic(name, self._partitions(like), internal)
             if isinstance(query, AggregateQuery) and not query.groups_by_source_key() and \
                     (self._partitions(query.source_topic) or 1) > 1:
-                # No repartition topic for GROUP BY yet: one task sees every group, so the
-                # query must run on one instance only.
-                query.single_task = True
-                log.warning("%s: GROUP BY %s is not the key of %s: its partitions are "
-                            "aggregated by one task (run this query on one instance)",
-                            plan.query_id, query.agg.text, query.source_topic)
+                # Rows move to the partition of their group first (one partition: every
+                # group is in the one task already, no topic needed).
+                name = query.repartition_through(group_id(self.service_id, plan.query_id))
+                self._ensure_topic(name, self._partitions(query.source_topic), internal,
+                                   REPARTITION_CONFIGS)
             if isinstance(query, STATEFUL):
                 self._ensure_topic(changelog_topic(self.service_id, plan.query_id),
                                    self._partitions(query.source_topic), internal,
