@@ -10,12 +10,13 @@ Blocking calls (backend I/O) happen here; the HTTP layer calls these methods in 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,17 +100,13 @@ class KsqlServer:
                 if rec.value is None:
                     continue
                 cmd = json.loads(rec.value)
-                props = {str(k): str(v) for k, v in cmd.get("streamsProperties", {}).items()}
-                saved = dict(self.session.properties)
-                self.session.properties.update(props)
+                props = _command_properties(cmd)
                 try:
-                    result = self.session.execute_statement(cmd["statement"])
+                    with self._properties(props):
+                        result = self.session.execute_statement(cmd["statement"])
                 except KsqlError as e:  # a command that failed then fails again: skip it
                     log.warning("replay: %s: %s", cmd["statement"], e)
                     continue
-                finally:
-                    self.session.properties.clear()
-                    self.session.properties.update(saved)
                 self.command_seq += 1
                 cid = rec.key.decode() if rec.key else f"replay/{self.command_seq}"
                 self.statuses[cid] = CommandStatus(cid, "SUCCESS", "replayed")
@@ -145,26 +142,33 @@ class KsqlServer:
             sub.close()
 
     def _apply_remote(self, cmd: Mapping[str, Any], command_id: str) -> None:
-        props = {str(k): str(v) for k, v in cmd.get("streamsProperties", {}).items()}
+        props = _command_properties(cmd)
         with self.lock:
-            saved = dict(self.session.properties)
-            self.session.properties.update(props)
             try:
-                result = self.session.execute_statement(cmd["statement"])
+                with self._properties(props):
+                    result = self.session.execute_statement(cmd["statement"])
             except KsqlError as e:
                 log.warning("command from another server failed here: %s: %s",
                             cmd["statement"], e)
                 return
-            finally:
-                self.session.properties.clear()
-                self.session.properties.update(saved)
             self.command_seq += 1
             self.statuses[command_id] = CommandStatus(command_id, "SUCCESS")
             if isinstance(result, QueryPlan):
-                self.backend.start_query(result, {**saved, **props})
+                self.backend.start_query(result, {**self.session.properties, **props})
             elif isinstance(result, DdlResult):
                 for qid in result.queries_to_terminate:
                     self.backend.stop_query(qid)
+
+    @contextlib.contextmanager
+    def _properties(self, props: Mapping[str, str]) -> Iterator[None]:
+        """The session's properties with ``props`` over them, restored afterwards."""
+        saved = dict(self.session.properties)
+        self.session.properties.update(props)
+        try:
+            yield
+        finally:
+            self.session.properties.clear()
+            self.session.properties.update(saved)
 
     def close(self) -> None:
         self._stop.set()
@@ -442,6 +446,11 @@ class KsqlServer:
 
     def unregister(self, query_id: str) -> None:
         self.transient.pop(query_id, None)
+
+
+def _command_properties(cmd: Mapping[str, Any]) -> dict[str, str]:
+    """A command-topic command's streamsProperties, as session property strings."""
+    return {str(k): str(v) for k, v in cmd.get("streamsProperties", {}).items()}
 
 
 def _message(e: KsqlError) -> str:
