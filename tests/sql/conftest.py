@@ -33,14 +33,31 @@ def session() -> Session:
     return Session()
 
 
+def last_plan(session: Session, sql: str) -> QueryPlan:
+    """The QueryPlan of the last statement in ``sql``."""
+    result = session.execute(sql)[-1]
+    assert isinstance(result, QueryPlan)
+    return result
+
+
+def plan_after(setup: str, sql: str, props: dict[str, str] | None = None) -> QueryPlan:
+    """In a new session: run ``setup``, then plan ``sql``."""
+    s = Session(props)
+    s.execute(setup)
+    return last_plan(s, sql)
+
+
+def _expression_plan(expr: str, columns: str, props: dict[str, str] | None = None) -> QueryPlan:
+    """``SELECT K, <expr> AS R`` over a stream with the given value columns."""
+    return plan_after(f"CREATE STREAM SRC (K STRING KEY, {columns}) WITH (kafka_topic='t', "
+                      "value_format='JSON');",
+                      f"CREATE STREAM OUT AS SELECT K, {expr} AS R FROM SRC;", props)
+
+
 def evaluate(expr: str, columns: str = "X INT", row: tuple[Any, ...] = (None,),
              props: dict[str, str] | None = None) -> Any:
     """Evaluate a SELECT expression over one row of a stream with the given value columns."""
-    s = Session(props)
-    s.execute(f"CREATE STREAM SRC (K STRING KEY, {columns}) WITH (kafka_topic='t', "
-              "value_format='JSON');")
-    plan = s.execute(f"CREATE STREAM OUT AS SELECT K, {expr} AS R FROM SRC;")[0]
-    assert isinstance(plan, QueryPlan)
+    plan = _expression_plan(expr, columns, props)
     errors: list[Exception] = []
     plan.set_error_handler(errors.append)
     outs = run_plan(plan, ("k",) + row)
@@ -48,9 +65,5 @@ def evaluate(expr: str, columns: str = "X INT", row: tuple[Any, ...] = (None,),
 
 
 def result_type(expr: str, columns: str = "X INT") -> str:
-    s = Session()
-    s.execute(f"CREATE STREAM SRC (K STRING KEY, {columns}) WITH (kafka_topic='t', "
-              "value_format='JSON');")
-    plan = s.execute(f"CREATE STREAM OUT AS SELECT K, {expr} AS R FROM SRC;")[0]
-    assert isinstance(plan, QueryPlan)
+    plan = _expression_plan(expr, columns)
     return str(plan.sink.source.schema.columns[1].type)

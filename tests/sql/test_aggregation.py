@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.sql.conftest import plan_after
 
-from hayase.sql import Session
 from hayase.sql.errors import ParseError, StatementError
 from hayase.sql.plan import AggregateStep, FilterStep, QueryPlan
 
@@ -15,11 +15,7 @@ SRC = ("CREATE STREAM S (ID INT KEY, NAME STRING, V BIGINT, D DOUBLE) "
 
 
 def plan_of(sql: str, setup: str = SRC) -> QueryPlan:
-    s = Session()
-    s.execute(setup)
-    result = s.execute(sql)[-1]
-    assert isinstance(result, QueryPlan)
-    return result
+    return plan_after(setup, sql)
 
 
 def aggregate(plan: QueryPlan, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...] | None]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tests.sql.conftest import run_plan
+from tests.sql.conftest import last_plan, run_plan
 
 from hayase.sql import Session
 from hayase.sql.errors import ParseError, StatementError
@@ -12,18 +12,11 @@ from hayase.sql.plan import (
     FilterStep,
     InsertValues,
     ProjectStep,
-    QueryPlan,
     SelectKeyStep,
 )
 
 SRC = ("CREATE STREAM INPUT (ID INT KEY, NAME STRING, AGE INT, S STRUCT<B INT>) "
        "WITH (kafka_topic='input_topic', value_format='JSON');")
-
-
-def plan_of(session: Session, sql: str) -> QueryPlan:
-    result = session.execute(sql)[-1]
-    assert isinstance(result, QueryPlan)
-    return result
 
 
 def test_create_stream_registers_source(session: Session) -> None:
@@ -64,7 +57,7 @@ def test_format_restrictions(session: Session) -> None:
 
 def test_csas_sink_defaults(session: Session) -> None:
     session.execute(SRC)
-    plan = plan_of(session, "CREATE STREAM output AS SELECT * FROM INPUT;")
+    plan = last_plan(session, "CREATE STREAM output AS SELECT * FROM INPUT;")
     sink = plan.sink.source
     assert sink.name == "OUTPUT" and sink.topic == "OUTPUT"
     assert str(sink.schema) == str(session.metastore.get("INPUT").schema)  # type: ignore[union-attr]
@@ -74,15 +67,15 @@ def test_csas_sink_defaults(session: Session) -> None:
 def test_output_topic_prefix_and_kafka_topic(session: Session) -> None:
     session.execute(SRC)
     session.execute("SET 'ksql.output.topic.name.prefix'='p_';")
-    assert plan_of(session, "CREATE STREAM A AS SELECT * FROM INPUT;").sink.topic == "p_A"
-    assert plan_of(session, "CREATE STREAM B WITH (KAFKA_TOPIC='b') AS SELECT * FROM INPUT;"
+    assert last_plan(session, "CREATE STREAM A AS SELECT * FROM INPUT;").sink.topic == "p_A"
+    assert last_plan(session, "CREATE STREAM B WITH (KAFKA_TOPIC='b') AS SELECT * FROM INPUT;"
                    ).sink.topic == "b"
 
 
 def test_implicit_names(session: Session) -> None:
     session.execute("CREATE STREAM INPUT (KSQL_COL_1 INT KEY, B INT, A STRUCT<B INT>) WITH "
                     "(kafka_topic='t', value_format='JSON');")
-    plan = plan_of(session, "CREATE STREAM OUT AS SELECT KSQL_COL_1, ABS(B), B, A->B, B + 1 "
+    plan = last_plan(session, "CREATE STREAM OUT AS SELECT KSQL_COL_1, ABS(B), B, A->B, B + 1 "
                             "FROM INPUT;")
     names = [c.name for c in plan.sink.source.schema.columns]
     assert names == ["KSQL_COL_1", "KSQL_COL_0", "B", "B_1", "KSQL_COL_2"]
@@ -104,7 +97,7 @@ def test_key_must_be_projected(session: Session) -> None:
 
 def test_partition_by_changes_the_key(session: Session) -> None:
     session.execute(SRC)
-    plan = plan_of(session, "CREATE STREAM OUT AS SELECT * FROM INPUT PARTITION BY NAME;")
+    plan = last_plan(session, "CREATE STREAM OUT AS SELECT * FROM INPUT PARTITION BY NAME;")
     assert str(plan.sink.source.schema) == \
         "NAME STRING KEY, AGE INTEGER, S STRUCT<`B` INTEGER>, ID INTEGER"
     assert [type(s) for s in plan.steps] == [SelectKeyStep, ProjectStep]
@@ -114,7 +107,7 @@ def test_partition_by_changes_the_key(session: Session) -> None:
 
 def test_where_and_projection_plan(session: Session) -> None:
     session.execute(SRC)
-    plan = plan_of(session, "CREATE STREAM OUT AS SELECT ID, UCASE(NAME) AS N FROM INPUT "
+    plan = last_plan(session, "CREATE STREAM OUT AS SELECT ID, UCASE(NAME) AS N FROM INPUT "
                             "WHERE AGE > 18;")
     assert isinstance(plan.steps[0], FilterStep)
     assert run_plan(plan, (1, "ann", 30, None)) == [(1, "ANN", 0)]
@@ -149,7 +142,7 @@ def test_drop_refused_while_a_query_reads(session: Session) -> None:
 def test_insert_into_checks_schema(session: Session) -> None:
     session.execute(SRC)
     session.execute("CREATE STREAM OUT AS SELECT ID, NAME FROM INPUT;")
-    plan = plan_of(session, "INSERT INTO OUT SELECT ID, NAME FROM INPUT;")
+    plan = last_plan(session, "INSERT INTO OUT SELECT ID, NAME FROM INPUT;")
     assert plan.query_id.startswith("INSERTQUERY_")
     with pytest.raises(StatementError, match="Incompatible schema between results and sink"):
         session.execute("INSERT INTO OUT SELECT ID, AGE FROM INPUT;")
@@ -183,7 +176,7 @@ def test_timestamp_column_checks(session: Session) -> None:
                         "timestamp='A');")
     session.execute("CREATE STREAM S (A STRING) WITH (kafka_topic='t', value_format='JSON', "
                     "timestamp='A', timestamp_format='yyyy-MM-dd');")
-    plan = plan_of(session, "CREATE STREAM O AS SELECT * FROM S;")
+    plan = last_plan(session, "CREATE STREAM O AS SELECT * FROM S;")
     assert plan.source_timestamp is not None
     assert plan.source_timestamp(("1970-01-02", 0, 0, 0)) == 86_400_000
 
@@ -199,7 +192,7 @@ def test_show_and_describe(session: Session) -> None:
 def test_table_functions_plan(session: Session) -> None:
     session.execute("CREATE STREAM S (ID INT KEY, L ARRAY<INT>) WITH (kafka_topic='t', "
                     "value_format='JSON');")
-    plan = plan_of(session, "CREATE STREAM O AS SELECT ID, EXPLODE(L) AS V FROM S;")
+    plan = last_plan(session, "CREATE STREAM O AS SELECT ID, EXPLODE(L) AS V FROM S;")
     assert run_plan(plan, (1, [5, 6])) == [(1, 5, 0), (1, 6, 0)]
     assert run_plan(plan, (1, None)) == []
 
@@ -209,7 +202,7 @@ def test_windowed_source_sink_keeps_window(session: Session) -> None:
                     "value_format='JSON', window_type='TUMBLING', window_size='30 SECONDS');")
     src = session.metastore.get("W")
     assert src is not None and src.window is not None and src.window.size_ms == 30_000
-    plan = plan_of(session, "CREATE TABLE O AS SELECT ID, V, WINDOWSTART AS WS FROM W;")
+    plan = last_plan(session, "CREATE TABLE O AS SELECT ID, V, WINDOWSTART AS WS FROM W;")
     assert plan.sink.source.window == src.window
     project = plan.steps[-1]
     assert isinstance(project, ProjectStep)
@@ -241,7 +234,7 @@ def test_partition_by_accepts_only_value_expressions(session: Session) -> None:
 ])
 def test_fused_function_matches_the_steps(session: Session, query: str) -> None:
     session.execute(SRC)
-    plan = plan_of(session, f"CREATE STREAM OUT AS {query};")
+    plan = last_plan(session, f"CREATE STREAM OUT AS {query};")
     assert plan.fused is not None
     rows = [(1, "ann", 30, {"B": 1}), (2, "bob", 10, None), (3, "al", None, None)]
     for cols in rows:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from tests.sql.conftest import plan_after
 
-from hayase.sql import Session
 from hayase.sql.errors import StatementError
 from hayase.sql.plan import JoinStep, ProjectStep, QueryPlan
 
@@ -18,11 +18,7 @@ CREATE STREAM K (A INT KEY, V BIGINT) WITH (kafka_topic='k', value_format='KAFKA
 
 
 def plan_of(sql: str) -> QueryPlan:
-    s = Session()
-    s.execute(SETUP)
-    result = s.execute(sql)[-1]
-    assert isinstance(result, QueryPlan)
-    return result
+    return plan_after(SETUP, sql)
 
 
 def schema(sql: str) -> str:
