@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
+from tests.broker.wire import read_frame, roundtrip
 
 from hayase.broker.protocol.frames import decode_response, encode_request
 from hayase.testing.brokers import EmbeddedBroker
@@ -259,35 +260,19 @@ def test_kcat_round_trip(broker: EmbeddedBroker, topic: str) -> None:
 # ---------------------------------------------------------------- raw protocol
 
 
-def _roundtrip(sock: socket.socket, frame: bytes) -> bytes:
-    sock.sendall(frame)
-    (size,) = struct.unpack(">i", _recv(sock, 4))
-    return _recv(sock, size)
-
-
-def _recv(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError("closed")
-        data += chunk
-    return data
-
-
 def test_api_versions_fallback_over_the_wire(broker: EmbeddedBroker) -> None:
     with socket.create_connection(("127.0.0.1", broker.port), timeout=10) as s:
         frame = bytearray(encode_request(18, 3, 31, "probe", {"client_software_name": "p",
                                                                 "client_software_version": "1"}))
         frame[6:8] = struct.pack(">h", 77)  # a version from the future
-        reply = _roundtrip(s, bytes(frame))
+        reply = roundtrip(s, bytes(frame))
         corr, body = decode_response(18, 0, reply)
         assert corr == 31
         assert body.error_code == 35
         keys = {k.api_key: (k.min_version, k.max_version) for k in body.api_keys}
         assert keys[18] == (0, 3)
         # the connection stays usable: ask again with a version we serve
-        corr, body = decode_response(18, 3, _roundtrip(s, encode_request(
+        corr, body = decode_response(18, 3, roundtrip(s, encode_request(
             18, 3, 32, "probe", {"client_software_name": "p", "client_software_version": "1"})))
         assert (corr, body.error_code) == (32, 0)
 
@@ -299,8 +284,7 @@ def test_pipelined_requests_are_answered_in_order(broker: EmbeddedBroker) -> Non
         s.sendall(frames)
         seen = []
         for _ in range(20):
-            (size,) = struct.unpack(">i", _recv(s, 4))
-            seen.append(struct.unpack(">i", _recv(s, size)[:4])[0])
+            seen.append(struct.unpack(">i", read_frame(s)[:4])[0])
         assert seen == list(range(100, 120))
 
 

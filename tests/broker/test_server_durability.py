@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import struct
 import threading
 import time
 import uuid
@@ -12,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from tests.broker.wire import long_poll_fetch, roundtrip
 
 from hayase.broker.protocol.frames import decode_response, encode_request
 from hayase.testing.brokers import EmbeddedBroker
@@ -104,14 +104,9 @@ def test_restart_keeps_cluster_id_and_never_reuses_producer_ids(broker: Embedded
 
 def _init_producer_id(port: int) -> int:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(encode_request(22, 0, 1, "t", {"transactional_id": None,
-                                                 "transaction_timeout": 1000}))
-        data = b""
-        while len(data) < 4 or len(data) < 4 + struct.unpack_from(">i", data)[0]:
-            chunk = s.recv(4096)
-            assert chunk, "connection closed"
-            data += chunk
-    _corr, body = decode_response(22, 0, data[4:])
+        reply = roundtrip(s, encode_request(22, 0, 1, "t", {"transactional_id": None,
+                                                            "transaction_timeout": 1000}))
+    _corr, body = decode_response(22, 0, reply)
     assert body.error_code == 0
     return int(body.producer_id)
 
@@ -121,10 +116,7 @@ def test_sigterm_does_not_wait_for_a_parked_long_poll(broker: EmbeddedBroker) ->
     admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(10)
     with socket.create_connection(("127.0.0.1", broker.port), timeout=10) as s:
-        s.sendall(encode_request(1, 12, 1, "t", {
-            "max_wait": 600_000, "min_bytes": 1, "max_bytes": 1000, "topics": [
-                {"topic": topic, "partitions": [{"partition": 0, "fetch_offset": 0,
-                                                 "partition_max_bytes": 1000}]}]}))
+        s.sendall(long_poll_fetch(topic, 600_000, 1))
         time.sleep(0.5)  # let the broker park the fetch; not a timing assertion
         assert broker.proc is not None
         broker.proc.terminate()

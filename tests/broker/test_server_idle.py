@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import socket
-import struct
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
+from tests.broker.wire import long_poll_fetch, roundtrip
 
-from hayase.broker.protocol.frames import decode_response, encode_request
+from hayase.broker.protocol.frames import decode_response
 from hayase.testing.brokers import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
@@ -33,11 +33,6 @@ def test_parked_long_poll_outlives_the_idle_limit(broker: EmbeddedBroker) -> Non
     admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(10)
     with socket.create_connection(("127.0.0.1", broker.port), timeout=60) as s:
-        s.sendall(encode_request(1, 12, 5, "t", {
-            "max_wait": 4000, "min_bytes": 1, "max_bytes": 1000, "topics": [
-                {"topic": topic, "partitions": [{"partition": 0, "fetch_offset": 0,
-                                                 "partition_max_bytes": 1000}]}]}))
-        (size,) = struct.unpack(">i", s.recv(4, socket.MSG_WAITALL))
-        corr, body = decode_response(1, 12, s.recv(size, socket.MSG_WAITALL))
+        corr, body = decode_response(1, 12, roundtrip(s, long_poll_fetch(topic, 4000, 5)))
     assert corr == 5
     assert body.responses[0].partitions[0].error_code == 0

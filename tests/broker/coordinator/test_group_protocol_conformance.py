@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import itertools
 import socket
-import struct
 import time
 import uuid
 from typing import Any
 
 import pytest
+from tests.broker.wire import roundtrip
 
 from hayase.broker.protocol.frames import decode_response, encode_request
 from hayase.testing.brokers import Backend
@@ -29,18 +29,8 @@ class Connection:
         self.ids = itertools.count(1)
 
     def call(self, api_key: int, version: int, body: dict[str, Any]) -> Any:
-        self.sock.sendall(encode_request(api_key, version, next(self.ids), "probe", body))
-        (size,) = struct.unpack(">i", self._read(4))
-        return decode_response(api_key, version, self._read(size))[1]
-
-    def _read(self, n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
-            if not chunk:
-                raise EOFError("broker closed the connection")
-            data += chunk
-        return data
+        frame = encode_request(api_key, version, next(self.ids), "probe", body)
+        return decode_response(api_key, version, roundtrip(self.sock, frame))[1]
 
     def close(self) -> None:
         self.sock.close()
