@@ -28,12 +28,13 @@ from hayase.sql.types import (
     ArrayType,
     DecimalType,
     MapType,
+    NoCommonType,
     SqlType,
     StructType,
     array_of,
     as_decimal,
+    common_type,
     decimal_arithmetic,
-    is_assignable,
     map_of,
     struct_of,
     widen_numeric,
@@ -706,7 +707,12 @@ class ExpressionCompiler:
         rtypes = [r.type for r in results] + [default.type]
         if all(t is NULL for t in rtypes):
             raise self._type_error(e, "Invalid Case expression. All case branches have NULL type")
-        rt = _common_type(rtypes, e, "CASE")
+        try:
+            rt = common_type(rtypes)
+        except NoCommonType as err:
+            raise StatementError("Invalid Case expression. Type for all 'THEN' clauses should be "
+                                 f"the same.\nTHEN expression types: {err.left} and {err.right}",
+                                 e.line, e.column) from None
         results = [self.coerce(r, rt) for r in results]
         default = self.coerce(default, rt)
         code = default.code
@@ -946,29 +952,6 @@ def _eval_const(code: str, ns: CodeNamespace) -> Any:
     return eval(code, dict(ns.values, _cast=cast_value))  # noqa: S307 - our own generated code
 
 
-def _common_type(types: list[SqlType], node: ast.Node, what: str) -> SqlType:
-    result: SqlType = NULL
-    for t in types:
-        if t is NULL:
-            continue
-        if result is NULL:
-            result = t
-        elif result == t:
-            continue
-        elif result.is_numeric and t.is_numeric:
-            result = widen_numeric(result, t)
-        elif is_assignable(result, t):
-            continue
-        elif is_assignable(t, result):
-            result = t
-        else:
-            if what == "CASE":
-                raise StatementError("Invalid Case expression. Type for all 'THEN' clauses should "
-                                     f"be the same.\nTHEN expression types: {result} and {t}",
-                                     node.line, node.column)
-            raise StatementError(f"invalid input syntax for type {result}: mixed {what} element "
-                                 f"types {result} and {t}", node.line, node.column)
-    return result
 
 
 # --------------------------------------------------------------------------- CAST

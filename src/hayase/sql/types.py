@@ -222,6 +222,37 @@ def is_assignable(target: SqlType, source: SqlType) -> bool:
     return False
 
 
+class NoCommonType(Exception):
+    """``left`` (the common type of the types before) and ``right`` have no common type."""
+
+    def __init__(self, left: SqlType, right: SqlType) -> None:
+        super().__init__(f"{left} and {right}")
+        self.left = left
+        self.right = right
+
+
+def common_type(types: list[SqlType]) -> SqlType:
+    """The type every one of ``types`` widens or is assigned to, NULLs ignored (NULL when all
+    are NULL), as CASE branches and COALESCE/IFNULL/NULLIF arguments are typed."""
+    result: SqlType = NULL
+    for t in types:
+        if t.base == "NULL":
+            continue
+        if result.base == "NULL":
+            result = t
+        elif result == t:
+            continue
+        elif result.is_numeric and t.is_numeric:
+            result = widen_numeric(result, t)
+        elif is_assignable(result, t):
+            continue
+        elif is_assignable(t, result):
+            result = t
+        else:
+            raise NoCommonType(result, t)
+    return result
+
+
 def quantize(value: decimal.Decimal, t: DecimalType) -> decimal.Decimal | None:
     """Round ``value`` (HALF_UP) to the type's scale; None when it does not fit the precision."""
     q = value.quantize(decimal.Decimal(1).scaleb(-t.scale), rounding=decimal.ROUND_HALF_UP,

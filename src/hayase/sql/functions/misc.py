@@ -5,28 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from hayase.sql.functions import Bound, FunctionArgError, Udf, format_types, register
-from hayase.sql.types import NULL, SqlType, is_assignable, widen_numeric
+from hayase.sql.types import NoCommonType, SqlType, common_type
 
 
 def _common(name: str, types: list[SqlType]) -> SqlType:
-    rt: SqlType = NULL
-    for t in types:
-        if t.base == "NULL":
-            continue
-        if rt.base == "NULL":
-            rt = t
-        elif rt == t:
-            continue
-        elif rt.is_numeric and t.is_numeric:
-            rt = widen_numeric(rt, t)
-        elif is_assignable(rt, t):
-            continue
-        elif is_assignable(t, rt):
-            rt = t
-        else:
-            raise FunctionArgError(f"Function '{name}' does not accept parameters "
-                                   f"({format_types(types)}).")
-    return rt
+    try:
+        return common_type(types)
+    except NoCommonType:
+        raise FunctionArgError(f"Function '{name}' does not accept parameters "
+                               f"({format_types(types)}).") from None
 
 
 def _coalesce(*vals: Any) -> Any:
