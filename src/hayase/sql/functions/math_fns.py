@@ -5,6 +5,7 @@ from __future__ import annotations
 import decimal
 import math
 import random
+from collections.abc import Callable
 from typing import Any
 
 from hayase.sql.functions import (
@@ -35,22 +36,23 @@ simple("ABS", [(["INT"], _same), (["BIGINT"], _same), (["DECIMAL"], _same), (["D
        _abs, category="MATHEMATICAL")
 
 
-def _floor(v: Any) -> Any:
-    if isinstance(v, float):
-        return float(math.floor(v)) if math.isfinite(v) else v
-    if isinstance(v, decimal.Decimal):
-        return v.quantize(decimal.Decimal(1), rounding=decimal.ROUND_FLOOR).quantize(
-            decimal.Decimal(1).scaleb(v.as_tuple().exponent))  # type: ignore[arg-type]
-    return v
+def _to_whole(to_int: Callable[[float], int], rounding: str) -> Callable[[Any], Any]:
+    """FLOOR or CEIL: a DOUBLE stays a DOUBLE (NaN and infinities pass), a DECIMAL keeps its
+    scale, integers pass."""
+
+    def whole(v: Any) -> Any:
+        if isinstance(v, float):
+            return float(to_int(v)) if math.isfinite(v) else v
+        if isinstance(v, decimal.Decimal):
+            return v.quantize(decimal.Decimal(1), rounding=rounding).quantize(
+                decimal.Decimal(1).scaleb(v.as_tuple().exponent))  # type: ignore[arg-type]
+        return v
+
+    return whole
 
 
-def _ceil(v: Any) -> Any:
-    if isinstance(v, float):
-        return float(math.ceil(v)) if math.isfinite(v) else v
-    if isinstance(v, decimal.Decimal):
-        return v.quantize(decimal.Decimal(1), rounding=decimal.ROUND_CEILING).quantize(
-            decimal.Decimal(1).scaleb(v.as_tuple().exponent))  # type: ignore[arg-type]
-    return v
+_floor = _to_whole(math.floor, decimal.ROUND_FLOOR)
+_ceil = _to_whole(math.ceil, decimal.ROUND_CEILING)
 
 
 simple("FLOOR", [(["INT"], _same), (["BIGINT"], _same), (["DECIMAL"], _same),
