@@ -486,12 +486,9 @@ class GroupCoordinator:
             return reply(E.unknown_member_id)
         if group.is_in(GroupState.DEAD):
             return reply(E.coordinator_not_available)
-        try:
-            self._validate_member(group, req.member_id, req.group_instance_id)
-        except _MemberError as e:
-            return reply(e.error)
-        if req.generation_id != group.generation_id:
-            return reply(E.illegal_generation)
+        error = self._member_error(group, req.member_id, req.group_instance_id, req.generation_id)
+        if error is not None:
+            return reply(error)
         if (req.protocol_type is not None and req.protocol_type != group.protocol_type) or (
             req.protocol_name is not None and req.protocol_name != group.protocol_name
         ):
@@ -585,12 +582,9 @@ class GroupCoordinator:
             return E.unknown_member_id
         if group.is_in(GroupState.DEAD):
             return E.coordinator_not_available
-        try:
-            self._validate_member(group, member_id, group_instance_id)
-        except _MemberError as e:
-            return e.error
-        if generation_id != group.generation_id:
-            return E.illegal_generation
+        error = self._member_error(group, member_id, group_instance_id, generation_id)
+        if error is not None:
+            return error
         if group.is_in(GroupState.EMPTY):
             return E.unknown_member_id
         self._reschedule_heartbeat(group.members[member_id], now_ms)
@@ -839,12 +833,9 @@ class GroupCoordinator:
         if generation_id < 0 and group.is_in(GroupState.EMPTY):
             return None
         if generation_id >= 0 or member_id or instance_id is not None:
-            try:
-                self._validate_member(group, member_id, instance_id)
-            except _MemberError as e:
-                return e.error
-            if generation_id != group.generation_id:
-                return E.illegal_generation
+            error = self._member_error(group, member_id, instance_id, generation_id)
+            if error is not None:
+                return error
         elif not group.is_in(GroupState.EMPTY):
             return E.unknown_member_id
         if group.is_in(GroupState.COMPLETING_REBALANCE):
@@ -1042,6 +1033,19 @@ class GroupCoordinator:
                 raise _MemberError(E.fenced_instance_id)
         if not group.has_member(member_id):
             raise _MemberError(E.unknown_member_id)
+
+    def _member_error(
+        self, group: ClassicGroup, member_id: str, group_instance_id: str | None,
+        generation_id: int,
+    ) -> ErrorCode | None:
+        """Why a member's SyncGroup, Heartbeat or OffsetCommit is refused, if it is."""
+        try:
+            self._validate_member(group, member_id, group_instance_id)
+        except _MemberError as e:
+            return e.error
+        if generation_id != group.generation_id:
+            return E.illegal_generation
+        return None
 
     def _group_record(self, group: ClassicGroup) -> tuple[bytes, bytes]:
         """The group's metadata as Kafka persists it: only settled state (generation, leader,
