@@ -186,6 +186,28 @@ class KsqlApp:
         records = {t: self.server.backend.scan(t) for t in tq.source_topics}
         return run_pull(tq, records, props)
 
+    async def _pull(self, tq: TransientQuery, props: Mapping[str, Any], request: Request | None,
+                    ) -> tuple[list[Row], bool] | Response:
+        """A pull query's rows and whether LIMIT cut them, or the error response; either way
+        the query slot taken by _acquire is released."""
+        try:
+            return await anyio.to_thread.run_sync(self._pull_rows, tq, props)
+        except BackendError as e:
+            return _json(E.generic_error(str(e), E.ERROR_CODE_SERVER_ERROR), 500, request)
+        finally:
+            self._release()
+
+    async def _push(self, tq: TransientQuery, props: Mapping[str, Any], request: Request | None,
+                    ) -> tuple[list[Subscription], QueryInfo] | Response:
+        """Subscribe a push query to its topics and register it, or release its query slot and
+        answer the error."""
+        try:
+            subs = await anyio.to_thread.run_sync(self._subscribe, tq, props)
+        except BackendError as e:
+            self._release()
+            return _json(E.generic_error(str(e), E.ERROR_CODE_SERVER_ERROR), 500, request)
+        return subs, self.server.register(tq)  # after subscribing: rows produced from now are seen
+
     def _subscribe(self, tq: TransientQuery, props: Mapping[str, Any]) -> list[Subscription]:
         earliest = str(props.get("auto.offset.reset", props.get(
             "ksql.streams.auto.offset.reset", "latest"))).lower() == "earliest"
@@ -235,25 +257,19 @@ class KsqlApp:
             return self._too_many(request)
         header = {"header": {"queryId": tq.query_id, "schema": tq.schema_text}}
         if tq.is_pull:
-            try:
-                rows, limited = await anyio.to_thread.run_sync(self._pull_rows, tq, props)
-            except BackendError as e:
-                self._release()
-                return _json(E.generic_error(str(e), E.ERROR_CODE_SERVER_ERROR), 500, request)
-            finally:
-                pass
-            self._release()
+            pulled = await self._pull(tq, props, request)
+            if isinstance(pulled, Response):
+                return pulled
+            rows, limited = pulled
             items: list[Any] = [header] + [_row_entity(r) for r in rows]
             if tq.source.source_type.value == "STREAM":
                 items.append({"finalMessage": "Limit Reached" if limited else "Query Completed"})
             text = "[" + ",\n".join(_dumps(i) for i in items) + "]\n"
             return Response(text, media_type="application/json")
-        try:
-            subs = await anyio.to_thread.run_sync(self._subscribe, tq, props)
-        except BackendError as e:
-            self._release()
-            return _json(E.generic_error(str(e), E.ERROR_CODE_SERVER_ERROR), 500, request)
-        info = self.server.register(tq)  # after subscribing: rows produced from now are seen
+        pushed = await self._push(tq, props, request)
+        if isinstance(pushed, Response):
+            return pushed
+        subs, info = pushed
 
         async def stream() -> AsyncIterator[str]:
             try:
@@ -296,21 +312,17 @@ class KsqlApp:
             return ("[" if first else ",\n") + _dumps(item)
 
         if tq.is_pull:
-            try:
-                rows, _limited = await anyio.to_thread.run_sync(self._pull_rows, tq, props)
-            except BackendError as e:
-                return _json(E.generic_error(str(e), E.ERROR_CODE_SERVER_ERROR), 500)
-            finally:
-                self._release()
+            pulled = await self._pull(tq, props, None)
+            if isinstance(pulled, Response):
+                return pulled
+            rows, _limited = pulled
             meta.pop("queryId")
             parts = [frame(meta, True)] + [frame(r.columns, False) for r in rows]
             return Response("".join(parts) + ("" if delimited else "]\n"), media_type=media)
-        try:
-            subs = await anyio.to_thread.run_sync(self._subscribe, tq, props)
-        except BackendError as e:
-            self._release()
-            return _json(E.generic_error(str(e), E.ERROR_CODE_SERVER_ERROR), 500)
-        info = self.server.register(tq)
+        pushed = await self._push(tq, props, None)
+        if isinstance(pushed, Response):
+            return pushed
+        subs, info = pushed
 
         async def stream() -> AsyncIterator[str]:
             try:
