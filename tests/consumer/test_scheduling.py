@@ -222,3 +222,19 @@ def test_a_batch_of_several_keys_is_in_offset_order() -> None:
     assert [o for o, _ in items] == [0, 1, 2, 4, 5]
     assert s.next_for(slot) == [(3, b"c")]
     assert s.next_for(slot) is None and s.running == 0
+
+
+def test_an_ended_batch_can_free_more_keys_than_its_slot_takes() -> None:
+    # The runner asks can_take after next_for and starts the other keys on free slots.
+    s: PartitionScheduler[Rec] = PartitionScheduler("key", max_in_flight=3, batch_size=2)
+    s.submit((0, b"a"), b"a")
+    s.submit((1, b"b"), b"b")
+    (slot, items), = s.take()
+    assert items == [(0, b"a"), (1, b"b")]
+    for o, key in [(2, b"a"), (3, b"b"), (4, b"a"), (5, b"b")]:
+        s.submit((o, key), key)
+    assert not s.can_take  # both keys are in flight: their records wait
+    assert s.next_for(slot) == [(2, b"a"), (4, b"a")]
+    assert s.can_take
+    (other, more), = s.take()
+    assert other != slot and more == [(3, b"b"), (5, b"b")]
