@@ -76,6 +76,14 @@ class FrameError(Exception):
     """The connection must be closed (malformed or unsupported request, handler failure)."""
 
 
+def _handler_failed(header: RequestHeader, e: Exception) -> FrameError:
+    """Log a handler's exception (call it inside the except block); the FrameError closes this
+    connection only."""
+    log.exception("handler for API %d v%d failed (client %r)", header.api_key,
+                  header.api_version, header.client_id)
+    return FrameError(f"handler failed: {e!r}")
+
+
 def warm_codecs(supported: dict[int, tuple[int, int]]) -> None:
     """Load and compile every served version's codecs now, not on a first request (which
     would pay the import and compile time, and could fail for lack of file descriptors)."""
@@ -116,9 +124,7 @@ class Dispatcher:
         except CloseConnection as e:
             raise FrameError(str(e)) from None
         except Exception as e:
-            log.exception("handler for API %d v%d failed (client %r)", header.api_key,
-                          header.api_version, header.client_id)
-            raise FrameError(f"handler failed: {e!r}") from None
+            raise _handler_failed(header, e) from None
         if inspect.isawaitable(result):
             inner = asyncio.ensure_future(result)
             outer = asyncio.ensure_future(self._finish(header, inner, started, len(frame)))
@@ -158,7 +164,5 @@ class Dispatcher:
         except asyncio.CancelledError:
             raise
         except Exception as e:
-            log.exception("handler for API %d v%d failed (client %r)", header.api_key,
-                          header.api_version, header.client_id)
-            raise FrameError(f"handler failed: {e!r}") from None
+            raise _handler_failed(header, e) from None
         return self._encode(header, body, started, size_in)
