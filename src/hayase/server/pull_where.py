@@ -53,6 +53,14 @@ def column_refs(e: Any) -> Iterator[ast.ColumnRef]:
                         yield from column_refs(v)
 
 
+def _scan_instead(table_scan: bool) -> bool:
+    """A key compared with a column expression pins nothing: only a table scan can answer."""
+    if not table_scan:
+        raise StatementError("A comparison must be between a key column and a resolvable "
+                             "expression.")
+    return True
+
+
 def _has_refs(e: ast.Expression) -> bool:
     return any(True for _ in column_refs(e))
 
@@ -99,10 +107,7 @@ def check_pull_where(where: ast.Expression | None, source: DataSource,
                 key = keys[c.operand.name]
                 for item in c.items:
                     if _has_refs(item):
-                        if not table_scan:
-                            raise StatementError("A comparison must be between a key column "
-                                                 "and a resolvable expression.")
-                        needs_scan = True
+                        needs_scan = _scan_instead(table_scan)
                     _check_literal(key, item, "=", c, True)
                 pinned.add(key.name)
                 continue
@@ -112,10 +117,7 @@ def check_pull_where(where: ast.Expression | None, source: DataSource,
                 if isinstance(side, ast.ColumnRef) and side.name in keys:
                     key = keys[side.name]
                     if _has_refs(other):
-                        if not table_scan:
-                            raise StatementError("A comparison must be between a key column "
-                                                 "and a resolvable expression.")
-                        needs_scan = True
+                        needs_scan = _scan_instead(table_scan)
                         break
                     _check_literal(key, other, c.op, c, False)
                     (pinned if c.op == "=" else ranged).add(key.name)
