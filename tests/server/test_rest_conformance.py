@@ -15,15 +15,9 @@ from pathlib import Path
 import pytest
 
 from hayase.server.rest_conformance import HttpServer, RestCase, default_files, load_cases, run_case
+from hayase.testing.conformance import read_passing
 
 PASSING = Path(__file__).with_name("rest_passing.txt")
-
-
-def _listed() -> list[str]:
-    if not PASSING.exists():
-        return []
-    return [line for line in PASSING.read_text(encoding="utf-8").split("\n")
-            if line.strip() and not line.startswith("#")]
 
 
 @cache
@@ -37,7 +31,7 @@ def http() -> Iterator[HttpServer]:
         yield server
 
 
-@pytest.mark.parametrize("name", _listed())
+@pytest.mark.parametrize("name", read_passing(PASSING))
 def test_listed_case_passes(http: HttpServer, name: str) -> None:
     if not default_files():
         pytest.skip("ksqlDB conformance corpus not found (set HAYASE_CONFORMANCE_DIR)")

@@ -440,8 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     pct = 100.0 * total_p / total if total else 0.0
     print(f"TOTAL in scope: {total_p}/{total} ({pct:.1f}%)")
     if args.write_passing:
-        args.write_passing.write_text("".join(n + "\n" for n in sorted(passing)),
-                                      encoding="utf-8")
+        from hayase.testing.conformance import write_passing
+
+        write_passing(args.write_passing, passing)
     return 0
 
 
