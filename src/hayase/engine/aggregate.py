@@ -43,7 +43,7 @@ from hayase.engine.state import MemoryStore, StateStore
 from hayase.engine.timestamps import InvalidTimestamp
 from hayase.formats import SerdeError
 from hayase.sql.errors import KsqlRuntimeError
-from hayase.sql.plan import AggregateStep, FilterStep, QueryPlan, Row, WindowSpec
+from hayase.sql.plan import AggregateStep, FilterStep, Namespace, QueryPlan, Row, WindowSpec
 from hayase.sql.types import ArrayType, MapType, StructType
 
 log = logging.getLogger("hayase.engine.aggregate")
@@ -145,6 +145,12 @@ class AggregateQuery(StatelessQuery):
         self.grace, self.retention = self._grace_and_retention(spec)
         self.late_dropped = 0
         self._late_metric = LATE_RECORDS.labels(query_id=plan.query_id)
+        # Stream rows into TUMBLING / HOPPING windows take the fused path (_process).
+        self._fused = (not self.is_table and self.source.window is None
+                       and self.window_type in ("TUMBLING", "HOPPING")
+                       and not any(c.namespace is Namespace.HEADERS
+                                   for c in self.source.schema.columns))
+        self._tumbling = self.size == self.advance
 
     def _grace_and_retention(self, spec: WindowSpec | None) -> tuple[int, int]:
         """Kafka Streams' defaults as ksqlDB configures them: without GRACE PERIOD the
@@ -387,12 +393,45 @@ class AggregateQuery(StatelessQuery):
             start += advance
         return starts
 
+    def _process(self, rec: Record) -> list[OutputRecord]:
+        """A stream record into time windows, fused: the source record's work of
+        StatelessQuery._process and _run_steps in one call. Anything unusual (a value or key
+        that does not deserialize, a tombstone, a null key, a bad timestamp) takes the general
+        path, which logs it: nothing is changed before that decision."""
+        if not self._fused or self.repartition_topic is not None:
+            return StatelessQuery._process(self, rec)
+        try:
+            key = self._key_serde.deserialize(rec.key)
+            value = self._value_serde.deserialize(rec.value)
+            if key is None or value is None:
+                raise ValueError("a null key or value: the general rules")
+            columns = key + value
+            ts = rec.timestamp
+            if self._extract_ts is not None:
+                ts = self._extract_ts(columns, ts)
+        except Exception:
+            return StatelessQuery._process(self, rec)
+        row = columns + (ts, rec.partition, rec.offset)
+        for pred in self.filters:
+            if pred(row) is not True:
+                return []
+        gk = self.key_fn(row)
+        if gk is None:
+            self._entry(RECORD_PROCESSING_ERROR,
+                        "Skipping record with a null GROUP BY value: " + self.agg.text)
+            return []
+        st = self._st
+        if ts > st.stream_time:
+            st.stream_time = ts
+        return self._time_windows(st, rec, gk, row, ts)
+
     def _time_windows(self, st: PartitionState, rec: Record, gk: tuple[Any, ...], row: Row,
                       ts: int) -> list[OutputRecord]:
         agg, store, size = self.agg, st.store, self.size
         close_time = st.stream_time - self.grace
         outputs: list[OutputRecord] = []
-        for ws in self._windows_for(ts):
+        starts = (ts - ts % size,) if self._tumbling and ts >= 0 else self._windows_for(ts)
+        for ws in starts:
             we = ws + size
             if we <= close_time:
                 self._late(rec, ts, ws, we)
@@ -417,7 +456,8 @@ class AggregateQuery(StatelessQuery):
             out = agg.result(gk, accs, ws, we)
             store.put(skey, (accs, agg_ts, out is not None))
             outputs += self._emit_agg(rec, gk, out, emitted, agg_ts, ws, we)
-        outputs += self._close_windows(st, rec, close_time)
+        if st.first_end is not None and st.first_end <= close_time:
+            outputs += self._close_windows(st, rec, close_time)
         return outputs
 
     def _close_windows(self, st: PartitionState, rec: Record,

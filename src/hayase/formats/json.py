@@ -34,6 +34,8 @@ from hayase.sql.types import (
     wrap_int,
 )
 
+_loads = orjson.loads
+
 
 def _type_name(node: Any) -> str:
     if isinstance(node, bool):
@@ -216,6 +218,40 @@ def _identity(v: Any) -> Any:
     return v
 
 
+# Inline checks that let a compiled reader skip the converter call for a value already of the
+# column's Python type (the converter's own fast path, without the call).
+_ALREADY = {
+    "STRING": "type({v}) is str",
+    "BIGINT": "type({v}) is int and -9223372036854775808 <= {v} <= 9223372036854775807",
+    "TIMESTAMP": "type({v}) is int and -9223372036854775808 <= {v} <= 9223372036854775807",
+    "INTEGER": "type({v}) is int and -2147483648 <= {v} <= 2147483647",
+    "DOUBLE": "type({v}) is float",
+    "BOOLEAN": "type({v}) is bool",
+}
+
+
+def compile_reader(plan: tuple[tuple[str, Callable[[Any], Any]], ...],
+                   types: tuple[SqlType, ...]) -> Callable[[dict[str, Any]], Values]:
+    """``node -> tuple`` reading the columns' fields (``plan``: field name and converter per
+    column) in one generated function: the same values as ``_read_object``'s loop, without a
+    call per column when a value already has the column's type."""
+    lines = ["def read(node):", "    get = node.get"]
+    ns: dict[str, Any] = {}
+    for i, ((field, conv), t) in enumerate(zip(plan, types, strict=True)):
+        v = f"v{i}"
+        ns[f"c{i}"] = conv
+        lines.append(f"    {v} = get({field!r})")
+        check = _ALREADY.get(t.base)
+        if check is None:
+            lines.append(f"    if {v} is not None: {v} = c{i}({v})")
+        else:
+            lines.append(f"    if {v} is not None and not ({check.format(v=v)}): "
+                         f"{v} = c{i}({v})")
+    lines.append("    return (" + "".join(f"v{i}, " for i in range(len(plan))) + ")")
+    exec(compile("\n".join(lines), "<hayase-json-reader>", "exec"), ns)  # noqa: S102
+    return ns["read"]  # type: ignore[no-any-return]
+
+
 def converter(t: SqlType) -> Callable[[Any], Any]:
     """A reader for non-null JSON nodes of type ``t``, with fast paths for the common case."""
     b = t.base
@@ -277,21 +313,21 @@ class JsonSerde:
         self._exact = any(_has_decimal(c.type) for c in columns)
         self._dump: Callable[[Any], bytes] = orjson.dumps
         self._fields = tuple((c.name, c.name.upper(), converter(c.type)) for c in columns)
-        self._shapes: dict[tuple[str, ...], tuple[tuple[str, Callable[[Any], Any]], ...]] = {}
+        self._types = tuple(c.type for c in columns)
+        self._shapes: dict[tuple[str, ...], Callable[[dict[str, Any]], Values]] = {}
         self._writers = tuple((c.name, writer(c.type)) for c in columns)
 
     def _read_object(self, node: dict[str, Any]) -> Values:
         """Column values from a JSON object. Field names match exactly, else
-        case-insensitively; the resolution is cached per set of field names, since the records
-        of a topic nearly always share one shape."""
+        case-insensitively; the resolution (a compiled reader) is cached per set of field
+        names, since the records of a topic nearly always share one shape."""
         shape = tuple(node)
-        plan = self._shapes.get(shape)
-        if plan is None:
-            plan = self._plan_for(shape)
-        get = node.get
-        return tuple([None if (v := get(k)) is None else conv(v) for k, conv in plan])
+        read = self._shapes.get(shape)
+        if read is None:
+            read = self._reader_for(shape)
+        return read(node)
 
-    def _plan_for(self, shape: tuple[str, ...]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    def _reader_for(self, shape: tuple[str, ...]) -> Callable[[dict[str, Any]], Values]:
         upper: dict[str, str] = {}
         for k in shape:
             upper.setdefault(k.upper(), k)
@@ -301,14 +337,26 @@ class JsonSerde:
         )
         if len(self._shapes) >= 256:
             self._shapes.clear()
-        self._shapes[shape] = plan
-        return plan
+        read = self._shapes[shape] = compile_reader(plan, self._types)
+        return read
 
     def deserialize(self, data: bytes | None) -> Values | None:
         if data is None:
             return None
-        node = parse_json_bytes(data, self._exact)
+        if self._exact:
+            node = parse_json_bytes(data, True)
+        else:
+            try:
+                node = _loads(data)
+            except orjson.JSONDecodeError:
+                node = parse_json_bytes(data, False)  # JSON orjson refuses, or the error
         try:
+            if type(node) is dict and self.wrapped:  # the common case first (_read_object)
+                shape = tuple(node)
+                read = self._shapes.get(shape)
+                if read is None:
+                    read = self._reader_for(shape)
+                return read(node)
             if not self.wrapped:
                 return (from_json(node, self.columns[0].type),)
             if node is None:
