@@ -122,13 +122,18 @@ def _match_value(actual: Any, expected: Any, path: str) -> str | None:
     if isinstance(expected, list):
         if not isinstance(actual, list) or len(actual) != len(expected):
             return f"{path}: expected {_show(expected)}, got {_show(actual)}"
-        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
-            diff = _match_value(a, e, f"{path}[{i}]")
-            if diff:
-                return diff
-        return None
+        return _match_each(actual, expected, path)
     if not matches(actual, expected):
         return f"{path}: expected {_show(expected)}, got {_show(actual)}"
+    return None
+
+
+def _match_each(actual: list[Any], expected: list[Any], path: str) -> str | None:
+    """The first difference between the paired elements, named ``path[i]``."""
+    for i, (a, e) in enumerate(zip(actual, expected, strict=False)):
+        diff = _match_value(a, e, f"{path}[{i}]")
+        if diff:
+            return diff
     return None
 
 
@@ -154,18 +159,13 @@ def match_query(actual: list[Any], expected: list[Any], ordered: bool) -> str | 
     act_rows = [a for a in actual if isinstance(a, dict) and "row" in a]
     exp_other = [e for e in expected if "row" not in e]
     act_other = [a for a in actual if not (isinstance(a, dict) and "row" in a)]
-    for i, (a, e) in enumerate(zip(act_other, exp_other, strict=False)):
-        diff = _match_value(a, e, f"query[{i}]")
-        if diff:
-            return diff
+    diff = _match_each(act_other, exp_other, "query")
+    if diff:
+        return diff
     if len(act_rows) != len(exp_rows):
         return f"query: expected {len(exp_rows)} rows, got {len(act_rows)}"
     if ordered:
-        for i, (a, e) in enumerate(zip(act_rows, exp_rows, strict=True)):
-            diff = _match_value(a, e, f"row[{i}]")
-            if diff:
-                return diff
-        return None
+        return _match_each(act_rows, exp_rows, "row")
     unused = list(act_rows)
     for e in exp_rows:
         for j, a in enumerate(unused):
