@@ -38,7 +38,7 @@ from hayase.sql.plan import (
     Namespace,
     SourceType,
 )
-from hayase.sql.planner import duplicate_key_message
+from hayase.sql.planner import duplicate_key_message, key_missing_text
 from hayase.sql.types import SqlType
 
 if TYPE_CHECKING:
@@ -463,12 +463,9 @@ class JoinPlanner:
         if self.synthetic:
             hits = [i for i, it in enumerate(items) if it.column_index == self.total_width]
             if not hits:
-                raise _err("Key missing from projection (ie, SELECT). See "
-                           "https://cnfl.io/2LV7ouS.\nThe query used to build "
-                           f"`{sink_name}` must include the join expression ROWKEY in its "
-                           "projection (eg, SELECT ROWKEY...).\nROWKEY was added as a synthetic "
-                           "key column because the join criteria did not match any source "
-                           "column.", node)
+                raise _err(key_missing_text(sink_name, "join expression", "ROWKEY", "ROWKEY")
+                           + "\nROWKEY was added as a synthetic key column because the join "
+                           "criteria did not match any source column.", node)
         else:
             # The first viable column (left side first) that the projection selects is the key.
             hits = []
@@ -481,10 +478,7 @@ class JoinPlanner:
                 listed = names[0] if len(names) == 1 else \
                     ", ".join(names[:-1]) + " or " + names[-1]
                 what = "join expression" if len(names) == 1 else "join expressions"
-                raise _err("Key missing from projection (ie, SELECT). See "
-                           "https://cnfl.io/2LV7ouS.\nThe query used to build "
-                           f"`{sink_name}` must include the {what} {listed} in its projection "
-                           f"(eg, SELECT {names[0]}...).", node)
+                raise _err(key_missing_text(sink_name, what, listed, names[0]), node)
         first_hit = hits[0]
         same = [i for i in hits if items[i].column_index == items[first_hit].column_index]
         self._no_duplicate_key(items, same, node)
@@ -512,9 +506,8 @@ class JoinPlanner:
             items[hits[0]].key_index = g
         if missing:
             listed = ", ".join(missing)
-            raise _err("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\n"
-                       f"The query used to build `{sink_name}` must include the partitioning "
-                       f"expression {listed} in its projection (eg, SELECT {listed}...).", node)
+            raise _err(key_missing_text(sink_name, "partitioning expression", listed, listed),
+                       node)
         return key_idx, [i for i in range(len(items)) if i not in key_idx]
 
     def _no_duplicate_key(self, items: list[_Item], hits: list[int], node: ast.Node) -> None:

@@ -609,9 +609,14 @@ def missing_key_message(sink: str, missing: list[str], what: str) -> str:
     """ksqlDB's error when the projection lacks key columns; ``what`` is a singular noun."""
     names = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
     what = what if len(missing) == 1 else what + "s"
+    return key_missing_text(sink, what, names, ", ".join(missing))
+
+
+def key_missing_text(sink: str, what: str, names: str, example: str) -> str:
+    """ksqlDB's "Key missing from projection" error, naming what the projection must include."""
     return ("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\n"
             f"The query used to build `{sink}` must include the {what} {names} in its projection "
-            f"(eg, SELECT {', '.join(missing)}...).")
+            f"(eg, SELECT {example}...).")
 
 
 def duplicate_key_message(column: str, aliases: list[str]) -> str:
