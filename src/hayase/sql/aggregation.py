@@ -26,14 +26,13 @@ from hayase.sql.naming import RESERVED, implicit_name, name_columns
 from hayase.sql.plan import (
     PSEUDO_TYPES,
     AggregateStep,
-    Column,
     LogicalSchema,
     Namespace,
     SourceType,
     WindowInfo,
     WindowSpec,
 )
-from hayase.sql.planner import duplicate_key_message, missing_key_message
+from hayase.sql.planner import duplicate_key_message, missing_key_message, projection_schema
 from hayase.sql.types import SqlType
 
 if TYPE_CHECKING:
@@ -294,18 +293,7 @@ class AggregatePlanner:
         return key_idx, value_idx
 
     def schema(self, key_idx: list[int], value_idx: list[int]) -> LogicalSchema:
-        cols = [Column(self.items[i].name, self.items[i].typed.type, Namespace.KEY) for i in key_idx]
-        cols += [Column(self.items[i].name, self.items[i].typed.type, Namespace.VALUE)
-                 for i in value_idx]
-        seen: set[str] = set()
-        for c in cols:
-            if c.name in seen:
-                raise _err(f"Value columns clash with key columns or each other: `{c.name}`")
-            seen.add(c.name)
-            if c.type.base == "NULL":
-                raise _err("Can't infer a type of null. Please explicitly cast it to a required "
-                           f"type, e.g. CAST(null AS VARCHAR). Column: {c.name}")
-        return LogicalSchema(tuple(cols))
+        return projection_schema(self.items, key_idx, value_idx, refuse_null=True)
 
     def window_info(self) -> WindowInfo | None:
         if self.window is None:

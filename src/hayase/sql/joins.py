@@ -38,7 +38,7 @@ from hayase.sql.plan import (
     Namespace,
     SourceType,
 )
-from hayase.sql.planner import duplicate_key_message, key_missing_text
+from hayase.sql.planner import duplicate_key_message, key_missing_text, projection_schema
 from hayase.sql.types import SqlType
 
 if TYPE_CHECKING:
@@ -522,16 +522,7 @@ class JoinPlanner:
             raise _err(duplicate_key_message(internal, [items[i].name for i in hits]), node)
 
     def schema(self, key_idx: list[int], value_idx: list[int]) -> LogicalSchema:
-        cols = [Column(self.items[i].name, self.items[i].typed.type, Namespace.KEY)
-                for i in key_idx]
-        cols += [Column(self.items[i].name, self.items[i].typed.type, Namespace.VALUE)
-                 for i in value_idx]
-        seen: set[str] = set()
-        for c in cols:
-            if c.name in seen:
-                raise _err(f"Value columns clash with key columns or each other: `{c.name}`")
-            seen.add(c.name)
-        return LogicalSchema(tuple(cols))
+        return projection_schema(self.items, key_idx, value_idx, refuse_null=False)
 
     # ------------------------------------------------------------------ plan
     def steps(self) -> list[JoinStep]:

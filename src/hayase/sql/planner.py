@@ -7,8 +7,9 @@ Joins and GROUP BY hand parts of this work to :mod:`hayase.sql.joins` and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hayase.sql import ast
 from hayase.sql.compiler import (
@@ -617,6 +618,28 @@ def key_missing_text(sink: str, what: str, names: str, example: str) -> str:
     return ("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\n"
             f"The query used to build `{sink}` must include the {what} {names} in its projection "
             f"(eg, SELECT {example}...).")
+
+
+class _ProjectedColumn(Protocol):
+    name: str
+    typed: Typed
+
+
+def projection_schema(items: Sequence[_ProjectedColumn], key_idx: list[int], value_idx: list[int],
+                      refuse_null: bool) -> LogicalSchema:
+    """The sink schema of a GROUP BY or join projection: the items at ``key_idx`` as key
+    columns, those at ``value_idx`` as value columns; names must not clash."""
+    cols = [Column(items[i].name, items[i].typed.type, Namespace.KEY) for i in key_idx]
+    cols += [Column(items[i].name, items[i].typed.type, Namespace.VALUE) for i in value_idx]
+    seen: set[str] = set()
+    for c in cols:
+        if c.name in seen:
+            raise _err(f"Value columns clash with key columns or each other: `{c.name}`")
+        seen.add(c.name)
+        if refuse_null and c.type.base == "NULL":
+            raise _err("Can't infer a type of null. Please explicitly cast it to a required "
+                       f"type, e.g. CAST(null AS VARCHAR). Column: {c.name}")
+    return LogicalSchema(tuple(cols))
 
 
 def duplicate_key_message(column: str, aliases: list[str]) -> str:
