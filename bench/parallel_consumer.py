@@ -335,8 +335,13 @@ def start_broker(apache: bool) -> Any:
     return (ApacheBackend(nodes=1) if apache else EmbeddedBroker()).start()
 
 
-def median_of(runs: int, fn: Any) -> Any:
+def median_of(runs: int, fn: Any, show: str | None = None) -> Any:
+    """The median of `runs` calls of fn (per element for tuples); with `show`, each run's first
+    element is printed too, so the spread of a noisy machine is visible."""
     results = [fn() for _ in range(runs)]
+    if show is not None:
+        print(f"    {show} runs: " + ", ".join(
+            f"{r[0] if isinstance(r, tuple) else r:.0f}" for r in results), flush=True)
     if isinstance(results[0], tuple):
         return tuple(statistics.median(r[i] for r in results) for i in range(len(results[0])))
     return statistics.median(results)
@@ -400,7 +405,7 @@ def main() -> None:
         if "b" in only:
             hay, _, io_real = median_of(args.runs, lambda: run_hayase(
                 bs, fresh_topic(bs, args.io_records, args.keys), args.io_records, args.io_ms,
-                20))
+                20), show="(b) records/s of the")
             vs_base = f" = {hay / base:.1f}x baseline," if base else ""
             print(f"(b) hayase 20 in flight/partition, {args.io_ms:g} ms I/O: {hay:10.0f} "
                   f"records/s {vs_base} {hay / CEILING:.1%} of the {CEILING}/s ceiling"
