@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -157,18 +157,17 @@ class QueryWorker:
             md = self.producer.list_topics(topic, timeout=10).topics.get(topic)
             n = len(md.partitions) if md is not None and md.partitions else 1
             self._partition_counts[topic] = n
-        return 0 if n == 1 else kafka_partition(key, n)
+        return kafka_partition(key, n)
 
     def _produce(self, out: OutputRecord) -> None:
-        partition = out.partition
-        if partition is None and out.partition_key is not None:
-            partition = self._partition_for(out.topic, out.partition_key)
+        if out.partition_key is not None and out.partition is None:
+            out = replace(out, partition=self._partition_for(out.topic, out.partition_key))
         while True:
             try:
-                if out.headers or partition is not None:
+                if out.headers or out.partition is not None:
                     kwargs: dict[str, Any] = {"headers": list(out.headers)}
-                    if partition is not None:
-                        kwargs["partition"] = partition
+                    if out.partition is not None:
+                        kwargs["partition"] = out.partition
                     self.producer.produce(out.topic, out.value, out.key, timestamp=out.timestamp,
                                           on_delivery=self._on_delivery, **kwargs)
                 else:
@@ -193,24 +192,18 @@ class QueryWorker:
 
     def process_batch(self, messages: list[Message]) -> None:
         offsets = self._pending
-        process, produce, record = self.query.process, self._produce, self._record
-        consumed = produced = 0
         for msg in messages:
             err = msg.error()
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF:
                     log.warning("%s: consumer error: %s", self.query.query_id, err.str())
                 continue
-            rec = record(msg)
-            outputs = process(rec)
-            if outputs:
-                for out in outputs:
-                    produce(out)
-                produced += len(outputs)
+            rec = self._record(msg)
+            for out in self.query.process(rec):
+                self._produce(out)
+                self.stats.produced += 1
             offsets[(rec.topic, rec.partition)] = rec.offset + 1
-            consumed += 1
-        self.stats.consumed += consumed
-        self.stats.produced += produced
+            self.stats.consumed += 1
         for entry in self.query.log.drain():
             self._produce(OutputRecord(self.log_topic, None, entry.to_json(self.include_rows),
                                        entry.time_ms))
@@ -252,9 +245,12 @@ class QueryWorker:
         if writer is None or not isinstance(query, STATEFUL):
             return
 
+        store = query.state(partition).store
+
         def write_changelog(changes: list[tuple[Any, Any]]) -> None:
             # The metadata entry (last) learns where the changelog now ends: local only.
-            changes[-1][1][CHANGELOG_NEXT] = writer.write(partition, changes)
+            # Before images come from the store before it writes (the last commit).
+            changes[-1][1][CHANGELOG_NEXT] = writer.write(partition, changes, store.committed)
 
         query.commit(partition, write_changelog)
 
@@ -279,7 +275,8 @@ class QueryWorker:
                     log.info("%s: restoring partition %d from %s: %d/%d records",
                              query.query_id, p, topic, done, total)
 
-                n = restore(self.client_conf, topic, task, st.store, progress)
+                n = restore(self.client_conf, topic, task, st.store, progress,
+                            writer=self.changelog)
                 if n:
                     query.close_partition(tp.partition)  # reopen: offsets, index from store
                     st = query.state(tp.partition)
