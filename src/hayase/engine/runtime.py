@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -157,17 +157,18 @@ class QueryWorker:
             md = self.producer.list_topics(topic, timeout=10).topics.get(topic)
             n = len(md.partitions) if md is not None and md.partitions else 1
             self._partition_counts[topic] = n
-        return kafka_partition(key, n)
+        return 0 if n == 1 else kafka_partition(key, n)
 
     def _produce(self, out: OutputRecord) -> None:
-        if out.partition_key is not None and out.partition is None:
-            out = replace(out, partition=self._partition_for(out.topic, out.partition_key))
+        partition = out.partition
+        if partition is None and out.partition_key is not None:
+            partition = self._partition_for(out.topic, out.partition_key)
         while True:
             try:
-                if out.headers or out.partition is not None:
+                if out.headers or partition is not None:
                     kwargs: dict[str, Any] = {"headers": list(out.headers)}
-                    if out.partition is not None:
-                        kwargs["partition"] = out.partition
+                    if partition is not None:
+                        kwargs["partition"] = partition
                     self.producer.produce(out.topic, out.value, out.key, timestamp=out.timestamp,
                                           on_delivery=self._on_delivery, **kwargs)
                 else:
@@ -192,18 +193,24 @@ class QueryWorker:
 
     def process_batch(self, messages: list[Message]) -> None:
         offsets = self._pending
+        process, produce, record = self.query.process, self._produce, self._record
+        consumed = produced = 0
         for msg in messages:
             err = msg.error()
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF:
                     log.warning("%s: consumer error: %s", self.query.query_id, err.str())
                 continue
-            rec = self._record(msg)
-            for out in self.query.process(rec):
-                self._produce(out)
-                self.stats.produced += 1
+            rec = record(msg)
+            outputs = process(rec)
+            if outputs:
+                for out in outputs:
+                    produce(out)
+                produced += len(outputs)
             offsets[(rec.topic, rec.partition)] = rec.offset + 1
-            self.stats.consumed += 1
+            consumed += 1
+        self.stats.consumed += consumed
+        self.stats.produced += produced
         for entry in self.query.log.drain():
             self._produce(OutputRecord(self.log_topic, None, entry.to_json(self.include_rows),
                                        entry.time_ms))

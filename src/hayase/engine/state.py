@@ -127,7 +127,14 @@ class MemoryStore(StateStore):
 
 
 class RocksDBStore(StateStore):
-    """RocksDB through rocksdict, with a read-through cache and a dirty map per commit."""
+    """RocksDB through rocksdict, with a cache in front (Kafka Streams' record cache: reads and
+    writes between commits never touch the database) and a dirty map per commit.
+
+    The cache holds every live entry read or written (deleted entries leave it). A store
+    opened on an empty database is *complete*: every entry of the database is then in the
+    cache, so a cache miss is an absent key without a database read. Keys known to be absent
+    from the database (``_absent``) that are written and deleted again before a commit never
+    reach the database nor the changelog (a window opened and closed between two commits)."""
 
     def __init__(self, path: Path | str) -> None:
         from rocksdict import Options, Rdict
@@ -138,22 +145,44 @@ class RocksDBStore(StateStore):
         self.db = Rdict(self.path, options=opts)
         self._cache: dict[Any, Any] = {}
         self._dirty: dict[Any, Any] = {}
+        self._absent: set[Any] = set()  # not in the database (as of the last commit)
+        it = self.db.iter()
+        it.seek_to_first()
+        self._complete = not it.valid()
+        del it
 
     def get(self, key: Any, default: Any = None) -> Any:
         value = self._cache.get(key, _DELETED)
         if value is _DELETED:
+            value = self._load(key)
+        return default if value is None else value
+
+    def _load(self, key: Any) -> Any:
+        """A key not in the cache: deleted since the last commit, absent, or in the database
+        only (a store opened on existing data)."""
+        if key in self._dirty:
+            return None  # deleted since the last commit
+        if self._complete:
+            value = None
+        else:
             raw = self.db.get(encode(key))
             value = None if raw is None else decode(raw)
+        if value is None:
+            self._absent.add(key)
+        else:
             self._cache[key] = value
-        return default if value is None else value
+        return value
 
     def put(self, key: Any, value: Any) -> None:
         self._cache[key] = value
         self._dirty[key] = value
 
     def delete(self, key: Any) -> None:
-        self._cache[key] = None
-        self._dirty[key] = None
+        self._cache.pop(key, None)
+        if key in self._absent:
+            self._dirty.pop(key, None)  # never committed: nothing to delete
+        else:
+            self._dirty[key] = None
 
     def items(self) -> Iterator[tuple[Any, Any]]:
         seen: set[Any] = set()
@@ -178,14 +207,16 @@ class RocksDBStore(StateStore):
         if before_write is not None:
             before_write(changes)
         batch = WriteBatch(raw_mode=True)
+        put, delete = batch.put, batch.delete
         for k, v in changes:
             if v is None:
-                batch.delete(encode(k))
+                delete(encode(k))
             else:
-                batch.put(encode(k), encode(v))
+                put(encode(k), encode(v))
         self.db.write(batch)  # atomic: the entries and the offsets they reflect
         self._cache[META_KEY] = meta
         self._dirty = {}
+        self._absent.clear()  # what was written is in the database now
         return changes
 
     def committed(self, key: Any) -> bytes | None:
