@@ -29,21 +29,27 @@ count against the plain-Python answer and says so.
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+from _peers import (
+    bytewax_python,
+    load_average,
+    output_count,
+    quix_python,
+    stop_process,
+    wait_for,
+)
 
-BENCH_CACHE = Path.home() / ".cache" / "hayase" / "bench"
-BYTEWAX_VENV = BENCH_CACHE / "bytewax-venv"
-QUIX_VENV = BENCH_CACHE / "quix-venv"
 WINDOW_MS = 10 * 60 * 1000
 GRACE_MS = 60 * 1000
 
@@ -168,22 +174,8 @@ print(len(result), time.perf_counter() - started)
 """
 
 
-def ensure_venv(venv: Path, requirements: list[str], probe: str) -> Path | None:
-    python = venv / "bin" / "python"
-    if python.exists() and subprocess.run([str(python), "-c", f"import {probe}"],
-                                          capture_output=True).returncode == 0:
-        return python
-    try:
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements], check=True)
-    except (subprocess.CalledProcessError, OSError) as e:
-        print(f"{venv.name}: cannot install {requirements} ({e}); skipping", file=sys.stderr)
-        return None
-    return python
-
-
 def run_bytewax(events: list[Event]) -> tuple[int, float] | None:
-    python = ensure_venv(BYTEWAX_VENV, ["bytewax==0.21.1", "orjson"], "bytewax")
+    python = bytewax_python()
     if python is None:
         return None
     with tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False) as f:
@@ -233,45 +225,41 @@ def produce_events(bootstrap: str, events: list[Event], names: dict[str, str],
         admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all",
                          "partitioner": "murmur2_random", "batch.size": 1_000_000})
-    # Event times shifted to the last hour: brokers delete 1970-stamped records by retention.
-    base = int(time.time() * 1000) - 3_600_000
+    # Event times end now: brokers refuse records stamped more than an hour ahead
+    # (message.timestamp.after.max.ms) and delete those older than their retention.
+    base = int(time.time() * 1000) - events[-1][3]
+    failed: list[str] = []
+
+    def delivered(err: object, _msg: object) -> None:
+        if err is not None:
+            failed.append(str(err))
+
     for topic, key, value, ts in events:
         while True:
             try:
-                producer.produce(names[topic], value=value, key=key, timestamp=base + ts)
+                producer.produce(names[topic], value=value, key=key, timestamp=base + ts,
+                                 on_delivery=delivered)
                 break
             except BufferError:
                 producer.poll(0.05)
-    assert producer.flush(120) == 0
+    if producer.flush(120) or failed:
+        raise RuntimeError(f"{len(failed)} input records not written: {failed[:1]}")
 
 
-def output_count(bootstrap: str, topic: str) -> int:
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermarks"})
-    try:
-        md = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if md is None or md.error is not None:
-            return 0
-        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                   for p in md.partitions)
-    finally:
-        consumer.close()
-
-
-def wait_for(bootstrap: str, topic: str, expected: int, started: float,
-             alive: Callable[[], bool], timeout: float = 1800) -> float:
-    while time.monotonic() - started < timeout:
-        if output_count(bootstrap, topic) >= expected:
-            return time.monotonic() - started
-        if not alive():
-            raise RuntimeError(f"runner for {topic} stopped early")
-        time.sleep(0.2)
-    raise TimeoutError(f"{topic}: fewer than {expected} records after {timeout}s")
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes used so far (all their threads)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def run_quix_e2e(bootstrap: str, names: dict[str, str], expected: int) -> float | None:
-    python = ensure_venv(QUIX_VENV, ["quixstreams==3.28.1", "orjson"], "quixstreams")
+    python = quix_python()
     if python is None:
         return None
     out = f"quix-out-{uuid.uuid4().hex[:8]}"
@@ -285,23 +273,19 @@ def run_quix_e2e(bootstrap: str, names: dict[str, str], expected: int) -> float 
                                 stdout=subprocess.DEVNULL, stderr=log_file)
     try:
         return wait_for(bootstrap, out, expected, started, lambda: proc.poll() is None,
-                        timeout=600)
+                        timeout=900)
     except (RuntimeError, TimeoutError) as e:
         print(f"Quix Streams: {e}\n{log_path.read_text(errors='replace')[-3000:]}",
               file=sys.stderr)
         return None
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def run_hayase_e2e(bootstrap: str, names: dict[str, str], expected: int,
-                   processes: int) -> float | None:
-    """`hayase run` processes sharing the query through their consumer group."""
+                   processes: int) -> tuple[float, float] | None:
+    """`hayase run` processes sharing the query through their consumer group: seconds from
+    their start to the last matched pair in the output topic, and the CPU seconds they used."""
     out = f"hayase-out-{uuid.uuid4().hex[:8]}"
     sql_file = Path(tempfile.mkdtemp(prefix="hayase-join-")) / "join.sql"
     sql_file.write_text(SQL.format(impressions=names["impressions"], clicks=names["clicks"],
@@ -318,8 +302,14 @@ def run_hayase_e2e(bootstrap: str, names: dict[str, str], expected: int,
                  "--property", f"ksql.streams.state.dir={sql_file.parent}/s{i}"],
                 stdout=subprocess.DEVNULL, stderr=log_file))
     try:
-        return wait_for(bootstrap, out, expected, started,
-                        lambda: all(p.poll() is None for p in procs), timeout=600)
+        seconds = wait_for(bootstrap, out, expected, started,
+                           lambda: all(p.poll() is None for p in procs), timeout=1800)
+        cpu = cpu_seconds([p.pid for p in procs])
+        if output_count(bootstrap, out) != expected:
+            print(f"hayase run: {output_count(bootstrap, out)} != {expected} pairs",
+                  file=sys.stderr)
+            return None
+        return seconds, cpu
     except (RuntimeError, TimeoutError) as e:
         print(f"hayase run: {e}", file=sys.stderr)
         for path in logs:
@@ -327,13 +317,85 @@ def run_hayase_e2e(bootstrap: str, names: dict[str, str], expected: int,
         return None
     finally:
         for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            stop_process(p)
+
+
+class Broker:
+    """The embedded broker or a one-node Apache Kafka, with the pids whose CPU is counted."""
+
+    def __init__(self, kind: str) -> None:
+        from hayase.testing.brokers import ApacheBackend, EmbeddedBroker
+
+        self.kind = kind
+        self.backend: EmbeddedBroker | ApacheBackend = \
+            EmbeddedBroker() if kind == "embedded" else ApacheBackend(nodes=1)
+
+    def __enter__(self) -> Broker:
+        self.backend.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from hayase.testing.brokers import ApacheBackend
+
+        if isinstance(self.backend, ApacheBackend):
+            self.backend.cleanup()
+        else:
+            self.backend.stop()
+
+    @property
+    def bootstrap(self) -> str:
+        return self.backend.bootstrap_servers
+
+    def pids(self) -> list[int]:
+        from hayase.testing.brokers import ApacheBackend
+
+        if isinstance(self.backend, ApacheBackend):
+            return [n.proc.pid for n in self.backend.cluster.nodes if n.proc is not None]
+        return [] if self.backend.proc is None else [self.backend.proc.pid]
+
+
+def scale_out(kind: str, events: list[Event], expected: int, runs: int,
+              process_counts: list[int], partitions: int) -> None:
+    """`hayase run` end to end with 1 and 2 processes, ``runs`` rounds (the counts alternate
+    inside a round), medians, with the CPU each side used per 1,000 input records."""
+    n = len(events)
+    results: dict[int, list[tuple[float, float, float, str]]] = {c: [] for c in process_counts}
+    with Broker(kind) as broker:
+        for r in range(runs):
+            for count in process_counts:
+                run_id = uuid.uuid4().hex[:8]
+                names = {"impressions": f"impressions-{run_id}", "clicks": f"clicks-{run_id}"}
+                produce_events(broker.bootstrap, events, names, partitions)
+                load = load_average()
+                broker_cpu = cpu_seconds(broker.pids())
+                got = run_hayase_e2e(broker.bootstrap, names, expected, count)
+                broker_cpu = cpu_seconds(broker.pids()) - broker_cpu
+                if got is None:
+                    print(f"  {kind} run {r + 1}, {count} process(es): failed")
+                    continue
+                seconds, cpu = got
+                results[count].append((seconds, cpu, broker_cpu, load))
+                print(f"  {kind} run {r + 1}, {count} process(es): {seconds:6.2f} s "
+                      f"{n / seconds:8.0f} records/s  hayase CPU {cpu:6.1f} s  broker CPU "
+                      f"{broker_cpu:6.1f} s  load average before: {load}", flush=True)
+    print(f"\n{kind} broker, {partitions} partitions per topic, {n} input records, "
+          f"medians of {runs} runs")
+    print(f"{'processes':>9s} {'seconds':>8s} {'records/s':>10s} {'hayase CPU ms/1k':>17s} "
+          f"{'broker CPU ms/1k':>17s}  load averages before the runs")
+    rates = {}
+    for count, rows in results.items():
+        if not rows:
+            print(f"{count:9d} {'failed':>8s}")
+            continue
+        secs = statistics.median(x[0] for x in rows)
+        cpu = statistics.median(x[1] for x in rows)
+        bcpu = statistics.median(x[2] for x in rows)
+        rates[count] = n / secs
+        print(f"{count:9d} {secs:8.2f} {n / secs:10.0f} {1e6 * cpu / n:17.1f} "
+              f"{1e6 * bcpu / n:17.1f}  {' | '.join(x[3] for x in rows)}")
+    if len(rates) == 2:
+        a, b = sorted(rates)
+        print(f"scaling ratio ({b} processes / {a}): {rates[b] / rates[a]:.2f}")
 
 
 # ---------------------------------------------------------------------- main
@@ -345,12 +407,19 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-bytewax", action="store_true")
     parser.add_argument("--e2e", action="store_true",
-                        help="also run Quix Streams and `hayase run` (1 and 2 processes) on the "
-                             "embedded broker")
+                        help="end to end on the embedded broker: Quix Streams, and `hayase "
+                             "run` with 1 and 2 processes")
+    parser.add_argument("--apache", action="store_true",
+                        help="end to end on Apache Kafka (one node): `hayase run` with 1 and "
+                             "2 processes")
+    parser.add_argument("--skip-quix", action="store_true")
+    parser.add_argument("--runs", type=int, default=3, help="end-to-end rounds (medians)")
+    parser.add_argument("--partitions", type=int, default=2)
     args = parser.parse_args()
     events = generate(args.impressions, args.seed)
     n = len(events)
-    print(f"input: {args.impressions} impressions + {n - args.impressions} clicks = {n} records")
+    print(f"input: {args.impressions} impressions + {n - args.impressions} clicks = {n} records"
+          f"; load average {load_average()}")
     rows: list[tuple[str, float | None, int | None]] = []
     t0 = time.perf_counter()
     expected = run_plain(events)
@@ -362,27 +431,14 @@ def main() -> int:
         bw = run_bytewax(events)
         rows.append(("Bytewax (op.join)", None if bw is None else bw[1],
                      None if bw is None else bw[0]))
-    if args.e2e:
-        from hayase.testing.brokers import EmbeddedBroker
-
-        broker = EmbeddedBroker()
-        broker.start()
-        try:
-            for label, partitions, runner in (
-                    ("Quix Streams e2e (1 partition)", 1, "quix"),
-                    ("hayase run e2e, 1 process", 2, "h1"),
-                    ("hayase run e2e, 2 processes", 2, "h2")):
-                run_id = uuid.uuid4().hex[:8]
-                names = {"impressions": f"impressions-{run_id}", "clicks": f"clicks-{run_id}"}
-                produce_events(broker.bootstrap_servers, events, names, partitions)
-                if runner == "quix":
-                    secs = run_quix_e2e(broker.bootstrap_servers, names, expected)
-                else:
-                    secs = run_hayase_e2e(broker.bootstrap_servers, names, expected,
-                                          1 if runner == "h1" else 2)
-                rows.append((label, secs, expected if secs is not None else None))
-        finally:
-            broker.stop()
+    if args.e2e and not args.skip_quix:
+        with Broker("embedded") as broker:
+            run_id = uuid.uuid4().hex[:8]
+            names = {"impressions": f"impressions-{run_id}", "clicks": f"clicks-{run_id}"}
+            produce_events(broker.bootstrap, events, names, 1)
+            secs = run_quix_e2e(broker.bootstrap, names, expected)
+            rows.append(("Quix Streams e2e (1 partition)", secs,
+                         expected if secs is not None else None))
     base = rows[1][1]
     print(f"{'runner':32s} {'seconds':>8s} {'records/s':>10s} {'hayase/runner':>14s} matches")
     for name, seconds, count in rows:
@@ -392,7 +448,11 @@ def main() -> int:
         check = "exact" if count == expected else f"WRONG ({count} != {expected})"
         ratio = (n / base) / (n / seconds) if base else 0.0
         print(f"{name:32s} {seconds:8.2f} {n / seconds:10.0f} {ratio:14.2f} {check}")
-    print(f"({expected} matched pairs)")
+    print(f"({expected} matched pairs; load average {load_average()})")
+    for kind, wanted in (("embedded", args.e2e), ("apache", args.apache)):
+        if wanted:
+            print(f"\nhayase run end to end ({kind}):")
+            scale_out(kind, events, expected, args.runs, [1, 2], args.partitions)
     return 0
 
 

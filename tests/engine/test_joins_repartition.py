@@ -63,8 +63,8 @@ def _out(topic: str, key: Any, value: Any, ts: int) -> OutputRecord:
 
 def test_stream_rekeyed_to_the_table_partition_joins_every_row() -> None:
     q = _query()
-    assert [t for t, _ in q.internal_topics()] == ["svc-q-Join-0-left-repartition"]
-    assert "svc-q-Join-0-left-repartition" in q.source_topics
+    assert [t for t, _ in q.internal_topics()] == ["svc-q-Join-repartition"]
+    assert "svc-q-Join-repartition" in q.source_topics
     c = Cluster(q)
     campaigns = [f"c{i}" for i in range(8)]
     for i, camp in enumerate(campaigns):
@@ -75,7 +75,7 @@ def test_stream_rekeyed_to_the_table_partition_joins_every_row() -> None:
         c.run("campaigns", p)
         c.run("impressions", p)
     # Impressions of one campaign sit in both partitions before the repartition.
-    rep = "svc-q-Join-0-left-repartition"
+    rep = "svc-q-Join-repartition"
     for p in range(N):
         c.run(rep, p)
     got = sorted((orjson.loads(o.key), orjson.loads(o.value)["I_ID"] if "I_ID" in
@@ -97,7 +97,7 @@ def test_repartitioned_copies_resent_after_a_crash_apply_once() -> None:
         q.state(p).offsets.pop(("impressions", p), None)
         c.run("impressions", p)
     assert sum(len(v) for (t, _), v in c.logs.items() if "repartition" in t) == 10
-    rep = "svc-q-Join-0-left-repartition"
+    rep = "svc-q-Join-repartition"
     for p in range(N):
         c.run(rep, p)
     counts = Counter(orjson.loads(o.value)["ID"] if "ID" in orjson.loads(o.value)

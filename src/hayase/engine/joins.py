@@ -30,11 +30,12 @@ clocks (``{"offsets": ..., "clocks": {node: [stream time, left observed, right o
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hayase.engine import repartition
@@ -76,6 +77,8 @@ StoreFactory = Callable[[int], StateStore]
 _SEQ = itertools.count()  # tie-breaker in expiry heaps (keys of mixed types never compare)
 
 LEFT, RIGHT = "L", "R"
+# Internal-topic roles of a foreign-key node (KIP-213).
+SUBSCRIPTION, RESPONSE = "SUB", "RESP"
 
 # A stream item: (row, timestamp, join key of the producing node or None).
 StreamItem = tuple[Row, int, Any]
@@ -111,6 +114,8 @@ class _TaskState:
     outer: dict[int, dict[tuple[int, str, Any], Row]] = field(default_factory=dict)
     # FK nodes: node -> {foreign key: {left key, ...}}
     fk_index: dict[int, dict[Any, set[Any]]] = field(default_factory=dict)
+    # FK nodes on subscription topics (right task): node -> {fk: {left key: (hash, partition)}}
+    subs: dict[int, dict[Any, dict[Any, tuple[bytes, int]]]] = field(default_factory=dict)
     # (node, side) -> heap of (timestamp, key, seq): window entries by age, for expiry
     expiry: dict[tuple[int, str], list[tuple[int, Any, int]]] = field(default_factory=dict)
     # (repartition topic, source topic, source partition) -> last (offset, seq) applied
@@ -189,6 +194,9 @@ class JoinQuery(ProcessingLogReporter):
         # (node, side) -> (repartition topic, key serde); topic -> (node, side)
         self.points: dict[tuple[int, str], tuple[str, Any]] = {}
         self.rep_topics: dict[str, tuple[int, str]] = {}
+        # FK nodes run through subscription topics: node -> (registration, response)
+        self.fk_topics: dict[int, tuple[str, str]] = {}
+        self.internal_like: dict[str, str] = {}  # internal topic -> source topic it sizes like
         self._rep_seq = 0
         if repartition_prefix is not None:
             self._plan_repartitions(repartition_prefix)
@@ -256,13 +264,7 @@ class JoinQuery(ProcessingLogReporter):
                 continue
             lp, rp = partitions_of(left.source.topic), partitions_of(right.source.topic)
             if self.joins[k].kind == "FK_TABLE_TABLE":
-                # Kafka Streams routes FK joins through subscription topics; hayase joins
-                # them where the rows are, which is only right on one partition.
-                if (lp or 1) > 1 or (rp or 1) > 1:
-                    raise StatementError(
-                        "Foreign-key joins of topics with more than one partition are not "
-                        f"supported by hayase run yet (`{left.source.name}` partitions = {lp}; "
-                        f"`{right.source.name}` partitions = {rp}).")
+                self._check_fk_partitions(k, partitions_of)
                 continue
             if lp is not None and rp is not None and lp != rp:
                 ln, rn = left.source.name, right.source.name
@@ -271,14 +273,32 @@ class JoinQuery(ProcessingLogReporter):
                     f"match. `{ln}` partitions = {lp}; `{rn}` partitions = {rp}. Please "
                     "repartition either one so that the number of partitions match.")
 
+    def _check_fk_partitions(self, node: int,
+                             partitions_of: Callable[[str], int | None]) -> None:
+        """An FK join needs no co-partitioning (ksqlDB allows different counts), but
+        hayase run keeps one task per partition number across a query's topics, and the
+        consumer group's range assignment keeps partition ``p`` of every topic on one member
+        only when the counts are equal (or one side has a single partition)."""
+        left_topic = self.internal_like.get(self.fk_topics[node][1]) if node in \
+            self.fk_topics else self.inputs[0].source.topic
+        right = self.inputs[node + 1]
+        lp = partitions_of(left_topic or self.inputs[0].source.topic) or 1
+        rp = partitions_of(right.source.topic) or 1
+        if lp > 1 and rp > 1 and lp != rp:
+            raise StatementError(
+                f"Foreign-key join with `{right.source.name}`: hayase run needs both sides "
+                f"with the same number of partitions, or one side with a single partition "
+                f"(left partitions = {lp}; `{right.source.name}` partitions = {rp}).")
+        if rp > 1 and len(right.source.schema.key) != 1:
+            raise StatementError(
+                f"Foreign-key join with `{right.source.name}`: hayase run places "
+                "subscriptions by a single key column.")
+
     def internal_topics(self) -> list[tuple[str, str]]:
-        """Repartition topics to create: (name, the source topic whose partition count it
-        takes, so that it is co-partitioned with the side it joins)."""
-        out = []
-        for (node, side), (name, _serde) in self.points.items():
-            other = node + 1 if side == LEFT else 0
-            out.append((name, self.inputs[other].source.topic))
-        return out
+        """Internal topics to create: (name, the source topic whose partition count it
+        takes). Repartition topics are co-partitioned with the side they join; an FK node's
+        registration topic with its right table, its response topic with its left side."""
+        return list(self.internal_like.items())
 
     @property
     def source_topic(self) -> str:
@@ -311,6 +331,8 @@ class JoinQuery(ProcessingLogReporter):
                     self._push_expiry(st, key[1], key[2], ts, key[3])
             elif key[0] == "O":
                 st.outer.setdefault(key[1], {})[(key[2], key[3], key[4])] = value
+            elif key[0] == "S":
+                st.subs.setdefault(key[1], {}).setdefault(key[2], {})[key[3]] = value
             elif key[0] == "T" and key[2] == LEFT and \
                     self.joins[key[1]].kind == "FK_TABLE_TABLE":
                 fk = self._fk_of(key[1], value[0])
@@ -353,9 +375,9 @@ class JoinQuery(ProcessingLogReporter):
             return []  # already reflected in the (restored) state
         self._current = rec
         try:
+            self._rep_seq = 0
             if rec.topic in self.rep_topics:
                 return self._from_repartition(st, rec)
-            self._rep_seq = 0
             outputs: list[OutputRecord] = []
             for inp in self.by_topic.get(rec.topic, ()):
                 outputs += self._process_input(st, inp, rec)
@@ -483,14 +505,17 @@ class JoinQuery(ProcessingLogReporter):
         implicit repartition): a side whose join key is not its key, or whose key bytes
         would not be placed like the other side's (a key format mismatch). A repartition
         topic's key is the join key in the other side's key format, so that the producer's
-        murmur2 placement matches the other side's topic."""
+        murmur2 placement matches the other side's topic. Foreign-key nodes get their
+        subscription topics instead (:meth:`_plan_fk_topics`)."""
         partitioning: Any = self._source_key_serde(0)
+        left_like = self.inputs[0].source.topic  # the left side's partition count
         for k, step in enumerate(self.joins):
             right_serde = self._source_key_serde(k + 1)
             lrep, rrep = step.left_repartition, step.right_repartition
             if step.kind == "FK_TABLE_TABLE":
-                lrep = rrep = False  # FK joins run where the left table is (see report)
-            elif not lrep and not rrep and \
+                self._plan_fk_topics(prefix, k, left_like)
+                continue
+            if not lrep and not rrep and \
                     (partitioning is None or right_serde is None or
                      partitioning[0] != right_serde[0]):
                 rrep = True
@@ -498,14 +523,50 @@ class JoinQuery(ProcessingLogReporter):
                 partitioning = ("JSON", self._json_key_serde(step))
             elif lrep:
                 partitioning = right_serde
+                left_like = self.inputs[k + 1].source.topic
             for side, flag in ((LEFT, lrep), (RIGHT, rrep)):
                 if flag:
-                    name = f"{prefix}-Join-{k}-{'left' if side == LEFT else 'right'}" \
-                           "-repartition"
+                    name = f"{prefix}-{self._repartition_name(k, side)}"
                     serde = partitioning if partitioning is not None else \
                         ("JSON", self._json_key_serde(step))
                     self.points[(k, side)] = (name, serde[1])
                     self.rep_topics[name] = (k, side)
+                    self.internal_like[name] = \
+                        self.inputs[k + 1 if side == LEFT else 0].source.topic
+
+    def _repartition_name(self, node: int, side: str) -> str:
+        """ksqlDB's name for a repartition topic (after the query-id prefix): the join's
+        query context is ``Join`` for the last JOIN of the chain and ``L_`` once more for
+        each one before it; a stream side is repartitioned under the join's context
+        (``Join-left-repartition``; ``Join-repartition`` for the stream of a stream-table
+        join), a table side is re-keyed under its source's context
+        (``RightSourceKeyed-SelectKey-repartition``)."""
+        step = self.joins[node]
+        outer = "L_" * (len(self.joins) - 1 - node)
+        is_table = self.left_is_table[node] if side == LEFT else \
+            self.inputs[node + 1].is_table
+        if is_table:
+            which = "Left" if side == LEFT else "Right"
+            return f"{outer}{which}SourceKeyed-SelectKey-repartition"
+        if step.kind == "STREAM_TABLE":
+            return f"{outer}Join-repartition"
+        return f"{outer}Join-{'left' if side == LEFT else 'right'}-repartition"
+
+    def _plan_fk_topics(self, prefix: str, node: int, left_like: str) -> None:
+        """KIP-213's two topics for a foreign-key node: subscriptions go to the right
+        table's task of the foreign key (registration topic, placed like the right table by
+        the foreign key in its key format), answers come back to the left row's task
+        (response topic, sent to the left row's partition). Named as Kafka Streams names
+        them in ksqlDB's two-table topology (numbers 12 and 20; a later FK node of an n-way
+        join takes distinct numbers of its own)."""
+        base = 100 * node
+        reg = f"{prefix}-KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-{base + 12:010d}-topic"
+        resp = f"{prefix}-KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-{base + 20:010d}-topic"
+        self.fk_topics[node] = (reg, resp)
+        self.rep_topics[reg] = (node, SUBSCRIPTION)
+        self.rep_topics[resp] = (node, RESPONSE)
+        self.internal_like[reg] = self.inputs[node + 1].source.topic
+        self.internal_like[resp] = left_like
 
     def _source_key_serde(self, index: int) -> tuple[str, Any] | None:
         """(format identity, serde) of a source's single key column, None when keyless."""
@@ -528,21 +589,34 @@ class JoinQuery(ProcessingLogReporter):
         rec = self._current
         assert rec is not None
         topic, serde = self.points[(node, side)]
-        try:
-            key_bytes = serde.serialize((key,))
-        except SerdeError:
-            key_bytes = orjson_key(key)
+        return [self._to_internal(topic, _key_bytes(serde, key), payload, rec.timestamp)]
+
+    def _to_internal(self, topic: str, key_bytes: bytes, payload: tuple[str, Any],
+                     timestamp: int, partition: int | None = None) -> OutputRecord:
+        """A record for one of this query's internal topics, stamped with the position of
+        the record being processed (see :mod:`hayase.engine.repartition`)."""
+        rec = self._current
+        assert rec is not None
         self._rep_seq += 1
-        return [repartition.forward(topic, key_bytes, rec, self._rep_seq, payload)]
+        out = repartition.forward(topic, key_bytes, rec, self._rep_seq, payload, timestamp)
+        return out if partition is None else replace(out, partition=partition)
 
     def _from_repartition(self, st: _TaskState, rec: Record) -> list[OutputRecord]:
         node, side = self.rep_topics[rec.topic]
-        payload = repartition.receive(st.forwarded, rec)
+        # Every copy of a subscription counts (they are idempotent): a left task restarted
+        # from its last commit subscribes again, and the answer to that copy is the one its
+        # restored rows accept (answers read before its rows were replayed are dropped).
+        marks: repartition.Marks = {} if side == SUBSCRIPTION else st.forwarded
+        payload = repartition.receive(marks, rec)
         if payload is None:
             return []  # a copy re-sent after the forwarding task restarted
         kind, data = payload
         if kind == "T":
             return self._dispatch_table(st, node, side, data, repartitioned=True)
+        if kind == SUBSCRIPTION:
+            return self._fk_subscription(st, node, *data)
+        if kind == RESPONSE:
+            return self._table_changes(st, node, self._fk_response(st, node, *data))
         return self._dispatch_stream(st, node, side, data, repartitioned=True)
 
     def _stream_input(self, st: _TaskState, node: int, side: str,
@@ -571,9 +645,16 @@ class JoinQuery(ProcessingLogReporter):
                      change: TableChange) -> list[OutputRecord]:
         step = self.joins[node]
         if step.kind == "FK_TABLE_TABLE":
+            if node in self.fk_topics:
+                return self._fk_send(st, node, side, change)
             changes = self._fk_join(st, node, side, change)
         else:
             changes = self._table_table(st, node, side, change)
+        return self._table_changes(st, node, changes)
+
+    def _table_changes(self, st: _TaskState, node: int,
+                       changes: list[TableChange]) -> list[OutputRecord]:
+        """A node's result changes: into the next node's left side, or to the sink."""
         outputs: list[OutputRecord] = []
         if node + 1 < len(self.joins):
             nxt = self.joins[node + 1]
@@ -838,6 +919,112 @@ class JoinQuery(ProcessingLogReporter):
                             max(ts, left_ts)))
         return out
 
+    # ------------------------------------------------------------------ FK over topics
+
+    # KIP-213 as Kafka Streams runs it for ksqlDB. The left task keeps the left rows and
+    # sends each row's subscription (foreign key, left key, hash of the left row) to the
+    # registration topic, placed like the right table's row of that key. The right task
+    # keeps the subscriptions and answers each one, and every subscriber on a right change,
+    # with (left key, right row, the subscription's hash) on the response topic, sent to the
+    # left row's partition. The left task joins an answer only if the hash is that of its
+    # current row: answers to a row since replaced or deleted are dropped.
+
+    def _fk_send(self, st: _TaskState, node: int, side: str,
+                 change: TableChange) -> list[OutputRecord]:
+        key, row, tombstone, ts = change
+        skey = ("T", node, side, key)
+        old_entry = st.store.get(skey)
+        if tombstone:
+            if old_entry is not None:
+                st.store.delete(skey)
+        else:
+            st.store.put(skey, (row, ts))
+        if side == RIGHT:
+            subscribers = st.subs.get(node, {}).get(key, {})
+            return [self._fk_answer(node, lkey, None if tombstone else row, ts, *sub)
+                    for lkey, sub in sorted(subscribers.items(),
+                                            key=lambda e: _sort_key(e[0]))]
+        return self._fk_left(st, node, key, None if old_entry is None else old_entry[0],
+                             None if tombstone else row, ts)
+
+    def _fk_left(self, st: _TaskState, node: int, key: Any, old: Row | None, new: Row | None,
+                 ts: int) -> list[OutputRecord]:
+        """A left row changed: unsubscribe from the old foreign key, subscribe to the new
+        one. Results that need no right row (deleted row, null foreign key) are local."""
+        left_join = self.joins[node].join_type == "LEFT"
+        old_fk = None if old is None else self._fk_of(node, old)
+        new_fk = None if new is None else self._fk_of(node, new)
+        out: list[OutputRecord] = []
+        if old_fk is not None and old_fk != new_fk:
+            out.append(self._fk_subscribe(node, old_fk, key, None, False, ts))
+        local: list[TableChange] = []
+        if new is None:
+            if old is not None:
+                local.append((key, self._combine(node, LEFT, old, None), True, ts))
+        elif new_fk is None:
+            if left_join:
+                local.append((key, self._combine(node, LEFT, new, None), False, ts))
+            elif old is not None:
+                local.append((key, self._combine(node, LEFT, new, None), True, ts))
+        else:
+            # Kafka Streams' PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE when an answer without a
+            # right row changes the result (a LEFT join's padded row, or the tombstone
+            # replacing an INNER join's previous row); PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE
+            # for a new INNER row.
+            out.append(self._fk_subscribe(node, new_fk, key, _row_hash(new),
+                                          left_join or old is not None, ts))
+        return self._table_changes(st, node, local) + out
+
+    def _fk_subscribe(self, node: int, fk: Any, lkey: Any, digest: bytes | None,
+                      answer_null: bool, ts: int) -> OutputRecord:
+        """A subscription (``digest`` None: unsubscribe) to the foreign key's task."""
+        rec = self._current
+        assert rec is not None
+        key_bytes = _key_bytes(self.inputs[node + 1].key_serde, fk)
+        body = (fk, lkey, digest, answer_null, rec.partition, ts)
+        return self._to_internal(self.fk_topics[node][0], key_bytes, (SUBSCRIPTION, body), ts)
+
+    def _fk_subscription(self, st: _TaskState, node: int, fk: Any, lkey: Any,
+                         digest: bytes | None, answer_null: bool, partition: int,
+                         ts: int) -> list[OutputRecord]:
+        """Right task: keep (or drop) a subscription and answer it."""
+        subs = st.subs.setdefault(node, {})
+        skey = ("S", node, fk, lkey)
+        if digest is None:
+            entries = subs.get(fk)
+            if entries is not None and entries.pop(lkey, None) is not None:
+                st.store.delete(skey)
+                if not entries:
+                    del subs[fk]
+            return []
+        subs.setdefault(fk, {})[lkey] = (digest, partition)
+        st.store.put(skey, (digest, partition))
+        found = st.store.get(("T", node, RIGHT, fk))
+        if found is not None:
+            return [self._fk_answer(node, lkey, found[0], found[1], digest, partition)]
+        if answer_null:
+            return [self._fk_answer(node, lkey, None, ts, digest, partition)]
+        return []
+
+    def _fk_answer(self, node: int, lkey: Any, right: Row | None, ts: int, digest: bytes,
+                   partition: int) -> OutputRecord:
+        body = (lkey, right, ts, digest)
+        return self._to_internal(self.fk_topics[node][1], orjson_key(lkey), (RESPONSE, body),
+                                 ts, partition)
+
+    def _fk_response(self, st: _TaskState, node: int, lkey: Any, right: Row | None, ts: int,
+                     digest: bytes) -> list[TableChange]:
+        """Left task: join an answer to the current left row, if that row asked for it."""
+        entry = st.store.get(("T", node, LEFT, lkey))
+        if entry is None or _row_hash(entry[0]) != digest:
+            return []  # the row was replaced or deleted since: a newer answer follows
+        left_row, left_ts = entry
+        out_ts = max(ts, left_ts)
+        if right is not None:
+            return [(lkey, self._combine(node, LEFT, left_row, right), False, out_ts)]
+        left_join = self.joins[node].join_type == "LEFT"
+        return [(lkey, self._combine(node, LEFT, left_row, None), not left_join, out_ts)]
+
     # ------------------------------------------------------------------ output
 
     def _finish(self, row: Row, ts: int, tombstone: bool) -> list[OutputRecord]:
@@ -914,6 +1101,22 @@ class _Namespaced(StateStore):
 def orjson_key(value: Any) -> bytes:
     """Key bytes for a join key the side's key format cannot write (placement only)."""
     return repr(value).encode()
+
+
+def _key_bytes(serde: Any, key: Any) -> bytes:
+    """A join key in a side's key format (its placement), or a stand-in when the format
+    cannot write it."""
+    try:
+        data = serde.serialize((key,))
+    except SerdeError:
+        return orjson_key(key)
+    return data if data is not None else orjson_key(key)
+
+
+def _row_hash(row: Row) -> bytes:
+    """The hash a subscription carries: of the row's text, the same for equal rows
+    whatever their objects' identity (restored rows included)."""
+    return hashlib.blake2b(repr(row).encode(), digest_size=16).digest()
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:

@@ -18,10 +18,15 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-# How long a task waits for a partition whose lag is unknown, and at most for any partition
-# (then it processes what it has: Kafka Streams' "enforced processing").
-UNKNOWN_LAG_WAIT_S = 1.0
-MAX_IDLE_S = 5.0
+# How long a task waits for a partition whose lag is unknown (no fetch response for it yet,
+# or a partition the task does not have), and at most for a partition the broker has records
+# of; then it processes what it has (Kafka Streams' "enforced processing"). Kafka Streams
+# (max.task.idle.ms = 0, ksqlDB's setting) never gives up on records already on the broker:
+# running ahead of them makes the window stores' retention hide rows that should join, so
+# the bound for that case is only a safety net (e.g. a transaction marker at a partition's
+# end, which the consumer never returns), far above any fetch delay on a loaded machine.
+UNKNOWN_LAG_WAIT_S = 5.0
+MAX_IDLE_S = 60.0
 
 
 class TimestampMerger:

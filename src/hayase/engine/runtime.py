@@ -453,8 +453,9 @@ class HeadlessRuntime:
                                repartition_prefix=group_id(self.service_id, plan.query_id))
             if isinstance(query, JoinQuery):
                 query.check_copartitioning(self._partitions)
-                for name, like in query.internal_topics():  # repartition topics
-                    self._ensure_topic(name, self._partitions(like), internal)
+                for name, like in query.internal_topics():  # repartition, FK subscriptions
+                    self._ensure_topic(name, self._partitions(like), internal,
+                                       REPARTITION_CONFIGS)
             if isinstance(query, AggregateQuery) and not query.groups_by_source_key() and \
                     (self._partitions(query.source_topic) or 1) > 1:
                 # Rows move to the partition of their group first (one partition: every
@@ -463,9 +464,11 @@ class HeadlessRuntime:
                 self._ensure_topic(name, self._partitions(query.source_topic), internal,
                                    REPARTITION_CONFIGS)
             if isinstance(query, STATEFUL):
-                self._ensure_topic(changelog_topic(self.service_id, plan.query_id),
-                                   self._partitions(query.source_topic), internal,
-                                   CHANGELOG_CONFIGS)
+                # Task p logs to changelog partition p: as many as the query's widest topic
+                # (an FK join's sides may differ).
+                tasks = max((self._partitions(t) or 1) for t in query.source_topics)
+                self._ensure_topic(changelog_topic(self.service_id, plan.query_id), tasks,
+                                   internal, CHANGELOG_CONFIGS)
             include_rows = str(self.session_properties().get(INCLUDE_ROWS, "false")).lower()
             interval = int(self.session_properties().get(COMMIT_INTERVAL, 2000))
             worker = QueryWorker(query, self.client_conf, self.service_id, self.log_topic,

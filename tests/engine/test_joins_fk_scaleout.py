@@ -1,0 +1,159 @@
+"""A foreign-key table-table join over 3-partition tables in two `hayase run` processes: the
+subscriptions and answers travel through the subscription-registration and -response topics;
+one process is SIGKILLed mid-stream and the survivor takes its tasks over (state restored from
+the changelog). The output table (last record per key) must be exactly the join of the final
+input tables. Both backends."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+from hayase.client.admin import Admin
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 3
+ORDERS = 600
+CUSTOMERS = 30
+BASE_TS = int(time.time() * 1000)
+
+
+def _produce(bootstrap: str, topic: str, records: list[tuple[str, dict | None]]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 10,
+                         "partitioner": "murmur2_random"})
+    for i, (key, value) in enumerate(records):
+        producer.produce(topic, key=key.encode(),
+                         value=None if value is None else json.dumps(value).encode(),
+                         timestamp=BASE_TS + i)
+    assert producer.flush(60) == 0
+
+
+def _table(bootstrap: str, topic: str) -> dict[str, dict]:
+    """The topic read to its end, folded to the last value per key (tombstones delete)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"chk-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False})
+    table: dict[str, dict] = {}
+    try:
+        ends = {}
+        for p in range(PARTITIONS):
+            try:
+                ends[p] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+            except KafkaException:
+                return {}
+        todo = {p for p, (low, high) in ends.items() if high > low}
+        consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in todo])
+        while todo:
+            msg = consumer.poll(1.0)
+            if msg is None or msg.error() is not None:
+                continue
+            key = msg.key().decode()
+            if msg.value() is None:
+                table.pop(key, None)
+            else:
+                table[key] = json.loads(msg.value())
+            if msg.offset() + 1 >= ends[msg.partition()][1]:
+                todo.discard(msg.partition())
+        return table
+    finally:
+        consumer.close()
+
+
+def _start(sql: Path, bootstrap: str, service: str, state: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hayase", "run", str(sql), "--bootstrap-servers", bootstrap,
+         # The survivor takes the killed member's tasks after its session times out.
+         "--config", "session.timeout.ms=6000",
+         "-p", f"ksql.service.id={service}", "-p", f"ksql.streams.state.dir={state}",
+         "-p", "ksql.streams.commit.interval.ms=300"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> str:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.communicate(timeout=60)[0].decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()[0].decode(errors="replace")
+
+
+def test_fk_join_over_partitions_survives_a_sigkill(kafka, topic_name, tmp_path: Path) -> None:
+    bootstrap = kafka.bootstrap_servers
+    t = {name: f"{topic_name}-{name}" for name in ("orders", "customers", "enriched")}
+    admin = Admin({"bootstrap.servers": bootstrap})
+    for name in ("orders", "customers"):
+        admin.create_topic(t[name], partitions=PARTITIONS, replication_factor=1)
+    sql = tmp_path / "fk.sql"
+    sql.write_text(
+        f"CREATE TABLE ORDERS (ID STRING PRIMARY KEY, CUSTOMER STRING, AMOUNT INT) WITH "
+        f"(kafka_topic='{t['orders']}', key_format='KAFKA', value_format='JSON');\n"
+        f"CREATE TABLE CUSTOMERS (ID STRING PRIMARY KEY, NAME STRING) WITH "
+        f"(kafka_topic='{t['customers']}', key_format='KAFKA', value_format='JSON');\n"
+        f"CREATE TABLE ENRICHED WITH (kafka_topic='{t['enriched']}') AS "
+        f"SELECT O.ID, CUSTOMER, AMOUNT, NAME FROM ORDERS O "
+        f"JOIN CUSTOMERS C ON O.CUSTOMER = C.ID;\n")
+    orders: dict[str, tuple[str, int]] = {}
+    customers: dict[str, str] = {}
+
+    def order(i: int, cust: int, amount: int) -> tuple[str, dict]:
+        orders[f"o{i}"] = (f"c{cust}", amount)
+        return f"o{i}", {"CUSTOMER": f"c{cust}", "AMOUNT": amount}
+
+    def customer(c: int, name: str) -> tuple[str, dict]:
+        customers[f"c{c}"] = name
+        return f"c{c}", {"NAME": name}
+
+    service = f"fk{uuid.uuid4().hex[:8]}_"
+    procs = [_start(sql, bootstrap, service, tmp_path / f"state{i}") for i in range(2)]
+    outputs: list[str] = []
+    got: dict[str, dict] = {}
+    try:
+        _produce(bootstrap, t["customers"], [customer(c, f"name{c}") for c in range(CUSTOMERS)])
+        half = ORDERS // 2
+        _produce(bootstrap, t["orders"], [order(i, i % CUSTOMERS, i) for i in range(half)])
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(_table(bootstrap, t["enriched"])) < half // 3:
+            time.sleep(0.3)
+        outputs.append(_stop(procs[0], signal.SIGKILL))  # mid-stream
+        # While the survivor takes over: customers renamed (answers to every subscriber),
+        # orders moved to another customer (unsubscribe + subscribe), deleted, added; some
+        # customers deleted (inner join: their orders leave the table).
+        _produce(bootstrap, t["customers"],
+                 [customer(c, f"renamed{c}") for c in range(0, CUSTOMERS, 2)])
+        _produce(bootstrap, t["orders"],
+                 [order(i, (i + 7) % CUSTOMERS, -i) for i in range(0, half, 3)] +
+                 [order(i, i % CUSTOMERS, i) for i in range(half, ORDERS)])
+        deleted = [f"o{i}" for i in range(1, ORDERS, 10)]
+        for key in deleted:
+            orders.pop(key)
+        _produce(bootstrap, t["orders"], [(key, None) for key in deleted])
+        gone = [f"c{c}" for c in range(1, CUSTOMERS, 5)]
+        for key in gone:
+            customers.pop(key)
+        _produce(bootstrap, t["customers"], [(key, None) for key in gone])
+        want = {oid: {"CUSTOMER": cust, "AMOUNT": amount, "NAME": customers[cust]}
+                for oid, (cust, amount) in orders.items() if cust in customers}
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and procs[1].poll() is None:
+            got = _table(bootstrap, t["enriched"])
+            if got == want:
+                break
+            time.sleep(1)
+    finally:
+        for p in procs:
+            outputs.append(_stop(p))
+    log = "\n---\n".join(o[-3000:] for o in outputs)
+    missing = sorted(set(want) - set(got))[:10]
+    wrong = sorted(k for k in set(want) & set(got) if want[k] != got[k])[:10]
+    extra = sorted(set(got) - set(want))[:10]
+    assert got == want, f"missing {missing} wrong {wrong} extra {extra}\n{log}"
