@@ -38,13 +38,20 @@ class TimestampMerger:
         self.timestamp = timestamp
         self.topic_of = topic_of
         self.partition_of = partition_of
-        self.buffers: dict[int, dict[str, deque[Any]]] = {}
+        # task (partition) -> topic -> (timestamp, record) in arrival (offset) order
+        self.buffers: dict[int, dict[str, deque[tuple[int, Any]]]] = {}
         self.waiting_since: dict[int, float] = {}
 
     def add(self, records: Iterable[Any]) -> None:
+        buffers, timestamp = self.buffers, self.timestamp
         for rec in records:
-            task = self.buffers.setdefault(self.partition_of(rec), {})
-            task.setdefault(self.topic_of(rec), deque()).append(rec)
+            task = buffers.get(self.partition_of(rec))
+            if task is None:
+                task = buffers[self.partition_of(rec)] = {}
+            queue = task.get(self.topic_of(rec))
+            if queue is None:
+                queue = task[self.topic_of(rec)] = deque()
+            queue.append((timestamp(rec), rec))
 
     def forget(self, partitions: Iterable[int]) -> None:
         """A revoked task's buffered records are dropped (its next owner re-reads them)."""
@@ -58,16 +65,34 @@ class TimestampMerger:
     def ready(self, now: float) -> list[Any]:
         """The records that can be processed now, in each task's timestamp order."""
         out: list[Any] = []
+        n_topics = len(self.topics)
         for partition, task in self.buffers.items():
-            while any(task.values()):
-                if self._must_wait(partition, task, now):
+            while True:
+                queues = [q for q in task.values() if q]
+                if not queues:
                     break
-                topic = min((t for t, q in task.items() if q),
-                            key=lambda t: self.timestamp(task[t][0]))
-                out.append(task[topic].popleft())
+                if len(queues) < n_topics:
+                    if self._must_wait(partition, task, now):
+                        break
+                else:
+                    self.waiting_since.pop(partition, None)
+                if len(queues) == 1:  # nothing to merge with (and no reason to wait)
+                    out.extend(rec for _ts, rec in queues[0])
+                    queues[0].clear()
+                    continue
+                # Smallest timestamp first (the first topic on ties) until a queue empties.
+                while True:
+                    best = queues[0]
+                    for q in queues:
+                        if q[0][0] < best[0][0]:
+                            best = q
+                    out.append(best.popleft()[1])
+                    if not best:
+                        break
         return out
 
-    def _must_wait(self, partition: int, task: dict[str, deque[Any]], now: float) -> bool:
+    def _must_wait(self, partition: int, task: dict[str, deque[tuple[int, Any]]],
+                   now: float) -> bool:
         unknown = False
         for topic in self.topics:
             if task.get(topic):
