@@ -1,6 +1,7 @@
 """GROUP BY on other columns than the key through a repartition topic (operator level, no
 broker): rows forwarded by group key, aggregated per repartition partition, copies re-sent
-after a crash skipped, table updates retracted and added in different partitions."""
+after a crash skipped, table updates retracted and added in different partitions; consumed
+repartition records purged."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hayase.client.partitioners import kafka_partition
 from hayase.engine.aggregate import AggregateQuery, make_query
 from hayase.engine.processing_log import ProcessingLog
 from hayase.engine.record import OutputRecord, Record
+from hayase.engine.runtime import RepartitionPurge
 from hayase.sql import Session  # type: ignore[attr-defined]
 from hayase.sql.plan import QueryPlan
 
@@ -158,3 +160,29 @@ def test_same_results_as_one_task_without_repartition() -> None:
     routed, _ = _route(q, [o for r in records for o in q.process(r)])
     actual = _table([o for r in routed for o in q.process(r)])
     assert actual == expected and len(expected) == 6
+
+
+class _FakeAdmin:
+    def __init__(self) -> None:
+        self.calls: list[list[tuple[str, int, int]]] = []
+
+    def delete_records(self, tps: list, request_timeout: float) -> dict:
+        self.calls.append(sorted((tp.topic, tp.partition, tp.offset) for tp in tps))
+        return {}
+
+
+def test_purge_deletes_committed_repartition_records_at_most_every_interval() -> None:
+    now = [0.0]
+    admin = _FakeAdmin()
+    purge = RepartitionPurge({}, {REP}, interval_s=30, clock=lambda: now[0], admin=admin)
+    purge.committed({(REP, 0): 10, ("pv", 0): 7})
+    assert admin.calls == []  # not yet due
+    now[0] = 31
+    purge.committed({(REP, 1): 4, (REP, 0): 12})
+    assert admin.calls == [[(REP, 0, 12), (REP, 1, 4)]]  # the latest committed, sources never
+    now[0] = 40
+    purge.committed({(REP, 0): 20})
+    assert len(admin.calls) == 1
+    now[0] = 62
+    purge.committed({("pv", 0): 9})
+    assert admin.calls[-1] == [(REP, 0, 20)]

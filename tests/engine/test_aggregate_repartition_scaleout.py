@@ -142,6 +142,7 @@ def _start(sql: Path, bootstrap: str, service: str, state: Path, log: Path) -> s
         return subprocess.Popen(
             [sys.executable, "-m", "hayase", "run", str(sql), "--bootstrap-servers", bootstrap,
              "-p", f"ksql.service.id={service}", "-p", f"ksql.streams.state.dir={state}",
+             "-p", "ksql.streams.repartition.purge.interval.ms=500",
              # a dead member's partitions move after 6 s (the broker's minimum), not 45 s
              "--config", "session.timeout.ms=6000", "--config", "heartbeat.interval.ms=1000"],
             stdout=out, stderr=subprocess.STDOUT)
@@ -219,3 +220,7 @@ def test_two_processes_share_non_key_group_by_and_survive_a_sigkill(
     assert all(shared), detail
     assert tables == want, detail
     assert "restoring partition" in out[1], detail  # the survivor restored the dead one's
+    # Consumed repartition records were purged (DeleteRecords up to the committed offsets).
+    rep = f"{group_id(service, query_ids[0])}-Aggregate-GroupBy-repartition"
+    starts = Admin({"bootstrap.servers": bootstrap}).offsets(rep, list(range(PARTITIONS)))
+    assert any(low > 0 for low, _high in starts.values()), starts

@@ -27,6 +27,7 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from confluent_kafka.admin import AdminClient
 
 from hayase.client.admin import Admin
 from hayase.client.config import quiet_logger
@@ -63,11 +64,15 @@ STATE_DIR = "ksql.streams.state.dir"  # Kafka Streams' state.dir, as ksqlDB pass
 DEFAULT_STATE_DIR = "/tmp/hayase-streams"
 # Stateful queries commit outputs, state and offsets together this often (ksqlDB's default).
 COMMIT_INTERVAL = "ksql.streams.commit.interval.ms"
+PURGE_INTERVAL = "ksql.streams.repartition.purge.interval.ms"
 PROCESSING_LOG_TOPIC = "ksql.logging.processing.topic.name"
 INTERNAL_REPLICAS = "ksql.internal.topic.replicas"
 BATCH_SIZE = 500
-# Kafka Streams' repartition topics keep records regardless of their (event) timestamps.
+# Kafka Streams' repartition topics keep records regardless of their (event) timestamps; the
+# records a query has consumed and committed are purged (RepartitionPurge) every 30 s, as
+# Kafka Streams' repartition.purge.interval.ms.
 REPARTITION_CONFIGS = {"cleanup.policy": "delete", "retention.ms": "-1"}
+PURGE_INTERVAL_S = 30.0
 
 
 class DeliveryFailed(Exception):
@@ -92,13 +97,53 @@ class QueryStats:
     errors: list[str] = field(default_factory=list)
 
 
+class RepartitionPurge:
+    """Kafka Streams' repartition purge: records of repartition topics below the offsets a
+    stateful query committed are deleted (DeleteRecords), at most every ``interval_s``. The
+    state reflects them and keeps their offsets: no task reads them again."""
+
+    def __init__(self, conf: Mapping[str, object], topics: set[str],
+                 interval_s: float = PURGE_INTERVAL_S,
+                 clock: Callable[[], float] = time.monotonic, admin: Any = None) -> None:
+        self.conf = dict(conf)
+        self.topics = topics
+        self.interval_s = interval_s
+        self.clock = clock
+        self._due: dict[tuple[str, int], int] = {}
+        self._next = clock() + interval_s
+        self._admin: Any = admin  # an AdminClient, made at the first purge
+
+    def committed(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        for tp, offset in offsets.items():
+            if tp[0] in self.topics:
+                self._due[tp] = offset
+        if not self._due or self.clock() < self._next:
+            return
+        self._next = self.clock() + self.interval_s
+        due, self._due = self._due, {}
+        if self._admin is None:
+            self._admin = AdminClient(self.conf)  # type: ignore[arg-type]
+        futures = self._admin.delete_records([TopicPartition(t, p, o) for (t, p), o in
+                                              due.items()], request_timeout=30)
+        for future in futures.values():
+            future.add_done_callback(self._done)
+
+    @staticmethod
+    def _done(future: Any) -> None:
+        try:
+            future.result()
+        except Exception as e:  # noqa: BLE001 - a purge failing only delays the next one
+            log.info("repartition purge failed: %s", e)
+
+
 class QueryWorker:
     """One persistent query on Kafka: poll a batch, process, produce, flush, commit."""
 
     def __init__(self, query: StatelessQuery | AggregateQuery | JoinQuery, client_conf: Mapping[str, object],
                  service_id: str, processing_log_topic: str,
                  stop: threading.Event, include_rows: bool = False,
-                 commit_interval_ms: int = 2000) -> None:
+                 commit_interval_ms: int = 2000,
+                 purge_interval_ms: float = PURGE_INTERVAL_S * 1000) -> None:
         self.query = query
         self.include_rows = include_rows
         self.stop_event = stop
@@ -133,6 +178,11 @@ class QueryWorker:
         if isinstance(query, STATEFUL):
             self.changelog = ChangelogWriter(self.producer,
                                              changelog_topic(service_id, query.query_id))
+        # Internal topics this query reads (repartition): named after its group.
+        internal = {t for t in query.source_topics
+                    if t.startswith(group_id(service_id, query.query_id) + "-")}
+        self._purge = RepartitionPurge(base, internal, purge_interval_ms / 1000.0) \
+            if internal else None
         self._merger: TimestampMerger | None = None
         if isinstance(query, JoinQuery):
             self._merger = TimestampMerger(
@@ -246,6 +296,8 @@ class QueryWorker:
                          e.args[0].str())
                 return
             self.stats.committed_batches += 1
+            if self._purge is not None:
+                self._purge.committed(offsets)
 
     def _commit_state(self, partition: int) -> None:
         query, writer = self.query, self.changelog
@@ -471,8 +523,10 @@ class HeadlessRuntime:
                                    internal, CHANGELOG_CONFIGS)
             include_rows = str(self.session_properties().get(INCLUDE_ROWS, "false")).lower()
             interval = int(self.session_properties().get(COMMIT_INTERVAL, 2000))
+            purge = float(self.session_properties().get(PURGE_INTERVAL,
+                                                          PURGE_INTERVAL_S * 1000))
             worker = QueryWorker(query, self.client_conf, self.service_id, self.log_topic,
-                                 self.stop_event, include_rows == "true", interval)
+                                 self.stop_event, include_rows == "true", interval, purge)
             self.workers.append(worker)
             worker.start()
             log.info("started %s: %s -> %s", plan.query_id, query.source_topic,
