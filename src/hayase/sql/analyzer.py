@@ -38,6 +38,7 @@ from hayase.sql.properties import (
     KNOWN_FORMATS,
     KNOWN_PROPERTIES,
     WRAPPING_FORMATS,
+    columns_text,
     delimiter,
     identifier_value,
     parse_window_size,
@@ -598,8 +599,7 @@ def _schemas_compatible(a: LogicalSchema, b: LogicalSchema) -> bool:
 
 
 def _fmt_schema(s: LogicalSchema) -> str:
-    return ", ".join(f"`{c.name}` {c.type}" + (" KEY" if c.namespace is Namespace.KEY else "")
-                     for c in s.columns if c.namespace is not Namespace.HEADERS)
+    return columns_text(c for c in s.columns if c.namespace is not Namespace.HEADERS)
 
 
 def _refuse_aggregates_without_group_by(stmt: ast.CreateAsSelect) -> None:

@@ -42,6 +42,7 @@ from hayase.sql.plan import (
     Step,
 )
 from hayase.sql.properties import (
+    columns_text,
     delimiter,
     identifier_value,
     prop_int,
@@ -412,7 +413,7 @@ class QueryPlanner:
         except StatementError as e:
             if e.message.startswith("Map keys") or key_fmt == "DELIMITED":
                 raise
-            cols = ", ".join(f"`{c.name}` {c.type} KEY" for c in key_cols)
+            cols = columns_text(key_cols)  # key columns: each shows KEY
             feats = ", ".join(sorted(key_format.features))
             raise _err(f"Key format does not support schema.\nformat: {key_fmt}\nschema: "
                        f"Persistence{{columns=[{cols}], features=[{feats}]}}\nreason: {e.message}",

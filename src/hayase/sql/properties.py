@@ -4,6 +4,7 @@ each serialization format makes (with ksqlDB's messages)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from hayase.sql import ast
 from hayase.sql.errors import StatementError
@@ -96,9 +97,14 @@ def contains_map(t: SqlType | None) -> bool:
     return False
 
 
+def columns_text(cols: Iterable[Column]) -> str:
+    """Columns as ksqlDB lists them in messages: `` `NAME` TYPE[ KEY], ...``."""
+    return ", ".join(f"`{c.name}` {c.type}" + (" KEY" if c.namespace is Namespace.KEY else "")
+                     for c in cols)
+
+
 def _format_columns(cols: tuple[Column, ...] | list[Column]) -> str:
-    return "[" + ", ".join(f"`{c.name}` {c.type}" + (" KEY" if c.namespace is Namespace.KEY else "")
-                           for c in cols) + "]"
+    return "[" + columns_text(cols) + "]"
 
 
 def validate_format(fmt: FormatInfo, cols: tuple[Column, ...], is_key: bool) -> None:
