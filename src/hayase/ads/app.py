@@ -199,8 +199,11 @@ def run_demo(opts: DemoOptions, echo: Echo) -> int:  # noqa: C901 - one linear s
                  f"{server.command_topic})")
 
         sender = EventSender(conf)
+        # With --speedup, the last hour is replayed fast, then events come in real time
+        # (send_paced never sends an event before its time).
+        history_ms = generator.HOUR_MS if opts.speedup > 1 else 0
         cfg = generator.GeneratorConfig(
-            seed=opts.seed, rate=opts.rate, start_ms=int(time.time() * 1000),
+            seed=opts.seed, rate=opts.rate, start_ms=int(time.time() * 1000) - history_ms,
             budget_horizon=int(opts.rate * 240), id_prefix=f"r{uuid.uuid4().hex[:6]}-")
         send_all(sender, generator.campaign_events(cfg))
 

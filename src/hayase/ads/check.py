@@ -12,6 +12,7 @@ beginning, fold them into final results and compare. Exit status 0 only on an ex
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import tempfile
 import time
@@ -19,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
@@ -31,11 +32,14 @@ from hayase.ads.producer import (
     create_topics,
     send_all,
 )
+from hayase.ads.segments import expected_segments
 from hayase.client.admin import Admin
 from hayase.client.config import quiet_logger
 from hayase.client.errors import ClientError
+from hayase.testing.apache_kafka import free_port
 
 Echo = Callable[[str], None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -57,10 +61,21 @@ def _committed(conf: Mapping[str, object], group: str,
         c.close()
 
 
+def _offsets(admin: Admin, topic: str) -> dict[int, tuple[int, int]]:
+    """Log start and end offset of each partition. A partition whose leader is moving can
+    answer -1 (no offset) without an error: refused here, so that an unknown end is never
+    taken for an empty partition."""
+    offsets = admin.offsets(topic, admin.partitions_of(topic))
+    unknown = sorted(p for p, (low, high) in offsets.items() if low < 0 or high < 0)
+    if unknown:
+        raise ClientError(f"no offsets for {topic} partitions {unknown} yet")
+    return offsets
+
+
 def _ends(admin: Admin, topics: Iterable[str]) -> dict[tuple[str, int], int]:
     out = {}
     for t in topics:
-        for p, (_low, high) in admin.offsets(t, admin.partitions_of(t)).items():
+        for p, (_low, high) in _offsets(admin, t).items():
             out[(t, p)] = high
     return out
 
@@ -77,13 +92,15 @@ def wait_quiescent(runtime: Any, conf: Mapping[str, object], timeout: float,
     groups = [(group_id(runtime.service_id, w.query.query_id), list(w.query.source_topics))
               for w in runtime.workers] + list(extra_groups)
     unanswered: set[str] = set()
+    lagging: dict[tuple[str, str, int], int] = {}
     while time.monotonic() < deadline:
         if runtime.failed:
             echo("a persistent query failed: " + "; ".join(
                 e for w in runtime.workers for e in w.stats.errors))
             return False
         try:
-            behind, all_ends = _progress(admin, conf, groups)
+            lagging, all_ends = _progress(admin, conf, groups)
+            behind = sum(lagging.values())
         except (ClientError, KafkaException) as e:
             # A broker stopping or starting moves leaders and coordinators: ask again (the
             # queries themselves ride it out), within the timeout.
@@ -97,20 +114,25 @@ def wait_quiescent(runtime: Any, conf: Mapping[str, object], timeout: float,
             return True
         previous = all_ends if behind == 0 else None
         time.sleep(1.0)
+    if lagging:
+        echo("still behind: " + "; ".join(f"{g} {t}[{p}] {n}" for (g, t, p), n in
+                                          sorted(lagging.items()) if n))
     return False
 
 
 def _progress(admin: Admin, conf: Mapping[str, object], groups: list[tuple[str, list[str]]]
-              ) -> tuple[int, dict[tuple[str, int], int]]:
-    """Records the groups have not committed yet, and the end offsets of their topics."""
-    behind = 0
+              ) -> tuple[dict[tuple[str, str, int], int], dict[tuple[str, int], int]]:
+    """Records each group has not committed yet per partition, and the end offsets of their
+    topics."""
+    lagging: dict[tuple[str, str, int], int] = {}
     all_ends: dict[tuple[str, int], int] = {}
     for group, topics in groups:
         ends = _ends(admin, topics)
         all_ends.update(ends)
         done = _committed(conf, group, list(ends))
-        behind += sum(max(0, end - max(done.get(tp, 0), 0)) for tp, end in ends.items())
-    return behind, all_ends
+        for tp, end in ends.items():
+            lagging[(group, *tp)] = max(0, end - max(done.get(tp, 0), 0))
+    return lagging, all_ends
 
 
 def read_topics(conf: Mapping[str, object], topics: Iterable[str],
@@ -121,15 +143,16 @@ def read_topics(conf: Mapping[str, object], topics: Iterable[str],
                   "enable.auto.commit": False, "logger": quiet_logger()})
     out: list[tuple[str, bytes | None, bytes | None]] = []
     try:
+        deadline = time.monotonic() + timeout
         wanted: dict[tuple[str, int], int] = {}
         assign = []
         for t in topics:
-            for p, (low, high) in admin.offsets(t, admin.partitions_of(t)).items():
+            for p, (low, high) in _retry(functools.partial(_offsets, admin, t),
+                                         deadline).items():
                 if high > low:
                     wanted[(t, p)] = high
                     assign.append(TopicPartition(t, p, low))
         c.assign(assign)
-        deadline = time.monotonic() + timeout
         while wanted and time.monotonic() < deadline:
             for msg in c.consume(500, 0.5):
                 if msg.error():
@@ -145,6 +168,17 @@ def read_topics(conf: Mapping[str, object], topics: Iterable[str],
         return out
     finally:
         c.close()
+
+
+def _retry(fn: Callable[[], T], deadline: float) -> T:
+    """fn(), asked again while it fails with a client error, until the deadline."""
+    while True:
+        try:
+            return fn()
+        except (ClientError, KafkaException):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _cleanup(conf: Mapping[str, object], prefix: str, service_id: str) -> None:
@@ -167,11 +201,13 @@ def precreate_topics(conf: Mapping[str, object], sql: str, service_id: str,
                      partitions: int, replicas: int = 1, timeout: float = 60.0) -> None:
     """Create every topic the pipeline writes (sinks, changelogs) with ``partitions``
     partitions and wait until each partition answers a watermark request; the runtime then
-    finds them existing. Why (both noted for the engine under "Ads notes" in SQL_API.md): on
-    Apache Kafka a just-created topic is not at once in the metadata, so (1) the runtime sized
-    a C*AS sink from its just-created source as 1 partition and then refused the co-partitioned
-    table-table join, and (2) a changelog restore stopped the query with "Failed to get
-    watermark offsets: Local: Unknown partition". Stateless queries get an unused changelog
+    finds them existing. Why (noted for the engine under "Ads notes (session 2)" in
+    /work/team/SQL_API.md): the runtime sizes a C*AS sink, a changelog and the co-partitioning
+    check from metadata it reads once; on a cluster of several brokers a topic it has just
+    created can still be missing from the answer of another broker, and then the sink gets 1
+    partition and the table-table join is refused ("Can't join `SPEND` with `CAMPAIGNS` since
+    the number of partitions don't match. `SPEND` partitions = 1"), seen 1 run in 5 on three
+    nodes at 07:05 UTC with the engine of 6de9cdc. Stateless queries get an unused changelog
     topic: deleted with the run's topics."""
     from hayase.engine.changelog import CHANGELOG_CONFIGS, changelog_topic
     from hayase.sql import Session  # type: ignore[attr-defined]
@@ -223,19 +259,28 @@ def _segment_finding(expected: dict[str, set[str]], actual: dict[str, set[str]]
                                                      if len(diffs) > 5 else []))
 
 
+def recent_start(impressions: int, rate: float, now_ms: int) -> int:
+    """Event time of the first impression: a whole hour, early enough that the last late click
+    (up to 3 hours after its impression) is still in the past. Recent because a broker's
+    retention (7 days by default) deletes records by their timestamps: with events of
+    2026-01-01, Apache Kafka's first retention pass (30 s after start-up, then every 5
+    minutes) moved the log start to the end under a running check, and the pipeline saw
+    nothing. Whole hours keep the minute and hour windows as a fixed start has them."""
+    span_ms = int(impressions / rate * 1000 * 1.2) + 4 * generator.HOUR_MS
+    return (now_ms - span_ms) // generator.HOUR_MS * generator.HOUR_MS
+
+
 def run_check(conf: Mapping[str, object], impressions: int, seed: int = 7, rate: float = 20.0,
               echo: Echo = print, timeout: float = 240.0, keep_topics: bool = False,
               segments: bool = True) -> CheckOutcome:
     """``segments``: also run the segment updater against a temporary redis-server and compare
-    every user's segments (skipped, and said so, when redis-server is not installed)."""
-    from hayase.ads.segments import RedisProcess, SegmentUpdaterThread, expected_segments
-    from hayase.engine.runtime import INTERNAL_REPLICAS, SERVICE_ID, STATE_DIR, HeadlessRuntime
-
+    every user's segments (skipped, and said so, when redis-server is not installed). The
+    run's topics are deleted afterwards, whatever the outcome, unless ``keep_topics``."""
     t0 = time.monotonic()
-    run = uuid.uuid4().hex[:8]
-    prefix = f"ads-check-{run}-"
-    service_id = f"ads_check_{run}_"
-    cfg = generator.GeneratorConfig(seed=seed, rate=rate, budget_horizon=impressions)
+    run = _Run(uuid.uuid4().hex[:8], cluster_replicas(conf))
+    cfg = generator.GeneratorConfig(seed=seed, rate=rate, budget_horizon=impressions,
+                                    start_ms=recent_start(impressions, rate,
+                                                          int(time.time() * 1000)))
     events = generator.bounded(cfg, impressions)
     expected = batch.compute(events)
     counts = {t: sum(1 for e in events if e.topic == t) for t in generator.TOPICS}
@@ -244,37 +289,81 @@ def run_check(conf: Mapping[str, object], impressions: int, seed: int = 7, rate:
     if segments and shutil.which("redis-server") is None:
         echo("SKIPPED: user segments (redis-server is not installed)")
         segments = False
-    replicas = cluster_replicas(conf)
-    echo(f"topics: {PARTITIONS} partitions, replication factor {replicas} (inputs, sinks, "
+    echo(f"topics: {PARTITIONS} partitions, replication factor {run.replicas} (inputs, sinks, "
          f"changelogs, processing log)")
-    create_topics(conf, prefix, replicas)
-    sender = EventSender(conf, prefix,
-                         skip_topics=[] if segments else [generator.APP_EVENTS])
-    send_all(sender, events)
-    echo(f"produced {sender.stats.acked} records to {prefix}* (acks=all)")
+    try:
+        create_topics(conf, run.prefix, run.replicas)
+        sender = EventSender(conf, run.prefix,
+                             skip_topics=[] if segments else [generator.APP_EVENTS])
+        send_all(sender, events)
+        echo(f"produced {sender.stats.acked} records to {run.prefix}* (acks=all)")
+        quiet, seg_actual = _run_pipeline(conf, run, segments, timeout, echo)
+        if not quiet:
+            echo(f"the pipeline did not finish within {timeout:.0f} s: nothing compared")
+            return CheckOutcome(False, [], expected, time.monotonic() - t0)
+        records = read_topics(conf, [run.prefix + t for t in results.SINK_TOPICS])
+    finally:
+        if not keep_topics:
+            _cleanup(conf, run.prefix, run.service_id)
+    actual = results.fold((t[len(run.prefix):], k, v) for t, k, v in records)
+    findings = results.compare(expected, actual)
+    if segments:
+        findings.append(_segment_finding(expected_segments(events), seg_actual))
+    for f in findings:
+        echo(f"{'MATCH' if f.ok else 'DIFFER'}  {f.name}: batch {f.expected}, "
+             f"pipeline {f.actual}")
+        for d in f.differences:
+            echo(f"        {d}")
+    ok = all(f.ok for f in findings)
+    elapsed = time.monotonic() - t0
+    echo(f"{'exact match' if ok else 'MISMATCH'} ({elapsed:.1f} s)")
+    return CheckOutcome(ok, findings, expected, elapsed)
+
+
+@dataclass
+class _Run:
+    """One check run's names: its own topics and ksqlDB service id."""
+
+    run_id: str
+    replicas: int
+
+    @property
+    def prefix(self) -> str:
+        return f"ads-check-{self.run_id}-"
+
+    @property
+    def service_id(self) -> str:
+        return f"ads_check_{self.run_id}_"
+
+
+def _run_pipeline(conf: Mapping[str, object], run: _Run, segments: bool, timeout: float,
+                  echo: Echo) -> tuple[bool, dict[str, set[str]]]:
+    """The pipeline's persistent queries (and the segment updater) until every input is
+    processed and committed; then stopped. Returns (finished, each user's segments)."""
+    from hayase.ads.segments import RedisProcess, SegmentUpdaterThread
+    from hayase.engine.runtime import INTERNAL_REPLICAS, SERVICE_ID, STATE_DIR, HeadlessRuntime
+
     redis_proc: RedisProcess | None = None
     updater: SegmentUpdaterThread | None = None
     extra_groups: list[tuple[str, list[str]]] = []
     seg_actual: dict[str, set[str]] = {}
     with tempfile.TemporaryDirectory(prefix="hayase-ads-check-") as state_dir:
         if segments:
-            from hayase.ads.app import free_port
-
             redis_proc = RedisProcess(Path(state_dir) / "redis", free_port()).start()
-            group = f"{prefix}segments"
-            updater = SegmentUpdaterThread(conf, prefix + generator.APP_EVENTS, redis_proc.url,
-                                           group=group)
-            extra_groups.append((group, [prefix + generator.APP_EVENTS]))
+            group = f"{run.prefix}segments"
+            updater = SegmentUpdaterThread(conf, run.prefix + generator.APP_EVENTS,
+                                           redis_proc.url, group=group)
+            extra_groups.append((group, [run.prefix + generator.APP_EVENTS]))
             updater.start()
             echo(f"segment updater running (ParallelConsumer -> redis-server {redis_proc.url})")
-        sql = pipeline_sql(prefix, replicas)
-        precreate_topics(conf, sql, service_id, PARTITIONS, replicas)
-        runtime = HeadlessRuntime(sql, conf, {SERVICE_ID: service_id, STATE_DIR: state_dir,
-                                              INTERNAL_REPLICAS: str(replicas)})
+        sql = pipeline_sql(run.prefix, run.replicas)
+        precreate_topics(conf, sql, run.service_id, PARTITIONS, run.replicas)
+        runtime = HeadlessRuntime(sql, conf, {SERVICE_ID: run.service_id, STATE_DIR: state_dir,
+                                              INTERNAL_REPLICAS: str(run.replicas)})
         try:
             runtime.start()
             echo(f"pipeline running: {len(runtime.workers)} persistent queries "
-                 f"(service id {service_id})")
+                 f"(service id {run.service_id})")
             quiet = wait_quiescent(runtime, conf, timeout, echo, extra_groups)
             if quiet and updater is not None:
                 seg_actual = updater.read_all()
@@ -286,22 +375,4 @@ def run_check(conf: Mapping[str, object], impressions: int, seed: int = 7, rate:
                 updater.stop()
             if redis_proc is not None:
                 redis_proc.stop()
-    if not quiet:
-        echo(f"the pipeline did not finish within {timeout:.0f} s: nothing compared")
-        return CheckOutcome(False, [], expected, time.monotonic() - t0)
-    records = read_topics(conf, [prefix + t for t in results.SINK_TOPICS])
-    actual = results.fold((t[len(prefix):], k, v) for t, k, v in records)
-    findings = results.compare(expected, actual)
-    if segments:
-        findings.append(_segment_finding(expected_segments(events), seg_actual))
-    for f in findings:
-        echo(f"{'MATCH' if f.ok else 'DIFFER'}  {f.name}: batch {f.expected}, "
-             f"pipeline {f.actual}")
-        for d in f.differences:
-            echo(f"        {d}")
-    if not keep_topics:
-        _cleanup(conf, prefix, service_id)
-    ok = all(f.ok for f in findings)
-    elapsed = time.monotonic() - t0
-    echo(f"{'exact match' if ok else 'MISMATCH'} ({elapsed:.1f} s)")
-    return CheckOutcome(ok, findings, expected, elapsed)
+    return quiet, seg_actual

@@ -103,16 +103,20 @@ def send_all(sender: EventSender, events: Iterable[Event]) -> None:
 
 def send_paced(sender: EventSender, events: Iterable[Event], stop: threading.Event,
                clock: Callable[[], float] = time.time, speedup: float = 1.0) -> None:
-    """Send each event when the wall clock reaches its send time (events generated with
-    start_ms = now). ``speedup`` > 1 compresses time. Returns when ``stop`` is set; what was
-    produced is flushed (nothing handed to the producer is lost)."""
+    """Send each event when the wall clock reaches its send time. ``speedup`` > 1 compresses
+    time, but an event is never sent before the wall clock reaches its own send time: event
+    time catches up with the clock (events generated from start_ms in the past) and then runs
+    in real time. Why: a broker refuses records from the future (Apache Kafka 4:
+    message.timestamp.after.max.ms, 1 hour by default), and a late click carries a timestamp
+    up to hours after its impression. Returns when ``stop`` is set; what was produced is
+    flushed (nothing handed to the producer is lost)."""
     t0 = clock()
     first: int | None = None
     try:
         for e in events:
             if first is None:
                 first = e.send_ms
-            due = t0 + (e.send_ms - first) / 1000.0 / speedup
+            due = max(t0 + (e.send_ms - first) / 1000.0 / speedup, e.send_ms / 1000.0)
             while not stop.is_set():
                 wait = due - clock()
                 if wait <= 0:

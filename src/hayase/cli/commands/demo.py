@@ -40,7 +40,8 @@ import click
               help="Start redis-server for the segment updater when it is installed (check "
                    "mode: and compare every user's segments).")
 @click.option("--speedup", type=float, default=1.0, show_default=True,
-              help="Demo: event time runs this many times faster than the wall clock.")
+              help="Demo: the last hour of events is replayed this many times faster than "
+                   "the wall clock, then events come in real time.")
 @click.option("--duration", type=float, default=None,
               help="Demo: stop after this many seconds (default: until Ctrl-C).")
 def command(bootstrap_servers: str | None, config_pairs: tuple[str, ...], data_dir: Path,
@@ -71,6 +72,7 @@ def _check(bootstrap_servers: str | None, config_pairs: tuple[str, ...], seed: i
     from hayase.ads.check import run_check
     from hayase.client.config import client_config
     from hayase.client.errors import ClientError
+    from hayase.sql.errors import KsqlError
 
     broker = None
     if bootstrap_servers is None:
@@ -84,7 +86,7 @@ def _check(bootstrap_servers: str | None, config_pairs: tuple[str, ...], seed: i
         outcome = run_check(conf, impressions, seed, rate, click.echo, timeout, keep_topics,
                             segments=use_redis)
         return 0 if outcome.ok else 1
-    except ClientError as e:
+    except (ClientError, KsqlError) as e:  # the cluster, or the engine refusing a statement
         click.echo(f"hayase demo --check: {e}", err=True)
         return 1
     finally:
