@@ -235,7 +235,7 @@ class AggregateQuery(StatelessQuery):
     # ------------------------------------------------------------------ records
 
     def process(self, rec: Record) -> list[OutputRecord]:
-        st = self.state(rec.partition)
+        st = self.states.get(rec.partition) or self.state(rec.partition)
         tp = (rec.topic, rec.partition)
         applied = st.offsets.get(tp)
         if applied is not None and rec.offset < applied:
@@ -515,7 +515,8 @@ class AggregateQuery(StatelessQuery):
         agg, gap = self.agg, self.size
         close_time = st.stream_time - self.grace - gap
         skey = ("S", gk)
-        sessions: list[tuple[int, int, list[Any], int, bool]] = list(st.store.get(skey) or [])
+        sessions: list[tuple[int, int, tuple[Any, ...], int, bool]] = list(
+            st.store.get(skey) or [])
         expired_before = st.store_time - self.retention - 1
         sessions = [s for s in sessions if s[1] > expired_before]
         overlapping = [s for s in sessions if s[1] >= ts - gap and s[0] <= ts + gap]

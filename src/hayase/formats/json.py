@@ -252,6 +252,25 @@ def compile_reader(plan: tuple[tuple[str, Callable[[Any], Any]], ...],
     return ns["read"]  # type: ignore[no-any-return]
 
 
+def compile_writer(writers: tuple[tuple[str, Callable[[Any], Any]], ...],
+                   dump: Callable[[Any], bytes]) -> Callable[[Values], bytes]:
+    """``values -> JSON object bytes`` for ``writers`` (column name and writer) in one generated
+    function: the object ``JsonSerde.serialize`` builds, without a call per column whose
+    writer is the identity. ``values`` must have one value per column."""
+    ns: dict[str, Any] = {"dump": dump}
+    names = [f"v{i}" for i in range(len(writers))]
+    fields = []
+    for i, (name, w) in enumerate(writers):
+        ns[f"w{i}"] = w
+        value = names[i] if w is _identity else f"None if v{i} is None else w{i}(v{i})"
+        fields.append(f"{name!r}: {value}")
+    lines = ["def write(values):",
+             f"    {''.join(n + ', ' for n in names)}= values",
+             "    return dump({" + ", ".join(fields) + "})"]
+    exec(compile("\n".join(lines), "<hayase-json-writer>", "exec"), ns)  # noqa: S102
+    return ns["write"]  # type: ignore[no-any-return]
+
+
 def converter(t: SqlType) -> Callable[[Any], Any]:
     """A reader for non-null JSON nodes of type ``t``, with fast paths for the common case."""
     b = t.base
@@ -316,6 +335,7 @@ class JsonSerde:
         self._types = tuple(c.type for c in columns)
         self._shapes: dict[tuple[str, ...], Callable[[dict[str, Any]], Values]] = {}
         self._writers = tuple((c.name, writer(c.type)) for c in columns)
+        self._write = compile_writer(self._writers, orjson.dumps) if columns else None
 
     def _read_object(self, node: dict[str, Any]) -> Values:
         """Column values from a JSON object. Field names match exactly, else
@@ -379,6 +399,8 @@ class JsonSerde:
         try:
             if not self.wrapped:
                 return self._dump(to_json(values[0], self.columns[0].type))
+            if self._write is not None and len(values) == len(self._writers):
+                return self._write(values)
             return self._dump({name: None if v is None else w(v)
                                for (name, w), v in zip(self._writers, values, strict=True)})
         except (TypeError, ValueError, orjson.JSONEncodeError) as e:

@@ -317,7 +317,7 @@ class AggregatePlanner:
         key_fn = build_function("_agg_key", "row", lines, ns)
         aggs = [ns.const(c.bound, "agg") for c in self.calls]
         init = build_function("_agg_init", "", [
-            "return [" + ", ".join(f"{a}.init()" for a in aggs) + "]"], ns)
+            "return (" + "".join(f"{a}.init(), " for a in aggs) + ")"], ns)
         add = build_function("_agg_add", "accs, row", self._fold_lines(aggs, "add"), ns)
         undo = None
         if all(c.bound.undo is not None for c in self.calls):
@@ -328,8 +328,8 @@ class AggregatePlanner:
                 merge_parts.append(f"b[{j}]")
             else:
                 merge_parts.append(f"{a}.merge(a[{j}], b[{j}])")
-        merge = build_function("_agg_merge", "a, b", ["return [" + ", ".join(merge_parts) + "]"],
-                               ns)
+        merge = build_function("_agg_merge", "a, b",
+                               ["return (" + "".join(p + ", " for p in merge_parts) + ")"], ns)
         # result: agg row, HAVING, projection
         lines = [f"row = key + ({''.join(f'{a}.result(accs[{j}]), ' for j, a in enumerate(aggs))}"
                  "wstart, wend)"]
@@ -359,5 +359,5 @@ class AggregatePlanner:
                 arg_names.append(f"_x{j}_{k}")
             tup = "(" + "".join(n + ", " for n in arg_names) + ")"
             parts.append(f"{a}.{op}(accs[{j}], {tup})")
-        lines.append("return [" + ", ".join(parts) + "]")
+        lines.append("return (" + "".join(p + ", " for p in parts) + ")")
         return lines

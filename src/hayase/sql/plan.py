@@ -264,13 +264,17 @@ class WindowSpec:
     retention_ms: int | None = None
 
 
+Accumulators = tuple[Any, ...]  # one per aggregate call of a GROUP BY
+
+
 @dataclass
 class AggregateStep(Step):
     """GROUP BY (after an optional FilterStep). All callables are generated per query:
 
     - ``key_fn(row) -> tuple | None``: group key values; None when a key value is null (ksqlDB
       drops such rows; log them).
-    - ``init() -> accs``: fresh accumulators (a list, one per aggregate call).
+    - ``init() -> accs``: fresh accumulators (a tuple, one per aggregate call: a tuple of
+      plain values is untracked by Python's cyclic GC, which matters for large states).
     - ``add(accs, row) -> accs`` / ``undo(accs, row) -> accs`` (table sources: retract the old
       row before adding the new one; None for stream sources) / ``merge(a, b) -> accs``
       (session windows).  Accumulators are plain values, never mutated in place.
@@ -281,11 +285,12 @@ class AggregateStep(Step):
 
     key_fn: Callable[[Row], tuple[Any, ...] | None]
     key_columns: tuple[Column, ...]
-    init: Callable[[], list[Any]]
-    add: Callable[[list[Any], Row], list[Any]]
-    undo: Callable[[list[Any], Row], list[Any]] | None
-    merge: Callable[[list[Any], list[Any]], list[Any]]
-    result: Callable[[tuple[Any, ...], list[Any], int | None, int | None], tuple[Any, ...] | None]
+    init: Callable[[], Accumulators]
+    add: Callable[[Accumulators, Row], Accumulators]
+    undo: Callable[[Accumulators, Row], Accumulators] | None
+    merge: Callable[[Accumulators, Accumulators], Accumulators]
+    result: Callable[[tuple[Any, ...], Accumulators, int | None, int | None],
+                     tuple[Any, ...] | None]
     schema: LogicalSchema
     window: WindowSpec | None = None
     emit_final: bool = False
