@@ -220,6 +220,8 @@ class RocksDBStore(StateStore):
         return changes
 
     def committed(self, key: Any) -> bytes | None:
+        if key in self._absent:
+            return None  # known absent as of the last commit: no database read
         raw = self.db.get(encode(key))  # the database: what the last commit wrote
         return None if raw is None else bytes(raw)  # type: ignore[arg-type]
 
