@@ -15,7 +15,9 @@ machine may be shared.
 
 (b) is judged against the nominal ceiling (10 ms per record: 6,000/s). It also prints the
 ceiling that the measured mean length of the simulated I/O allows (asyncio.sleep(0.01) takes
-longer than 10 ms on a busy machine), so the reader sees how much of the gap is the framework's.
+longer than 10 ms on a busy machine, and asyncio's epoll waits round up to whole milliseconds),
+and what a bare asyncio loop with the same 60 sleeps reaches, so the reader sees how much of
+the gap is the framework's.
 
 --decaton runs LINE's Decaton on the same workload, if its artifacts can be fetched from Maven
 Central (bench/decaton/); when they cannot, it says so, with the URL that failed, and skips it.
@@ -124,6 +126,27 @@ def run_baseline(bs: str, topic: str, n: int, io_ms: float) -> float:
 
 
 # ---- (b)/(c) hayase --------------------------------------------------------------------------
+def bare_asyncio(io_ms: float, concurrency: int, seconds: float = 3.0) -> float:
+    """Records/s of `concurrency` coroutines doing nothing but the simulated I/O, back to back,
+    on a plain asyncio loop (no Kafka, no framework): what the sleeps alone allow right now."""
+    async def main() -> int:
+        done = 0
+        end = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < end:
+                await asyncio.sleep(io_ms / 1000)
+                done += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done
+
+    t = time.perf_counter()
+    done = asyncio.run(main())
+    return done / (time.perf_counter() - t)
+
+
 def run_hayase(bs: str, topic: str, n: int, io_ms: float, in_flight: int
                ) -> tuple[float, float, float]:
     """(records/s, CPU microseconds per record, mean measured length of the simulated I/O in
@@ -414,6 +437,10 @@ def main() -> None:
             print(f"    the {args.io_ms:g} ms sleeps took {io_real:.2f} ms on average (median of "
                   f"the runs): {hay / real_ceiling:.1%} of the {real_ceiling:.0f}/s that allows",
                   flush=True)
+            bare = median_of(args.runs, lambda: bare_asyncio(args.io_ms, PARTITIONS * 20))
+            print(f"    a bare asyncio loop running {PARTITIONS * 20} such sleeps back to back "
+                  f"(no Kafka): {bare:.0f}/s; hayase is {hay / bare:.1%} of that  "
+                  f"[{load_average()}]", flush=True)
         if "c" in only:
             zero, cpu_us, _ = median_of(args.runs, lambda: run_hayase(
                 bs, fresh_topic(bs, args.zero_records, args.keys), args.zero_records, 0, 20))
