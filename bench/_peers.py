@@ -85,15 +85,19 @@ def create_topic(bootstrap: str, name: str, partitions: int = 1) -> None:
     admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
 
 
+def _count(consumer: Consumer, topic: str) -> int:
+    md = consumer.list_topics(topic, timeout=10).topics.get(topic)
+    if md is None or md.error is not None:
+        return 0
+    return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+               for p in md.partitions)
+
+
 def output_count(bootstrap: str, topic: str) -> int:
     """Records in ``topic`` (the sum of its partitions' end offsets); 0 before it exists."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermarks"})
     try:
-        md = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if md is None or md.error is not None:
-            return 0
-        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                   for p in md.partitions)
+        return _count(consumer, topic)
     finally:
         consumer.close()
 
@@ -101,15 +105,21 @@ def output_count(bootstrap: str, topic: str) -> int:
 def wait_for(bootstrap: str, topic: str, expected: int, started: float,
              alive: Callable[[], bool], timeout: float = 1800, interval: float = 0.1) -> float:
     """Seconds from ``started`` (time.monotonic) until ``topic`` holds ``expected`` records.
-    Raises RuntimeError when the runner stops first, TimeoutError after ``timeout``."""
-    while time.monotonic() - started < timeout:
-        if output_count(bootstrap, topic) >= expected:
-            return time.monotonic() - started
-        if not alive():
-            if output_count(bootstrap, topic) >= expected:
+    Raises RuntimeError when the runner stops first, TimeoutError after ``timeout``. One client
+    asks for the end offsets all along (a new client per look would take CPU from the runner
+    being timed on a small machine)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermarks"})
+    try:
+        while time.monotonic() - started < timeout:
+            if _count(consumer, topic) >= expected:
                 return time.monotonic() - started
-            raise RuntimeError(f"runner for {topic} stopped early")
-        time.sleep(interval)
+            if not alive():
+                if _count(consumer, topic) >= expected:
+                    return time.monotonic() - started
+                raise RuntimeError(f"runner for {topic} stopped early")
+            time.sleep(interval)
+    finally:
+        consumer.close()
     raise TimeoutError(f"{topic}: fewer than {expected} records after {timeout}s")
 
 
