@@ -12,15 +12,24 @@ Engine-level runners (same machine, same data, one run each, records/s over all 
 - hayase: the join operator behind `hayase run` (hayase.engine.joins.JoinQuery) for
   `CREATE STREAM MATCHED AS SELECT C.ID, CAMPAIGN FROM CLICKS C JOIN IMPRESSIONS I
    WITHIN 10 MINUTES GRACE PERIOD 1 MINUTE ON C.ID = I.ID`, fed serialized records;
-- Bytewax 0.21.1 (own virtualenv under ~/.cache/hayase/bench/bytewax-venv): `op.join` of the two
-  keyed streams (it has no time bound, so a filter on |click - impression| <= 10 min follows),
-  TestingSource over the same events, run_main;
-- Quix Streams 3.28.1 (own virtualenv under ~/.cache/hayase/bench/quix-venv): its interval join
-  (`join_interval`, backward/forward 10 min; Quix wants grace >= backward: 11 min) needs a broker, so it runs end to end
-  on the embedded broker with --e2e, next to `hayase run` over the same topics.
+- Bytewax 0.21.1 (own virtualenv, bench/_peers.py): `op.join` of the two keyed streams (it
+  has no time bound, so a filter on |click - impression| <= 10 min follows), TestingSource over
+  the same events, run_main;
+- Quix Streams 3.28.1 (own virtualenv, bench/_peers.py): its interval join (`join_interval`,
+  backward/forward 10 min; Quix wants grace >= backward: 11 min) needs a broker, so it runs
+  end to end on the embedded broker with --e2e (one partition).
+
+End to end (--e2e: the embedded broker, --apache: Apache Kafka, one node): the same query in
+`hayase run` with 1 and with 2 processes (one consumer group), topics of --partitions
+partitions, --runs rounds; each run is timed from the processes' start to the last matched pair
+in the output topic (and the count must be exact). Printed beside each run: the CPU seconds
+the hayase processes and the broker used, the CPU other processes of the (shared) machine used
+meanwhile, the load average; then medians, the scaling ratio and the CPU-bound ceilings these
+CPU costs allow on an idle machine of this many cores. Event times end at the moment the
+inputs are produced (brokers refuse records stamped more than an hour ahead).
 
     .venv/bin/python bench/sql_join.py                      # engine level, 1M impressions
-    .venv/bin/python bench/sql_join.py --impressions 200000 --e2e
+    .venv/bin/python bench/sql_join.py --e2e --apache --skip-bytewax --skip-quix --runs 3
 
 This is a benchmark, never a test: nothing here asserts a speed; it does check every runner's
 count against the plain-Python answer and says so.
@@ -258,6 +267,14 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine spent busy (every process, every core) so far: the
+    machine is shared, so a run is read beside how much of it others used."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def run_quix_e2e(bootstrap: str, names: dict[str, str], expected: int) -> float | None:
     python = quix_python()
     if python is None:
@@ -327,8 +344,12 @@ class Broker:
         from hayase.testing.brokers import ApacheBackend, EmbeddedBroker
 
         self.kind = kind
+        # Both with Kafka's default group.initial.rebalance.delay.ms (the embedded broker's
+        # is 0): processes started together get their partitions in one rebalance instead of
+        # the first taking all of them and handing half over (state restore) a moment later.
         self.backend: EmbeddedBroker | ApacheBackend = \
-            EmbeddedBroker() if kind == "embedded" else ApacheBackend(nodes=1)
+            EmbeddedBroker(configs={"group.initial.rebalance.delay.ms": "3000"}) \
+            if kind == "embedded" else ApacheBackend(nodes=1)
 
     def __enter__(self) -> Broker:
         self.backend.start()
@@ -359,7 +380,8 @@ def scale_out(kind: str, events: list[Event], expected: int, runs: int,
     """`hayase run` end to end with 1 and 2 processes, ``runs`` rounds (the counts alternate
     inside a round), medians, with the CPU each side used per 1,000 input records."""
     n = len(events)
-    results: dict[int, list[tuple[float, float, float, str]]] = {c: [] for c in process_counts}
+    results: dict[int, list[tuple[float, float, float, str, float]]] = \
+        {c: [] for c in process_counts}
     with Broker(kind) as broker:
         for r in range(runs):
             for count in process_counts:
@@ -367,22 +389,26 @@ def scale_out(kind: str, events: list[Event], expected: int, runs: int,
                 names = {"impressions": f"impressions-{run_id}", "clicks": f"clicks-{run_id}"}
                 produce_events(broker.bootstrap, events, names, partitions)
                 load = load_average()
-                broker_cpu = cpu_seconds(broker.pids())
+                broker_cpu, busy = cpu_seconds(broker.pids()), busy_cpu_seconds()
                 got = run_hayase_e2e(broker.bootstrap, names, expected, count)
                 broker_cpu = cpu_seconds(broker.pids()) - broker_cpu
+                busy = busy_cpu_seconds() - busy
                 if got is None:
                     print(f"  {kind} run {r + 1}, {count} process(es): failed")
                     continue
                 seconds, cpu = got
-                results[count].append((seconds, cpu, broker_cpu, load))
+                others = max(busy - cpu - broker_cpu, 0.0) / seconds
+                results[count].append((seconds, cpu, broker_cpu, load, others))
                 print(f"  {kind} run {r + 1}, {count} process(es): {seconds:6.2f} s "
                       f"{n / seconds:8.0f} records/s  hayase CPU {cpu:6.1f} s  broker CPU "
-                      f"{broker_cpu:6.1f} s  load average before: {load}", flush=True)
+                      f"{broker_cpu:6.1f} s  other processes {others:4.2f} of "
+                      f"{os.cpu_count()} cores  load average before: {load}", flush=True)
     print(f"\n{kind} broker, {partitions} partitions per topic, {n} input records, "
           f"medians of {runs} runs")
     print(f"{'processes':>9s} {'seconds':>8s} {'records/s':>10s} {'hayase CPU ms/1k':>17s} "
-          f"{'broker CPU ms/1k':>17s}  load averages before the runs")
-    rates = {}
+          f"{'broker CPU ms/1k':>17s} {'others (cores)':>15s}  load averages before the runs")
+    rates: dict[int, float] = {}
+    ceilings: dict[int, tuple[float, float]] = {}
     for count, rows in results.items():
         if not rows:
             print(f"{count:9d} {'failed':>8s}")
@@ -390,12 +416,23 @@ def scale_out(kind: str, events: list[Event], expected: int, runs: int,
         secs = statistics.median(x[0] for x in rows)
         cpu = statistics.median(x[1] for x in rows)
         bcpu = statistics.median(x[2] for x in rows)
+        others = statistics.median(x[4] for x in rows)
         rates[count] = n / secs
+        ceilings[count] = (cpu, bcpu)
         print(f"{count:9d} {secs:8.2f} {n / secs:10.0f} {1e6 * cpu / n:17.1f} "
-              f"{1e6 * bcpu / n:17.1f}  {' | '.join(x[3] for x in rows)}")
+              f"{1e6 * bcpu / n:17.1f} {others:15.2f}  {' | '.join(x[3] for x in rows)}")
     if len(rates) == 2:
         a, b = sorted(rates)
         print(f"scaling ratio ({b} processes / {a}): {rates[b] / rates[a]:.2f}")
+        # What this machine allows at all, from the CPU the runs cost: one process runs its
+        # operators on one Python thread (about one core); the processes and the broker
+        # share os.cpu_count() cores.
+        cores = os.cpu_count() or 1
+        one = n / ceilings[a][0]
+        many = min(b * one, cores * n / (ceilings[b][0] + ceilings[b][1]))
+        print(f"CPU-bound ceilings on an idle {cores}-core machine from these CPU costs: "
+              f"{a} process ~{one:.0f} records/s (one core), {b} processes "
+              f"~{many:.0f} records/s (ratio at most {many / one:.2f})")
 
 
 # ---------------------------------------------------------------------- main

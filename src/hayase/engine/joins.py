@@ -693,11 +693,18 @@ class JoinQuery(ProcessingLogReporter):
         # KStreamJoinWindow: the record goes into this side's window store first.
         if ts > clock[this_i]:
             clock[this_i] = ts
-        if ts > clock[this_i] - retention:
+        bound = clock[this_i] - retention
+        if ts > bound:
+            store = st.store
             skey = ("W", node, side, key)
-            st.store.put(skey, list(st.store.get(skey) or ()) + [(ts, row)])
-            self._push_expiry(st, node, side, ts, key)
-            self._expire(st, node, side, clock[this_i] - retention)
+            entries = store.get(skey)
+            store.put(skey, [(ts, row)] if entries is None else [*entries, (ts, row)])
+            queue = st.expiry.get((node, side))
+            if queue is None:
+                queue = st.expiry[(node, side)] = []
+            heapq.heappush(queue, (ts, key, next(_SEQ)))
+            if queue[0][0] <= bound:  # the oldest entry can no longer be read
+                self._expire(st, node, side, bound)
         if ts > clock[0]:
             clock[0] = ts
         out: list[StreamItem] = []
