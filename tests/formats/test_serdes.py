@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 
 from hayase.formats import FormatError, SerdeError, key_serde, validate, value_serde
-from hayase.formats.delimited import resolve_delimiter, split_line
+from hayase.formats.delimited import split_line
 from hayase.formats.javafmt import java_double
 from hayase.sql.plan import Column, FormatInfo, Namespace
 from hayase.sql.types import (
@@ -117,16 +117,19 @@ class TestDelimited:
             serde.deserialize(b"1,2,3")
 
     def test_named_and_custom_delimiters(self):
-        assert resolve_delimiter("TAB") == "\t"
-        assert resolve_delimiter("space") == " "
-        assert resolve_delimiter("|") == "|"
-        assert resolve_delimiter("\t") == "\t"
-        for bad in ("", " ", "ab"):
+        two = cols(("A", INTEGER), ("B", STRING))
+        for text, line in (("TAB", b"0\tzero"), ("SPACE", b"0 zero"), ("|", b"0|zero")):
+            serde = value_serde(FormatInfo("DELIMITED", (("delimiter", text),)), two)
+            assert serde.deserialize(line) == (0, "zero"), text
+            assert serde.serialize((0, "zero")) == line, text
+        key = key_serde(FormatInfo("DELIMITED", (("delimiter", "SPACE"),)), two)
+        assert key.serialize((1, "a")) == b"1 a"
+
+    def test_delimiters_ksqldb_refuses(self):
+        for bad in ("", " ", "\t", "ab", "space"):
             with pytest.raises(ValueError):
-                resolve_delimiter(bad)
-        serde = value_serde(FormatInfo("DELIMITED", (("delimiter", "TAB"),)),
-                            cols(("A", INTEGER), ("B", STRING)))
-        assert serde.deserialize(b"0\tzero") == (0, "zero")
+                value_serde(FormatInfo("DELIMITED", (("delimiter", bad),)),
+                            cols(("A", INTEGER)))
 
     def test_decimal_keeps_trailing_zeros(self):
         serde = value_serde(FormatInfo("DELIMITED"), cols(("D", decimal_type(6, 4))))

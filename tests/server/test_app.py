@@ -202,3 +202,16 @@ def test_iter_json_array_incremental() -> None:
     chunks = ['[{"header":{"a":', '1}},\n{"row":{"columns":[1,"]"]}}', ",\n", '{"x":2}]']
     assert list(iter_json_array(chunks)) == [{"header": {"a": 1}},
                                              {"row": {"columns": [1, "]"]}}, {"x": 2}]
+
+
+def test_delimited_space_value_delimiter_end_to_end(running: Running) -> None:
+    """VALUE_DELIMITER='SPACE' reaches the serde (written, read, inherited by a C*AS sink)."""
+    with KsqlClient(running.url) as c:
+        c.ksql("CREATE STREAM D (K STRING KEY, A INT, B STRING) WITH (KAFKA_TOPIC='d', "
+               "VALUE_FORMAT='DELIMITED', VALUE_DELIMITER='SPACE', PARTITIONS=1);"
+               "CREATE STREAM D2 AS SELECT K, A + 1 AS A, B FROM D;")
+        c.ksql("INSERT INTO D (K, A, B) VALUES ('k', 1, 'x');")
+        running.server.backend.produce("d", b"j", b'2 "y z"', None)
+        assert [r.value for r in running.server.backend.scan("d")] == [b"1 x", b'2 "y z"']
+        assert c.pull("SELECT * FROM D;")[1] == [["k", 1, "x"], ["j", 2, "y z"]]
+        assert [r.value for r in running.server.backend.scan("D2")] == [b"2 x", b'3 "y z"']

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from hayase.formats.base import FormatError, Serde, SerdeError, Values
-from hayase.formats.delimited import DelimitedSerde, resolve_delimiter
+from hayase.formats.delimited import DelimitedSerde
 from hayase.formats.json import JsonSerde
 from hayase.formats.kafka import KafkaSerde
 from hayase.formats.none import NoneSerde
@@ -50,10 +50,6 @@ class _KeySerde:
         return self.inner.serialize(values)
 
 
-def _delimiter(fmt: FormatInfo) -> str:
-    return resolve_delimiter(fmt.prop("delimiter"))
-
-
 def key_serde(fmt: FormatInfo, columns: tuple[Column, ...]) -> Serde:
     name = fmt.name.upper()
     if not columns:
@@ -63,7 +59,7 @@ def key_serde(fmt: FormatInfo, columns: tuple[Column, ...]) -> Serde:
         wrapped = len(columns) > 1 or "WRAP_SINGLES" in fmt.features
         inner = JsonSerde(columns, wrapped, target="key")
     elif name == "DELIMITED":
-        inner = DelimitedSerde(columns, _delimiter(fmt), target="key")
+        inner = DelimitedSerde(columns, fmt.delimiter, target="key")
     elif name == "KAFKA":
         inner = KafkaSerde(columns, target="key")
     elif name == "NONE":
@@ -79,7 +75,7 @@ def value_serde(fmt: FormatInfo, columns: tuple[Column, ...]) -> Serde:
         wrapped = not ("UNWRAP_SINGLES" in fmt.features and len(columns) == 1)
         return JsonSerde(columns, wrapped, target="value")
     if name == "DELIMITED":
-        return DelimitedSerde(columns, _delimiter(fmt), target="value")
+        return DelimitedSerde(columns, fmt.delimiter, target="value")
     if name == "KAFKA":
         return KafkaSerde(columns, target="value")
     if name == "NONE":

@@ -1,7 +1,8 @@
 """DELIMITED: one line of delimiter-separated fields in column order (Apache Commons CSV's
 default dialect: `"` quotes, `""` escapes a quote). An empty field is NULL. Only primitive types.
 
-Named delimiters: TAB and SPACE (ksqlDB's special values); any other single character as is.
+The delimiter character comes from the format's ``delimiter`` property, resolved by
+:func:`hayase.sql.delimiter.parse_delimiter` (``FormatInfo.delimiter``) as the WITH clause is.
 """
 
 from __future__ import annotations
@@ -16,22 +17,6 @@ from hayase.formats.javafmt import java_double
 from hayase.formats.javanum import parse_boolean, parse_double, parse_int
 from hayase.sql.plan import Column
 from hayase.sql.types import DecimalType, SqlType
-
-NAMED_DELIMITERS = {"TAB": "\t", "SPACE": " "}
-
-
-def resolve_delimiter(text: str | None) -> str:
-    if text is None:
-        return ","
-    named = NAMED_DELIMITERS.get(text.upper())
-    if named is not None:
-        return named
-    if len(text) != 1 or text == " ":
-        raise ValueError(
-            "Delimiter cannot be empty, if you meant to have a tab or space for delimiter, "
-            "please use the special values 'TAB' or 'SPACE'"
-        )
-    return text
 
 
 def split_line(line: str, delimiter: str) -> list[str | None]:

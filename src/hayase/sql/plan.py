@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from hayase.sql.delimiter import DEFAULT_DELIMITER, parse_delimiter
 from hayase.sql.types import BIGINT, INTEGER, SqlType
 
 Row = tuple[Any, ...]
@@ -144,7 +145,10 @@ class FormatInfo:
 
     @property
     def delimiter(self) -> str:
-        return self.prop("delimiter", ",") or ","
+        """DELIMITED's field delimiter character (the ``delimiter`` property, as written, read
+        by :func:`~hayase.sql.delimiter.parse_delimiter`); raises ValueError when invalid."""
+        text = self.prop("delimiter")
+        return parse_delimiter(DEFAULT_DELIMITER if text is None else text)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 
 from hayase.sql import ast
+from hayase.sql.delimiter import parse_delimiter
 from hayase.sql.errors import StatementError
 from hayase.sql.errors import statement_error as _err
 from hayase.sql.plan import Column, FormatInfo, Namespace
@@ -59,21 +60,16 @@ def prop_bool(props: dict[str, ast.Literal], name: str) -> bool | None:
 
 
 def delimiter(props: dict[str, ast.Literal], name: str) -> str | None:
+    """KEY_DELIMITER / VALUE_DELIMITER as written, once ksqlDB's rules accept it (the serde
+    resolves the same text with the same :func:`parse_delimiter`)."""
     raw = prop_str(props, name)
     if raw is None:
         return None
-    special = {"TAB": "\t", "SPACE": " "}
-    if raw.upper() in special:
-        return special[raw.upper()]
-    if raw == "":
+    try:
+        parse_delimiter(raw)
+    except ValueError as e:
         raise StatementError(
-            f"Failed to prepare statement: Configuration {name} is invalid: Delimiter cannot be "
-            "empty, if you meant to have a tab or space for delimiter, please use the special "
-            "values 'TAB' or 'SPACE'\nExample valid value: ';'")
-    if len(raw) != 1:
-        raise StatementError(
-            f"Failed to prepare statement: Configuration {name} is invalid: Delimiter must be a "
-            f"single character or TAB or SPACE\nExample valid value: ';'")
+            f"Failed to prepare statement: Configuration {name} is invalid: {e}") from None
     return raw
 
 
