@@ -14,6 +14,7 @@ from server_helpers import Running, wait_until
 
 from hayase.client.ksql import KsqlClient, KsqlServerError, iter_json_array
 from hayase.server.app import ServerConfig
+from hayase.sql.errors import ParseError
 
 CREATE = ("CREATE STREAM S (K STRING KEY, ID INT) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', "
           "PARTITIONS=1);")
@@ -215,3 +216,44 @@ def test_delimited_space_value_delimiter_end_to_end(running: Running) -> None:
         assert [r.value for r in running.server.backend.scan("d")] == [b"1 x", b'2 "y z"']
         assert c.pull("SELECT * FROM D;")[1] == [["k", 1, "x"], ["j", 2, "y z"]]
         assert [r.value for r in running.server.backend.scan("D2")] == [b"2 x", b'3 "y z"']
+
+
+def _listed_properties(url: str) -> dict[str, str]:
+    r = httpx.post(url + "/ksql", json={"ksql": "LIST PROPERTIES;"})
+    assert r.status_code == 200
+    return {p["name"]: p["value"] for p in r.json()[0]["properties"]}
+
+
+def test_request_properties_do_not_outlive_a_request_whose_split_fails(
+        running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hayase.sql.parser as parser
+
+    def refuse(text: str) -> list[tuple[str, int, int]]:
+        raise ParseError("cannot split", 1, 1)
+
+    monkeypatch.setattr(parser, "split_statements", refuse)
+    r = httpx.post(running.url + "/ksql", json={
+        "ksql": "LIST PROPERTIES;", "streamsProperties": {"ksql.leak.test": "bad"},
+        "sessionVariables": {"leaked": "yes"}})
+    assert r.status_code == 400 and r.json()["@type"] == "statement_error"
+    monkeypatch.undo()
+    assert "ksql.leak.test" not in _listed_properties(running.url)
+    assert "LEAKED" not in running.server.session.variables
+
+
+def test_malformed_session_variables_are_400_and_leave_no_properties(running: Running) -> None:
+    r = httpx.post(running.url + "/ksql", json={
+        "ksql": "LIST PROPERTIES;", "streamsProperties": {"ksql.leak.test": "bad"},
+        "sessionVariables": ["not", "an", "object"]})
+    assert r.status_code == 400
+    assert r.json()["@type"] == "generic_error" and r.json()["error_code"] == 40000
+    assert "ksql.leak.test" not in _listed_properties(running.url)
+
+
+def test_session_properties_are_restored_when_execute_fails(running: Running) -> None:
+    """Called directly (not through the app's checks): a bad variables mapping fails before the
+    session takes the request's properties."""
+    with pytest.raises(AttributeError):
+        running.server.execute("LIST PROPERTIES;", {"ksql.leak.test": "bad"},
+                               ["x"])  # type: ignore[arg-type]
+    assert "ksql.leak.test" not in running.server.session.properties

@@ -34,6 +34,8 @@ KSQL_V1 = "application/vnd.ksql.v1+json"
 DELIMITED = "application/vnd.ksqlapi.delimited.v1"
 STATIC = Path(__file__).parent / "static"
 POLL_SECONDS = 0.25
+# Request fields ksqlDB reads as JSON objects (KsqlRequest, QueryStreamArgs).
+_MAP_FIELDS = ("streamsProperties", "sessionVariables", "properties")
 
 
 @dataclass
@@ -142,6 +144,11 @@ class KsqlApp:
         if not isinstance(body, dict):
             return _json(E.generic_error("Invalid JSON in request: expected an object"), 400,
                          request)
+        for name in _MAP_FIELDS:
+            # ksqlDB reads these as maps: anything else is a malformed request, not a 500.
+            if body.get(name) is not None and not isinstance(body[name], dict):
+                return _json(E.generic_error(
+                    f"Invalid JSON in request: {name} must be an object"), 400, request)
         return body
 
     def _acquire(self) -> bool:

@@ -195,20 +195,22 @@ class KsqlServer:
         has one) or raises RequestError carrying ksqlDB's error entity."""
         from hayase.sql.parser import split_statements
 
+        # Everything that can fail on the request itself fails before the session is touched;
+        # the request's properties and variables then last exactly as long as the request.
         props = {str(k): str(v) for k, v in (streams_properties or {}).items()}
+        variables = {str(k).upper(): str(v) for k, v in (session_variables or {}).items()}
+        try:
+            chunks = split_statements(text)
+        except KsqlError as e:
+            raise RequestError(E.statement_error(str(e), text)) from None
         with self.lock:
             session = self.session
             saved_props = dict(session.properties)
             saved_vars = dict(session.variables)
-            session.properties.update(props)
-            for k, v in (session_variables or {}).items():
-                session.variables[str(k).upper()] = str(v)
             out: list[dict[str, Any]] = []
             try:
-                chunks = split_statements(text)
-            except KsqlError as e:
-                raise RequestError(E.statement_error(str(e), text)) from None
-            try:
+                session.properties.update(props)
+                session.variables.update(variables)
                 for chunk, line, column in chunks:
                     entity = self._execute_one(chunk, line, column, out)
                     if entity is not None:
