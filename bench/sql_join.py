@@ -52,6 +52,7 @@ from pathlib import Path
 import orjson
 from _peers import (
     bytewax_python,
+    create_topic,
     load_average,
     output_count,
     quix_python,
@@ -299,11 +300,29 @@ def run_quix_e2e(bootstrap: str, names: dict[str, str], expected: int) -> float 
         stop_process(proc)
 
 
+def create_output(bootstrap: str, topic: str, partitions: int) -> None:
+    """The output topic, created before the timed run and usable (Apache Kafka answers "not
+    leader" for a moment after a create; the timer's end-offset queries must not meet that)."""
+    from confluent_kafka import KafkaException
+
+    create_topic(bootstrap, topic, partitions)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            output_count(bootstrap, topic)
+            return
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def run_hayase_e2e(bootstrap: str, names: dict[str, str], expected: int,
-                   processes: int) -> tuple[float, float] | None:
+                   processes: int, partitions: int) -> tuple[float, float] | None:
     """`hayase run` processes sharing the query through their consumer group: seconds from
     their start to the last matched pair in the output topic, and the CPU seconds they used."""
     out = f"hayase-out-{uuid.uuid4().hex[:8]}"
+    create_output(bootstrap, out, partitions)
     sql_file = Path(tempfile.mkdtemp(prefix="hayase-join-")) / "join.sql"
     sql_file.write_text(SQL.format(impressions=names["impressions"], clicks=names["clicks"],
                                    out=out))
@@ -390,7 +409,7 @@ def scale_out(kind: str, events: list[Event], expected: int, runs: int,
                 produce_events(broker.bootstrap, events, names, partitions)
                 load = load_average()
                 broker_cpu, busy = cpu_seconds(broker.pids()), busy_cpu_seconds()
-                got = run_hayase_e2e(broker.bootstrap, names, expected, count)
+                got = run_hayase_e2e(broker.bootstrap, names, expected, count, partitions)
                 broker_cpu = cpu_seconds(broker.pids()) - broker_cpu
                 busy = busy_cpu_seconds() - busy
                 if got is None:
