@@ -38,19 +38,11 @@ def _conjuncts(e: ast.Expression) -> list[ast.Expression]:
     return [e]
 
 
-def column_refs(e: Any) -> Iterator[ast.ColumnRef]:
-    """The column references in an expression tree (node fields and lists of nodes walked)."""
-    if isinstance(e, ast.ColumnRef):
-        yield e
-        return
-    if isinstance(e, ast.Node):
-        for value in vars(e).values():
-            if isinstance(value, ast.Node):
-                yield from column_refs(value)
-            elif isinstance(value, list | tuple):
-                for v in value:
-                    if isinstance(v, ast.Node):
-                        yield from column_refs(v)
+def column_refs(e: ast.Node) -> Iterator[ast.ColumnRef]:
+    """Every column reference in an expression tree, however deeply nested (CASE arms, map and
+    struct constructor entries, lambdas, subscripts): the AST's own walk, so no kind of node is
+    skipped."""
+    return (n for n in e.walk() if isinstance(n, ast.ColumnRef))
 
 
 def _scan_instead(table_scan: bool) -> bool:

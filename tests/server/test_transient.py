@@ -1,0 +1,57 @@
+"""Pull-query planning checks (transient.py): ROWPARTITION and ROWOFFSET are refused wherever
+they appear in the SELECT or WHERE expression, however deeply nested."""
+
+from __future__ import annotations
+
+import pytest
+
+from hayase.server.transient import plan_transient
+from hayase.sql import Session, StatementError
+
+SOURCES = ("CREATE STREAM S (K STRING KEY, A INT) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', "
+           "PARTITIONS=1);"
+           "CREATE TABLE T AS SELECT K, COUNT(*) AS C FROM S GROUP BY K;")
+
+
+def _plan(sql: str) -> None:
+    session = Session()
+    session.execute(SOURCES)
+    plan_transient(session, session.parse(sql, 1, 1), {})
+
+
+def _refused(clause: str, columns: str) -> str:
+    return f"Pull queries don't support the following columns in {clause} clauses: {columns}"
+
+
+@pytest.mark.parametrize("source", ["S", "T"])
+@pytest.mark.parametrize(("select", "columns"), [
+    ("ROWPARTITION", "`ROWPARTITION`"),
+    ("CASE WHEN ROWPARTITION = 0 THEN 1 ELSE ROWOFFSET END AS X",
+     "`ROWPARTITION`, `ROWOFFSET`"),
+    ("CASE A WHEN 1 THEN 'a' ELSE CAST(ROWOFFSET AS STRING) END AS X", "`ROWOFFSET`"),
+    ("MAP('p' := ROWPARTITION) AS M", "`ROWPARTITION`"),
+    ("MAP(CAST(ROWOFFSET AS STRING) := 1) AS M", "`ROWOFFSET`"),
+    ("STRUCT(P := ROWPARTITION, O := ROWOFFSET) AS ST", "`ROWPARTITION`, `ROWOFFSET`"),
+    ("ARRAY[STRUCT(M := MAP('x' := ROWOFFSET))] AS DEEP", "`ROWOFFSET`"),
+])
+def test_offset_columns_refused_in_select(source: str, select: str, columns: str) -> None:
+    select = select.replace(" A ", " C ") if source == "T" else select
+    with pytest.raises(StatementError) as e:
+        _plan(f"SELECT {select} FROM {source};")
+    assert e.value.message == _refused("SELECT", columns)
+
+
+@pytest.mark.parametrize(("where", "columns"), [
+    ("CASE WHEN ROWOFFSET > 1 THEN true ELSE false END", "`ROWOFFSET`"),
+    ("MAP('a' := ROWPARTITION)['a'] = 0", "`ROWPARTITION`"),
+    ("STRUCT(P := ROWPARTITION)->P = 0", "`ROWPARTITION`"),
+])
+def test_offset_columns_refused_in_where(where: str, columns: str) -> None:
+    with pytest.raises(StatementError) as e:
+        _plan(f"SELECT * FROM S WHERE {where};")
+    assert e.value.message == _refused("WHERE", columns)
+
+
+def test_nested_expressions_without_offset_columns_are_planned() -> None:
+    _plan("SELECT CASE WHEN A = 0 THEN MAP('a' := A) END AS M, STRUCT(X := ROWTIME) AS ST "
+          "FROM S WHERE CASE WHEN A > 1 THEN true ELSE false END;")
