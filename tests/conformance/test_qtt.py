@@ -13,18 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from hayase.testing.conformance import corpus_dir, run_case
+from hayase.testing.conformance import corpus_dir, read_passing, run_case
 from hayase.testing.qtt import TestCase, load_qtt_file
 
 PASSING = Path(__file__).with_name("qtt_passing.txt")
-
-
-def _listed() -> list[str]:
-    if not PASSING.exists():
-        return []
-    # Names are kept byte for byte: some corpus names end with a space.
-    return [line for line in PASSING.read_text(encoding="utf-8").split("\n")
-            if line.strip() and not line.startswith("#")]
 
 
 @cache
@@ -38,7 +30,7 @@ def _cases() -> dict[str, TestCase]:
     return out
 
 
-@pytest.mark.parametrize("name", _listed())
+@pytest.mark.parametrize("name", read_passing(PASSING))
 def test_listed_case_passes(name: str) -> None:
     if corpus_dir() is None:
         pytest.skip("ksqlDB conformance corpus not found (set HAYASE_CONFORMANCE_DIR)")
@@ -50,5 +42,5 @@ def test_listed_case_passes(name: str) -> None:
 
 
 def test_passing_list_is_sorted_and_unique() -> None:
-    names = _listed()
+    names = read_passing(PASSING)
     assert names == sorted(set(names))
