@@ -36,19 +36,17 @@ from hayase.client.errors import ClientError
 from hayase.client.partitioners import kafka_partition
 from hayase.engine.aggregate import AggregateQuery
 from hayase.engine.changelog import (
-    CHANGELOG_CONFIGS,
     CHANGELOG_NEXT,
     ChangelogError,
     ChangelogWriter,
     changelog_topic,
     restore,
 )
-from hayase.engine.joins import JoinQuery, make_query
+from hayase.engine.joins import JoinQuery
 from hayase.engine.ordering import TimestampMerger
-from hayase.engine.processing_log import DEFAULT_TOPIC, INCLUDE_ROWS, ProcessingLog
+from hayase.engine.processing_log import DEFAULT_TOPIC
 from hayase.engine.query import StatelessQuery
 from hayase.engine.record import OutputRecord, Record
-from hayase.engine.state import RocksDBStore
 from hayase.formats import key_serde, value_serde
 from hayase.sql.plan import DdlResult, InsertValues, QueryPlan
 
@@ -452,6 +450,7 @@ class HeadlessRuntime:
 
     def __init__(self, sql: str, client_conf: Mapping[str, object],
                  properties: Mapping[str, str] | None = None) -> None:
+        from hayase.engine.launch import KafkaTopics  # launch imports this module
         from hayase.sql import Session  # type: ignore[attr-defined]
 
         self.client_conf = dict(client_conf)
@@ -465,116 +464,45 @@ class HeadlessRuntime:
         self.sql = sql
         self.stop_event = threading.Event()
         self.workers: list[QueryWorker] = []
-        self.admin = Admin(self.client_conf)
-
-    def _store_factory(self, query_id: str) -> Callable[[int], RocksDBStore]:
-        root = Path(str(self.session_properties().get(STATE_DIR, DEFAULT_STATE_DIR)))
-        base = root / self.service_id / query_id
-        return lambda partition: RocksDBStore(base / str(partition))
-
-    def _ensure_topic(self, name: str, partitions: int | None, replicas: int | None,
-                      configs: Mapping[str, str] | None = None) -> None:
-        existing = self.admin.metadata().topics
-        if name in existing and existing[name].error is None:
-            return
-        expected = partitions or 1
-        try:
-            self.admin.create_topic(name, expected, replicas or 1, configs)
-        except ClientError as e:
-            if "already exists" not in str(e):
-                raise
-            expected = 1  # someone else's topic: its own partition count
-        self._await_topic(name, expected)
-
-    def _await_topic(self, name: str, partitions: int, timeout_s: float = 30.0) -> None:
-        """Wait (bounded) until a just-created topic shows in the metadata with all its
-        partitions and their leaders: on Apache Kafka the metadata lags the CreateTopics
-        answer, and a query reading it too early would see no topic (a 1-partition sink, an
-        unknown changelog partition)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            md = self.admin.metadata().topics.get(name)
-            if md is not None and md.error is None and len(md.partitions) >= partitions and \
-                    all(p.leader >= 0 for p in md.partitions.values()):
-                return
-            if time.monotonic() >= deadline:
-                log.warning("topic %s not complete in the metadata after %.0f s", name,
-                            timeout_s)
-                return
-            time.sleep(0.1)
+        self.topics = KafkaTopics(Admin(self.client_conf))
 
     def _delete_topic(self, name: str) -> None:
         try:
-            self.admin.delete_topic(name)
+            self.topics.delete_topic(name)
         except ClientError as e:
             log.warning("could not delete topic %s: %s", name, e)
 
-    def _internal_replicas(self) -> int | None:
-        """ksqlDB's ``ksql.internal.topic.replicas``: replication factor of the changelog,
-        repartition and processing-log topics (default 1, as in ksqlDB)."""
-        value = self.session_properties().get(INTERNAL_REPLICAS)
-        return int(value) if value not in (None, "") else None
-
-    def _partitions(self, topic: str) -> int | None:
-        md = self.admin.metadata().topics.get(topic)
-        return None if md is None or md.error is not None else len(md.partitions)
-
     def start(self) -> None:
-        """Execute every statement; create topics; start one worker per persistent query."""
-        internal = self._internal_replicas()
-        self._ensure_topic(self.log_topic, 1, internal)
+        """Execute every statement; create topics; start one worker per persistent query
+        (hayase.engine.launch: the same path as `hayase server`)."""
+        from hayase.engine import launch
+
+        self.topics.ensure_topic(self.log_topic, 1,
+                                 launch.internal_replicas(self.session_properties()))
         pending_inserts: list[InsertValues] = []
         plans: list[QueryPlan] = []
         for result in self.session.execute(self.sql):
             if isinstance(result, DdlResult):
                 for t in result.topics_to_create:
-                    self._ensure_topic(t.name, t.partitions, t.replicas)
+                    self.topics.ensure_topic(t.name, t.partitions, t.replicas)
                 terminated = set(result.queries_to_terminate)
                 plans = [p for p in plans if p.query_id not in terminated]
                 for name in result.topics_to_delete:  # DROP ... DELETE TOPIC
                     self._delete_topic(name)
             elif isinstance(result, QueryPlan):
-                src_partitions = self._partitions(result.sources[0].topic)
-                sink = result.sink
-                self._ensure_topic(sink.topic, sink.partitions or sink.source.partitions
-                                   or src_partitions, sink.replicas or sink.source.replicas)
+                # Now: a later statement reading this sink sizes its own sink after it.
+                launch.ensure_sink(result, self.topics)
                 plans.append(result)
             elif isinstance(result, InsertValues):
                 pending_inserts.append(result)
         self._insert(pending_inserts)
+        props = self.session_properties()
+        state_dir = Path(str(props.get(STATE_DIR, DEFAULT_STATE_DIR)))
         for plan in plans:
-            # One processing log per query: each worker drains and produces its own entries.
-            query = make_query(plan, ProcessingLog(), self.session_properties(),
-                               self._store_factory(plan.query_id),
-                               repartition_prefix=group_id(self.service_id, plan.query_id))
-            if isinstance(query, JoinQuery):
-                query.check_copartitioning(self._partitions)
-                for name, like in query.internal_topics():  # repartition, FK subscriptions
-                    self._ensure_topic(name, self._partitions(like), internal,
-                                       REPARTITION_CONFIGS)
-            if isinstance(query, AggregateQuery) and not query.groups_by_source_key() and \
-                    (self._partitions(query.source_topic) or 1) > 1:
-                # Rows move to the partition of their group first (one partition: every
-                # group is in the one task already, no topic needed).
-                name = query.repartition_through(group_id(self.service_id, plan.query_id))
-                self._ensure_topic(name, self._partitions(query.source_topic), internal,
-                                   REPARTITION_CONFIGS)
-            if isinstance(query, STATEFUL):
-                # Task p logs to changelog partition p: as many as the query's widest topic
-                # (an FK join's sides may differ).
-                tasks = max((self._partitions(t) or 1) for t in query.source_topics)
-                self._ensure_topic(changelog_topic(self.service_id, plan.query_id), tasks,
-                                   internal, CHANGELOG_CONFIGS)
-            include_rows = str(self.session_properties().get(INCLUDE_ROWS, "false")).lower()
-            interval = int(self.session_properties().get(COMMIT_INTERVAL, 2000))
-            purge = float(self.session_properties().get(PURGE_INTERVAL,
-                                                          PURGE_INTERVAL_S * 1000))
-            worker = QueryWorker(query, self.client_conf, self.service_id, self.log_topic,
-                                 self.stop_event, include_rows == "true", interval, purge)
-            self.workers.append(worker)
-            worker.start()
-            log.info("started %s: %s -> %s", plan.query_id, query.source_topic,
-                     query.sink_topic)
+            self.workers.append(launch.launch_query(
+                plan, props, self.topics, client_conf=self.client_conf,
+                service_id=self.service_id, log_topic=self.log_topic, state_dir=state_dir,
+                stop=self.stop_event))
 
     def session_properties(self) -> dict[str, Any]:
         props = getattr(self.session, "properties", None)

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -235,12 +235,14 @@ class KafkaBackend:
 
         from hayase.client.admin import Admin
         from hayase.client.config import quiet_logger
+        from hayase.engine.launch import KafkaTopics
 
         self.conf: dict[str, object] = {**client_conf, "logger": quiet_logger()}
         self.service_id = service_id
         self.state_dir = state_dir
         self.log_topic = processing_log_topic
         self.admin = Admin(self.conf)
+        self.kafka_topics = KafkaTopics(self.admin)
         self.producer = Producer({**self.conf, "partitioner": "murmur2_random",
                                   "linger.ms": 0})
         self.workers: dict[str, tuple[Any, threading.Event]] = {}
@@ -249,26 +251,20 @@ class KafkaBackend:
     # -------------------------------------------------------------- topics
     def ensure_topic(self, name: str, partitions: int | None, replicas: int | None,
                      configs: Mapping[str, str] | None = None) -> None:
+        """Create the topic unless it exists; returns once the metadata shows it (so that a
+        following scan/produce sees it)."""
         from hayase.client.errors import ClientError
 
-        if self.partitions(name) is not None:
-            return
         try:
-            self.admin.create_topic(name, partitions or 1, replicas or 1, configs)
+            self.kafka_topics.ensure_topic(name, partitions, replicas, configs)
         except ClientError as e:
-            if "already exists" not in str(e):
-                raise BackendError(str(e)) from None
-        # Wait for the metadata to show it, so that a following scan/produce sees it.
-        for _ in range(50):
-            if self.partitions(name) is not None:
-                return
-            time.sleep(0.1)
+            raise BackendError(str(e)) from None
 
     def delete_topic(self, name: str) -> None:
         from hayase.client.errors import ClientError
 
         try:
-            self.admin.delete_topic(name)
+            self.kafka_topics.delete_topic(name)
         except ClientError as e:
             log.warning("could not delete topic %s: %s", name, e)
 
@@ -276,8 +272,7 @@ class KafkaBackend:
         return {t.name: t.partitions for t in self.admin.list_topics(include_internal=False)}
 
     def partitions(self, topic: str) -> int | None:
-        md = self.admin.metadata().topics.get(topic)
-        return None if md is None or md.error is not None else len(md.partitions)
+        return self.kafka_topics.partitions(topic)
 
     # -------------------------------------------------------------- records
     def produce(self, topic: str, key: bytes | None, value: bytes | None,
@@ -334,32 +329,22 @@ class KafkaBackend:
                                                      for p, (lo, hi) in offsets.items()})
 
     # -------------------------------------------------------------- queries
-    def _store_factory(self, query_id: str) -> Callable[[int], Any]:
-        from hayase.engine.state import RocksDBStore
-
-        base = self.state_dir / self.service_id / query_id
-        return lambda partition: RocksDBStore(base / str(partition))
-
     def start_query(self, plan: QueryPlan, properties: Mapping[str, Any]) -> None:
-        from hayase.engine.changelog import CHANGELOG_CONFIGS, changelog_topic
-        from hayase.engine.joins import make_query
-        from hayase.engine.runtime import QueryWorker
+        """The query's topics, operator and worker exactly as `hayase run` makes them
+        (hayase.engine.launch), with this server's service id, processing-log topic and
+        state folder; topics go through :meth:`ensure_topic` (subclasses may refine it).
+        A query the engine refuses (join partition counts) raises BackendError."""
+        from hayase.engine.launch import launch_query
+        from hayase.sql.errors import KsqlError
 
-        # Failed records go to the processing-log topic: it must exist before a worker writes.
-        self.ensure_topic(self.log_topic, 1, None)
-        src_partitions = self.partitions(plan.sources[0].topic)
-        sink = plan.sink
-        self.ensure_topic(sink.topic, sink.partitions or sink.source.partitions
-                          or src_partitions, sink.replicas or sink.source.replicas)
-        query = make_query(plan, ProcessingLog(), dict(properties),
-                           self._store_factory(plan.query_id))
-        if hasattr(query, "commit"):
-            self.ensure_topic(changelog_topic(self.service_id, plan.query_id),
-                              self.partitions(query.source_topic), None, CHANGELOG_CONFIGS)
         stop = threading.Event()
-        worker = QueryWorker(query, self.conf, self.service_id, self.log_topic, stop)
+        try:
+            worker = launch_query(plan, properties, self, client_conf=self.conf,
+                                  service_id=self.service_id, log_topic=self.log_topic,
+                                  state_dir=self.state_dir, stop=stop)
+        except KsqlError as e:
+            raise BackendError(str(e)) from None
         self.workers[plan.query_id] = (worker, stop)
-        worker.start()
 
     def stop_query(self, query_id: str) -> None:
         entry = self.workers.pop(query_id, None)

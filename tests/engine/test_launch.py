@@ -1,0 +1,157 @@
+"""hayase.engine.launch without a broker: which topics a query gets (repartition, changelog,
+sizes, configs, internal replicas), the co-partitioning refusal, and KafkaTopics' handling of a
+metadata answer that does not know a topic it created yet."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from hayase.engine.aggregate import AggregateQuery
+from hayase.engine.changelog import CHANGELOG_CONFIGS, changelog_topic
+from hayase.engine.joins import JoinQuery
+from hayase.engine.launch import KafkaTopics, build_query
+from hayase.engine.runtime import REPARTITION_CONFIGS
+from hayase.sql import Session  # type: ignore[attr-defined]
+from hayase.sql.errors import StatementError
+from hayase.sql.plan import QueryPlan
+
+PREFIX = "_confluent-ksql-svc_query_"
+
+
+class FakeTopics:
+    def __init__(self, **counts: int) -> None:
+        self.counts = dict(counts)
+        self.created: dict[str, tuple[int | None, int | None, dict[str, str]]] = {}
+
+    def ensure_topic(self, name: str, partitions: int | None, replicas: int | None,
+                     configs: Mapping[str, str] | None = None) -> None:
+        if name not in self.counts:
+            self.counts[name] = partitions or 1
+            self.created[name] = (partitions, replicas, dict(configs or {}))
+
+    def partitions(self, topic: str) -> int | None:
+        return self.counts.get(topic)
+
+
+def _plan(sql: str) -> QueryPlan:
+    plans = [r for r in Session({}).execute(sql) if isinstance(r, QueryPlan)]
+    assert len(plans) == 1
+    return plans[0]
+
+
+GROUP_BY_COLOR = ("CREATE STREAM S (ID INT KEY, COLOR STRING) WITH (KAFKA_TOPIC='s', "
+                  "VALUE_FORMAT='JSON');"
+                  "CREATE TABLE T AS SELECT COLOR, COUNT(*) AS N FROM S GROUP BY COLOR;")
+
+
+def test_group_by_a_non_key_column_over_partitions_goes_through_a_repartition_topic(
+        tmp_path: Path) -> None:
+    topics = FakeTopics(s=3)
+    props = {"ksql.internal.topic.replicas": "3"}
+    query = build_query(_plan(GROUP_BY_COLOR), props, topics, "svc_", tmp_path)
+    assert isinstance(query, AggregateQuery)
+    rep = f"{PREFIX}CTAS_T_0-Aggregate-GroupBy-repartition"
+    assert query.source_topics == ("s", rep)
+    assert topics.created[rep] == (3, 3, REPARTITION_CONFIGS)
+    assert topics.created[changelog_topic("svc_", "CTAS_T_0")] == (3, 3, CHANGELOG_CONFIGS)
+    assert topics.created["T"] == (3, None, {})  # the sink: the source's partitions
+    query.close()
+
+
+def test_one_partition_needs_no_repartition_topic(tmp_path: Path) -> None:
+    topics = FakeTopics(s=1)
+    query = build_query(_plan(GROUP_BY_COLOR), {}, topics, "svc_", tmp_path)
+    assert query.source_topics == ("s",)
+    assert not any("repartition" in name for name in topics.created)
+    query.close()
+
+
+JOIN = ("CREATE TABLE C (CUST STRING PRIMARY KEY, NAME STRING) WITH (KAFKA_TOPIC='c', "
+        "VALUE_FORMAT='JSON');"
+        "CREATE STREAM O (ID INT KEY, CUST STRING) WITH (KAFKA_TOPIC='o', VALUE_FORMAT='JSON');")
+
+
+def test_a_join_on_a_non_key_column_gets_its_repartition_topic(tmp_path: Path) -> None:
+    topics = FakeTopics(c=3, o=3)
+    plan = _plan(JOIN + "CREATE STREAM J AS SELECT O.CUST AS CUST, O.ID, C.NAME FROM O "
+                        "JOIN C ON O.CUST = C.CUST;")
+    query = build_query(plan, {}, topics, "svc_", tmp_path)
+    assert isinstance(query, JoinQuery)
+    reps = [n for n in topics.created if n.endswith("-repartition")]
+    assert reps == [f"{PREFIX}CSAS_J_0-Join-repartition"]
+    assert topics.created[reps[0]] == (3, None, REPARTITION_CONFIGS)
+    query.close()
+
+
+def test_a_join_of_sides_with_different_partition_counts_is_refused(tmp_path: Path) -> None:
+    topics = FakeTopics(c=2, o=3)
+    plan = _plan("CREATE TABLE C (CUST STRING PRIMARY KEY, NAME STRING) WITH (KAFKA_TOPIC='c', "
+                 "VALUE_FORMAT='JSON');"
+                 "CREATE STREAM O (CUST STRING KEY, ID INT) WITH (KAFKA_TOPIC='o', "
+                 "VALUE_FORMAT='JSON');"
+                 "CREATE STREAM J AS SELECT O.CUST AS CUST, O.ID, C.NAME FROM O "
+                 "JOIN C ON O.CUST = C.CUST;")
+    with pytest.raises(StatementError, match="number of partitions don't match"):
+        build_query(plan, {}, topics, "svc_", tmp_path)
+
+
+# ---------------------------------------------------------------------------- KafkaTopics
+
+
+class FakeAdmin:
+    """Metadata answers scripted per call; create_topic records the request."""
+
+    def __init__(self, answers: list[dict[str, int]]) -> None:
+        self.answers = answers
+        self.created: list[tuple[str, int, int]] = []
+
+    def metadata(self) -> Any:
+        counts = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        return SimpleNamespace(topics={
+            name: SimpleNamespace(error=None, partitions={
+                p: SimpleNamespace(leader=1) for p in range(n)}) for name, n in counts.items()})
+
+    def create_topic(self, name: str, partitions: int, replicas: int,
+                     configs: Mapping[str, str] | None = None) -> None:
+        self.created.append((name, partitions, replicas))
+
+    def offsets(self, topic: str, partitions: list[int]) -> dict[int, tuple[int, int]]:
+        return {p: (0, 0) for p in partitions}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, s: float) -> None:
+        self.now += s
+
+
+def test_a_created_topic_missing_from_a_later_answer_is_asked_again() -> None:
+    # created; complete in the metadata; then one broker that does not know it yet.
+    admin = FakeAdmin([{}, {"t": 3}, {}, {}, {"t": 3}])
+    clock = FakeClock()
+    topics = KafkaTopics(admin, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    topics.ensure_topic("t", 3, None)
+    assert admin.created == [("t", 3, 1)]
+    assert topics.partitions("t") == 3
+
+
+def test_an_unknown_topic_is_absent_at_once_and_a_vanished_one_after_the_timeout() -> None:
+    admin = FakeAdmin([{"t": 2}, {"t": 2}, {}])
+    clock = FakeClock()
+    topics = KafkaTopics(admin, timeout_s=5, clock=clock,  # type: ignore[arg-type]
+                         sleep=clock.sleep)
+    assert topics.partitions("u") is None and clock.now == 0
+    assert topics.partitions("t") == 2
+    assert topics.partitions("t") is None  # deleted by someone else: believed after 5 s
+    assert clock.now >= 5
+    assert topics.partitions("t") is None and "t" not in topics.known
