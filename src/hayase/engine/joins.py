@@ -244,7 +244,20 @@ class JoinQuery(ProcessingLogReporter):
 
     @property
     def source_topics(self) -> tuple[str, ...]:
-        return tuple(self.by_topic) + tuple(self.rep_topics)
+        group_by = () if self.aggregate is None or self.aggregate.repartition_topic is None \
+            else (self.aggregate.repartition_topic,)
+        return tuple(self.by_topic) + tuple(self.rep_topics) + group_by
+
+    def repartition_aggregate(self, prefix: str) -> str:
+        """GROUP BY over the joined rows through ksqlDB's ``<prefix>-Aggregate-GroupBy-
+        repartition`` topic (returned; also in :meth:`internal_topics`, sized like the left
+        source): the join's task forwards each joined row keyed by its group, and the task of
+        the group's partition aggregates it (marks in the aggregation's state: exactly one
+        effect per joined row, see hayase.engine.repartition)."""
+        assert self.aggregate is not None
+        name: str = self.aggregate.repartition_through(prefix)
+        self.internal_like[name] = self.inputs[0].source.topic
+        return name
 
     def check_copartitioning(self, partitions_of: Callable[[str], int | None]) -> None:
         """Refuse, as ksqlDB does, a join whose sides meet without a repartition but whose
@@ -252,7 +265,8 @@ class JoinQuery(ProcessingLogReporter):
         tasks). ``partitions_of(topic)``: the topic's partition count, None if unknown."""
         left = self.inputs[0]
         counts = {i.source.name: partitions_of(i.source.topic) for i in self.inputs}
-        if self.aggregate is not None and any((n or 1) > 1 for n in counts.values()):
+        if self.aggregate is not None and self.aggregate.repartition_topic is None and \
+                any((n or 1) > 1 for n in counts.values()):
             # The aggregation runs in the join's task, keyed by the join key; a GROUP BY on
             # another key would need one more repartition (by the group key).
             raise StatementError(
@@ -376,6 +390,10 @@ class JoinQuery(ProcessingLogReporter):
         self._current = rec
         try:
             self._rep_seq = 0
+            if self.aggregate is not None:
+                self.aggregate._rep_seq = 0  # its forwards of this record: numbered from 1
+                if rec.topic == self.aggregate.repartition_topic:
+                    return self._aggregate_forwarded(rec)
             if rec.topic in self.rep_topics:
                 return self._from_repartition(st, rec)
             outputs: list[OutputRecord] = []
@@ -1033,6 +1051,13 @@ class JoinQuery(ProcessingLogReporter):
         return [(lkey, self._combine(node, LEFT, left_row, None), not left_join, out_ts)]
 
     # ------------------------------------------------------------------ output
+
+    def _aggregate_forwarded(self, rec: Record) -> list[OutputRecord]:
+        """A joined row forwarded by its group key (see :meth:`repartition_aggregate`)."""
+        agg = self.aggregate
+        agg._st = agg.state(rec.partition)
+        agg._current = rec
+        return list(agg._from_repartition(agg._st, rec))
 
     def _finish(self, row: Row, ts: int, tombstone: bool) -> list[OutputRecord]:
         """WHERE + projection + sink serialisation of one joined row (or table tombstone)."""

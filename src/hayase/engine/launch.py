@@ -171,6 +171,10 @@ def build_query(plan: QueryPlan, properties: Mapping[str, Any], topics: Topics,
                        store_factory(state_dir, service_id, plan.query_id),
                        repartition_prefix=prefix)
     if isinstance(query, JoinQuery):
+        if query.aggregate is not None and \
+                any((topics.partitions(t) or 1) > 1 for t in query.source_topics):
+            # GROUP BY over the join: joined rows move to their group's partition first.
+            query.repartition_aggregate(prefix)
         query.check_copartitioning(topics.partitions)
         for name, like in query.internal_topics():  # repartition, FK subscriptions
             topics.ensure_topic(name, topics.partitions(like), internal, REPARTITION_CONFIGS)
