@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hayase.client.partitioners import kafka_partition
@@ -173,7 +173,7 @@ def _feed(c: Cluster, ops: list[Op], start: int = 0) -> None:
 
 
 @pytest.mark.parametrize("join", ["INNER", "LEFT"])
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=ops_strategy, seed=st.integers(0, 2**16))
 def test_final_table_is_the_join_of_the_final_tables(join: str, ops: list[Op],
                                                      seed: int) -> None:
@@ -185,8 +185,15 @@ def test_final_table_is_the_join_of_the_final_tables(join: str, ops: list[Op],
 
 
 @pytest.mark.parametrize("join", ["INNER", "LEFT"])
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=ops_strategy, seed=st.integers(0, 2**16))
+# Found by this test: answers read before the restarted left task replayed its rows (the
+# subscription copy must be answered again), and a restarted right task answering in another
+# order (an answer's source position does not identify its content).
+@example(ops=[("L", 0, 0), ("L", 1, 0), ("L-", 0, None), ("L-", 0, None)], seed=789)
+@example(ops=[("L", 2, 0), ("L-", 1, None), ("L", 1, None), ("L", 0, 0), ("R-", 0, None),
+              ("L", 0, None), ("L", 0, None), ("L", 1, 1), ("R", 0, 0), ("R", 3, 0),
+              ("R", 3, 0)], seed=0)
 def test_tasks_crashing_between_commits_still_give_the_exact_table(join: str, ops: list[Op],
                                                                    seed: int) -> None:
     c = Cluster(join, random.Random(seed))

@@ -621,10 +621,13 @@ class JoinQuery(ProcessingLogReporter):
 
     def _from_repartition(self, st: _TaskState, rec: Record) -> list[OutputRecord]:
         node, side = self.rep_topics[rec.topic]
-        # Every copy of a subscription counts (they are idempotent): a left task restarted
-        # from its last commit subscribes again, and the answer to that copy is the one its
-        # restored rows accept (answers read before its rows were replayed are dropped).
-        marks: repartition.Marks = {} if side == SUBSCRIPTION else st.forwarded
+        # Every copy of a subscription or an answer counts. Subscriptions are idempotent, and
+        # a left task restarted from its last commit must be answered again (answers read
+        # before its rows were replayed are dropped by their hash). A restarted right task
+        # may answer in another order than before (its topics interleave differently), so a
+        # copy's position says nothing about its content: answers are applied in the order
+        # they arrive, guarded by the hash, and the last one reflects the newest right row.
+        marks: repartition.Marks = {} if side in (SUBSCRIPTION, RESPONSE) else st.forwarded
         payload = repartition.receive(marks, rec)
         if payload is None:
             return []  # a copy re-sent after the forwarding task restarted
