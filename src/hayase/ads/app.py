@@ -94,9 +94,10 @@ class ClusterBackend(KafkaBackend):
     """The server's Kafka backend, with two differences that a cluster needs (noted for
     hayase.server's owner in /work/team/SQL_API.md, "Ads notes (session 2)"):
 
-    - a topic the server creates without a replication factor (the command topic, the
-      processing log, changelogs) gets ``replicas``, the value of ksqlDB's
-      ``ksql.internal.topic.replicas`` (hayase.server.backend uses 1 whatever it says);
+    - a topic the server creates without a replication factor gets ``replicas``, the value
+      of ksqlDB's ``ksql.internal.topic.replicas``: since 790f7f6 the server applies it to
+      changelogs, repartition topics and the processing log, but still creates its command
+      topic with replication factor 1;
     - ``ensure_topic`` returns once every partition of the topic has a leader that answers
       (on a fresh Apache Kafka cluster the command topic's first scan failed with "Not leader
       for partition" right after it was created)."""

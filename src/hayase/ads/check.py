@@ -190,66 +190,6 @@ def _cleanup(conf: Mapping[str, object], prefix: str, service_id: str) -> None:
                 admin.delete_topic(t)
 
 
-def _partition_count(admin: Admin, topic: str) -> int:
-    try:
-        return len(admin.partitions_of(topic))
-    except ClientError:  # not (yet) in the metadata
-        return 0
-
-
-def precreate_topics(conf: Mapping[str, object], sql: str, service_id: str,
-                     partitions: int, replicas: int = 1, timeout: float = 60.0) -> None:
-    """Create every topic the pipeline writes (sinks, changelogs) with ``partitions``
-    partitions and wait until each partition answers a watermark request; the runtime then
-    finds them existing. Why (noted for the engine under "Ads notes (session 2)" in
-    /work/team/SQL_API.md): the runtime sizes a C*AS sink, a changelog and the co-partitioning
-    check from metadata it reads once; on a cluster of several brokers a topic it has just
-    created can still be missing from the answer of another broker, and then the sink gets 1
-    partition and the table-table join is refused ("Can't join `SPEND` with `CAMPAIGNS` since
-    the number of partitions don't match. `SPEND` partitions = 1"), seen 1 run in 5 on three
-    nodes at 07:05 UTC with the engine of 6de9cdc. Stateless queries get an unused changelog
-    topic: deleted with the run's topics."""
-    from hayase.engine.changelog import CHANGELOG_CONFIGS, changelog_topic
-    from hayase.sql import Session  # type: ignore[attr-defined]
-    from hayase.sql.plan import QueryPlan
-
-    admin = Admin(dict(conf))
-    wanted: dict[str, Mapping[str, str] | None] = {}
-    for r in Session({}).execute(sql):
-        if isinstance(r, QueryPlan):
-            wanted[r.sink.topic] = None
-            wanted[changelog_topic(service_id, r.query_id)] = CHANGELOG_CONFIGS
-    existing = admin.metadata().topics
-    for name, configs in wanted.items():
-        if name in existing:
-            continue
-        try:
-            admin.create_topic(name, partitions, replicas, configs)
-        except ClientError as e:
-            if "already exists" not in str(e):
-                raise
-    c = Consumer({**conf, "group.id": f"hayase-ads-check-{uuid.uuid4().hex[:8]}",
-                  "logger": quiet_logger()})
-    deadline = time.monotonic() + timeout
-    try:
-        for name in wanted:
-            while _partition_count(admin, name) < partitions:
-                if time.monotonic() > deadline:
-                    raise ClientError(f"topic {name} did not appear in the metadata")
-                time.sleep(0.2)
-            for p in range(partitions):
-                while True:
-                    try:
-                        c.get_watermark_offsets(TopicPartition(name, p), timeout=5)
-                        break
-                    except Exception:
-                        if time.monotonic() > deadline:
-                            raise
-                        time.sleep(0.2)
-    finally:
-        c.close()
-
-
 def _segment_finding(expected: dict[str, set[str]], actual: dict[str, set[str]]
                      ) -> results.Finding:
     diffs = [f"user {u}: expected {sorted(expected.get(u, ()))}, got {sorted(actual.get(u, ()))}"
@@ -356,9 +296,7 @@ def _run_pipeline(conf: Mapping[str, object], run: _Run, segments: bool, timeout
             extra_groups.append((group, [run.prefix + generator.APP_EVENTS]))
             updater.start()
             echo(f"segment updater running (ParallelConsumer -> redis-server {redis_proc.url})")
-        sql = pipeline_sql(run.prefix, run.replicas)
-        precreate_topics(conf, sql, run.service_id, PARTITIONS, run.replicas)
-        runtime = HeadlessRuntime(sql, conf, {SERVICE_ID: run.service_id, STATE_DIR: state_dir,
+        runtime = HeadlessRuntime(pipeline_sql(run.prefix, run.replicas), conf, {SERVICE_ID: run.service_id, STATE_DIR: state_dir,
                                               INTERNAL_REPLICAS: str(run.replicas)})
         try:
             runtime.start()
