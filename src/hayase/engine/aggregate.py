@@ -265,17 +265,24 @@ class AggregateQuery(StatelessQuery):
             return self._table_update(st, rec, row, tombstone)
         if tombstone:
             return []  # KStream aggregations skip null values
-        for pred in self.filters:
-            if pred(row) is not True:
-                return []
-        gk = self.key_fn(row)
+        gk = self._group_of(row)
         if gk is None:
-            self._entry(RECORD_PROCESSING_ERROR,
-                        "Skipping record with a null GROUP BY value: " + self.agg.text)
             return []
         if self.repartition_topic is not None:
             return [self._forward(rec, gk, row, None, ts)]
         return self._aggregate_row(st, rec, gk, row, ts)
+
+    def _group_of(self, row: Row) -> tuple[Any, ...] | None:
+        """WHERE, then the GROUP BY key of a stream row; None when WHERE drops the row or the
+        key is null (logged, as ksqlDB does)."""
+        for pred in self.filters:
+            if pred(row) is not True:
+                return None
+        gk = self.key_fn(row)
+        if gk is None:
+            self._entry(RECORD_PROCESSING_ERROR,
+                        "Skipping record with a null GROUP BY value: " + self.agg.text)
+        return gk
 
     def _aggregate_row(self, st: PartitionState, rec: Record, gk: tuple[Any, ...], row: Row,
                        ts: int) -> list[OutputRecord]:
@@ -412,18 +419,10 @@ class AggregateQuery(StatelessQuery):
         except Exception:
             return StatelessQuery._process(self, rec)
         row = columns + (ts, rec.partition, rec.offset)
-        for pred in self.filters:
-            if pred(row) is not True:
-                return []
-        gk = self.key_fn(row)
+        gk = self._group_of(row)
         if gk is None:
-            self._entry(RECORD_PROCESSING_ERROR,
-                        "Skipping record with a null GROUP BY value: " + self.agg.text)
             return []
-        st = self._st
-        if ts > st.stream_time:
-            st.stream_time = ts
-        return self._time_windows(st, rec, gk, row, ts)
+        return self._aggregate_row(self._st, rec, gk, row, ts)
 
     def _time_windows(self, st: PartitionState, rec: Record, gk: tuple[Any, ...], row: Row,
                       ts: int) -> list[OutputRecord]:
