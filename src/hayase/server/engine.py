@@ -26,6 +26,7 @@ from hayase.server.backend import Backend, BackendError
 from hayase.server.transient import TransientQuery, plan_transient
 from hayase.sql import ast
 from hayase.sql.errors import KsqlError
+from hayase.sql.metastore import Metastore
 from hayase.sql.plan import DataSource, DdlResult, InsertValues, QueryPlan
 
 log = logging.getLogger("hayase.server")
@@ -33,6 +34,8 @@ log = logging.getLogger("hayase.server")
 VERSION = "7.6.0-hayase"
 _RECORDED = (ast.CreateSource, ast.CreateAsSelect, ast.InsertInto, ast.DropSource,
              ast.Terminate, ast.CreateType, ast.DropType)
+# Statements whose metastore change is undone when the server cannot carry it out.
+_ROLLED_BACK = (ast.CreateSource, ast.CreateAsSelect, ast.InsertInto)
 
 
 def command_topic_name(service_id: str) -> str:
@@ -237,13 +240,23 @@ class KsqlServer:
             session.execute_statement(chunk, line, column)
             return None
         props_now = dict(session.properties)
+        before = _MetastoreSnapshot(session.metastore) \
+            if isinstance(stmt, _ROLLED_BACK) else None
         try:
             result = session.execute_statement(chunk, line, column)
         except KsqlError as e:
             raise RequestError(E.statement_error(_message(e), text, entities=done)) from None
         try:
             return self._apply(stmt, result, text, props_now)
-        except BackendError as e:
+        except (KsqlError, BackendError) as e:
+            # Not recorded in the command topic, so not in the metastore either (ksqlDB leaves
+            # no trace of a statement it refuses): the same statement can be issued again.
+            if before is not None:
+                before.restore(session.metastore)
+            refusal = _refusal(e)
+            if refusal is not None:  # the engine refused the query: the statement is wrong
+                raise RequestError(E.statement_error(_message(refusal), text,
+                                                     entities=done)) from None
             raise RequestError(E.statement_error(str(e), text, E.ERROR_CODE_SERVER_ERROR,
                                                  done), 500) from None
 
@@ -258,7 +271,11 @@ class KsqlServer:
                 sink.source_type)
             cid = E.command_id(kind, f"`{sink.name}`", "create")
             self.backend.start_query(result, props)
-            seq = self._record(cid, text, props)
+            try:
+                seq = self._record(cid, text, props)
+            except BackendError:  # not recorded: the query must not run either
+                self.backend.stop_query(result.query_id)
+                raise
             return E.current_status(text, cid, f"Created query with ID {result.query_id}", seq,
                                     result.query_id)
         assert isinstance(result, DdlResult)
@@ -448,6 +465,33 @@ class KsqlServer:
 
     def unregister(self, query_id: str) -> None:
         self.transient.pop(query_id, None)
+
+
+class _MetastoreSnapshot:
+    """The parts of the metastore a CREATE / C*AS / INSERT INTO changes: its sources, queries
+    and query-id counter (the counter too, so the ids stay those a replay of the command topic
+    gives). The analyzer replaces entries rather than changing them, so shallow copies do."""
+
+    def __init__(self, ms: Metastore) -> None:
+        self.sources = dict(ms.sources)
+        self.queries = dict(ms.queries)
+        self.query_counter = ms.query_counter
+
+    def restore(self, ms: Metastore) -> None:
+        ms.sources.clear()
+        ms.sources.update(self.sources)
+        ms.queries.clear()
+        ms.queries.update(self.queries)
+        ms.query_counter = self.query_counter
+
+
+def _refusal(e: Exception) -> KsqlError | None:
+    """The SQL-layer error behind a failed launch, if the engine refused the query (join
+    partition counts...). KafkaBackend.start_query re-raises it as BackendError ``from None``,
+    which still keeps it as the context."""
+    if isinstance(e, KsqlError):
+        return e
+    return e.__context__ if isinstance(e.__context__, KsqlError) else None
 
 
 def _command_properties(cmd: Mapping[str, Any]) -> dict[str, str]:
