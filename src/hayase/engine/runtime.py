@@ -55,6 +55,14 @@ log = logging.getLogger("hayase.engine.runtime")
 REBALANCE_ERRORS = frozenset({KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION,
                               KafkaError.REBALANCE_IN_PROGRESS})
 
+# A group coordinator moving (broker restart): OffsetFetch is asked again, not fatal.
+COORDINATOR_ERRORS = frozenset({KafkaError.NOT_COORDINATOR,
+                                KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                                KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._WAIT_COORD,
+                                KafkaError._TIMED_OUT})
+COMMITTED_RETRY_S = 60.0
+COMMITTED_RETRY_INTERVAL_S = 0.5
+
 # Queries with state stores (changelog, restore, offsets kept in state).
 STATEFUL = (AggregateQuery, JoinQuery)
 
@@ -357,7 +365,8 @@ class QueryWorker:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Restore each assigned partition's state from its changelog before processing, and
-        resume from the offsets that state reflects."""
+        resume from the offsets that state reflects; a stateless query resumes from the
+        group's committed offsets, read here and assigned explicitly."""
         query = self.query
         if isinstance(query, STATEFUL) and self.changelog is not None:
             topic = self.changelog.topic
@@ -389,7 +398,37 @@ class QueryWorker:
                 # its changelog reached us; resuming there would skip records.
                 applied = st.offsets.get((tp.topic, tp.partition))
                 tp.offset = OFFSET_BEGINNING if applied is None else applied
+        else:
+            # Explicit offsets for stateless queries too: librdkafka's own OffsetFetch can
+            # leave a partition waiting for good after a request-level NOT_COORDINATOR
+            # (librdkafka#5586, seen after a broker restart).
+            for tp, got in zip(partitions, self._committed(consumer, partitions), strict=True):
+                # No committed offset: the consumer's auto.offset.reset (earliest).
+                tp.offset = got.offset if got.offset >= 0 else OFFSET_BEGINNING
         consumer.assign(partitions)
+
+    def _committed(self, consumer: Consumer,
+                   partitions: list[TopicPartition]) -> list[TopicPartition]:
+        """The group's committed offsets of these partitions, asking again while the group
+        coordinator moves (bounded by COMMITTED_RETRY_S; then the KafkaException stops the
+        query with a clear error instead of a silent stall)."""
+        asked = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+        deadline = time.monotonic() + COMMITTED_RETRY_S
+        while True:
+            try:
+                got: list[TopicPartition] = consumer.committed(asked, timeout=10)
+                failed = next((tp.error for tp in got if tp.error is not None), None)
+                if failed is None:
+                    return got
+                raise KafkaException(failed)
+            except KafkaException as e:
+                code = e.args[0].code() if e.args and isinstance(e.args[0], KafkaError) \
+                    else None
+                if code not in COORDINATOR_ERRORS or time.monotonic() >= deadline:
+                    raise
+                log.info("%s: committed offsets not available yet (%s), asking again",
+                         self.query.query_id, e.args[0].str())
+                time.sleep(COMMITTED_RETRY_INTERVAL_S)
 
     def _lag(self, topic: str, partition: int) -> bool | None:
         """Whether the broker has records of this partition not yet returned by the consumer
