@@ -23,6 +23,13 @@ from hayase.client.errors import BrokerUnreachable, ClientError, TopicNotFound
 DEFAULT_TIMEOUT = 10.0
 _UNREACHABLE = {KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN,
                 KafkaError._RESOLVE}
+# ListOffsets answers while a partition's leadership moves (a broker restarting, a fresh
+# cluster): librdkafka does not flag them retriable there, yet asking again succeeds.
+_LEADER_MOVING = {KafkaError.NOT_LEADER_FOR_PARTITION,  # NOT_LEADER_OR_FOLLOWER
+                  KafkaError.LEADER_NOT_AVAILABLE,
+                  KafkaError.FENCED_LEADER_EPOCH,  # "Leader epoch is older than broker epoch"
+                  KafkaError.UNKNOWN_LEADER_EPOCH}  # "... newer than broker epoch"
+OFFSETS_RETRY_INTERVAL_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -152,7 +159,8 @@ class Admin:
 
     def offsets(self, topic: str, partitions: list[int]) -> dict[int, tuple[int, int]]:
         """partition -> (earliest, latest) offsets, via ListOffsets. Right after a topic is
-        created its leaders may not be elected yet; retriable errors are retried until the
+        created its leaders may not be elected yet, and while a broker restarts its partitions'
+        leadership moves: retriable errors and those of a moving leader are retried until the
         timeout."""
         deadline = time.monotonic() + self.timeout
         while True:
@@ -160,9 +168,10 @@ class Admin:
                 return self._offsets_once(topic, partitions)
             except KafkaException as e:
                 err = kafka_error(e)
-                if err is None or not err.retriable() or time.monotonic() > deadline:
+                retry = err is not None and (err.retriable() or err.code() in _LEADER_MOVING)
+                if not retry or time.monotonic() > deadline:
                     raise_unreachable_or(e, self.bootstrap, f"listing offsets of {topic}")
-                time.sleep(0.2)
+                time.sleep(OFFSETS_RETRY_INTERVAL_S)
 
     def _offsets_once(self, topic: str, partitions: list[int]) -> dict[int, tuple[int, int]]:
         result: dict[int, list[int]] = {p: [-1, -1] for p in partitions}
