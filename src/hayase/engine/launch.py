@@ -85,6 +85,14 @@ class KafkaTopics:
             self.known.pop(topic, None)  # deleted by someone else: believe it now
         return n
 
+    def replication_factor(self, topic: str) -> int | None:
+        """The topic's replication factor (its partitions' largest replica count), None when
+        the metadata does not show it."""
+        md = self.admin.metadata().topics.get(topic)
+        if md is None or md.error is not None or not md.partitions:
+            return None
+        return max(len(p.replicas) for p in md.partitions.values()) or None
+
     def ensure_topic(self, name: str, partitions: int | None, replicas: int | None,
                      configs: Mapping[str, str] | None = None) -> None:
         """Create the topic unless it exists; return once the metadata shows it complete."""
@@ -144,11 +152,17 @@ def internal_replicas(properties: Mapping[str, Any]) -> int | None:
 
 
 def ensure_sink(plan: QueryPlan, topics: Topics) -> None:
-    """The sink topic: PARTITIONS / REPLICAS as given, else the first source's partitions."""
+    """The sink topic: PARTITIONS / REPLICAS as given, else the first source's partitions and
+    replication factor (ksqlDB's TopicCreateInjector)."""
     sink = plan.sink
-    partitions = sink.partitions or sink.source.partitions or \
-        topics.partitions(plan.sources[0].topic)
-    topics.ensure_topic(sink.topic, partitions, sink.replicas or sink.source.replicas)
+    source = plan.sources[0].topic
+    partitions = sink.partitions or sink.source.partitions or topics.partitions(source)
+    replicas = sink.replicas or sink.source.replicas
+    if replicas is None:
+        # Optional on a Topics host: one without it keeps the broker's/our default (1).
+        source_replicas = getattr(topics, "replication_factor", None)
+        replicas = source_replicas(source) if source_replicas is not None else None
+    topics.ensure_topic(sink.topic, partitions, replicas)
 
 
 def store_factory(state_dir: Path, service_id: str,

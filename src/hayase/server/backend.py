@@ -274,6 +274,10 @@ class KafkaBackend:
     def partitions(self, topic: str) -> int | None:
         return self.kafka_topics.partitions(topic)
 
+    def replication_factor(self, topic: str) -> int | None:
+        """A C*AS sink without REPLICAS gets its source topic's (hayase.engine.launch)."""
+        return self.kafka_topics.replication_factor(topic)
+
     # -------------------------------------------------------------- records
     def produce(self, topic: str, key: bytes | None, value: bytes | None,
                 timestamp: int | None, headers: Headers = ()) -> None:

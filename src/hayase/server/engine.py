@@ -95,7 +95,12 @@ class KsqlServer:
         """Create the command topic and replay it; returns the number of commands replayed."""
         if not self.record_commands:
             return 0
-        self.backend.ensure_topic(self.command_topic, 1, None, {"retention.ms": "-1"})
+        from hayase.engine.launch import internal_replicas
+
+        # ksqlDB creates its command topic with ksql.internal.topic.replicas too.
+        self.backend.ensure_topic(self.command_topic, 1,
+                                  internal_replicas(self.base_properties),
+                                  {"retention.ms": "-1"})
         records = self.backend.scan(self.command_topic)
         plans: list[tuple[QueryPlan, dict[str, str]]] = []
         with self.lock:
