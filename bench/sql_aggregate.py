@@ -23,6 +23,10 @@ the other, on the same broker:
   user keeps a clock per user and accepts late records of users not seen for a while: not the
   same answer.)
 
+Every runner's Kafka consumer (hayase run's own, the plain loop's, Quix Streams' and Bytewax's)
+uses ``fetch.queue.backoff.ms=50``: librdkafka's default (1 s) idles a consumer that drains its
+prefetched records faster than that.
+
 The results are checked: every runner's (key, window start, count) set must equal the expected
 one. (Bytewax closes every open window when its input ends; the windows that have not closed
 by stream time are left out of its set before comparing.) Each time runs from the runner's
@@ -67,6 +71,9 @@ KEYS = 10_000
 SIZE_MS = 10_000
 GRACE_MS = 5_000
 EVENTS_PER_SECOND = 10_000  # event time advances 1 s per 10,000 events: 1M events span 100 s
+# Every runner's consumer gets the same librdkafka tuning as `hayase run`'s (its default of 1 s
+# idles a consumer that drains the prefetched records faster than that).
+CONSUMER_TUNING = {"fetch.queue.backoff.ms": 50}
 
 SQL = """
 CREATE STREAM pv (user_id STRING KEY, page STRING, referrer STRING, ts BIGINT, agent STRING)
@@ -82,7 +89,8 @@ import sys
 from quixstreams import Application
 bootstrap, src, dst, group, state_dir = sys.argv[1:6]
 app = Application(broker_address=bootstrap, consumer_group=group, auto_offset_reset="earliest",
-                  loglevel="WARNING", state_dir=state_dir)
+                  loglevel="WARNING", state_dir=state_dir,
+                  consumer_extra_config={"fetch.queue.backoff.ms": 50})
 tin = app.topic(src, key_deserializer="str", value_deserializer="json")
 tout = app.topic(dst, key_serializer="str", value_serializer="json")
 sdf = app.dataframe(tin)
@@ -106,7 +114,8 @@ from bytewax.testing import run_main
 bootstrap, src, dst = sys.argv[1:4]
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 flow = Dataflow("windowed_count")
-msgs = op.input("in", flow, KafkaSource([bootstrap], [src], tail=False))
+msgs = op.input("in", flow, KafkaSource([bootstrap], [src], tail=False,
+                                         add_config={"fetch.queue.backoff.ms": "50"}))
 # One windowing key for the partition: Bytewax's clock is per windowing key, and Kafka Streams'
 # stream time is per partition; the counts per user live in the window's accumulator.
 events = op.map("event", msgs, lambda m: ("p0", (m.key.decode(), m.timestamp[1])))
@@ -255,7 +264,8 @@ def run_hayase(bootstrap: str, src: str, dst: str, expected: int) -> float:
 def plain_loop(bootstrap: str, src: str, dst: str, stop: threading.Event) -> None:
     """The ceiling: the same windowed count with a dict and no engine in between."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"plain-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         **CONSUMER_TUNING})
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all",
                          "enable.idempotence": True})
     consumer.subscribe([src])
