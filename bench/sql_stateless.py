@@ -57,7 +57,8 @@ import sys
 from quixstreams import Application
 bootstrap, src, dst, group = sys.argv[1:5]
 app = Application(broker_address=bootstrap, consumer_group=group, auto_offset_reset="earliest",
-                  loglevel="WARNING", use_changelog_topics=False)
+                  loglevel="WARNING", use_changelog_topics=False,
+                  consumer_extra_config={"fetch.queue.backoff.ms": 50})
 tin = app.topic(src, key_deserializer="str", value_deserializer="json")
 tout = app.topic(dst, key_serializer="str", value_serializer="json")
 sdf = app.dataframe(tin)
@@ -115,7 +116,8 @@ def run_hayase(bootstrap: str, src: str, dst: str, expected: int) -> float:
 def plain_loop(bootstrap: str, src: str, dst: str, stop: threading.Event) -> None:
     """The ceiling: the same filter and projection with no engine in between."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"plain-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "fetch.queue.backoff.ms": 50})  # as hayase run's consumers
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all",
                          "enable.idempotence": True})
     consumer.subscribe([src])
