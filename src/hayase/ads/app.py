@@ -40,7 +40,6 @@ from hayase.testing.apache_kafka import free_port
 
 Echo = Callable[[str], None]
 SERVICE_ID = "hayase_ads_"
-LEADERS_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -88,39 +87,6 @@ def _start_broker(data_dir: Path, wanted_port: int, echo: Echo) -> tuple[Any, in
                 raise
             echo("a port was taken meanwhile: trying other ports")
     raise AssertionError("unreachable")
-
-
-class ClusterBackend(KafkaBackend):
-    """The server's Kafka backend, with two differences that a cluster needs (noted for
-    hayase.server's owner in /work/team/SQL_API.md, "Ads notes (session 2)"):
-
-    - a topic the server creates without a replication factor gets ``replicas``, the value
-      of ksqlDB's ``ksql.internal.topic.replicas``: since 790f7f6 the server applies it to
-      changelogs, repartition topics and the processing log, but still creates its command
-      topic with replication factor 1;
-    - ``ensure_topic`` returns once every partition of the topic has a leader that answers
-      (on a fresh Apache Kafka cluster the command topic's first scan failed with "Not leader
-      for partition" right after it was created)."""
-
-    def __init__(self, client_conf: Mapping[str, object], service_id: str, state_dir: Path,
-                 processing_log_topic: str, replicas: int) -> None:
-        super().__init__(client_conf, service_id, state_dir, processing_log_topic)
-        self.replicas = replicas
-
-    def ensure_topic(self, name: str, partitions: int | None, replicas: int | None,
-                     configs: Mapping[str, str] | None = None) -> None:
-        from hayase.client.errors import ClientError
-
-        super().ensure_topic(name, partitions, replicas or self.replicas, configs)
-        deadline = time.monotonic() + LEADERS_TIMEOUT_S
-        while True:
-            try:
-                self.admin.offsets(name, list(range(self.partitions(name) or 1)))
-                return
-            except ClientError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
 
 
 def _query_groups(server: Any) -> dict[str, tuple[str, list[str]]]:
@@ -187,8 +153,10 @@ def run_demo(opts: DemoOptions, echo: Echo) -> int:  # noqa: C901 - one linear s
         else:
             echo("SKIPPED: --no-redis: the segment updater does not run.")
 
-        backend = ClusterBackend(conf, SERVICE_ID, data_dir / "state",
-                                 f"{SERVICE_ID}ksql_processing_log", replicas)
+        # ksql.internal.topic.replicas: the command topic, processing log, changelogs and
+        # repartition topics get the cluster's factor (sinks: their source topic's).
+        backend = KafkaBackend(conf, SERVICE_ID, data_dir / "state",
+                               f"{SERVICE_ID}ksql_processing_log")
         server = KsqlServer(backend, SERVICE_ID, {INTERNAL_REPLICAS: str(replicas)})
         replayed = server.start()
         cleanups.append(("server queries", server.close))
