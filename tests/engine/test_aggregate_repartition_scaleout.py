@@ -7,17 +7,20 @@ backends."""
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from tests.engine.scaleout import (
+    committed_to_end,
+    produce,
+    read_table,
+    start_run,
+    stop_run,
+    wait_until,
+)
 
 from hayase.client.admin import Admin
 from hayase.engine.runtime import group_id
@@ -44,68 +47,6 @@ def _update(j: int) -> tuple[str, dict | None, int]:
         return f"u{j % USERS}", None, BASE_TS + j  # the user is deleted
     return f"u{j % USERS}", {"REGION": f"r{(j * 3 + j // USERS) % REGIONS}", "SCORE": j}, \
         BASE_TS + j
-
-
-def _produce(bootstrap: str, topic: str, records: list[tuple[str, dict | None, int]]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 10,
-                         "partitioner": "murmur2_random"})
-    for key, value, ts in records:
-        producer.produce(topic, key=key.encode(),
-                         value=None if value is None else json.dumps(value).encode(),
-                         timestamp=ts)
-    assert producer.flush(60) == 0
-
-
-def _table(bootstrap: str, topic: str) -> dict[str, dict]:
-    """The sink read from the start to its end: the last value per key."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"chk-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False})
-    try:
-        ends = {}
-        for p in range(PARTITIONS):
-            try:
-                ends[p] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
-            except KafkaException:  # not created yet
-                return {}
-        todo = {p for p, (low, high) in ends.items() if high > low}
-        consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in todo])
-        table: dict[str, dict] = {}
-        while todo:
-            msg = consumer.poll(1.0)
-            if msg is None or msg.error() is not None:
-                continue
-            key = msg.key().decode()
-            if msg.value() is None:
-                table.pop(key, None)
-            else:
-                table[key] = json.loads(msg.value())
-            if msg.offset() + 1 >= ends[msg.partition()][1]:
-                todo.discard(msg.partition())
-        return table
-    finally:
-        consumer.close()
-
-
-def _committed_to_end(bootstrap: str, group: str, topic: str) -> bool:
-    """Whether the group committed every record of ``topic`` (stateful queries commit offsets
-    only after the state that reflects them)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        try:
-            committed = consumer.committed(tps, timeout=10)
-            return all(tp.offset >= consumer.get_watermark_offsets(tp, timeout=10)[1]
-                       for tp in committed)
-        except KafkaException:  # the coordinator is still loading
-            return False
-    finally:
-        consumer.close()
-
-
-def _wait(condition: Callable[[], bool], seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not condition():
-        time.sleep(0.5)
 
 
 def _expected_events(n: int) -> dict[str, dict]:
@@ -137,27 +78,6 @@ def _expected_regions(n: int) -> dict[str, dict]:
     return out
 
 
-def _start(sql: Path, bootstrap: str, service: str, state: Path, log: Path) -> subprocess.Popen:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "hayase", "run", str(sql), "--bootstrap-servers", bootstrap,
-             "-p", f"ksql.service.id={service}", "-p", f"ksql.streams.state.dir={state}",
-             "-p", "ksql.streams.repartition.purge.interval.ms=500",
-             # a dead member's partitions move after 6 s (the broker's minimum), not 45 s
-             "--config", "session.timeout.ms=6000", "--config", "heartbeat.interval.ms=1000"],
-            stdout=out, stderr=subprocess.STDOUT)
-
-
-def _stop(proc: subprocess.Popen, sig: int) -> None:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def test_two_processes_share_non_key_group_by_and_survive_a_sigkill(
         kafka, topic_name, tmp_path: Path) -> None:
     bootstrap = kafka.bootstrap_servers
@@ -181,40 +101,42 @@ def test_two_processes_share_non_key_group_by_and_survive_a_sigkill(
     logs = [tmp_path / f"run{i}.log" for i in range(2)]
 
     def batch(n: int) -> None:
-        _produce(bootstrap, t["events"], [_event(i) for i in range(n * EVENTS,
+        produce(bootstrap, t["events"], [_event(i) for i in range(n * EVENTS,
                                                                    (n + 1) * EVENTS)])
-        _produce(bootstrap, t["users"], [_update(j) for j in range(n * UPDATES,
+        produce(bootstrap, t["users"], [_update(j) for j in range(n * UPDATES,
                                                                    (n + 1) * UPDATES)])
 
     def log_has(i: int, text: str) -> bool:
         return text in logs[i].read_text(errors="replace")
 
     batch(0)
-    procs = [_start(sql, bootstrap, service, tmp_path / f"state{i}", logs[i])
+    procs = [start_run(sql, bootstrap, service, tmp_path / f"state{i}", logs[i],
+                       "ksql.streams.repartition.purge.interval.ms=500")
              for i in range(2)]
     tables: dict[str, dict] = {}
     try:
-        _wait(lambda: log_has(0, "state ready") and log_has(1, "state ready"))
+        wait_until(lambda: log_has(0, "state ready") and log_has(1, "state ready"))
         shared = [log_has(i, "state ready") for i in range(2)]  # both have tasks
         batch(1)
         groups = [(group_id(service, q), t[src]) for q, src in zip(query_ids,
                                                                    ("events", "users"), strict=True)]
         # Both processes committed state for their tasks: the changelogs hold it.
-        _wait(lambda: all(_committed_to_end(bootstrap, g, topic) for g, topic in groups))
+        wait_until(lambda: all(committed_to_end(bootstrap, g, topic, PARTITIONS)
+                               for g, topic in groups))
         batch(2)
-        _stop(procs[0], signal.SIGKILL)  # mid-stream: batch 2 is being processed
+        stop_run(procs[0], signal.SIGKILL)  # mid-stream: batch 2 is being processed
         batch(3)
         want = {"by_g": _expected_events(4 * EVENTS),
                 "by_region": _expected_regions(4 * UPDATES)}
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and procs[1].poll() is None:
-            tables = {n: _table(bootstrap, t[n]) for n in want}
+            tables = {n: read_table(bootstrap, t[n], PARTITIONS) for n in want}
             if tables == want:
                 break
             time.sleep(1)
     finally:
         for p in procs:
-            _stop(p, signal.SIGTERM)
+            stop_run(p, signal.SIGTERM)
     out = [log.read_text(errors="replace") for log in logs]
     detail = "\n---\n".join(o[-3000:] for o in out)
     assert all(shared), detail

@@ -6,7 +6,6 @@ input tables. Both backends."""
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from tests.engine.scaleout import produce, read_table
 
 from hayase.client.admin import Admin
 
@@ -28,43 +27,7 @@ BASE_TS = int(time.time() * 1000)
 
 
 def _produce(bootstrap: str, topic: str, records: list[tuple[str, dict | None]]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 10,
-                         "partitioner": "murmur2_random"})
-    for i, (key, value) in enumerate(records):
-        producer.produce(topic, key=key.encode(),
-                         value=None if value is None else json.dumps(value).encode(),
-                         timestamp=BASE_TS + i)
-    assert producer.flush(60) == 0
-
-
-def _table(bootstrap: str, topic: str) -> dict[str, dict]:
-    """The topic read to its end, folded to the last value per key (tombstones delete)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"chk-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False})
-    table: dict[str, dict] = {}
-    try:
-        ends = {}
-        for p in range(PARTITIONS):
-            try:
-                ends[p] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
-            except KafkaException:
-                return {}
-        todo = {p for p, (low, high) in ends.items() if high > low}
-        consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in todo])
-        while todo:
-            msg = consumer.poll(1.0)
-            if msg is None or msg.error() is not None:
-                continue
-            key = msg.key().decode()
-            if msg.value() is None:
-                table.pop(key, None)
-            else:
-                table[key] = json.loads(msg.value())
-            if msg.offset() + 1 >= ends[msg.partition()][1]:
-                todo.discard(msg.partition())
-        return table
-    finally:
-        consumer.close()
+    produce(bootstrap, topic, [(key, value, BASE_TS + i) for i, (key, value) in enumerate(records)])
 
 
 def _start(sql: Path, bootstrap: str, service: str, state: Path) -> subprocess.Popen:
@@ -122,7 +85,7 @@ def test_fk_join_over_partitions_survives_a_sigkill(kafka, topic_name, tmp_path:
         half = ORDERS // 2
         _produce(bootstrap, t["orders"], [order(i, i % CUSTOMERS, i) for i in range(half)])
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and len(_table(bootstrap, t["enriched"])) < half // 3:
+        while time.monotonic() < deadline and len(read_table(bootstrap, t["enriched"], PARTITIONS)) < half // 3:
             time.sleep(0.3)
         outputs.append(_stop(procs[0], signal.SIGKILL))  # mid-stream
         # While the survivor takes over: customers renamed (answers to every subscriber),
@@ -145,7 +108,7 @@ def test_fk_join_over_partitions_survives_a_sigkill(kafka, topic_name, tmp_path:
                 for oid, (cust, amount) in orders.items() if cust in customers}
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and procs[1].poll() is None:
-            got = _table(bootstrap, t["enriched"])
+            got = read_table(bootstrap, t["enriched"], PARTITIONS)
             if got == want:
                 break
             time.sleep(1)

@@ -1,0 +1,103 @@
+"""Shared pieces of the scale-out tests: produce keyed JSON, read a sink as a table, wait for a
+group's commits, and start/stop `hayase run` processes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+
+def produce(bootstrap: str, topic: str, records: list[tuple[str, dict | None, int]]) -> None:
+    """(key, JSON value or None for a tombstone, timestamp), placed like the Java client."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 10,
+                         "partitioner": "murmur2_random"})
+    for key, value, ts in records:
+        producer.produce(topic, key=key.encode(),
+                         value=None if value is None else json.dumps(value).encode(),
+                         timestamp=ts)
+    assert producer.flush(60) == 0
+
+
+def read_table(bootstrap: str, topic: str, partitions: int) -> dict[str, dict]:
+    """The topic read from its start to its end, folded to the last value per key
+    (tombstones delete); empty when the topic does not exist yet."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"chk-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False})
+    try:
+        ends = {}
+        for p in range(partitions):
+            try:
+                ends[p] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+            except KafkaException:  # not created yet
+                return {}
+        todo = {p for p, (low, high) in ends.items() if high > low}
+        consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in todo])
+        table: dict[str, dict] = {}
+        while todo:
+            msg = consumer.poll(1.0)
+            if msg is None or msg.error() is not None:
+                continue
+            key = msg.key().decode()
+            if msg.value() is None:
+                table.pop(key, None)
+            else:
+                table[key] = json.loads(msg.value())
+            if msg.offset() + 1 >= ends[msg.partition()][1]:
+                todo.discard(msg.partition())
+        return table
+    finally:
+        consumer.close()
+
+
+def committed_to_end(bootstrap: str, group: str, topic: str, partitions: int) -> bool:
+    """Whether the group committed every record of ``topic`` (stateful queries commit offsets
+    only after the state that reflects them)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        try:
+            committed = consumer.committed(tps, timeout=10)
+            return all(tp.offset >= consumer.get_watermark_offsets(tp, timeout=10)[1]
+                       for tp in committed)
+        except KafkaException:  # the coordinator is still loading
+            return False
+    finally:
+        consumer.close()
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not condition():
+        time.sleep(0.5)
+
+
+def start_run(sql: Path, bootstrap: str, service: str, state: Path, log: Path,
+              *properties: str) -> subprocess.Popen:
+    """`hayase run` with its output in ``log``; ``properties``: more ``k=v`` ksqlDB properties."""
+    extra = [arg for prop in properties for arg in ("-p", prop)]
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hayase", "run", str(sql), "--bootstrap-servers", bootstrap,
+             "-p", f"ksql.service.id={service}", "-p", f"ksql.streams.state.dir={state}",
+             *extra,
+             # a dead member's partitions move after 6 s (the broker's minimum), not 45 s
+             "--config", "session.timeout.ms=6000", "--config", "heartbeat.interval.ms=1000"],
+            stdout=out, stderr=subprocess.STDOUT)
+
+
+def stop_run(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
