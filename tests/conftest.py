@@ -45,6 +45,20 @@ def apache_kafka() -> Backend:
     return _backend("apache")
 
 
+@pytest.fixture(scope="module")
+def kafka3() -> Iterator[ApacheBackend]:
+    """A three-node Apache Kafka cluster (KRaft, replication factor 3) for one test module."""
+    reason = apache_available()
+    if reason:
+        pytest.skip(reason)
+    backend = ApacheBackend(nodes=3).start()
+    try:
+        yield backend
+    finally:
+        backend.kill()  # nothing to keep: SIGKILL is much faster than three clean stops
+        backend.cleanup()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for backend in _started.values():
         cleanup = getattr(backend, "cleanup", None)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,25 +26,12 @@ from hayase.ads import generator, pipeline_sql, results
 from hayase.client.admin import Admin
 from hayase.engine.changelog import changelog_topic
 from hayase.server.engine import command_topic_name
-from hayase.testing.brokers import ApacheBackend, apache_available
+from hayase.testing.brokers import ApacheBackend
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 BROKER_DOWN_S = 5.0
 STOPPED_NODE = 1  # a broker and one of three controllers: the quorum keeps its majority
-
-
-@pytest.fixture(scope="module")
-def kafka3() -> Iterator[ApacheBackend]:
-    reason = apache_available()
-    if reason:
-        pytest.skip(reason)
-    backend = ApacheBackend(nodes=3).start()
-    try:
-        yield backend
-    finally:
-        backend.kill()  # nothing to keep: SIGKILL is much faster than three clean stops
-        backend.cleanup()
 
 
 def _query_ids(sql: str) -> list[str]:

@@ -101,3 +101,14 @@ def stop_run(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def stop_and_read(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> str:
+    """Stop a `hayase run` started with ``stdout=PIPE``; its output."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.communicate(timeout=60)[0].decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()[0].decode(errors="replace")

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from tests.engine.scaleout import produce, read_table
+from tests.engine.scaleout import produce, read_table, stop_and_read
 
 from hayase.client.admin import Admin
 
@@ -39,15 +39,6 @@ def _start(sql: Path, bootstrap: str, service: str, state: Path) -> subprocess.P
          "-p", "ksql.streams.commit.interval.ms=300"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
-
-def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> str:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-    try:
-        return proc.communicate(timeout=60)[0].decode(errors="replace")
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.communicate()[0].decode(errors="replace")
 
 
 def test_fk_join_over_partitions_survives_a_sigkill(kafka, topic_name, tmp_path: Path) -> None:
@@ -87,7 +78,7 @@ def test_fk_join_over_partitions_survives_a_sigkill(kafka, topic_name, tmp_path:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and len(read_table(bootstrap, t["enriched"], PARTITIONS)) < half // 3:
             time.sleep(0.3)
-        outputs.append(_stop(procs[0], signal.SIGKILL))  # mid-stream
+        outputs.append(stop_and_read(procs[0], signal.SIGKILL))  # mid-stream
         # While the survivor takes over: customers renamed (answers to every subscriber),
         # orders moved to another customer (unsubscribe + subscribe), deleted, added; some
         # customers deleted (inner join: their orders leave the table).
@@ -114,7 +105,7 @@ def test_fk_join_over_partitions_survives_a_sigkill(kafka, topic_name, tmp_path:
             time.sleep(1)
     finally:
         for p in procs:
-            outputs.append(_stop(p))
+            outputs.append(stop_and_read(p))
     log = "\n---\n".join(o[-3000:] for o in outputs)
     missing = sorted(set(want) - set(got))[:10]
     wrong = sorted(k for k in set(want) & set(got) if want[k] != got[k])[:10]

@@ -15,15 +15,16 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from tests.engine.scaleout import produce, stop_and_read
 
 from hayase.client.admin import Admin
 from hayase.engine.runtime import group_id
-from hayase.testing.brokers import ApacheBackend, apache_available
+from hayase.testing.brokers import ApacheBackend
 
 pytestmark = pytest.mark.integration
 
@@ -36,15 +37,6 @@ BASE_TS = int(time.time() * 1000)  # recent: Apache Kafka's retention keeps them
 def _clicked(i: int) -> bool:
     return i % 7 == 0
 
-
-def _produce(bootstrap: str, topic: str, records: list[tuple[str, dict | None, int]]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 10,
-                         "partitioner": "murmur2_random"})
-    for key, value, ts in records:
-        producer.produce(topic, key=key.encode(),
-                         value=None if value is None else json.dumps(value).encode(),
-                         timestamp=ts)
-    assert producer.flush(60) == 0
 
 
 def _read(bootstrap: str, topic: str) -> list[tuple[str, dict]]:
@@ -97,31 +89,10 @@ def _start(sql: Path, bootstrap: str, service: str, state: Path) -> subprocess.P
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> str:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-    try:
-        return proc.communicate(timeout=60)[0].decode(errors="replace")
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.communicate()[0].decode(errors="replace")
-
 
 def test_two_processes_share_joins_and_survive_a_sigkill(kafka, topic_name,
                                                           tmp_path: Path) -> None:
     _scenario(kafka.bootstrap_servers, topic_name, tmp_path)
-
-
-@pytest.fixture(scope="module")
-def kafka3() -> Iterator[ApacheBackend]:
-    reason = apache_available()
-    if reason:
-        pytest.skip(reason)
-    backend = ApacheBackend(nodes=3).start()
-    try:
-        yield backend
-    finally:
-        backend.cleanup()
 
 
 def test_three_node_cluster_loses_a_broker_and_a_process(kafka3: ApacheBackend, topic_name,
@@ -163,7 +134,7 @@ def _scenario(bootstrap: str, topic_name: str, tmp_path: Path, replicas: int = 1
         f"CREATE STREAM ENRICHED WITH (kafka_topic='{t['enriched']}', replicas={replicas}) AS "
         f"SELECT C.CAMPAIGN, I.ID AS IMPRESSION, ADVERTISER FROM IMPRESSIONS I "
         f"JOIN CAMPAIGNS C ON I.CAMPAIGN = C.CAMPAIGN;\n")
-    _produce(bootstrap, t["campaigns"],
+    produce(bootstrap, t["campaigns"],
              [(f"camp{c}", {"ADVERTISER": f"adv{c}"}, BASE_TS) for c in range(CAMPAIGNS)])
     service = f"j{uuid.uuid4().hex[:8]}_"
     procs = [_start(sql, bootstrap, service, tmp_path / f"state{i}") for i in range(2)]
@@ -186,19 +157,19 @@ def _scenario(bootstrap: str, topic_name: str, tmp_path: Path, replicas: int = 1
             return [(f"imp{i}", {"POS": i % 5}, BASE_TS + i + 10)
                     for i in range(lo, hi) if _clicked(i)]
 
-        _produce(bootstrap, t["impressions"], impressions(0, half))
-        _produce(bootstrap, t["clicks"], clicks(0, half // 2))
+        produce(bootstrap, t["impressions"], impressions(0, half))
+        produce(bootstrap, t["clicks"], clicks(0, half // 2))
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and len(_read(bootstrap, t["enriched"])) < half // 3:
             time.sleep(0.3)
-        outputs.append(_stop(procs[0], signal.SIGKILL))  # mid-stream
+        outputs.append(stop_and_read(procs[0], signal.SIGKILL))  # mid-stream
         if after_kill is not None:
             after_kill()
         # The rest arrives while the survivor takes the killed process' partitions over;
         # clicks of impressions seen before the crash need the restored window state.
-        _produce(bootstrap, t["clicks"], clicks(half // 2, half))
-        _produce(bootstrap, t["impressions"], impressions(half, IMPRESSIONS))
-        _produce(bootstrap, t["clicks"], clicks(half, IMPRESSIONS))
+        produce(bootstrap, t["clicks"], clicks(half // 2, half))
+        produce(bootstrap, t["impressions"], impressions(half, IMPRESSIONS))
+        produce(bootstrap, t["clicks"], clicks(half, IMPRESSIONS))
 
         want_clicked = {(f"imp{i}", f"camp{i % CAMPAIGNS}", i % 5)
                         for i in range(IMPRESSIONS) if _clicked(i)}
@@ -219,7 +190,7 @@ def _scenario(bootstrap: str, topic_name: str, tmp_path: Path, replicas: int = 1
             time.sleep(1)
     finally:
         for p in procs:
-            outputs.append(_stop(p))
+            outputs.append(stop_and_read(p))
     log = "\n---\n".join(o[-3000:] for o in outputs)
     assert got_clicked == want_clicked, log
     assert got_enriched == want_enriched, log
