@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 Headers = tuple[tuple[str, bytes], ...]
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
@@ -41,6 +42,16 @@ class Client:
 
     def read(self, bootstrap: str, topic: str, partition: int, end: int) -> list[Read]:
         raise NotImplementedError
+
+
+def _installed_codecs(codec: Any) -> set[str]:
+    """The codecs a pure-Python client can use here: gzip always; snappy, lz4 and zstd only
+    when their optional libraries are installed (kafka-python and aiokafka ask the same way)."""
+    ok = {"none", "gzip"}
+    ok |= {"snappy"} if codec.has_snappy() else set()
+    ok |= {"lz4"} if codec.has_lz4() else set()
+    ok |= {"zstd"} if codec.has_zstd() else set()
+    return ok
 
 
 class ConfluentClient(Client):
@@ -83,11 +94,7 @@ class KafkaPythonClient(Client):
     def codecs(self) -> set[str]:
         from kafka import codec
 
-        ok = {"none", "gzip"}
-        ok |= {"snappy"} if codec.has_snappy() else set()
-        ok |= {"lz4"} if codec.has_lz4() else set()
-        ok |= {"zstd"} if codec.has_zstd() else set()
-        return ok
+        return _installed_codecs(codec)
 
     def produce(self, bootstrap: str, topic: str, recs: Sequence[Rec], codec: str) -> None:
         from kafka import KafkaProducer
@@ -130,11 +137,7 @@ class AioKafkaClient(Client):
     def codecs(self) -> set[str]:
         from aiokafka import codec
 
-        ok = {"none", "gzip"}
-        ok |= {"snappy"} if codec.has_snappy() else set()
-        ok |= {"lz4"} if codec.has_lz4() else set()
-        ok |= {"zstd"} if codec.has_zstd() else set()
-        return ok
+        return _installed_codecs(codec)
 
     def produce(self, bootstrap: str, topic: str, recs: Sequence[Rec], codec: str) -> None:
         asyncio.run(self._produce(bootstrap, topic, recs, codec))
