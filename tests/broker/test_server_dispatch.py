@@ -160,6 +160,18 @@ def test_list_offsets_earliest_latest_and_by_time(state: BrokerState) -> None:
     assert [p.offset for p in call(state, 2, 1, q).topics[0].partitions] == [0, 3, 1, -1]
 
 
+def test_an_unknown_partition_fails_alone_in_list_offsets(state: BrokerState) -> None:
+    produce(state, "lo")
+    q = {"replica_id": -1, "topics": [
+        {"name": "lo", "partitions": [{"partition_index": p, "timestamp": -1,
+                                       "current_leader_epoch": -1} for p in (0, 7)]},
+        {"name": "missing", "partitions": [{"partition_index": 0, "timestamp": -1,
+                                            "current_leader_epoch": -1}]}]}
+    topics = call(state, 2, 7, q).topics
+    assert [(t.name, [(p.partition_index, p.error_code, p.offset) for p in t.partitions])
+            for t in topics] == [("lo", [(0, 0, 1), (7, 3, -1)]), ("missing", [(0, 3, -1)])]
+
+
 def test_init_producer_id_never_repeats_across_restarts(tmp_path: Path) -> None:
     a = ProducerIdAllocator(tmp_path)
     first = [a.allocate() for _ in range(3)]

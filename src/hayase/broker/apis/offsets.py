@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from hayase.broker.apis.common import (
@@ -36,64 +37,67 @@ def _list_one(plog: Any, timestamp: int) -> tuple[int, int]:
 
 def handle_list_offsets(ctx: RequestContext, body: Any) -> dict[str, Any]:
     lm = ctx.broker.log_manager
-    topics = []
-    for t in body.topics:
-        parts = []
-        for p in t.partitions:
-            entry = {"partition_index": p.partition_index, "error_code": NONE, "timestamp": -1,
-                     "offset": -1, "leader_epoch": -1, "old_style_offsets": ()}
-            code = leader_epoch_error(getattr(p, "current_leader_epoch", -1))
-            if code != NONE:
-                entry["error_code"] = code
-            else:
-                try:
-                    offset, ts = _list_one(lm.log(t.name, p.partition_index), p.timestamp)
-                    entry.update(offset=offset, timestamp=ts, leader_epoch=LEADER_EPOCH)
-                except Exception as e:  # noqa: BLE001
-                    entry["error_code"] = error_code_of(e)
-            parts.append(entry)
-        topics.append({"name": t.name, "partitions": parts})
-    return {"throttle_time": 0, "topics": topics}
+
+    def answer(topic: str, p: Any) -> dict[str, Any]:
+        offset, ts = _list_one(lm.log(topic, p.partition_index), p.timestamp)
+        return {"offset": offset, "timestamp": ts, "leader_epoch": LEADER_EPOCH}
+
+    return _answer_partitions(body, "name", "partition_index", answer,
+                              {"timestamp": -1, "offset": -1, "leader_epoch": -1,
+                               "old_style_offsets": ()})
 
 
 def handle_offset_for_leader_epoch(ctx: RequestContext, body: Any) -> dict[str, Any]:
     lm = ctx.broker.log_manager
-    topics = []
-    for t in body.topics:
-        parts = []
-        for p in t.partitions:
-            entry = {"partition": p.partition, "error_code": NONE, "leader_epoch": -1,
-                     "end_offset": -1}
-            code = leader_epoch_error(getattr(p, "current_leader_epoch", -1))
-            if code != NONE:
-                entry["error_code"] = code
-            else:
-                try:
-                    plog = lm.log(t.topic, p.partition)
-                    # Every record has epoch 0: epoch 0 (or older) ends at the log end; a newer
-                    # epoch is undefined (-1, -1), as Kafka answers.
-                    if p.leader_epoch <= LEADER_EPOCH:
-                        entry.update(leader_epoch=LEADER_EPOCH, end_offset=plog.high_watermark)
-                except Exception as e:  # noqa: BLE001
-                    entry["error_code"] = error_code_of(e)
-            parts.append(entry)
-        topics.append({"topic": t.topic, "partitions": parts})
-    return {"throttle_time": 0, "topics": topics}
+
+    def answer(topic: str, p: Any) -> dict[str, Any]:
+        plog = lm.log(topic, p.partition)
+        # Every record has epoch 0: epoch 0 (or older) ends at the log end; a newer epoch is
+        # undefined (-1, -1), as Kafka answers.
+        if p.leader_epoch <= LEADER_EPOCH:
+            return {"leader_epoch": LEADER_EPOCH, "end_offset": plog.high_watermark}
+        return {}
+
+    return _answer_partitions(body, "topic", "partition", answer,
+                              {"leader_epoch": -1, "end_offset": -1})
 
 
 def handle_delete_records(ctx: RequestContext, body: Any) -> dict[str, Any]:
     """Raise each partition's log start offset (-1 = up to the high watermark)."""
     lm = ctx.broker.log_manager
+
+    def answer(topic: str, p: Any) -> dict[str, Any]:
+        return {"low_watermark": lm.log(topic, p.partition_index).delete_records(p.offset)}
+
+    return _answer_partitions(body, "name", "partition_index", answer, {"low_watermark": -1})
+
+
+def _answer_partitions(
+    body: Any,
+    topic_key: str,
+    partition_key: str,
+    answer: Callable[[str, Any], dict[str, Any]],
+    defaults: dict[str, Any],
+) -> dict[str, Any]:
+    """The response of a request that names partitions topic by topic (ListOffsets,
+    OffsetForLeaderEpoch, DeleteRecords; their versions name the keys differently): each
+    partition's entry is `defaults` updated with `answer(topic, partition)`. A stale
+    current_leader_epoch (where the request has one) fences that partition alone, and a storage
+    error becomes that partition's error code: one bad partition never fails the others."""
     topics = []
     for t in body.topics:
+        topic = getattr(t, topic_key)
         parts = []
         for p in t.partitions:
-            entry = {"partition_index": p.partition_index, "low_watermark": -1,
-                     "error_code": NONE}
-            try:
-                entry["low_watermark"] = lm.log(t.name, p.partition_index).delete_records(p.offset)
-            except Exception as e:  # noqa: BLE001 - storage errors carry their Kafka code
-                entry["error_code"] = error_code_of(e)
+            entry = {partition_key: getattr(p, partition_key), "error_code": NONE, **defaults}
+            code = leader_epoch_error(getattr(p, "current_leader_epoch", -1))
+            if code != NONE:
+                entry["error_code"] = code
+            else:
+                try:
+                    entry.update(answer(topic, p))
+                except Exception as e:  # noqa: BLE001 - storage errors carry their Kafka code
+                    entry["error_code"] = error_code_of(e)
             parts.append(entry)
-        topics.append({"name": t.name, "partitions": parts})
+        topics.append({topic_key: topic, "partitions": parts})
     return {"throttle_time": 0, "topics": topics}
