@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from hayase.broker.apis.common import (
     INTERNAL_TOPICS,
@@ -23,6 +24,8 @@ from hayase.broker.apis.common import (
 from hayase.broker.context import BrokerState, RequestContext
 from hayase.broker.topic_configs import broker_config_entries, topic_config_entries
 
+T = TypeVar("T")
+
 RESOURCE_TOPIC = 2
 RESOURCE_BROKER = 4
 RESOURCE_BROKER_LOGGER = 8
@@ -34,6 +37,25 @@ class _Rejected(Exception):
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.error_code = code
+
+
+def _answer_each(
+    items: Iterable[T], entry_of: Callable[[T], dict[str, Any]],
+    answer: Callable[[T, dict[str, Any]], None],
+) -> list[dict[str, Any]]:
+    """One result entry per item of an admin request (a topic, a config resource): `entry_of`
+    gives its fields with error_code NONE and no message, `answer` does the work and fills them.
+    A failure (a _Rejected, a storage error) becomes that item's error code and message: one
+    bad item never fails the others, as in Kafka."""
+    results = []
+    for item in items:
+        entry = {"error_code": NONE, "error_message": None, **entry_of(item)}
+        try:
+            answer(item, entry)
+        except Exception as e:  # noqa: BLE001 - storage errors carry their Kafka code
+            entry.update(error_code=error_code_of(e), error_message=str(e))
+        results.append(entry)
+    return results
 
 
 def _validate_new_topic(broker: BrokerState, t: Any) -> int:
@@ -75,38 +97,41 @@ def _validate_new_topic(broker: BrokerState, t: Any) -> int:
     return int(count)
 
 
+def _resource(r: Any) -> dict[str, Any]:
+    """The fields that name a config resource in DescribeConfigs and AlterConfigs results."""
+    return {"resource_type": r.resource_type, "resource_name": r.resource_name}
+
+
 def handle_create_topics(ctx: RequestContext, body: Any) -> dict[str, Any]:
     broker = ctx.broker
     lm = broker.log_manager
     names = [t.name for t in body.topics]
-    results = []
-    for t in body.topics:
-        entry: dict[str, Any] = {"name": t.name, "error_code": NONE, "error_message": None,
-                                 "num_partitions": -1, "replication_factor": -1, "configs": ()}
-        configs = {c.name: c.value for c in t.configs}
-        try:
-            if names.count(t.name) > 1:
-                raise _Rejected(INVALID_REQUEST, f"Create topics request from client contains "
-                                                 f"duplicate topic {t.name}.")
-            count = _validate_new_topic(broker, t)
-            if body.validate_only:
-                from hayase.broker.storage import TopicConfig
 
-                TopicConfig.from_kafka({k: v for k, v in configs.items() if v is not None},
-                                       broker.config.storage_props())
-            else:
-                lm.create_topic(t.name, count, {k: v for k, v in configs.items() if v is not None})
-                log.info("created topic %s with %d partition(s)", t.name, count)
-            entry.update(num_partitions=count, replication_factor=1)
-            if not body.validate_only:
-                entry["configs"] = [
-                    {k: c[k] for k in ("name", "value", "read_only", "config_source",
-                                       "is_sensitive")}
-                    for c in topic_config_entries(broker, t.name, None)
-                ]
-        except Exception as e:  # noqa: BLE001 - storage errors carry their Kafka code
-            entry.update(error_code=error_code_of(e), error_message=str(e))
-        results.append(entry)
+    def answer(t: Any, entry: dict[str, Any]) -> None:
+        configs = {c.name: c.value for c in t.configs}
+        if names.count(t.name) > 1:
+            raise _Rejected(INVALID_REQUEST, f"Create topics request from client contains "
+                                             f"duplicate topic {t.name}.")
+        count = _validate_new_topic(broker, t)
+        if body.validate_only:
+            from hayase.broker.storage import TopicConfig
+
+            TopicConfig.from_kafka({k: v for k, v in configs.items() if v is not None},
+                                   broker.config.storage_props())
+        else:
+            lm.create_topic(t.name, count, {k: v for k, v in configs.items() if v is not None})
+            log.info("created topic %s with %d partition(s)", t.name, count)
+        entry.update(num_partitions=count, replication_factor=1)
+        if not body.validate_only:
+            entry["configs"] = [
+                {k: c[k] for k in ("name", "value", "read_only", "config_source",
+                                   "is_sensitive")}
+                for c in topic_config_entries(broker, t.name, None)
+            ]
+
+    results = _answer_each(body.topics, lambda t: {"name": t.name, "num_partitions": -1,
+                                                   "replication_factor": -1, "configs": ()},
+                           answer)
     return {"throttle_time": 0, "topics": results}
 
 
@@ -114,60 +139,54 @@ def handle_delete_topics(ctx: RequestContext, body: Any) -> dict[str, Any]:
     broker = ctx.broker
     names = list(body.topic_names) if hasattr(body, "topic_names") else [
         t.name for t in body.topics]
-    responses = []
-    for name in names:
-        entry: dict[str, Any] = {"name": name, "error_code": NONE, "error_message": None}
-        try:
-            if not broker.config.get_bool("delete.topic.enable"):
-                entry["error_code"] = TOPIC_DELETION_DISABLED
-            elif name in INTERNAL_TOPICS:
-                entry.update(error_code=INVALID_TOPIC_EXCEPTION,
-                             error_message=f"Cannot delete internal topic {name}")
-            elif name not in broker.log_manager.topics():
-                entry["error_code"] = UNKNOWN_TOPIC_OR_PARTITION
-            else:
-                broker.log_manager.delete_topic(name)
-                broker.waiters.notify_topic(name)
-                for listener in broker.topic_deleted_listeners:
-                    try:
-                        listener(name)
-                    except Exception:  # noqa: BLE001 - a listener bug must not fail the delete
-                        log.exception("topic deletion listener failed for %s", name)
-                log.info("deleted topic %s", name)
-        except Exception as e:  # noqa: BLE001
-            entry.update(error_code=error_code_of(e), error_message=str(e))
-        responses.append(entry)
+
+    def answer(name: str, entry: dict[str, Any]) -> None:
+        if not broker.config.get_bool("delete.topic.enable"):
+            entry["error_code"] = TOPIC_DELETION_DISABLED
+        elif name in INTERNAL_TOPICS:
+            entry.update(error_code=INVALID_TOPIC_EXCEPTION,
+                         error_message=f"Cannot delete internal topic {name}")
+        elif name not in broker.log_manager.topics():
+            entry["error_code"] = UNKNOWN_TOPIC_OR_PARTITION
+        else:
+            broker.log_manager.delete_topic(name)
+            broker.waiters.notify_topic(name)
+            for listener in broker.topic_deleted_listeners:
+                try:
+                    listener(name)
+                except Exception:  # noqa: BLE001 - a listener bug must not fail the delete
+                    log.exception("topic deletion listener failed for %s", name)
+            log.info("deleted topic %s", name)
+
+    responses = _answer_each(names, lambda name: {"name": name}, answer)
     return {"throttle_time": 0, "responses": responses}
 
 
 def handle_create_partitions(ctx: RequestContext, body: Any) -> dict[str, Any]:
     broker = ctx.broker
     lm = broker.log_manager
-    results = []
-    for t in body.topics:
-        entry: dict[str, Any] = {"name": t.name, "error_code": NONE, "error_message": None}
-        try:
-            current = lm.topics().get(t.name)
-            if current is None:
-                raise _Rejected(UNKNOWN_TOPIC_OR_PARTITION, f"Topic {t.name} does not exist.")
-            if t.count <= current:
-                raise _Rejected(INVALID_PARTITIONS,
-                                f"Topic currently has {current} partitions, which is higher "
-                                f"than or equal to the requested {t.count}.")
-            problem = partition_limit_error(broker, t.count - current)
-            if problem is not None:
-                raise _Rejected(INVALID_PARTITIONS, problem)
-            for a in t.assignments or ():
-                if list(a.broker_ids) != [broker.node_id]:
-                    raise _Rejected(INVALID_REPLICA_ASSIGNMENT,
-                                    f"Replica assignment {list(a.broker_ids)} is not possible "
-                                    f"on a single broker {broker.node_id}.")
-            if not body.validate_only:
-                lm.create_partitions(t.name, t.count)
-                log.info("topic %s now has %d partitions", t.name, t.count)
-        except Exception as e:  # noqa: BLE001
-            entry.update(error_code=error_code_of(e), error_message=str(e))
-        results.append(entry)
+
+    def answer(t: Any, _entry: dict[str, Any]) -> None:
+        current = lm.topics().get(t.name)
+        if current is None:
+            raise _Rejected(UNKNOWN_TOPIC_OR_PARTITION, f"Topic {t.name} does not exist.")
+        if t.count <= current:
+            raise _Rejected(INVALID_PARTITIONS,
+                            f"Topic currently has {current} partitions, which is higher "
+                            f"than or equal to the requested {t.count}.")
+        problem = partition_limit_error(broker, t.count - current)
+        if problem is not None:
+            raise _Rejected(INVALID_PARTITIONS, problem)
+        for a in t.assignments or ():
+            if list(a.broker_ids) != [broker.node_id]:
+                raise _Rejected(INVALID_REPLICA_ASSIGNMENT,
+                                f"Replica assignment {list(a.broker_ids)} is not possible "
+                                f"on a single broker {broker.node_id}.")
+        if not body.validate_only:
+            lm.create_partitions(t.name, t.count)
+            log.info("topic %s now has %d partitions", t.name, t.count)
+
+    results = _answer_each(body.topics, lambda t: {"name": t.name}, answer)
     return {"throttle_time": 0, "results": results}
 
 
@@ -175,36 +194,31 @@ def handle_describe_configs(ctx: RequestContext, body: Any) -> dict[str, Any]:
     broker = ctx.broker
     include_synonyms = bool(getattr(body, "include_synonyms", False))
     include_docs = bool(getattr(body, "include_documentation", False))
-    results = []
-    for r in body.resources:
+
+    def answer(r: Any, entry: dict[str, Any]) -> None:
         keys = None if r.configuration_keys is None else set(r.configuration_keys)
-        entry: dict[str, Any] = {"error_code": NONE, "error_message": None,
-                                 "resource_type": r.resource_type,
-                                 "resource_name": r.resource_name, "configs": ()}
-        try:
-            if r.resource_type == RESOURCE_TOPIC:
-                if r.resource_name not in broker.log_manager.topics():
-                    raise _Rejected(UNKNOWN_TOPIC_OR_PARTITION,
-                                    f"Topic {r.resource_name} does not exist.")
-                configs = topic_config_entries(broker, r.resource_name, keys)
-            elif r.resource_type == RESOURCE_BROKER:
-                if r.resource_name not in ("", str(broker.node_id)):
-                    raise _Rejected(INVALID_REQUEST,
-                                    f"Unexpected broker id, expected {broker.node_id} or empty "
-                                    f"string, but received {r.resource_name}")
-                configs = broker_config_entries(broker, keys)
-            else:
+        if r.resource_type == RESOURCE_TOPIC:
+            if r.resource_name not in broker.log_manager.topics():
+                raise _Rejected(UNKNOWN_TOPIC_OR_PARTITION,
+                                f"Topic {r.resource_name} does not exist.")
+            configs = topic_config_entries(broker, r.resource_name, keys)
+        elif r.resource_type == RESOURCE_BROKER:
+            if r.resource_name not in ("", str(broker.node_id)):
                 raise _Rejected(INVALID_REQUEST,
-                                f"Unsupported resource type {r.resource_type}")
-            for c in configs:
-                if not include_synonyms:
-                    c["synonyms"] = ()
-                if not include_docs:
-                    c["documentation"] = None
-            entry["configs"] = configs
-        except Exception as e:  # noqa: BLE001
-            entry.update(error_code=error_code_of(e), error_message=str(e))
-        results.append(entry)
+                                f"Unexpected broker id, expected {broker.node_id} or empty "
+                                f"string, but received {r.resource_name}")
+            configs = broker_config_entries(broker, keys)
+        else:
+            raise _Rejected(INVALID_REQUEST,
+                            f"Unsupported resource type {r.resource_type}")
+        for c in configs:
+            if not include_synonyms:
+                c["synonyms"] = ()
+            if not include_docs:
+                c["documentation"] = None
+        entry["configs"] = configs
+
+    results = _answer_each(body.resources, lambda r: {**_resource(r), "configs": ()}, answer)
     return {"throttle_time": 0, "results": results}
 
 
@@ -258,30 +272,25 @@ def _new_overrides(current: dict[str, str], changes: Any, incremental: bool) -> 
 def _alter_configs(ctx: RequestContext, body: Any, incremental: bool) -> dict[str, Any]:
     broker = ctx.broker
     lm = broker.log_manager
-    responses = []
-    for r in body.resources:
-        entry: dict[str, Any] = {"error_code": NONE, "error_message": None,
-                                 "resource_type": r.resource_type,
-                                 "resource_name": r.resource_name}
-        try:
-            if r.resource_type != RESOURCE_TOPIC:
-                raise _Rejected(INVALID_REQUEST, "only topic configs can be altered; broker "
-                                                 "configs are static (restart with --config)")
-            if r.resource_name not in lm.topics():
-                raise _Rejected(UNKNOWN_TOPIC_OR_PARTITION,
-                                f"Topic {r.resource_name} does not exist.")
-            current = dict(getattr(lm.topic_config(r.resource_name), "overrides", {}) or {})
-            new = _new_overrides(current, r.configs or (), incremental)
-            if body.validate_only:
-                from hayase.broker.storage import TopicConfig
 
-                TopicConfig.from_kafka(new, broker.config.storage_props())
-            else:
-                lm.alter_topic_config(r.resource_name, new)
-                log.info("altered configs of topic %s: %s", r.resource_name, new)
-        except Exception as e:  # noqa: BLE001 - storage errors carry their Kafka code
-            entry.update(error_code=error_code_of(e), error_message=str(e))
-        responses.append(entry)
+    def answer(r: Any, _entry: dict[str, Any]) -> None:
+        if r.resource_type != RESOURCE_TOPIC:
+            raise _Rejected(INVALID_REQUEST, "only topic configs can be altered; broker "
+                                             "configs are static (restart with --config)")
+        if r.resource_name not in lm.topics():
+            raise _Rejected(UNKNOWN_TOPIC_OR_PARTITION,
+                            f"Topic {r.resource_name} does not exist.")
+        current = dict(getattr(lm.topic_config(r.resource_name), "overrides", {}) or {})
+        new = _new_overrides(current, r.configs or (), incremental)
+        if body.validate_only:
+            from hayase.broker.storage import TopicConfig
+
+            TopicConfig.from_kafka(new, broker.config.storage_props())
+        else:
+            lm.alter_topic_config(r.resource_name, new)
+            log.info("altered configs of topic %s: %s", r.resource_name, new)
+
+    responses = _answer_each(body.resources, _resource, answer)
     return {"throttle_time": 0, "responses": responses}
 
 
