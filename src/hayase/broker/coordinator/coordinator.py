@@ -25,7 +25,13 @@ from kio.schema.errors import ErrorCode
 
 from hayase.broker.coordinator import records as rec
 from hayase.broker.coordinator.config import CoordinatorConfig
-from hayase.broker.coordinator.group import ClassicGroup, GroupState, Member, Protocols
+from hayase.broker.coordinator.group import (
+    ClassicGroup,
+    GroupState,
+    Member,
+    Protocols,
+    shared_member_fields,
+)
 from hayase.broker.coordinator.offsets import CommittedOffset, OffsetStore
 from hayase.broker.coordinator.results import (
     CommitResult,
@@ -259,12 +265,7 @@ class GroupCoordinator:
         now_ms: int,
     ) -> None:
         member = Member(
-            member_id=member_id,
-            group_instance_id=req.group_instance_id,
-            client_id=req.client_id,
-            client_host=req.client_host,
-            rebalance_timeout_ms=req.rebalance_timeout_ms,
-            session_timeout_ms=req.session_timeout_ms,
+            **shared_member_fields(req) | {"member_id": member_id},
             protocol_type=req.protocol_type,
             protocols=req.protocols,
             awaiting_join=True,
@@ -986,12 +987,7 @@ class GroupCoordinator:
         )
         for m in v.members:
             member = Member(
-                member_id=m.member_id,
-                group_instance_id=m.group_instance_id,
-                client_id=m.client_id,
-                client_host=m.client_host,
-                rebalance_timeout_ms=m.rebalance_timeout_ms,
-                session_timeout_ms=m.session_timeout_ms,
+                **shared_member_fields(m),
                 protocol_type=v.protocol_type,
                 protocols=((v.protocol_name or "", m.subscription),),
                 assignment=m.assignment,
@@ -1052,12 +1048,7 @@ class GroupCoordinator:
         members with their subscription and assignment)."""
         members = tuple(
             rec.MemberValue(
-                member_id=m.member_id,
-                group_instance_id=m.group_instance_id,
-                client_id=m.client_id,
-                client_host=m.client_host,
-                rebalance_timeout_ms=m.rebalance_timeout_ms,
-                session_timeout_ms=m.session_timeout_ms,
+                **shared_member_fields(m),
                 subscription=m.metadata(group.protocol_name),
                 assignment=m.assignment,
             )

@@ -35,6 +35,17 @@ _VALID_PREVIOUS: dict[GroupState, frozenset[GroupState]] = {
 Protocols = tuple[tuple[str, bytes], ...]
 """A member's supported (protocol name, metadata) pairs, in its order of preference."""
 
+# What a member is and how long it may stay silent, under the same names in a JoinRequest, a
+# Member and a persisted MemberValue (GroupMetadataValue's member): copied by name from one form
+# to the next so that the three can never disagree about which fields travel.
+SHARED_MEMBER_FIELDS = ("member_id", "group_instance_id", "client_id", "client_host",
+                        "rebalance_timeout_ms", "session_timeout_ms")
+
+
+def shared_member_fields(source: object) -> dict[str, Any]:
+    """`source`'s SHARED_MEMBER_FIELDS as keyword arguments for building another form."""
+    return {name: getattr(source, name) for name in SHARED_MEMBER_FIELDS}
+
 
 @dataclass
 class Member:
@@ -199,13 +210,10 @@ class ClassicGroup:
     def replace_static_member(self, instance_id: str, old_id: str, new_id: str) -> Member:
         """Give a static member a new member id, everything else kept (KIP-345)."""
         old = self.members.pop(old_id)
+        # Only what the member declared and its assignment: a parked JoinGroup or SyncGroup and
+        # the timers belong to the old id (the coordinator fences and reschedules them).
         new = Member(
-            member_id=new_id,
-            group_instance_id=old.group_instance_id,
-            client_id=old.client_id,
-            client_host=old.client_host,
-            rebalance_timeout_ms=old.rebalance_timeout_ms,
-            session_timeout_ms=old.session_timeout_ms,
+            **shared_member_fields(old) | {"member_id": new_id},
             protocol_type=old.protocol_type,
             protocols=old.protocols,
             assignment=old.assignment,
