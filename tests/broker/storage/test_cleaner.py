@@ -111,6 +111,14 @@ def fill(log: PartitionLog, rounds: int, keys: int = 5, per_segment: int = 2, no
             log.roll(now)
 
 
+def manager_with_topic_c(directory: Path,
+                         configs: dict[str, str]) -> tuple[LogManager, PartitionLog]:
+    """A LogManager over `directory` holding topic "c" (one partition, `configs`), and its log."""
+    m = LogManager(directory, {}, now_ms=NOW)
+    m.create_topic("c", 1, configs)
+    return m, m.log("c", 0)
+
+
 def cleaner(**kwargs: object) -> LogCleaner:
     return LogCleaner(CleanerConfig(**kwargs))  # type: ignore[arg-type]
 
@@ -242,9 +250,8 @@ def test_tombstones_are_kept_for_delete_retention_ms_then_removed(tmp_path: Path
 
 
 def test_tombstone_horizon_is_found_again_after_a_restart(tmp_path: Path) -> None:
-    m = LogManager(tmp_path, {}, now_ms=NOW)
-    m.create_topic("c", 1, {"cleanup.policy": "compact", "delete.retention.ms": str(RETENTION)})
-    log = m.log("c", 0)
+    m, log = manager_with_topic_c(tmp_path, {"cleanup.policy": "compact",
+                                             "delete.retention.ms": str(RETENTION)})
     log.append(kv([(b"a", b"1")]), NOW)
     log.append(kv([(b"a", None)]), NOW)
     log.roll(NOW)
@@ -522,9 +529,7 @@ def test_crash_after_committing_an_emptied_segment_keeps_the_others(
 
 
 def test_prepared_in_a_worker_thread_while_the_log_takes_appends_and_reads(tmp_path: Path) -> None:
-    m = LogManager(tmp_path, {}, now_ms=NOW)
-    m.create_topic("c", 1, {"cleanup.policy": "compact"})
-    log = m.log("c", 0)
+    m, log = manager_with_topic_c(tmp_path, {"cleanup.policy": "compact"})
     fill(log, rounds=20, keys=10, per_segment=2)
     tasks = m.plan_cleaning(NOW)
     assert len(tasks) == 1 and m.plan_cleaning(NOW) == []  # in progress: not planned twice
@@ -549,9 +554,7 @@ def test_prepared_in_a_worker_thread_while_the_log_takes_appends_and_reads(tmp_p
 
 
 def test_a_log_changed_during_preparation_is_cleaned_at_a_later_pass(tmp_path: Path) -> None:
-    m = LogManager(tmp_path, {}, now_ms=NOW)
-    m.create_topic("c", 1, {"cleanup.policy": "compact,delete"})
-    log = m.log("c", 0)
+    m, log = manager_with_topic_c(tmp_path, {"cleanup.policy": "compact,delete"})
     fill(log, rounds=6, keys=3, per_segment=1)
     prepared = prepare_cleaning(m.plan_cleaning(NOW))
     assert any(n.endswith(".log.cleaned") for n in leftovers(tmp_path / "c-0"))

@@ -40,10 +40,16 @@ def reopen(directory: Path, clean: bool = False):
     return open_log(directory, CONFIG, clean_shutdown=clean)
 
 
-def test_restart_with_clean_marker_keeps_data_and_indexes(tmp_path: Path) -> None:
-    log = open_log(tmp_path, CONFIG)
+def thirty_batches(directory: Path):
+    """An open log of 30 batches of 3 records, one per millisecond, over several segments."""
+    log = open_log(directory, CONFIG)
     for i in range(30):
         log.append(batch(3, ts=NOW + i), NOW + i)
+    return log
+
+
+def test_restart_with_clean_marker_keeps_data_and_indexes(tmp_path: Path) -> None:
+    log = thirty_batches(tmp_path)
     expected = read_all(log)
     index_sizes = [len(s.offset_index) for s in log.segments]
     log.close()
@@ -151,9 +157,7 @@ def test_recovery_starts_at_the_recovery_point(tmp_path: Path) -> None:
 
 
 def test_bad_index_with_clean_marker_is_rebuilt(tmp_path: Path) -> None:
-    log = open_log(tmp_path, CONFIG)
-    for i in range(30):
-        log.append(batch(3, ts=NOW + i), NOW + i)
+    log = thirty_batches(tmp_path)
     expected = read_all(log)
     log.close()
     (tmp_path / f"{0:020d}.index").write_bytes(b"\x00\x00\x00\x05\x7f\xff\xff\xff")
@@ -179,9 +183,7 @@ def test_missing_snapshots_rebuild_producer_state_by_scan(tmp_path: Path) -> Non
 
 
 def test_garbage_tail_is_caught_even_with_a_clean_marker(tmp_path: Path) -> None:
-    log = open_log(tmp_path, CONFIG)
-    for i in range(30):
-        log.append(batch(3, ts=NOW + i), NOW + i)
+    log = thirty_batches(tmp_path)
     expected = read_all(log)
     active = log.segments[-1].log_path
     log.close()
