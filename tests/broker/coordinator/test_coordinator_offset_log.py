@@ -22,6 +22,16 @@ def offset_record(partition: int, offset: int) -> tuple[bytes, bytes]:
     return rec.offset_key("g", "t", partition), rec.offset_value(value)
 
 
+def assert_restarts_with(directory: Path, expected: list[tuple[bytes, bytes | None]]) -> None:
+    """A broker restarting over `directory` replays `expected` and keeps no half-done copy."""
+    lm = LogManager(directory, {})
+    try:
+        assert list(StorageOffsetLog(lm).replay()) == expected
+        assert not lm.has_topic(COMPACTING_TOPIC)
+    finally:
+        lm.close()
+
+
 def test_append_and_replay_across_a_reopen(tmp_path: Path) -> None:
     lm = LogManager(tmp_path, {})
     log = StorageOffsetLog(lm)
@@ -63,12 +73,7 @@ def test_interrupted_compaction_with_sentinel_is_finished_without_it_dropped(
     StorageOffsetLog._append_to(lm.log(COMPACTING_TOPIC, 0), [*live, _SENTINEL], NOW)
     lm.delete_topic(rec.OFFSETS_TOPIC)  # ... and in the middle of the rewrite
     lm.close()
-    lm = LogManager(tmp_path / "a", {})
-    try:
-        assert list(StorageOffsetLog(lm).replay()) == live
-        assert not lm.has_topic(COMPACTING_TOPIC)
-    finally:
-        lm.close()
+    assert_restarts_with(tmp_path / "a", live)
     # A crash while the copy was being written: the original stays.
     lm = LogManager(tmp_path / "b", {})
     original = [offset_record(0, 1), offset_record(0, 9)]
@@ -76,12 +81,7 @@ def test_interrupted_compaction_with_sentinel_is_finished_without_it_dropped(
     StorageOffsetLog._create(StorageOffsetLog(lm), COMPACTING_TOPIC)
     StorageOffsetLog._append_to(lm.log(COMPACTING_TOPIC, 0), live, NOW)
     lm.close()
-    lm = LogManager(tmp_path / "b", {})
-    try:
-        assert list(StorageOffsetLog(lm).replay()) == original
-        assert not lm.has_topic(COMPACTING_TOPIC)
-    finally:
-        lm.close()
+    assert_restarts_with(tmp_path / "b", original)
 
 
 def test_handler_compacts_at_start_and_keeps_every_offset(tmp_path: Path) -> None:
