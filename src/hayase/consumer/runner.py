@@ -38,6 +38,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from hayase.consumer.deadletter import dead_letter_headers
+from hayase.consumer.loop import new_event_loop
 from hayase.consumer.metrics import ConsumerMetrics
 from hayase.consumer.offsets import OffsetRegressionError, PartitionOffsets
 from hayase.consumer.ratelimit import KeyedRateLimiter, TokenBucket
@@ -88,6 +89,9 @@ class _Partition:
     in_flight_records: int = 0
     last_committed: int | None = None
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    # The partition's processed-records counter, looked up once: a labels() lookup per
+    # completed record cost about as much as the offset tracking.
+    processed: Any = None
 
 
 @dataclass(frozen=True)
@@ -202,8 +206,10 @@ class ParallelConsumer:
 
     # ==== public control =====================================================================
     def run(self) -> None:
-        """Consume until stop(), SIGINT or SIGTERM; then drain, commit and close."""
-        asyncio.run(self.run_async())
+        """Consume until stop(), SIGINT or SIGTERM; then drain, commit and close. Runs on a
+        loop of its own whose timers fire on time (hayase.consumer.loop), closed on return."""
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(self.run_async())
 
     def stop(self) -> None:
         """Ask the consumer to stop (thread-safe and signal-safe; idempotent)."""
@@ -484,7 +490,7 @@ class ParallelConsumer:
     def _new_partition(self, tp: TP, epoch: int, flow: _Flow) -> _Partition:
         p = _Partition(tp, epoch, PartitionOffsets(),
                        PartitionScheduler(self.ordering, self.max_in_flight, self._batch_size),
-                       flow)
+                       flow, processed=self.metrics.processed.labels(*_labels(tp)))
         p.idle.set()
         return p
 
@@ -618,7 +624,7 @@ class ParallelConsumer:
         for r in items:
             p.offsets.complete(r.offset)
         self._processed_since_tick += len(items)
-        self.metrics.processed.labels(*_labels(p.tp)).inc(len(items))
+        p.processed.inc(len(items))
         p.flow.pending = p.offsets.pending
 
     async def _call(self, items: list[Record]) -> None:
