@@ -527,8 +527,10 @@ class JoinPlanner:
     # ------------------------------------------------------------------ plan
     def steps(self) -> list[JoinStep]:
         out: list[JoinStep] = []
+        keyed_by: set[str] = set()  # expressions equal to the left input's key
         for pos, c in enumerate(self.criteria, start=1):
             right = self.sides[pos]
+            left_repartition, keyed_by = self._left_repartition(pos, c, keyed_by)
             left_width = right.offset
             lf = build_function(f"_join{pos}_left_key", "row",
                                 guarded(c.left_typed.code, "_k", c.left.to_sql()) + ["return _k"],
@@ -542,10 +544,25 @@ class JoinPlanner:
                 c.join.join_type, right.source, within=(w.before.millis, w.after.millis)
                 if w else None, left_key=lf, right_key=rf, kind=c.kind, left_width=left_width,
                 right_width=right.width, grace_ms=w.grace.millis if w and w.grace else None,
-                left_repartition=not self._is_key_of_source(c.left),
+                left_repartition=left_repartition,
                 right_repartition=not self._is_key_of_source(c.right),
                 text=c.join.criteria.to_sql()))
         return out
+
+    def _left_repartition(self, pos: int, c: _Criteria, keyed_by: set[str]
+                          ) -> tuple[bool, set[str]]:
+        """Whether the left input of JOIN ``pos`` must be repartitioned, and the expressions
+        its result is keyed by. The first JOIN's left is a source (keyed by its key column);
+        a later JOIN's left is the previous result, keyed by that join's expressions (equal
+        on every joined row), or by a synthetic ROWKEY after a FULL OUTER join."""
+        pair = {self._norm(c.left), self._norm(c.right)}
+        if pos == 1:
+            repartition = not self._is_key_of_source(c.left)
+        else:
+            repartition = self._norm(c.left) not in keyed_by
+        if c.join.join_type == "FULL" or c.kind == "FK_TABLE_TABLE":
+            return repartition, set()
+        return repartition, pair if repartition or pos == 1 else keyed_by | pair
 
     def _is_key_of_source(self, e: ast.Expression) -> bool:
         if not isinstance(e, ast.ColumnRef):

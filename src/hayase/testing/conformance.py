@@ -71,9 +71,26 @@ def _error_kind(exc: BaseException) -> str | None:
     return None
 
 
-def _run_statements(driver: Any, case: TestCase) -> None:
+# ksqlDB's test harness runs every case with this service id (conformance README, section 6).
+QTT_SERVICE_ID = "some.ksql.service.id"
+
+
+def _run_statements(driver: Any, case: TestCase) -> dict[str, Any]:
+    """Run the case's statements; returns the internal topics (ksqlDB's names) of the
+    persistent queries they started, name -> :class:`~hayase.sql.topology.InternalTopic`."""
+    from hayase.sql.plan import QueryPlan
+    from hayase.sql.topology import internal_topics, query_prefix
+
+    default_key = str(driver.session_properties().get("ksql.persistence.default.format.key")
+                      or "KAFKA")
+    internal: dict[str, Any] = {}
     for stmt in case.statements:
-        driver.execute(stmt)
+        for result in driver.execute(stmt):
+            if isinstance(result, QueryPlan):
+                prefix = query_prefix(result.query_id, QTT_SERVICE_ID)
+                for topic in internal_topics(result, default_key):
+                    internal.setdefault(prefix + topic.name, topic)
+    return internal
 
 
 def run_case(case: TestCase) -> Outcome:
@@ -84,7 +101,7 @@ def run_case(case: TestCase) -> Outcome:
     expected = case.expected_exception
     try:
         driver = TestDriver(case.properties, immediate=False)
-        _run_statements(driver, case)
+        internal = _run_statements(driver, case)
         driver.run_case(case.inputs)
     except Exception as e:  # judged below: a KsqlError may be the expected outcome
         kind = _error_kind(e)
@@ -105,7 +122,7 @@ def run_case(case: TestCase) -> Outcome:
     if expected is not None:
         return Outcome(case, False, f"expected a {expected.kind} error "
                                     f"({expected.type.rsplit('.', 1)[-1]}: {expected.message})")
-    reason = check_outputs(driver, case) or check_post(driver, case)
+    reason = check_outputs(driver, case) or check_post(driver, case, internal)
     return Outcome(case, reason is None, reason or "")
 
 
@@ -221,7 +238,10 @@ def _partitions_of(driver: Any, case: TestCase, topic: str, source: Any) -> int:
     return 1
 
 
-def check_post(driver: Any, case: TestCase) -> str | None:
+def check_post(driver: Any, case: TestCase, internal: dict[str, Any] | None = None
+               ) -> str | None:
+    """The case's post-conditions; ``internal``: the queries' internal topics by name."""
+    internal = internal or {}
     post = case.post
     if not post:
         return None
@@ -249,11 +269,16 @@ def check_post(driver: Any, case: TestCase) -> str | None:
     topics = post.get("topics") or {}
     blacklist = topics.get("blacklist")
     if blacklist:
-        for t in driver.created_topics:
+        for t in [*driver.created_topics, *internal]:
             if re.fullmatch(blacklist, t):
                 return f"post: topic {t} matches the blacklist {blacklist}"
     for spec in topics.get("topics", []) or []:
         name = spec["name"]
+        if name in internal:
+            mismatch = _format_mismatch(f"topic {name}", spec, internal[name])
+            if mismatch:
+                return mismatch
+            continue
         source = driver.sink_for(name)
         if source is None:
             return f"post: topic {name} was not created"
