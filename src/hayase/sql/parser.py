@@ -324,6 +324,13 @@ class _Builder(Transformer):  # type: ignore[type-arg]
             return lit
         return self._check_literal(lit, meta, negated=False)
 
+    def _literal_error(self, message: str, meta: Any) -> ParseError:
+        """ksqlDB's message for a literal refused while building the AST names the column
+        after the literal's (its node location is 1-based and its message prefix adds one);
+        ``column`` stays the literal's."""
+        line, col = _shift(self.base_line, self.base_col, meta.line, meta.column)
+        return ParseError(f"line {line}:{col + 1}: {message}", line, col)
+
     def _check_literal(self, lit: ast.Literal, meta: Any, negated: bool) -> ast.Literal:
         if lit.type in (INTEGER, BIGINT) and isinstance(lit.value, int):
             v = -lit.value if negated else lit.value
@@ -333,12 +340,12 @@ class _Builder(Transformer):  # type: ignore[type-arg]
                 lit.type = BIGINT
             else:
                 text = ("-" if negated else "") + getattr(lit, "text", str(lit.value))
-                raise self._error(f"Invalid numeric literal: {text}", meta)
+                raise self._literal_error(f"Invalid numeric literal: {text}", meta)
             lit.value = v
         elif lit.type == DOUBLE and isinstance(lit.value, float):
             if math.isinf(lit.value):
                 text = ("-" if negated else "") + getattr(lit, "text", "")
-                raise self._error(f"Number overflows DOUBLE: {text}", meta)
+                raise self._literal_error(f"Number overflows DOUBLE: {text}", meta)
             if negated:
                 lit.value = -lit.value
         elif negated and isinstance(lit.value, decimal.Decimal):

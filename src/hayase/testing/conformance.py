@@ -84,8 +84,12 @@ def _run_statements(driver: Any, case: TestCase) -> dict[str, Any]:
     default_key = str(driver.session_properties().get("ksql.persistence.default.format.key")
                       or "KAFKA")
     internal: dict[str, Any] = {}
+    line = 0
     for stmt in case.statements:
-        for result in driver.execute(stmt):
+        # ksqlDB's test executor parses the statements joined by newlines: an error's line
+        # is its statement's line in that script (the leading newlines only place it there).
+        text, line = "\n" * line + stmt, line + stmt.count("\n") + 1
+        for result in driver.execute(text):
             if isinstance(result, QueryPlan):
                 prefix = query_prefix(result.query_id, QTT_SERVICE_ID)
                 for topic in internal_topics(result, default_key):
