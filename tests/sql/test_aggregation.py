@@ -154,3 +154,16 @@ def test_aggregation_errors(sql: str, message: str) -> None:
 def test_group_by_takes_value_expressions_only() -> None:
     with pytest.raises(ParseError):
         plan_of("CREATE TABLE T AS SELECT COUNT(*) FROM S GROUP BY NAME AND ID;")
+
+
+def test_sum_list_adds_the_elements_of_each_array_and_wraps_like_java() -> None:
+    setup = ("CREATE STREAM A (ID INT KEY, I ARRAY<INT>, D ARRAY<DOUBLE>) "
+             "WITH (kafka_topic='a', format='JSON');")
+    plan = plan_of("CREATE TABLE T AS SELECT ID, SUM_LIST(I) AS SI, SUM_LIST(D) AS SD FROM A "
+                   "GROUP BY ID;", setup)
+    assert str(plan.sink.source.schema) == "ID INTEGER KEY, SI INTEGER, SD DOUBLE"
+    out = aggregate(plan, [(1, [1, 2, None], [0.5]), (1, None, None),
+                           (1, [2147483647], [1.0, 1.0])])
+    assert out == [(1, 3, 0.5), (1, 3, 0.5), (1, -2147483646, 2.5)]
+    with pytest.raises(StatementError, match="does not accept parameters"):
+        plan_of("CREATE TABLE T AS SELECT ID, SUM_LIST(NAME) FROM S GROUP BY ID;")

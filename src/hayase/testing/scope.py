@@ -16,7 +16,7 @@ EXCLUDED_FORMATS: frozenset[str] = frozenset({"AVRO", "PROTOBUF", "PROTOBUF_NOSR
 # Functions that exist only in ksqlDB's functional-test jar.
 TEST_ONLY_FUNCTIONS: frozenset[str] = frozenset({
     "TEST_UDF", "TEST_UDAF", "TEST_UDTF", "BAD_UDF", "VAR_ARG", "MID_VAR_ARG", "GENERIC_VAR_ARG",
-    "OBJ_COL_ARG", "MULTI_ARG", "FIVE_ARG", "THROWING_UDTF", "SUM_LIST", "TOSTRUCT",
+    "OBJ_COL_ARG", "MULTI_ARG", "FIVE_ARG", "THROWING_UDTF", "TOSTRUCT",
 })
 
 # Language features not delivered yet: regex over the statements (upper-cased, whitespace

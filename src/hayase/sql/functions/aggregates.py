@@ -27,6 +27,7 @@ from hayase.sql.types import (
     DOUBLE,
     INTEGER,
     STRING,
+    ArrayType,
     DecimalType,
     SqlType,
     array_of,
@@ -153,6 +154,38 @@ def _sum(types: list[SqlType], literals: list[Any]) -> BoundAggregate:
 
 
 register_aggregate("SUM", _sum)
+
+
+def _sum_list(types: list[SqlType], literals: list[Any]) -> BoundAggregate:
+    """ksqlDB's SUM_LIST: the sum of the (non-null) elements of every ARRAY<INT|BIGINT|DOUBLE>
+    folded in; a null array adds nothing. Integers wrap like Java's."""
+    element = types[0].element if len(types) == 1 and isinstance(types[0], ArrayType) else None
+    if element is None or element.base not in ("INTEGER", "BIGINT", "DOUBLE"):
+        raise _fail("SUM_LIST", types)
+    fixes: dict[str, Callable[[Any], Any]] = {"INTEGER": wrap_int, "BIGINT": wrap_bigint,
+                                               "DOUBLE": float}
+    fix = fixes[element.base]
+    zero: Any = 0.0 if element.base == "DOUBLE" else 0
+
+    def total(values: list[Any]) -> Any:
+        acc = zero
+        for v in values:
+            if v is not None:
+                acc = fix(acc + v)
+        return acc
+
+    def add(acc: Any, args: tuple[Any, ...]) -> Any:
+        return acc if args[0] is None else fix(acc + total(args[0]))
+
+    def undo(acc: Any, args: tuple[Any, ...]) -> Any:
+        return acc if args[0] is None else fix(acc - total(args[0]))
+
+    return BoundAggregate("SUM_LIST", element, lambda: zero, add, lambda acc: acc, undo,
+                          lambda a, b: fix(a + b))
+
+
+register_aggregate("SUM_LIST", _sum_list,
+                   description="Returns the sum of the elements contained in the list.")
 
 
 def _avg(types: list[SqlType], literals: list[Any]) -> BoundAggregate:
