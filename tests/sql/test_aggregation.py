@@ -167,3 +167,14 @@ def test_sum_list_adds_the_elements_of_each_array_and_wraps_like_java() -> None:
     assert out == [(1, 3, 0.5), (1, 3, 0.5), (1, -2147483646, 2.5)]
     with pytest.raises(StatementError, match="does not accept parameters"):
         plan_of("CREATE TABLE T AS SELECT ID, SUM_LIST(NAME) FROM S GROUP BY ID;")
+
+
+def test_collect_map_merges_the_maps_a_later_value_wins() -> None:
+    setup = ("CREATE STREAM M (ID INT KEY, E MAP<STRING, INT>) "
+             "WITH (kafka_topic='m', format='JSON');")
+    plan = plan_of("CREATE TABLE T AS SELECT ID, COLLECT_MAP(E) AS C FROM M GROUP BY ID;", setup)
+    assert str(plan.sink.source.schema) == "ID INTEGER KEY, C MAP<STRING, INTEGER>"
+    out = aggregate(plan, [(1, {"a": 1}), (1, None), (1, {"a": 2, "b": 3})])
+    assert out == [(1, {"a": 1}), (1, {"a": 1}), (1, {"a": 2, "b": 3})]
+    with pytest.raises(StatementError, match="does not accept parameters"):
+        plan_of("CREATE TABLE T AS SELECT ID, COLLECT_MAP(NAME) FROM S GROUP BY ID;")

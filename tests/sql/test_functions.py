@@ -54,6 +54,9 @@ D = decimal.Decimal
     ("MD5(S)", "S STRING", ("a",), "0cc175b9c0f1b6a831c399e269772661"),
     ("URL_EXTRACT_HOST(S)", "S STRING", ("http://x.com:80/p?q=1#f",), "x.com"),
     ("URL_EXTRACT_PARAMETER(S, 'q')", "S STRING", ("http://x.com/p?q=1",), "1"),
+    ("INT_FROM_BOOLEAN(B)", "B BOOLEAN", (True,), 1),
+    ("INT_FROM_BOOLEAN(B)", "B BOOLEAN", (False,), 0),
+    ("INT_FROM_BOOLEAN(B)", "B BOOLEAN", (None,), None),
 ])
 def test_string_functions(expr: str, cols: str, row: tuple[object, ...], expected: object) -> None:
     assert evaluate(expr, cols, row) == expected

@@ -29,6 +29,7 @@ from hayase.sql.types import (
     STRING,
     ArrayType,
     DecimalType,
+    MapType,
     SqlType,
     array_of,
     map_of,
@@ -259,6 +260,24 @@ def _collect_list(types: list[SqlType], literals: list[Any]) -> BoundAggregate:
 
     return BoundAggregate("COLLECT_LIST", array_of(types[0]), list, add, list, undo,
                           lambda a, b: (a + b)[:limit])
+
+
+def _collect_map(types: list[SqlType], literals: list[Any]) -> BoundAggregate:
+    """ksqlDB's COLLECT_MAP: the entries of every MAP folded into one (a later value wins);
+    a null map adds nothing. Streams only (no undo)."""
+    if len(types) != 1 or not isinstance(types[0], MapType):
+        raise _fail("COLLECT_MAP", types)
+
+    def add(acc: dict[Any, Any], args: tuple[Any, ...]) -> dict[Any, Any]:
+        return acc if args[0] is None else {**acc, **args[0]}
+
+    return BoundAggregate("COLLECT_MAP", types[0], dict, add, dict, None,
+                          lambda a, b: {**a, **b})
+
+
+register_aggregate("COLLECT_MAP", _collect_map,
+                   description="Gather all of the values from an input grouping into a single "
+                               "Map field.")
 
 
 def _collect_set(types: list[SqlType], literals: list[Any]) -> BoundAggregate:

@@ -407,6 +407,8 @@ simple("BIGINT_FROM_BYTES", [(["BYTES"], BIGINT), (["BYTES", S], BIGINT)],
        _from_bytes_num("bigint"))
 simple("DOUBLE_FROM_BYTES", [(["BYTES"], DOUBLE), (["BYTES", S], DOUBLE)],
        _from_bytes_num("double"))
+simple("INT_FROM_BOOLEAN", [(["BOOLEAN"], INTEGER)], lambda b: 1 if b else 0,
+       category="CONVERSIONS", description="Converts a Boolean value to an Integer value")
 
 
 # --------------------------------------------------------------------------- URL
