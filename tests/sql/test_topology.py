@@ -137,3 +137,16 @@ def test_table_group_by_always_repartitions_and_materializes_the_source() -> Non
 
 def test_stateless_stream_query_has_no_internal_topics() -> None:
     assert topics("CREATE STREAM O AS SELECT * FROM S3 PARTITION BY V;") == {}
+
+
+def test_group_by_a_qualified_key_column_needs_no_repartition() -> None:
+    got = topics("CREATE TABLE O AS SELECT S.ID, COUNT(*) AS C FROM S3 S GROUP BY S.ID;")
+    assert "Aggregate-GroupBy-repartition" not in got
+
+
+@pytest.mark.parametrize(("group_by", "repartition"), [("S3.ID", False), ("S2.ID", True)])
+def test_group_by_over_a_join_repartitions_unless_by_its_key(group_by: str,
+                                                             repartition: bool) -> None:
+    got = topics(f"CREATE TABLE O AS SELECT {group_by}, COUNT(*) AS C FROM S3 JOIN S2 "
+                 f"WITHIN 1 SECOND ON S3.ID = S2.ID GROUP BY {group_by};")
+    assert ("Aggregate-GroupBy-repartition" in got) is repartition

@@ -82,16 +82,18 @@ def internal_topics(plan: QueryPlan, default_key_format: str = "KAFKA") -> list[
             out.append(InternalTopic("KsqlTopic-Reduce-changelog", source.key_format,
                                      source.value_format))
     if aggregate is not None and plan.sources:
-        out.extend(_aggregate_topics(plan, aggregate, regroups=bool(joins)))
+        rekey = _regroups_join(joins[-1], aggregate) if joins else \
+            not _groups_by_stream_key(plan.sources[0], aggregate)
+        out.extend(_aggregate_topics(plan, aggregate, rekey))
     return out
 
 
-def _aggregate_topics(plan: QueryPlan, agg: AggregateStep, regroups: bool) -> list[InternalTopic]:
+def _aggregate_topics(plan: QueryPlan, agg: AggregateStep, rekey: bool) -> list[InternalTopic]:
     source = plan.sources[0]
     key = plan.sink.source.key_format
     value = source.value_format
     out: list[InternalTopic] = []
-    if regroups or not _groups_by_stream_key(source, agg):
+    if rekey:
         out.append(InternalTopic("Aggregate-GroupBy-repartition", key, value))
     out.append(InternalTopic("Aggregate-Aggregate-Materialize-changelog", key, value))
     if agg.emit_final:
@@ -104,8 +106,23 @@ def _groups_by_stream_key(source: DataSource, agg: AggregateStep) -> bool:
     groupBy always repartitions in Kafka Streams)."""
     if source.source_type is not SourceType.STREAM or not source.schema.key:
         return False
-    text = agg.text.replace("`", "").replace(" ", "").upper()
-    return text == ",".join(c.name.upper() for c in source.schema.key)
+    grouped = [_unqualified(e) for e in agg.text.split(",")]
+    return grouped == [c.name.upper() for c in source.schema.key]
+
+
+def _regroups_join(last: JoinStep, agg: AggregateStep) -> bool:
+    """The result of a join is keyed by the last JOIN's left expression (a synthetic ROWKEY
+    after FULL OUTER): grouping by exactly that column needs no repartition."""
+    left = last.text.strip().strip("()").split(" = ")[0]
+    return last.join_type.upper() == "FULL" or \
+        agg.text.replace("`", "").strip().upper() != left.replace("`", "").strip().upper()
+
+
+def _unqualified(expression: str) -> str:
+    """``SRC.COL`` or ``COL`` as ``COL`` (upper-case, unquoted); other text unchanged."""
+    text = expression.replace("`", "").strip().upper()
+    head, dot, tail = text.rpartition(".")
+    return tail if dot and head.isidentifier() and tail.isidentifier() else text
 
 
 @dataclass
