@@ -150,3 +150,13 @@ def test_group_by_over_a_join_repartitions_unless_by_its_key(group_by: str,
     got = topics(f"CREATE TABLE O AS SELECT {group_by}, COUNT(*) AS C FROM S3 JOIN S2 "
                  f"WITHIN 1 SECOND ON S3.ID = S2.ID GROUP BY {group_by};")
     assert ("Aggregate-GroupBy-repartition" in got) is repartition
+
+
+def test_join_after_a_foreign_key_join_on_the_left_table_key_needs_no_repartition() -> None:
+    setup = SETUP + ("CREATE TABLE T3 (ID INT PRIMARY KEY, FK INT) WITH (kafka_topic='t3', "
+                     "key_format='KAFKA', value_format='JSON');")
+    plan = plan_after(setup, "CREATE TABLE O AS SELECT T3.ID, T.VAL FROM T3 JOIN T ON T3.FK = T.ID "
+                             "JOIN T2 ON T3.ID = T2.ID;")
+    steps = [s for s in plan.steps if isinstance(s, JoinStep)]
+    assert [s.kind for s in steps] == ["FK_TABLE_TABLE", "TABLE_TABLE"]
+    assert not steps[1].left_repartition

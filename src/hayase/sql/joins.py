@@ -560,8 +560,12 @@ class JoinPlanner:
             repartition = not self._is_key_of_source(c.left)
         else:
             repartition = self._norm(c.left) not in keyed_by
-        if c.join.join_type == "FULL" or c.kind == "FK_TABLE_TABLE":
+        if c.join.join_type == "FULL":
             return repartition, set()
+        if c.kind == "FK_TABLE_TABLE":  # keyed by the left table's primary key
+            first = self.sides[0]
+            return repartition, {f"#{first.offset + first.source.schema.index(k.name)}"
+                                 for k in first.source.schema.key}
         return repartition, pair if repartition or pos == 1 else keyed_by | pair
 
     def _is_key_of_source(self, e: ast.Expression) -> bool:
