@@ -30,7 +30,7 @@ records (retract, then add), which may go to different partitions, like KTable g
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import Counter as MetricCounter
@@ -59,6 +59,12 @@ LATE_RECORDS = MetricCounter(
 DEFAULT_RETENTION_MS = 24 * 3600 * 1000
 
 StoreFactory = Callable[[int], StateStore]
+# fn(messages, start, offsets) -> index of the first message not applied (see batch_path)
+BatchPath = Callable[[Sequence[Any], int, dict[tuple[str, int], int]], int]
+
+
+class _Handover(Exception):
+    """An expression failed in the batch path: the general path evaluates (and logs) it."""
 
 
 class HashableList(list):  # type: ignore[type-arg]
@@ -151,6 +157,7 @@ class AggregateQuery(StatelessQuery):
                        and not any(c.namespace is Namespace.HEADERS
                                    for c in self.source.schema.columns))
         self._tumbling = self.size == self.advance
+        self._batch_mode = False  # inside _plain_batch: expression errors hand over
 
     def _grace_and_retention(self, spec: WindowSpec | None) -> tuple[int, int]:
         """Kafka Streams' defaults as ksqlDB configures them: without GRACE PERIOD the
@@ -294,6 +301,134 @@ class AggregateQuery(StatelessQuery):
         if self.window_type == "SESSION":
             return self._session(st, rec, gk, row, ts)
         return self._time_windows(st, rec, gk, row, ts)
+
+    # ------------------------------------------------------------------ batch path
+
+    def batch_path(self) -> BatchPath | None:
+        """The Kafka runtime's loop over a consumed batch for the common case, when this query
+        has one (stream rows into TUMBLING windows, EMIT FINAL): see :meth:`_plain_batch`."""
+        if self._fused and self._tumbling and self.emit_final:
+            return self._plain_batch
+        return None
+
+    def _on_expression_error(self, error: Exception) -> None:
+        if self._batch_mode:
+            raise _Handover from error
+        super()._on_expression_error(error)
+
+    def _plain_batch(self, messages: Sequence[Any], start: int,
+                     offsets: dict[tuple[str, int], int]) -> int:
+        """Apply ``messages[start:]`` (confluent-kafka Messages) while each is a plain record,
+        and return the index of the first one that is not (``len(messages)`` when all were);
+        the caller runs that one through :meth:`process`, then may call again after it.
+        ``offsets[(topic, partition)]`` gets the next offset of the records applied.
+
+        Plain: no consumer error, a key and a value that deserialize, a valid event time,
+        WHERE and the GROUP BY key evaluated without error and non-null, the window neither
+        late nor closing another (those emit or log: the general path). The state changes are
+        those :meth:`process` makes for such a record, without a Record object and the calls
+        of the general path per record; nothing is changed before a record is known plain."""
+        if self.repartition_topic is not None:
+            return start
+        topic = self.source_topic
+        kdes, vdes = self._key_serde.deserialize, self._value_serde.deserialize
+        extract, filters, key_fn = self._extract_ts, self.filters, self.key_fn
+        add, init = self.agg.add, self.agg.init
+        size, grace = self.size, self.grace
+        n = len(messages)
+        i = start
+        part = -1
+        last = applied = -1
+        st: PartitionState | None = None
+        self._batch_mode = True
+        try:
+            while i < n:
+                msg = messages[i]
+                if msg.error() is not None:
+                    break
+                p = msg.partition()
+                if p != part or st is None:
+                    if st is not None and last >= 0:
+                        self._applied(st, (topic, part), last, applied, offsets)
+                    st = self.states.get(p) or self.state(p)
+                    maps = st.store.hot_maps()
+                    if maps is None:
+                        st = None
+                        break
+                    cache, dirty = maps
+                    cget, sget = cache.get, st.store.get
+                    open_windows = st.open_windows
+                    part, last = p, -1
+                    applied = st.offsets.get((topic, p), -1)
+                off = msg.offset()
+                if off < applied:  # already reflected in the (restored) state
+                    last = off
+                    i += 1
+                    continue
+                try:
+                    key = kdes(msg.key())
+                    value = vdes(msg.value())
+                    if key is None or value is None:
+                        break
+                    columns = key + value
+                    ts = msg.timestamp()[1]
+                    if extract is not None:
+                        ts = extract(columns, ts)
+                    row = columns + (ts, p, off)
+                    passed = True
+                    for pred in filters:
+                        if pred(row) is not True:
+                            passed = False
+                            break
+                    gk = key_fn(row) if passed else ()
+                except Exception:  # noqa: BLE001 - the general path reports it
+                    break
+                if gk is None or ts < 0:
+                    break
+                if passed:
+                    stream_time = st.stream_time
+                    if ts > stream_time:
+                        stream_time = ts
+                    ws = ts - ts % size
+                    we = ws + size
+                    close = stream_time - grace
+                    first = st.first_end
+                    if we <= close or (first is not None and first <= close):
+                        break  # late (counted, logged) or closing windows (emits)
+                    st.stream_time = stream_time
+                    if ws > st.store_time:
+                        st.store_time = ws
+                    skey = ("W", gk, ws)
+                    old = cget(skey)
+                    if old is None:
+                        old = sget(skey)
+                    if old is None:
+                        new = (add(init(), row), ts, False)
+                        group = open_windows.get(we)
+                        if group is None:
+                            group = open_windows[we] = {}
+                        group[gk] = ws
+                        if first is None or we < first:
+                            st.first_end = we
+                    else:
+                        accs, agg_ts, emitted = old
+                        new = (add(accs, row), ts if ts > agg_ts else agg_ts, emitted)
+                    cache[skey] = dirty[skey] = new
+                last = off
+                i += 1
+        finally:
+            self._batch_mode = False
+            if st is not None and last >= 0:
+                self._applied(st, (topic, part), last, applied, offsets)
+        return i
+
+    @staticmethod
+    def _applied(st: PartitionState, tp: tuple[str, int], last: int, applied: int,
+                 offsets: dict[tuple[str, int], int]) -> None:
+        """Positions after a run of records of one partition up to offset ``last``."""
+        offsets[tp] = last + 1
+        if last >= applied:  # some were applied now (not only skipped)
+            st.offsets[tp] = last + 1
 
     # ------------------------------------------------------------------ unwindowed
 

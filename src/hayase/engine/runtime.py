@@ -238,6 +238,8 @@ class QueryWorker:
                     if t.startswith(group_id(service_id, query.query_id) + "-")}
         self._purge = RepartitionPurge(base, internal, purge_interval_ms / 1000.0) \
             if internal else None
+        # The query's own loop over a batch's plain records (aggregations: see batch_path).
+        self._batch_path = query.batch_path() if isinstance(query, AggregateQuery) else None
         self._merger: TimestampMerger | None = None
         if isinstance(query, JoinQuery):
             self._merger = TimestampMerger(
@@ -300,8 +302,18 @@ class QueryWorker:
     def process_batch(self, messages: list[Message]) -> None:
         offsets = self._pending
         process, produce, record = self.query.process, self._produce, self._record
+        batch_path = self._batch_path
         consumed = produced = 0
-        for msg in messages:
+        i, n = 0, len(messages)
+        while i < n:
+            if batch_path is not None:  # the plain records in one call; the others below
+                j = batch_path(messages, i, offsets)
+                consumed += j - i
+                if j >= n:
+                    break
+                i = j
+            msg = messages[i]
+            i += 1
             err = msg.error()
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF:

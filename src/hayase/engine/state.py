@@ -69,6 +69,13 @@ class StateStore:
         the changelog keeps with each entry (see :mod:`hayase.engine.changelog`)."""
         raise NotImplementedError
 
+    def hot_maps(self) -> tuple[dict[Any, Any], dict[Any, Any]] | None:
+        """``(cache, dirty)`` for an operator's per-record loop, or None: ``cache.get(k)`` is a
+        live entry's value (None: not cached, ask :meth:`get`), and ``cache[k] = dirty[k] = v``
+        is exactly ``put(k, v)`` (two dict stores instead of a method call per record). Valid
+        until the next commit."""
+        return None
+
     def apply(self, entries: list[tuple[Any, Any]]) -> None:
         """Apply committed entries (from a changelog) and make them durable."""
         for key, value in entries:
@@ -99,6 +106,9 @@ class MemoryStore(StateStore):
     def delete(self, key: Any) -> None:
         if self.data.pop(key, None) is not None or key in self._dirty:
             self._dirty[key] = None
+
+    def hot_maps(self) -> tuple[dict[Any, Any], dict[Any, Any]] | None:
+        return self.data, self._dirty
 
     def items(self) -> Iterator[tuple[Any, Any]]:
         return ((k, v) for k, v in self.data.items() if k != META_KEY)
@@ -176,6 +186,9 @@ class RocksDBStore(StateStore):
     def put(self, key: Any, value: Any) -> None:
         self._cache[key] = value
         self._dirty[key] = value
+
+    def hot_maps(self) -> tuple[dict[Any, Any], dict[Any, Any]] | None:
+        return self._cache, self._dirty
 
     def delete(self, key: Any) -> None:
         self._cache.pop(key, None)
