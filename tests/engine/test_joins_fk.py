@@ -2,9 +2,11 @@
 left rows' subscriptions travel to the right table's task of the foreign key, the answers
 back to the left row's task, and answers to a left row that changed since are dropped.
 
-The topics are simulated in memory (three partitions, murmur2 placement like the runtime's
-producer, internal records delivered in random order across partitions), tasks crash and
-restart from their last commit, and the final table must be the join of the final tables."""
+The topics are simulated in memory (three partitions each, or different counts on each side,
+murmur2 placement like the runtime's producer, internal records delivered in random order across
+partitions), tasks (Kafka Streams' (sub-topology, partition): the right table and the
+registrations have their own) crash and restart from their last commit, and the final table must
+be the join of the final tables."""
 
 from __future__ import annotations
 
@@ -22,19 +24,22 @@ from hayase.engine.processing_log import ProcessingLog
 from hayase.engine.record import OutputRecord, Record
 from hayase.engine.state import META_KEY, MemoryStore
 from hayase.sql import Session  # type: ignore[attr-defined]
-from hayase.sql.errors import StatementError
 from hayase.sql.plan import QueryPlan
 
 N = 3
 PREFIX = "_confluent-ksql-svc_query_CTAS_J_0"
 
 
-def _sql(join: str) -> str:
+# (left partitions, right partitions): equal, and different counts on both sides
+COUNTS = [(N, N), (3, 2), (2, 5)]
+
+
+def _sql(join: str, nl: int = N, nr: int = N) -> str:
     return (
         "CREATE TABLE L (ID STRING PRIMARY KEY, FK STRING, V INT) WITH "
-        f"(KAFKA_TOPIC='l', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON', PARTITIONS={N});"
+        f"(KAFKA_TOPIC='l', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON', PARTITIONS={nl});"
         "CREATE TABLE R (ID STRING PRIMARY KEY, NAME STRING) WITH "
-        f"(KAFKA_TOPIC='r', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON', PARTITIONS={N});"
+        f"(KAFKA_TOPIC='r', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON', PARTITIONS={nr});"
         f"CREATE TABLE J AS SELECT L.ID, FK, V, NAME FROM L {join} JOIN R ON L.FK = R.ID;")
 
 
@@ -54,16 +59,22 @@ class SnapshotStore(MemoryStore):
 
 
 class Cluster:
-    """Topics of N partitions in memory, one consumer position per (topic, partition)."""
+    """Topics in memory (``nl`` partitions for the left table and the responses, ``nr`` for
+    the right table and the registrations), one consumer position per (topic, partition),
+    one store per task as the runtime numbers them."""
 
-    def __init__(self, join: str, rng: random.Random) -> None:
+    def __init__(self, join: str, rng: random.Random, nl: int = N, nr: int = N) -> None:
         self.rng = rng
-        self.snapshots: dict[int, dict[Any, Any]] = {p: {} for p in range(N)}
-        plan = [r for r in Session({}).execute(_sql(join)) if isinstance(r, QueryPlan)][0]
+        plan = [r for r in Session({}).execute(_sql(join, nl, nr))
+                if isinstance(r, QueryPlan)][0]
         q = make_query(plan, ProcessingLog(), store_factory=self._store,
                        repartition_prefix=PREFIX)
         assert isinstance(q, JoinQuery)
         self.q = q
+        like = {"l": nl, "r": nr}
+        self.counts = {**like, **{t: like[src] for t, src in q.internal_topics()}}
+        self.tasks = q.plan_tasks(self.counts.get)
+        self.snapshots: dict[int, dict[Any, Any]] = {t: {} for t in range(self.tasks)}
         self.logs: dict[tuple[str, int], list[OutputRecord]] = {}
         self.pos: dict[tuple[str, int], int] = {}
         self.sink: list[OutputRecord] = []
@@ -76,7 +87,9 @@ class Cluster:
             self.sink.append(out)
             return
         assert out.key is not None
-        p = out.partition if out.partition is not None else kafka_partition(out.key, N)
+        n = self.counts[out.topic]
+        p = out.partition if out.partition is not None else kafka_partition(out.key, n)
+        assert p < n
         self.logs.setdefault((out.topic, p), []).append(out)
 
     def pending(self) -> list[tuple[str, int]]:
@@ -89,17 +102,17 @@ class Cluster:
         for out in self.q.process(Record(tp[0], tp[1], off, r.timestamp, r.key, r.value, ())):
             self.produce(out)
 
-    def commit(self, partition: int) -> None:
-        if partition in self.q.states:
-            self.q.commit(partition)
+    def commit(self, task: int) -> None:
+        if task in self.q.states:
+            self.q.commit(task)
 
-    def crash(self, partition: int) -> None:
+    def crash(self, task: int) -> None:
         """The task loses what it did since its last commit and resumes from there (what
         it produced meanwhile stays in the topics: it is produced again, a duplicate)."""
-        self.q.states.pop(partition, None)
-        offsets = self.snapshots[partition].get(META_KEY, {}).get("offsets", {})
+        self.q.states.pop(task, None)
+        offsets = self.snapshots[task].get(META_KEY, {}).get("offsets", {})
         for topic, p in list(self.pos):
-            if p == partition:
+            if self.q.task_of(topic, p) == task:
                 self.pos[(topic, p)] = offsets.get((topic, p), 0)
 
     def drain(self, crash_every: int = 0) -> None:
@@ -111,9 +124,9 @@ class Cluster:
             self.step(self.rng.choice(todo))
             n += 1
             if n % 7 == 0:
-                self.commit(self.rng.randrange(N))
+                self.commit(self.rng.randrange(self.tasks))
             if crash_every and n % crash_every == 0:
-                self.crash(self.rng.randrange(N))
+                self.crash(self.rng.randrange(self.tasks))
 
 
 def _key(s: str) -> bytes:
@@ -172,18 +185,20 @@ def _feed(c: Cluster, ops: list[Op], start: int = 0) -> None:
             c.produce(OutputRecord("r", _key(f"r{k}"), value, i))
 
 
+@pytest.mark.parametrize("counts", COUNTS)
 @pytest.mark.parametrize("join", ["INNER", "LEFT"])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=ops_strategy, seed=st.integers(0, 2**16))
-def test_final_table_is_the_join_of_the_final_tables(join: str, ops: list[Op],
-                                                     seed: int) -> None:
-    c = Cluster(join, random.Random(seed))
+def test_final_table_is_the_join_of_the_final_tables(join: str, counts: tuple[int, int],
+                                                     ops: list[Op], seed: int) -> None:
+    c = Cluster(join, random.Random(seed), *counts)
     # Sources arrive in any interleaving of their partitions; internal records in any order.
     _feed(c, ops)
     c.drain()
     assert _final_sink(c.sink) == _expected(ops, join)
 
 
+@pytest.mark.parametrize("counts", COUNTS)
 @pytest.mark.parametrize("join", ["INNER", "LEFT"])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=ops_strategy, seed=st.integers(0, 2**16))
@@ -194,9 +209,9 @@ def test_final_table_is_the_join_of_the_final_tables(join: str, ops: list[Op],
 @example(ops=[("L", 2, 0), ("L-", 1, None), ("L", 1, None), ("L", 0, 0), ("R-", 0, None),
               ("L", 0, None), ("L", 0, None), ("L", 1, 1), ("R", 0, 0), ("R", 3, 0),
               ("R", 3, 0)], seed=0)
-def test_tasks_crashing_between_commits_still_give_the_exact_table(join: str, ops: list[Op],
-                                                                   seed: int) -> None:
-    c = Cluster(join, random.Random(seed))
+def test_tasks_crashing_between_commits_still_give_the_exact_table(
+        join: str, counts: tuple[int, int], ops: list[Op], seed: int) -> None:
+    c = Cluster(join, random.Random(seed), *counts)
     _feed(c, ops[: len(ops) // 2])
     c.drain(crash_every=5)
     _feed(c, ops[len(ops) // 2:], len(ops) // 2)
@@ -240,9 +255,45 @@ def test_a_stale_answer_is_dropped() -> None:
         [{"FK": "r2", "V": 2, "NAME": "two"}]
 
 
-def test_partition_counts_hayase_run_cannot_place_are_refused() -> None:
+def test_any_partition_counts_are_accepted() -> None:
+    """ksqlDB's "Should allow partition count mismatch": the sides need no co-partitioning."""
     c = Cluster("INNER", random.Random(0))
-    c.q.check_copartitioning({"l": 3, "r": 3}.get)
-    c.q.check_copartitioning({"l": 1, "r": 4}.get)  # ksqlDB's "partition count mismatch"
-    with pytest.raises(StatementError, match="same number of partitions"):
-        c.q.check_copartitioning({"l": 2, "r": 3}.get)
+    for counts in ({"l": 3, "r": 3}, {"l": 1, "r": 4}, {"l": 2, "r": 3}, {"l": 5, "r": 2}):
+        c.q.check_copartitioning(counts.get)
+
+
+def test_the_right_table_and_the_registrations_are_a_sub_topology_of_their_own() -> None:
+    """Kafka Streams' task ids: (sub-topology, partition), numbered one sub-topology after
+    the other (left 2 partitions: tasks 0-1; right 5: tasks 2-6, the changelog's 7)."""
+    c = Cluster("INNER", random.Random(0), 2, 5)
+    reg, resp = c.q.fk_topics[0]
+    assert c.q.subtopologies() == [("l", resp), ("r", reg)]
+    assert c.tasks == 7
+    assert [c.q.task_of("l", p) for p in range(2)] == [0, 1]
+    assert [c.q.task_of(resp, p) for p in range(2)] == [0, 1]
+    assert [c.q.task_of(t, p) for t in ("r", reg) for p in range(5)] == [2, 3, 4, 5, 6] * 2
+    # Right rows and subscriptions live in the right table's tasks only.
+    c.produce(OutputRecord("r", b"r7", orjson.dumps({"NAME": "seven"}), 1))
+    c.produce(OutputRecord("l", b"l1", orjson.dumps({"FK": "r7", "V": 1}), 2))
+    c.drain()
+    right_task = 2 + kafka_partition(b"r7", 5)
+    left_task = kafka_partition(b"l1", 2)
+    assert {k[0] for k in c.q.states[right_task].store.data if k != META_KEY} == {"T", "S"}
+    assert {k[2] for k in c.q.states[left_task].store.data if k != META_KEY} == {"L"}
+    assert _final_sink(c.sink) == {"l1": {"FK": "r7", "V": 1, "NAME": "seven"}}
+
+
+def test_a_right_table_topic_read_by_another_input_is_not_split_off() -> None:
+    """A topic cannot be in two sub-topologies: when another input also reads the right
+    table's topic, both sides share tasks and need equal counts (or one partition)."""
+    plan = [r for r in Session({}).execute(
+        "CREATE TABLE L (ID STRING PRIMARY KEY, FK STRING) WITH "
+        "(KAFKA_TOPIC='t', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON', PARTITIONS=2);"
+        "CREATE TABLE R (ID STRING PRIMARY KEY, FK STRING) WITH "
+        "(KAFKA_TOPIC='t', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON', PARTITIONS=2);"
+        "CREATE TABLE J AS SELECT L.ID, R.FK AS RFK FROM L JOIN R ON L.FK = R.ID;")
+        if isinstance(r, QueryPlan)][0]
+    q = make_query(plan, ProcessingLog(), repartition_prefix=PREFIX)
+    assert isinstance(q, JoinQuery)
+    assert len(q.subtopologies()) == 1
+    q.check_copartitioning({"t": 2}.get)

@@ -1,4 +1,6 @@
-"""A foreign-key table-table join over 3-partition tables in two `hayase run` processes: the
+"""A foreign-key table-table join over multi-partition tables (the same count on both sides,
+and different counts: the right table and the registrations then run as a sub-topology of
+their own, Kafka Streams' tasks (sub-topology, partition)) in two `hayase run` processes: the
 subscriptions and answers travel through the subscription-registration and -response topics;
 one process is SIGKILLed mid-stream and the survivor takes its tasks over (state restored from
 the changelog). The output table (last record per key) must be exactly the join of the final
@@ -20,7 +22,6 @@ from hayase.client.admin import Admin
 
 pytestmark = pytest.mark.integration
 
-PARTITIONS = 3
 ORDERS = 600
 CUSTOMERS = 30
 BASE_TS = int(time.time() * 1000)
@@ -41,12 +42,17 @@ def _start(sql: Path, bootstrap: str, service: str, state: Path) -> subprocess.P
 
 
 
-def test_fk_join_over_partitions_survives_a_sigkill(kafka, topic_name, tmp_path: Path) -> None:
+# (orders partitions, customers partitions); with 2 members the range assignor gives orders
+# partition 1 to one member and customers partition 1 to the other in the (2, 5) case.
+@pytest.mark.parametrize("counts", [(3, 3), (2, 5)], ids=["3-3", "2-5"])
+def test_fk_join_over_partitions_survives_a_sigkill(kafka, topic_name, tmp_path: Path,
+                                                    counts: tuple[int, int]) -> None:
     bootstrap = kafka.bootstrap_servers
     t = {name: f"{topic_name}-{name}" for name in ("orders", "customers", "enriched")}
     admin = Admin({"bootstrap.servers": bootstrap})
-    for name in ("orders", "customers"):
-        admin.create_topic(t[name], partitions=PARTITIONS, replication_factor=1)
+    for name, n in zip(("orders", "customers"), counts, strict=True):
+        admin.create_topic(t[name], partitions=n, replication_factor=1)
+    sink_partitions = counts[0]  # sized like the left table
     sql = tmp_path / "fk.sql"
     sql.write_text(
         f"CREATE TABLE ORDERS (ID STRING PRIMARY KEY, CUSTOMER STRING, AMOUNT INT) WITH "
@@ -76,7 +82,8 @@ def test_fk_join_over_partitions_survives_a_sigkill(kafka, topic_name, tmp_path:
         half = ORDERS // 2
         _produce(bootstrap, t["orders"], [order(i, i % CUSTOMERS, i) for i in range(half)])
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and len(read_table(bootstrap, t["enriched"], PARTITIONS)) < half // 3:
+        while time.monotonic() < deadline and \
+                len(read_table(bootstrap, t["enriched"], sink_partitions)) < half // 3:
             time.sleep(0.3)
         outputs.append(stop_and_read(procs[0], signal.SIGKILL))  # mid-stream
         # While the survivor takes over: customers renamed (answers to every subscriber),
@@ -99,7 +106,7 @@ def test_fk_join_over_partitions_survives_a_sigkill(kafka, topic_name, tmp_path:
                 for oid, (cust, amount) in orders.items() if cust in customers}
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and procs[1].poll() is None:
-            got = read_table(bootstrap, t["enriched"], PARTITIONS)
+            got = read_table(bootstrap, t["enriched"], sink_partitions)
             if got == want:
                 break
             time.sleep(1)

@@ -184,15 +184,19 @@ REKEYED_JOIN_GROUP_BY = (
 
 
 class Cluster:
-    """Partitioned topics in memory: records placed like the Java client (murmur2)."""
+    """Partitioned topics in memory: records placed like the Java client (murmur2);
+    ``counts``: topics with another partition count than ``partitions``."""
 
-    def __init__(self, partitions: int) -> None:
+    def __init__(self, partitions: int, counts: Mapping[str, int] | None = None) -> None:
         self.n = partitions
+        self.counts = counts or {}
         self.logs: dict[tuple[str, int], list[Record]] = {}
 
     def produce(self, topic: str, key: bytes | None, value: bytes | None, ts: int,
                 partition: int | None = None) -> None:
-        p = partition if partition is not None else kafka_partition(key or b"", self.n)
+        n = self.counts.get(topic, self.n)
+        p = partition if partition is not None else kafka_partition(key or b"", n)
+        assert p < n
         log_ = self.logs.setdefault((topic, p), [])
         log_.append(Record(topic, p, len(log_), ts, key, value))
 
@@ -237,6 +241,9 @@ def test_group_by_over_a_partitioned_join_is_exact_across_a_restart(plan_text: s
     assert rep in query.source_topics
     assert topics.created[rep] == (3, None, REPARTITION_CONFIGS)
     assert any(t.endswith("-Join-repartition") for t in query.source_topics) is rekeyed
+    # One sub-topology: task p is partition p of every topic, as before FK sub-topologies.
+    assert len(query.subtopologies()) == 1
+    assert topics.created[changelog_topic("svc_", "CTAS_BY_REGION_0")][0] == 3
     cluster = Cluster(3)
     users = {f"u{i}": f"r{i % 4}" for i in range(12)}
     for user, region in users.items():
@@ -264,4 +271,77 @@ def test_group_by_over_a_partitioned_join_is_exact_across_a_restart(plan_text: s
         row = want.setdefault(users[f"u{i % 12}"], {"N": 0, "TOTAL": 0})
         row["N"] += 1
         row["TOTAL"] += i
+    assert _final_table(cluster, "br") == want
+
+
+# ------------------------------------------- FK joins: the right table's own sub-topology
+
+FK_JOIN = (
+    "CREATE TABLE ORDERS (ID STRING PRIMARY KEY, CUST STRING, V BIGINT) WITH (KAFKA_TOPIC='o', "
+    "KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');"
+    "CREATE TABLE CUSTOMERS (ID STRING PRIMARY KEY, REGION STRING) WITH (KAFKA_TOPIC='c', "
+    "KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');")
+FK_GROUP_BY = FK_JOIN + (
+    "CREATE TABLE BY_REGION WITH (KAFKA_TOPIC='br', KEY_FORMAT='KAFKA') AS SELECT C.REGION AS "
+    "REGION, COUNT(*) AS N, SUM(O.V) AS TOTAL FROM ORDERS O JOIN CUSTOMERS C ON O.CUST = C.ID "
+    "GROUP BY C.REGION;")
+
+
+@pytest.mark.parametrize(("left", "right"), [(3, 2), (2, 5), (3, 3), (1, 4)])
+def test_fk_join_tasks_are_numbered_per_sub_topology(left: int, right: int,
+                                                     tmp_path: Path) -> None:
+    """Any partition counts run (ksqlDB's "partition count mismatch" is allowed): the left
+    table and the responses are sub-topology 0 (tasks 0..left-1), the right table and the
+    registrations sub-topology 1 (the next ``right`` tasks); one changelog partition each."""
+    topics = FakeTopics(o=left, c=right)
+    plan = _plan(FK_JOIN + "CREATE TABLE J AS SELECT O.ID, CUST, V, REGION FROM ORDERS O "
+                           "JOIN CUSTOMERS C ON O.CUST = C.ID;")
+    query = build_query(plan, {}, topics, "svc_", tmp_path)
+    assert isinstance(query, JoinQuery)
+    reg, resp = query.fk_topics[0]
+    assert query.subtopologies() == [("o", resp), ("c", reg)]
+    assert topics.created[reg][0] == right and topics.created[resp][0] == left
+    assert topics.created[changelog_topic("svc_", "CTAS_J_0")][0] == left + right
+    assert [query.task_of("o", p) for p in range(left)] == list(range(left))
+    assert [query.task_of(reg, p) for p in range(right)] == list(range(left, left + right))
+    query.close()
+
+
+@pytest.mark.parametrize("crash", [
+    False,
+    pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=(
+        "known limit: after a crash the restarted left task forwards the joined rows of FK "
+        "answers re-sent in another order, under new source positions, so the GroupBy "
+        "repartition marks do not recognise the copies (equal partition counts too)"))),
+], ids=["restart", "crash"])
+def test_group_by_over_an_fk_join_of_different_counts_is_exact_across_a_restart(
+        crash: bool, tmp_path: Path) -> None:
+    """No regression of the GROUP BY repartition: the joined rows (from the left tasks)
+    move by region through the GroupBy repartition topic, sized like the left table."""
+    topics = FakeTopics(o=3, c=2)
+    query = build_query(_plan(FK_GROUP_BY), {}, topics, "svc_", tmp_path)
+    rep = f"{PREFIX}CTAS_BY_REGION_0-Aggregate-GroupBy-repartition"
+    assert topics.created[rep][0] == 3 and rep in query.subtopologies()[0]
+    cluster = Cluster(3, topics.counts)
+    customers = {f"c{i}": f"r{i % 4}" for i in range(10)}
+    for cust, region in customers.items():
+        cluster.produce("c", cust.encode(), json.dumps({"REGION": region}).encode(), 1)
+    orders = {f"o{i}": (f"c{i % 10}", i) for i in range(150)}
+    for oid, (cust, v) in orders.items():
+        cluster.produce("o", oid.encode(), json.dumps({"CUST": cust, "V": v}).encode(), 10)
+    positions: dict[tuple[str, int], int] = {}
+    cluster.run(query, positions, stop_after=300)
+    for task in list(query.states):
+        query.commit(task)
+    if crash:
+        cluster.run(query, positions, stop_after=150)  # processed, never committed
+    query.close()
+    query = build_query(_plan(FK_GROUP_BY), {}, topics, "svc_", tmp_path)
+    cluster.run(query, {})  # every topic from its start: the state's offsets decide
+    query.close()
+    want: dict[str, dict[str, int]] = {}
+    for cust, v in orders.values():
+        row = want.setdefault(customers[cust], {"N": 0, "TOTAL": 0})
+        row["N"] += 1
+        row["TOTAL"] += v
     assert _final_table(cluster, "br") == want

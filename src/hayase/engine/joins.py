@@ -21,8 +21,13 @@ joins the result of node k-1 with source k+1. A node's inputs and outputs are ei
   table row; the result is keyed by the left key; a right update re-emits every left row that
   references it.
 
-Everything stays in a :class:`~hayase.engine.state.StateStore` per task (source partition), so
-the runtime can commit it with the input offsets and write its changelog, as aggregations do.
+Everything stays in a :class:`~hayase.engine.state.StateStore` per task, so the runtime can
+commit it with the input offsets and write its changelog, as aggregations do. A task is Kafka
+Streams' (sub-topology, partition): on the Kafka runtime each foreign-key node's right table
+and subscription-registration topic form a sub-topology of their own (so the two tables may
+have any partition counts); every other topic belongs to sub-topology 0. Tasks are numbered
+sub-topology by sub-topology (:meth:`JoinQuery.plan_tasks`): task ``n`` logs to changelog
+partition ``n``.
 Store keys: ``("W", node, side, key)`` window lists, ``("O", node, ts, side, key)`` outer store
 entries, ``("T", node, side, key)`` table rows; the metadata entry holds the offsets and the
 clocks (``{"offsets": ..., "clocks": {node: [stream time, left observed, right observed]}}``).
@@ -104,7 +109,7 @@ class _Input:
 
 @dataclass
 class _TaskState:
-    """A task's (source partition's) store plus the indexes rebuilt from it on open."""
+    """A task's store plus the indexes rebuilt from it on open."""
 
     store: StateStore
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
@@ -197,6 +202,10 @@ class JoinQuery(ProcessingLogReporter):
         # FK nodes run through subscription topics: node -> (registration, response)
         self.fk_topics: dict[int, tuple[str, str]] = {}
         self.internal_like: dict[str, str] = {}  # internal topic -> source topic it sizes like
+        # Sub-topologies other than 0: topic -> sub-topology (FK right tables, registration)
+        self.subtopology: dict[str, int] = {}
+        self._task_base: dict[str, int] = {}  # topic -> number of its sub-topology's task 0
+        self._task = 0  # the task of the record being processed
         self._rep_seq = 0
         if repartition_prefix is not None:
             self._plan_repartitions(repartition_prefix)
@@ -289,16 +298,17 @@ class JoinQuery(ProcessingLogReporter):
 
     def _check_fk_partitions(self, node: int,
                              partitions_of: Callable[[str], int | None]) -> None:
-        """An FK join needs no co-partitioning (ksqlDB allows different counts), but
-        hayase run keeps one task per partition number across a query's topics, and the
-        consumer group's range assignment keeps partition ``p`` of every topic on one member
-        only when the counts are equal (or one side has a single partition)."""
+        """An FK join needs no co-partitioning (ksqlDB allows different counts): its right
+        table runs in a sub-topology of its own. Only when that table's topic is also read
+        by another input (it cannot be in two sub-topologies) do both sides share tasks,
+        which the range assignment keeps on one member only for equal counts (or one side
+        with a single partition)."""
         left_topic = self.internal_like.get(self.fk_topics[node][1]) if node in \
             self.fk_topics else self.inputs[0].source.topic
         right = self.inputs[node + 1]
         lp = partitions_of(left_topic or self.inputs[0].source.topic) or 1
         rp = partitions_of(right.source.topic) or 1
-        if lp > 1 and rp > 1 and lp != rp:
+        if lp > 1 and rp > 1 and lp != rp and right.source.topic not in self.subtopology:
             raise StatementError(
                 f"Foreign-key join with `{right.source.name}`: hayase run needs both sides "
                 f"with the same number of partitions, or one side with a single partition "
@@ -313,6 +323,31 @@ class JoinQuery(ProcessingLogReporter):
         takes). Repartition topics are co-partitioned with the side they join; an FK node's
         registration topic with its right table, its response topic with its left side."""
         return list(self.internal_like.items())
+
+    def subtopologies(self) -> list[tuple[str, ...]]:
+        """The topics of each sub-topology (index: its id), in :attr:`source_topics` order."""
+        groups: list[list[str]] = [[] for _ in range(1 + max(self.subtopology.values(),
+                                                              default=0))]
+        for topic in self.source_topics:
+            groups[self.subtopology.get(topic, 0)].append(topic)
+        return [tuple(g) for g in groups]
+
+    def plan_tasks(self, partitions_of: Callable[[str], int | None]) -> int:
+        """Number the tasks (sub-topology, partition) sub-topology by sub-topology, each
+        sub-topology having as many tasks as its widest topic; returns how many tasks there
+        are (the changelog's partitions). Until it is called every topic's partition ``p``
+        is task ``p`` (one process, or one sub-topology)."""
+        base = 0
+        self._task_base = {}
+        for topics in self.subtopologies():
+            for topic in topics:
+                self._task_base[topic] = base
+            base += max((partitions_of(t) or 1) for t in topics)
+        return base
+
+    def task_of(self, topic: str, partition: int) -> int:
+        """The task that processes this partition of one of :attr:`source_topics`."""
+        return self._task_base.get(topic, 0) + partition
 
     @property
     def source_topic(self) -> str:
@@ -382,7 +417,8 @@ class JoinQuery(ProcessingLogReporter):
 
     def process(self, rec: Record) -> list[OutputRecord]:
         """Run one source record through the join chain; returns the sink records."""
-        st = self.state(rec.partition)
+        self._task = task = self._task_base.get(rec.topic, 0) + rec.partition
+        st = self.states.get(task) or self.state(task)
         tp = (rec.topic, rec.partition)
         applied = st.offsets.get(tp)
         if applied is not None and rec.offset < applied:
@@ -585,6 +621,12 @@ class JoinQuery(ProcessingLogReporter):
         self.rep_topics[resp] = (node, RESPONSE)
         self.internal_like[reg] = self.inputs[node + 1].source.topic
         self.internal_like[resp] = left_like
+        right = self.inputs[node + 1].source.topic
+        if len(self.by_topic[right]) == 1 and right not in self.subtopology:
+            # Kafka Streams' sub-topology of the right table and the registrations (placed
+            # like it); the left side and the responses stay in sub-topology 0.
+            sub = 1 + max(self.subtopology.values(), default=0)
+            self.subtopology[right] = self.subtopology[reg] = sub
 
     def _source_key_serde(self, index: int) -> tuple[str, Any] | None:
         """(format identity, serde) of a source's single key column, None when keyless."""
@@ -1058,7 +1100,7 @@ class JoinQuery(ProcessingLogReporter):
     def _aggregate_forwarded(self, rec: Record) -> list[OutputRecord]:
         """A joined row forwarded by its group key (see :meth:`repartition_aggregate`)."""
         agg = self.aggregate
-        agg._st = agg.state(rec.partition)
+        agg._st = agg.state(self._task)
         agg._current = rec
         return list(agg._from_repartition(agg._st, rec))
 
@@ -1068,7 +1110,7 @@ class JoinQuery(ProcessingLogReporter):
         assert rec is not None
         if self.aggregate is not None:
             agg = self.aggregate
-            agg._st = agg.state(rec.partition)
+            agg._st = agg.state(self._task)
             agg._current = rec
             return list(agg._run_steps(rec, row, 0, tombstone, False, None, ts, None, None))
         assert self.project is not None

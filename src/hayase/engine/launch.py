@@ -200,9 +200,11 @@ def build_query(plan: QueryPlan, properties: Mapping[str, Any], topics: Topics,
         topics.ensure_topic(name, topics.partitions(query.source_topic), internal,
                             REPARTITION_CONFIGS)
     if isinstance(query, STATEFUL):
-        # Task p logs to changelog partition p: as many as the query's widest topic (an FK
-        # join's sides may differ).
-        tasks = max((topics.partitions(t) or 1) for t in query.source_topics)
+        # Task n logs to changelog partition n. A join's tasks are (sub-topology, partition)
+        # numbered one sub-topology after the other (an FK join's right table has its own);
+        # an aggregation's task p reads partition p of its topics.
+        tasks = query.plan_tasks(topics.partitions) if isinstance(query, JoinQuery) else \
+            max((topics.partitions(t) or 1) for t in query.source_topics)
         topics.ensure_topic(changelog_topic(service_id, plan.query_id), tasks, internal,
                             CHANGELOG_CONFIGS)
     return query

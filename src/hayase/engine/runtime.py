@@ -135,6 +135,10 @@ def _record_factory() -> Callable[..., Record]:
 _new_record = _record_factory()
 
 
+def _partition_task(_topic: str, partition: int) -> int:
+    return partition
+
+
 def group_id(service_id: str, query_id: str) -> str:
     return f"_confluent-ksql-{service_id}query_{query_id}"
 
@@ -213,8 +217,9 @@ class QueryWorker:
             # then idles: bare consumption of 1M records on one partition took 2.4-3.6 s with
             # the default and 0.9 s with 50 ms.
             "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
-            # Partition p of every topic to one member: a task (state store, changelog
-            # partition p) spans partition p of the sources and repartition topics.
+            # Partition p of every topic with the same partition count to one member: a task
+            # (state store, changelog partition) spans partition p of the topics of its
+            # sub-topology, which are co-partitioned (see JoinQuery.task_of).
             "partition.assignment.strategy": "range",
         })
         self.producer = Producer({
@@ -240,11 +245,19 @@ class QueryWorker:
             if internal else None
         # The query's own loop over a batch's plain records (aggregations: see batch_path).
         self._batch_path = query.batch_path() if isinstance(query, AggregateQuery) else None
-        self._merger: TimestampMerger | None = None
+        # Task of a consumed partition: a join's (sub-topology, partition), else the partition.
+        self._task_of: Callable[[str, int], int] = query.task_of \
+            if isinstance(query, JoinQuery) else _partition_task
+        # Joins: one timestamp merger per sub-topology (a task reads only its own topics).
+        self._mergers: list[TimestampMerger] = []
+        self._merger_of: dict[str, TimestampMerger] = {}
         if isinstance(query, JoinQuery):
-            self._merger = TimestampMerger(
-                query.source_topics, self._lag, timestamp=lambda m: m.timestamp()[1],
-                topic_of=lambda m: m.topic(), partition_of=lambda m: m.partition())
+            for topics in query.subtopologies():
+                merger = TimestampMerger(
+                    topics, self._lag, timestamp=lambda m: m.timestamp()[1],
+                    topic_of=lambda m: m.topic(), partition_of=lambda m: m.partition())
+                self._mergers.append(merger)
+                self._merger_of.update(dict.fromkeys(topics, merger))
         self.thread = threading.Thread(target=self._run, name=f"query-{query.query_id}",
                                        daemon=True)
 
@@ -348,7 +361,8 @@ class QueryWorker:
         remaining = self.producer.flush(30)
         if remaining or self._failure:
             raise DeliveryFailed(self._failure or f"{remaining} records not acknowledged")
-        for task in sorted({p for _t, p in offsets}):  # task p: partition p of each topic
+        task_of = self._task_of
+        for task in sorted({task_of(t, p) for t, p in offsets}):
             self._commit_state(task)
         if offsets:
             try:
@@ -367,7 +381,7 @@ class QueryWorker:
             if self._purge is not None:
                 self._purge.committed(offsets)
 
-    def _commit_state(self, partition: int) -> None:
+    def _commit_state(self, partition: int) -> None:  # partition: the task (changelog's)
         query, writer = self.query, self.changelog
         if writer is None or not isinstance(query, STATEFUL):
             return
@@ -389,27 +403,28 @@ class QueryWorker:
         if isinstance(query, STATEFUL) and self.changelog is not None:
             topic = self.changelog.topic
             # A task spans partition p of several topics (a join's sides, a repartition
-            # topic): restore once.
+            # topic, the topics of one sub-topology): restore once. Its changelog partition
+            # is its number.
             restored: dict[int, Any] = {}
             for tp in partitions:
-                task = tp.partition
+                task = self._task_of(tp.topic, tp.partition)
                 if task in restored:
                     applied = restored[task].offsets.get((tp.topic, tp.partition))
                     tp.offset = OFFSET_BEGINNING if applied is None else applied
                     continue
-                st = query.state(tp.partition)
+                st = query.state(task)
 
-                def progress(done: int, total: int, p: int = tp.partition) -> None:
-                    log.info("%s: restoring partition %d from %s: %d/%d records",
-                             query.query_id, p, topic, done, total)
+                def progress(done: int, total: int, t: int = task) -> None:
+                    log.info("%s: restoring partition %d of %s: %d/%d records",
+                             query.query_id, t, topic, done, total)
 
                 n = restore(self.client_conf, topic, task, st.store, progress,
                             writer=self.changelog)
                 if n:
-                    query.close_partition(tp.partition)  # reopen: offsets, index from store
-                    st = query.state(tp.partition)
-                log.info("%s: partition %d state ready (%d changelog records restored)",
-                         query.query_id, tp.partition, n)
+                    query.close_partition(task)  # reopen: offsets, index from store
+                    st = query.state(task)
+                log.info("%s: task %d state ready (%d changelog records restored)",
+                         query.query_id, task, n)
                 restored[task] = st
                 # The state is the truth about positions: a group offset the restored state
                 # does not reflect was committed by a member that lost the partition before
@@ -465,13 +480,27 @@ class QueryWorker:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         query = self.query
-        if self._merger is not None:
-            self._merger.forget(tp.partition for tp in partitions)
+        for tp in partitions:
+            merger = self._merger_of.get(tp.topic)
+            if merger is not None:
+                merger.forget((tp.partition,))
         if isinstance(query, STATEFUL):
             if self._pending:
                 self.commit_pending()  # the state of what was processed goes with the task
-            for tp in partitions:
-                query.close_partition(tp.partition)
+            for task in {self._task_of(tp.topic, tp.partition) for tp in partitions}:
+                query.close_partition(task)
+
+    def _in_task_order(self, batch: list[Message]) -> list[Message]:
+        """What may be processed now, each task's records in timestamp order."""
+        if len(self._mergers) == 1:
+            self._mergers[0].add(m for m in batch if m.error() is None)
+            return self._mergers[0].ready(time.monotonic())
+        merger_of = self._merger_of
+        for m in batch:
+            if m.error() is None:
+                merger_of[m.topic() or ""].add((m,))
+        now = time.monotonic()
+        return [m for merger in self._mergers for m in merger.ready(now)]
 
     def _run(self) -> None:
         try:
@@ -479,9 +508,8 @@ class QueryWorker:
                                     on_revoke=self._on_revoke)
             while not self.stop_event.is_set():
                 batch = self.consumer.consume(num_messages=BATCH_SIZE, timeout=0.2)
-                if self._merger is not None:  # joins: Kafka Streams' timestamp order
-                    self._merger.add(m for m in batch if m.error() is None)
-                    batch = self._merger.ready(time.monotonic())
+                if self._mergers:  # joins: Kafka Streams' timestamp order
+                    batch = self._in_task_order(batch)
                 if batch:
                     self.process_batch(batch)
                 elif self._pending and time.monotonic() >= self._next_commit:
