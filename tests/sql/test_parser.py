@@ -90,6 +90,12 @@ def test_syntax_error_reports_line_and_column() -> None:
     assert "Syntax Error" in str(e.value)
 
 
+def test_unknown_first_word_is_an_unknown_statement() -> None:
+    with pytest.raises(ParseError) as e:
+        parse("SELECT 1 FROM x;\n  RUN SCRIPT 'foo';")
+    assert e.value.message.startswith("line 2:3: Syntax Error\nUnknown statement 'RUN'")
+
+
 def test_string_escapes_and_comments() -> None:
     stmts = parse("-- a comment; with a semicolon\nSELECT 'a;''b' /* c; */ FROM x; SELECT 2 FROM y")
     assert len(stmts) == 2

@@ -200,6 +200,9 @@ def _convert_error(e: lark.exceptions.UnexpectedInput, text: str, line: int,
     el, ec = _shift(line, column, getattr(e, "line", 1) or 1, getattr(e, "column", 1) or 1)
     if isinstance(e, lark.exceptions.UnexpectedToken):
         tok = e.token
+        if tok.type != "$END" and not text[:getattr(tok, "start_pos", 1) or 0].strip():
+            # ksqlDB names a statement whose first word starts no statement it knows.
+            return ParseError(f"line {el}:{ec}: Syntax Error\nUnknown statement '{tok}'", el, ec)
         msg = "mismatched input '<EOF>'" if tok.type == "$END" else f"mismatched input '{tok}'"
         expected = sorted(_describe_terminal(t) for t in e.expected if not t.startswith("__"))
         if expected:
