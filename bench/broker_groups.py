@@ -24,7 +24,6 @@ per write either. This is a benchmark, never a test: nothing here asserts a spee
 from __future__ import annotations
 
 import argparse
-import logging
 import statistics
 import sys
 import threading
@@ -34,38 +33,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
+from hayase.client.admin import Admin
+from hayase.client.config import quiet_logger
 from hayase.testing.brokers import ApacheBackend, EmbeddedBroker, apache_available
 
 PARTITIONS = 6
 MEMBERS = 3
 
 
-def _quiet() -> logging.Logger:
-    log = logging.getLogger("bench.librdkafka")
-    log.addHandler(logging.NullHandler())
-    log.propagate = False
-    return log
-
-
-def create_topic(bootstrap: str, topic: str) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _quiet()})  # type: ignore[dict-item]
-    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(60)
-    deadline = time.monotonic() + 60
-    while True:
-        md = admin.list_topics(timeout=10).topics.get(topic)
-        if md is not None and md.error is None and len(md.partitions) == PARTITIONS and all(
-                p.leader >= 0 for p in md.partitions.values()):
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"topic {topic} has no leaders")
-        time.sleep(0.1)
-
-
 def prefill(bootstrap: str, topic: str, records: int, value_size: int) -> None:
     p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
-                  "logger": _quiet()})
+                  "logger": quiet_logger()})
     value = b"x" * value_size
     for i in range(records):
         while True:
@@ -102,7 +81,7 @@ class Group:
     def _member(self, i: int, group_id: str) -> None:
         c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": group_id,
                       "client.id": f"member-{i}", "auto.offset.reset": "earliest",
-                      "enable.auto.commit": False, "logger": _quiet()})
+                      "enable.auto.commit": False, "logger": quiet_logger()})
 
         def on_assign(consumer: Consumer, parts: list[TopicPartition]) -> None:
             consumer.assign(parts)
@@ -151,7 +130,8 @@ class Group:
 def throughput_run(bootstrap: str, records: int, value_size: int) -> tuple[float, float]:
     """(records/s, seconds until the group was stable)."""
     topic = f"bench-tp-{uuid.uuid4().hex[:8]}"
-    create_topic(bootstrap, topic)
+    Admin({"bootstrap.servers": bootstrap}, 60).create_topic(topic, PARTITIONS,
+                                                             wait_for_leaders=True)
     prefill(bootstrap, topic, records, value_size)
     lock = threading.Lock()
     count = 0
@@ -183,7 +163,8 @@ def throughput_run(bootstrap: str, records: int, value_size: int) -> tuple[float
 def latency_run(bootstrap: str, rate: int, seconds: float) -> tuple[float, float, int]:
     """(p50 ms, p99 ms, records) of end-to-end latency at `rate` records/s."""
     topic = f"bench-lat-{uuid.uuid4().hex[:8]}"
-    create_topic(bootstrap, topic)
+    Admin({"bootstrap.servers": bootstrap}, 60).create_topic(topic, PARTITIONS,
+                                                             wait_for_leaders=True)
     latencies: list[int] = []
     lock = threading.Lock()
 
@@ -212,7 +193,7 @@ def latency_run(bootstrap: str, rate: int, seconds: float) -> tuple[float, float
 
 def _produce_at_rate(bootstrap: str, topic: str, rate: int, seconds: float) -> int:
     p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0,
-                  "logger": _quiet()})
+                  "logger": quiet_logger()})
     total = int(rate * seconds)
     interval = 1.0 / rate
     started = time.perf_counter()

@@ -17,7 +17,6 @@ This is a benchmark, never a test: nothing here asserts a speed.
 from __future__ import annotations
 
 import argparse
-import logging
 import pstats
 import statistics
 import sys
@@ -28,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
+from hayase.client.admin import Admin
+from hayase.client.config import quiet_logger
 from hayase.testing.brokers import ApacheBackend, EmbeddedBroker, apache_available
 
 MB = 1024 * 1024
@@ -59,30 +59,9 @@ class ProfiledBroker(EmbeddedBroker):
         return [cmd[0], "-m", "cProfile", "-o", str(self.profile_path), *cmd[1:]]
 
 
-def _quiet() -> logging.Logger:
-    log = logging.getLogger("bench.librdkafka")
-    log.addHandler(logging.NullHandler())
-    log.propagate = False
-    return log
-
-
-def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _quiet()})  # type: ignore[dict-item]
-    admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(60)
-    deadline = time.monotonic() + 60
-    while True:
-        md = admin.list_topics(timeout=10).topics.get(topic)
-        if md is not None and md.error is None and all(
-                p.leader >= 0 for p in md.partitions.values()) and len(md.partitions) == partitions:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"topic {topic} has no leaders")
-        time.sleep(0.1)
-
-
 def produce(bootstrap: str, topic: str, records: int, value_size: int) -> float:
     p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
-                  "logger": _quiet()})
+                  "logger": quiet_logger()})
     value = b"x" * value_size
     failed = 0
 
@@ -110,7 +89,7 @@ def produce(bootstrap: str, topic: str, records: int, value_size: int) -> float:
 
 def consume(bootstrap: str, topic: str, partitions: int, records: int) -> float:
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:6]}",
-                  "enable.auto.commit": False, "logger": _quiet()})
+                  "enable.auto.commit": False, "logger": quiet_logger()})
     got = 0
     started = time.perf_counter()
     c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
@@ -135,7 +114,8 @@ def bench_backend(name: str, broker: EmbeddedBroker | ApacheBackend, args: argpa
     try:
         for i in range(args.runs):
             topic = f"bench-{i}-{uuid.uuid4().hex[:8]}"
-            create_topic(broker.bootstrap_servers, topic, args.partitions)
+            Admin({"bootstrap.servers": broker.bootstrap_servers}, 60).create_topic(
+                topic, args.partitions, wait_for_leaders=True)
             p = produce(broker.bootstrap_servers, topic, args.records, args.value_size)
             c = consume(broker.bootstrap_servers, topic, args.partitions, args.records)
             run = Run(p, c, args.records, args.value_size)

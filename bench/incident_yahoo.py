@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import multiprocessing as mp
 import shutil
 import subprocess
@@ -58,13 +57,6 @@ SHORT = {"round_robin": "round-robin", "round_robin_long_linger": "round-robin+l
          "sticky": "sticky", "producer_key": "producer key"}
 
 
-def _quiet() -> logging.Logger:
-    log = logging.getLogger("bench.librdkafka")
-    log.addHandler(logging.NullHandler())
-    log.propagate = False
-    return log
-
-
 # --- the consumer measuring end-to-end latency (its own process: its GIL is not the producers')
 
 def consume_latencies(bootstrap: str, topic: str, partitions: int, start_ms: Any,
@@ -73,8 +65,10 @@ def consume_latencies(bootstrap: str, topic: str, partitions: int, start_ms: Any
     the warm-up is over; records before it only prime the fetch path)."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+    from hayase.client.config import quiet_logger
+
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"incident-{uuid.uuid4().hex[:6]}",
-                  "enable.auto.commit": False, "fetch.wait.max.ms": 50, "logger": _quiet()})
+                  "enable.auto.commit": False, "fetch.wait.max.ms": 50, "logger": quiet_logger()})
     c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
     lat: list[float] = []
     seen = 0
@@ -132,6 +126,7 @@ class Fleet:
 
     def __init__(self, bootstrap: str, topic: str, strategy: str, producers: int, rate: float,
                  linger_ms: int, value_size: int) -> None:
+        from hayase.client.config import quiet_logger
         from hayase.client.partitioners import PartitionedProducer
 
         partitioner = "round_robin" if strategy.startswith("round_robin") else strategy
@@ -141,7 +136,7 @@ class Fleet:
             PartitionedProducer({
                 "bootstrap.servers": bootstrap, "client.id": f"incident-{strategy}-{i:02d}",
                 "linger.ms": linger_ms, "acks": "all", "statistics.interval.ms": 1000,
-                "stats_cb": st.on_stats, "logger": _quiet(),
+                "stats_cb": st.on_stats, "logger": quiet_logger(),
             }, partitioner=partitioner)  # type: ignore[arg-type]
             for i, st in enumerate(self.stats)
         ]
@@ -358,22 +353,6 @@ class Row:
     broker_side: dict[str, float]
 
 
-def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _quiet()})  # type: ignore[dict-item]
-    admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(60)
-    deadline = time.monotonic() + 60
-    while True:
-        md = admin.list_topics(timeout=10).topics.get(topic)
-        if md is not None and md.error is None and len(md.partitions) == partitions and all(
-                p.leader >= 0 for p in md.partitions.values()):
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"topic {topic} has no leaders")
-        time.sleep(0.1)
-
-
 def run_doctor(url: str, interval: float) -> str:
     """`hayase broker doctor` as an operator would run it; its function if the CLI lacks it."""
     cmd = [sys.executable, "-m", "hayase", "broker", "doctor", "--metrics-url", url,
@@ -412,7 +391,10 @@ def _shorten(doctor: str, keep: int = 2) -> str:
 def run_strategy(backend: Any, probe: BrokerProbe, strategy: str, args: argparse.Namespace) -> Row:
     topic = f"incident-{strategy}-{uuid.uuid4().hex[:6]}"
     bootstrap = backend.bootstrap_servers
-    create_topic(bootstrap, topic, args.partitions)
+    from hayase.client.admin import Admin
+
+    Admin({"bootstrap.servers": bootstrap}, 60).create_topic(topic, args.partitions,
+                                                             wait_for_leaders=True)
     linger = args.long_linger_ms if strategy == "round_robin_long_linger" else args.linger_ms
     fleet = Fleet(bootstrap, topic, strategy, args.producers, args.rate, linger, args.value_size)
     ctx = mp.get_context("spawn")

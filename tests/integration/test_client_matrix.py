@@ -8,13 +8,12 @@ independently of hayase's own code."""
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 from confluent_kafka import TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 from matrix_clients import CLIENTS, CODECS, Read, Rec
 
+from hayase.client.admin import Admin
 from hayase.client.partitioners import murmur2 as hayase_murmur2
 
 PARTITIONS = 3
@@ -73,16 +72,8 @@ def _records(client: str, codec: str) -> list[Rec]:
 
 
 def _create(bootstrap: str, topic: str) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(30)
-    deadline = time.monotonic() + 30
-    while True:  # wait until every partition has a leader
-        md = admin.list_topics(topic, timeout=10).topics[topic]
-        if md.error is None and len(md.partitions) == PARTITIONS and all(
-                p.leader >= 0 for p in md.partitions.values()):
-            return
-        assert time.monotonic() < deadline, f"no leaders for {topic}"
-        time.sleep(0.2)
+    Admin({"bootstrap.servers": bootstrap}, 30).create_topic(topic, PARTITIONS,
+                                                             wait_for_leaders=True)
 
 
 def _high_watermarks(bootstrap: str, topic: str) -> list[int]:

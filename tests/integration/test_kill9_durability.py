@@ -38,8 +38,8 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, NewTopic
 
+from hayase.client.admin import Admin
 from hayase.client.config import quiet_logger
 from hayase.testing.brokers import ApacheBackend, EmbeddedBroker, apache_available
 
@@ -144,16 +144,8 @@ class SequencedProducer:
 
 
 def _create_topic(bootstrap: str, topic: str, configs: dict[str, str] | None = None) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, PARTITIONS, 1, config=configs or {})])[topic].result(60)
-    deadline = time.monotonic() + 60
-    while True:
-        md = admin.list_topics(timeout=10).topics.get(topic)
-        if md is not None and md.error is None and len(md.partitions) == PARTITIONS and all(
-                p.leader >= 0 for p in md.partitions.values()):
-            return
-        assert time.monotonic() < deadline, f"topic {topic} has no leaders"
-        time.sleep(0.2)
+    Admin({"bootstrap.servers": bootstrap}, 60).create_topic(topic, PARTITIONS, configs=configs,
+                                                             wait_for_leaders=True)
 
 
 def _read_partition(bootstrap: str, topic: str, partition: int) -> list[tuple[int, bytes]]:

@@ -30,6 +30,7 @@ _LEADER_MOVING = {KafkaError.NOT_LEADER_FOR_PARTITION,  # NOT_LEADER_OR_FOLLOWER
                   KafkaError.FENCED_LEADER_EPOCH,  # "Leader epoch is older than broker epoch"
                   KafkaError.UNKNOWN_LEADER_EPOCH}  # "... newer than broker epoch"
 OFFSETS_RETRY_INTERVAL_S = 0.2
+LEADER_WAIT_INTERVAL_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,10 @@ class Admin:
             raise BrokerUnreachable(self.bootstrap, f"{what} timed out") from None
 
     def create_topic(self, name: str, partitions: int = 1, replication_factor: int = 1,
-                     configs: Mapping[str, str] | None = None) -> None:
+                     configs: Mapping[str, str] | None = None, *,
+                     wait_for_leaders: bool = False) -> None:
+        """Create topic `name`; with `wait_for_leaders`, return only once every partition has a
+        leader (see `wait_for_leaders`)."""
         self.metadata()  # fail fast and clearly when no broker answers
         new = NewTopic(name, num_partitions=partitions, replication_factor=replication_factor,
                        config=dict(configs or {}))
@@ -136,6 +140,24 @@ class Admin:
             if err is not None and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 raise ClientError(f"topic {name!r} already exists") from None
             raise_unreachable_or(e, self.bootstrap, f"creating topic {name!r}")
+        if wait_for_leaders:
+            self.wait_for_leaders(name, partitions)
+
+    def wait_for_leaders(self, name: str, partitions: int) -> None:
+        """Wait (up to the timeout) until the metadata shows `partitions` partitions of topic
+        `name`, each with a leader. Apache Kafka answers CreateTopics before every broker's
+        metadata has the topic, so a producer or an assignment made at once may find an unknown
+        partition or none to lead it."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            md = self.metadata().topics.get(name)
+            if md is not None and md.error is None and len(md.partitions) == partitions and all(
+                    p.leader >= 0 for p in md.partitions.values()):
+                return
+            if time.monotonic() > deadline:
+                raise ClientError(f"topic {name!r}: not all {partitions} partition(s) have a "
+                                  f"leader after {self.timeout:g} s")
+            time.sleep(LEADER_WAIT_INTERVAL_S)
 
     def delete_topic(self, name: str) -> None:
         self.partitions_of(name)  # a clear "does not exist" before asking for deletion

@@ -20,6 +20,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from hayase.client.admin import Admin
 from hayase.testing.brokers import Backend, EmbeddedBroker
 
 pytestmark = pytest.mark.integration
@@ -42,10 +43,8 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = WAIT_S,
 
 
 def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
-    wait_for(lambda: len(admin.list_topics(topic, timeout=10).topics[topic].partitions)
-             == partitions, f"metadata of {topic}")
+    Admin({"bootstrap.servers": bootstrap}, 30).create_topic(topic, partitions,
+                                                             wait_for_leaders=True)
 
 
 def produce(bootstrap: str, topic: str, count: int, start: int = 0) -> None:
