@@ -81,8 +81,10 @@ def _run_statements(driver: Any, case: TestCase) -> dict[str, Any]:
     from hayase.sql.plan import QueryPlan
     from hayase.sql.topology import internal_topics, query_prefix
 
-    default_key = str(driver.session_properties().get("ksql.persistence.default.format.key")
-                      or "KAFKA")
+    props = driver.session_properties()
+    default_key = str(props.get("ksql.persistence.default.format.key") or "KAFKA")
+    service_id = str(props.get("ksql.service.id") or QTT_SERVICE_ID)
+    persistent_prefix = str(props.get("ksql.persistent.prefix") or "query_")
     internal: dict[str, Any] = {}
     line = 0
     for stmt in case.statements:
@@ -91,7 +93,7 @@ def _run_statements(driver: Any, case: TestCase) -> dict[str, Any]:
         text, line = "\n" * line + stmt, line + stmt.count("\n") + 1
         for result in driver.execute(text):
             if isinstance(result, QueryPlan):
-                prefix = query_prefix(result.query_id, QTT_SERVICE_ID)
+                prefix = query_prefix(result.query_id, service_id, persistent_prefix)
                 for topic in internal_topics(result, default_key):
                     internal.setdefault(prefix + topic.name, topic)
     return internal
