@@ -73,3 +73,13 @@ def test_sink_inherits_the_source_delimiter() -> None:
     session.execute("CREATE STREAM S2 AS SELECT * FROM S;")
     sink = session.metastore.require("S2")
     assert value_serde(sink.value_format, sink.schema.value).serialize((2, "y")) == b"2 y"
+
+
+@pytest.mark.parametrize(("with_clause", "message"), [
+    ("VALUE_FORMAT='DELIMITED', VALUE_DELIMITER=''", "Configuration VALUE_DELIMITER is invalid"),
+    ("VALUE_FORMAT='JSON', VALUE_DELIMITER='|'",
+     "JSON does not support the following configs: [delimiter]"),
+])
+def test_delimiters_are_checked_before_the_columns(with_clause: str, message: str) -> None:
+    with pytest.raises(StatementError, match=message.replace("[", r"\[")):
+        Session().execute(f"CREATE STREAM S WITH (KAFKA_TOPIC='s', {with_clause});")

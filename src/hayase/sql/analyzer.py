@@ -45,6 +45,7 @@ from hayase.sql.properties import (
     prop_bool,
     prop_int,
     prop_str,
+    refuse_delimiter,
     validate_format,
 )
 from hayase.sql.types import (
@@ -237,6 +238,13 @@ class Analyzer:
         if kind == "TABLE" and not key_cols and columns:
             raise _err("Tables require a PRIMARY KEY. Please define the PRIMARY KEY.", stmt)
         key_fmt0, value_fmt0 = self._formats(props, stmt, None, None)
+        # ksqlDB checks the WITH clause's delimiters before the columns.
+        default_value = self.properties.get("ksql.persistence.default.format.value")
+        for prop, fmt in (("KEY_DELIMITER", key_fmt0), ("VALUE_DELIMITER",
+                                                        value_fmt0 or default_value)):
+            given = delimiter(props, prop)  # refuses an invalid delimiter
+            if fmt:
+                refuse_delimiter(fmt.upper(), given)
         if not columns:
             vf = value_fmt0 or self.properties.get("ksql.persistence.default.format.value", "")
             if vf.upper() in ("AVRO", "PROTOBUF", "JSON_SR"):

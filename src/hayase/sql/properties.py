@@ -142,8 +142,14 @@ def validate_format(fmt: FormatInfo, cols: tuple[Column, ...], is_key: bool) -> 
             if c.name[:1].isdigit():
                 raise StatementError(f"Schema is not compatible with Avro: Illegal initial "
                                      f"character: {c.name}")
-    if fmt.prop("delimiter") is not None and name != "DELIMITED":
-        raise StatementError(f"{name} does not support the following configs: [delimiter]")
+    refuse_delimiter(name, fmt.prop("delimiter"))
+
+
+def refuse_delimiter(format_name: str, delimiter: str | None) -> None:
+    """Only DELIMITED takes a delimiter."""
+    if delimiter is not None and format_name != "DELIMITED":
+        raise StatementError(f"{format_name} does not support the following configs: "
+                             "[delimiter]")
 
 
 def _bad_json_map(t: SqlType | None) -> bool:
