@@ -77,7 +77,9 @@ def test_numeric_literal_overflow_is_a_parse_error_with_position() -> None:
               "CREATE STREAM B AS SELECT 9223372036854775808 FROM A;")
     assert "Invalid numeric literal: 9223372036854775808" in e.value.message
     assert (e.value.line, e.value.column) == (2, 27)
-    assert e.value.message.startswith("line 2:28: ")  # ksqlDB's message: one column further
+    # ksqlDB's message: one column further
+    assert e.value.message.startswith("Failed to prepare statement: line 2:28: ")
+    assert str(e.value) == e.value.message
     with pytest.raises(ParseError, match="Number overflows DOUBLE"):
         parse_expression("1.7976931348623159E308")
 

@@ -31,9 +31,9 @@ class KsqlError(Exception):
         self.statement = statement
 
     def __str__(self) -> str:
-        if self.line is not None and not self.message.startswith("line "):
+        if self.line is not None and f"line {self.line}:" not in self.message:
             return f"line {self.line}:{self.column or 0}: {self.message}"
-        return self.message
+        return self.message  # it names its position already
 
 
 class ParseError(KsqlError):

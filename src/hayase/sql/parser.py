@@ -328,11 +328,12 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         return self._check_literal(lit, meta, negated=False)
 
     def _literal_error(self, message: str, meta: Any) -> ParseError:
-        """ksqlDB's message for a literal refused while building the AST names the column
-        after the literal's (its node location is 1-based and its message prefix adds one);
-        ``column`` stays the literal's."""
+        """ksqlDB refuses a literal while preparing the statement (after parsing); its message
+        names the column after the literal's (its node location is 1-based and its message
+        prefix adds one). ``column`` stays the literal's."""
         line, col = _shift(self.base_line, self.base_col, meta.line, meta.column)
-        return ParseError(f"line {line}:{col + 1}: {message}", line, col)
+        return ParseError(f"Failed to prepare statement: line {line}:{col + 1}: {message}",
+                          line, col)
 
     def _check_literal(self, lit: ast.Literal, meta: Any, negated: bool) -> ast.Literal:
         if lit.type in (INTEGER, BIGINT) and isinstance(lit.value, int):
