@@ -76,6 +76,13 @@ def kafka_error(exc: BaseException) -> KafkaError | None:
     return None
 
 
+def kafka_error_code(exc: BaseException) -> int | None:
+    """The code of the KafkaError inside a KafkaException (or None): what a caller compares
+    with one KafkaError constant to turn a known refusal into its own exception."""
+    err = kafka_error(exc)
+    return None if err is None else int(err.code())
+
+
 def raise_unreachable_or(exc: BaseException, bootstrap: object, what: str) -> None:
     """Turn a librdkafka failure into the ClientError a user should read."""
     err = kafka_error(exc)
@@ -136,8 +143,7 @@ class Admin:
         try:
             futures[name].result(timeout=self.timeout)
         except KafkaException as e:
-            err = kafka_error(e)
-            if err is not None and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+            if kafka_error_code(e) == KafkaError.TOPIC_ALREADY_EXISTS:
                 raise ClientError(f"topic {name!r} already exists") from None
             raise_unreachable_or(e, self.bootstrap, f"creating topic {name!r}")
         if wait_for_leaders:
@@ -165,8 +171,7 @@ class Admin:
         try:
             futures[name].result(timeout=self.timeout)
         except KafkaException as e:
-            err = kafka_error(e)
-            if err is not None and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            if kafka_error_code(e) == KafkaError.UNKNOWN_TOPIC_OR_PART:
                 raise TopicNotFound(name) from None
             raise_unreachable_or(e, self.bootstrap, f"deleting topic {name!r}")
 

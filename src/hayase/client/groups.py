@@ -15,7 +15,13 @@ from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaExcep
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 from confluent_kafka.admin import OffsetSpec
 
-from hayase.client.admin import DEFAULT_TIMEOUT, Admin, kafka_error, raise_unreachable_or
+from hayase.client.admin import (
+    DEFAULT_TIMEOUT,
+    Admin,
+    kafka_error,
+    kafka_error_code,
+    raise_unreachable_or,
+)
 from hayase.client.errors import BrokerUnreachable, ClientError, TopicNotFound
 
 # librdkafka's "no committed offset" (OFFSET_INVALID)
@@ -207,8 +213,7 @@ class GroupAdmin:
         try:
             return self._wait(futures[group], f"describing group {group!r}")
         except KafkaException as e:
-            err = kafka_error(e)
-            if err is not None and err.code() == KafkaError.GROUP_ID_NOT_FOUND:
+            if kafka_error_code(e) == KafkaError.GROUP_ID_NOT_FOUND:
                 raise GroupNotFound(group) from None
             raise_unreachable_or(e, self.admin.bootstrap, f"describing group {group!r}")
             raise
@@ -222,8 +227,7 @@ class GroupAdmin:
         try:
             result = self._wait(futures[group], f"fetching offsets of group {group!r}")
         except KafkaException as e:
-            err = kafka_error(e)
-            if err is not None and err.code() == KafkaError.GROUP_ID_NOT_FOUND:
+            if kafka_error_code(e) == KafkaError.GROUP_ID_NOT_FOUND:
                 return {}
             raise_unreachable_or(e, self.admin.bootstrap, f"fetching offsets of {group!r}")
             raise
@@ -338,9 +342,8 @@ class GroupAdmin:
         try:
             result = self._wait(futures[group], f"committing offsets of group {group!r}")
         except KafkaException as e:
-            err = kafka_error(e)
-            if err is not None and err.code() in (KafkaError.UNKNOWN_MEMBER_ID,
-                                                  KafkaError.REBALANCE_IN_PROGRESS):
+            if kafka_error_code(e) in (KafkaError.UNKNOWN_MEMBER_ID,
+                                       KafkaError.REBALANCE_IN_PROGRESS):
                 raise GroupNotEmpty(f"group {group!r} became active while resetting its "
                                     "offsets; nothing was changed") from None
             raise_unreachable_or(e, self.admin.bootstrap, f"committing offsets of {group!r}")
@@ -357,10 +360,10 @@ class GroupAdmin:
         try:
             self._wait(futures[group], f"deleting group {group!r}")
         except KafkaException as e:
-            err = kafka_error(e)
-            if err is not None and err.code() == KafkaError.GROUP_ID_NOT_FOUND:
+            code = kafka_error_code(e)
+            if code == KafkaError.GROUP_ID_NOT_FOUND:
                 raise GroupNotFound(group) from None
-            if err is not None and err.code() == KafkaError.NON_EMPTY_GROUP:
+            if code == KafkaError.NON_EMPTY_GROUP:
                 raise GroupNotEmpty(f"consumer group {group!r} is not empty: it has active "
                                     "members; stop its consumers first") from None
             raise_unreachable_or(e, self.admin.bootstrap, f"deleting group {group!r}")
