@@ -63,6 +63,17 @@ StoreFactory = Callable[[int], StateStore]
 BatchPath = Callable[[Sequence[Any], int, dict[tuple[str, int], int]], int]
 
 
+# Group keys whose sink-key bytes are remembered (EMIT FINAL writes each key once per window).
+KEY_CACHE_SIZE = 100_000
+_UNWRITABLE = object()  # a group key the sink's key format cannot write
+_EXACT_KEY_TYPES = frozenset({"STRING", "INTEGER", "BIGINT", "BOOLEAN", "DATE", "TIME",
+                              "TIMESTAMP", "BYTES"})
+
+
+def _first(entry: tuple[Any, ...]) -> Any:
+    return entry[0]
+
+
 class _Handover(Exception):
     """An expression failed in the batch path: the general path evaluates (and logs) it."""
 
@@ -158,6 +169,8 @@ class AggregateQuery(StatelessQuery):
                                    for c in self.source.schema.columns))
         self._tumbling = self.size == self.advance
         self._batch_mode = False  # inside _plain_batch: expression errors hand over
+        self._key_cache: dict[tuple[Any, ...], bytes | None] | None = {} if all(
+            c.type.base in _EXACT_KEY_TYPES for c in agg.key_columns) else None
 
     def _grace_and_retention(self, spec: WindowSpec | None) -> tuple[int, int]:
         """Kafka Streams' defaults as ksqlDB configures them: without GRACE PERIOD the
@@ -616,25 +629,71 @@ class AggregateQuery(StatelessQuery):
                 for gk in groups:
                     st.store.delete(("W", gk, ws))
                 continue
+            if not self.emit_final:
+                for gk in groups:
+                    st.store.delete(("W", gk, ws))
+                continue
+            get, delete, key_bytes = st.store.get, st.store.delete, self._key_bytes
             for gk in groups:
                 skey = ("W", gk, ws)
-                value = st.store.get(skey)
-                st.store.delete(skey)
-                if value is not None and self.emit_final:
-                    entries.append((gk, value))
-            if self.emit_final:
-                entries.sort(key=lambda e: self._sort_key(e[0]))
-                for gk, (accs, agg_ts, _emitted) in entries:
-                    out = self.agg.result(gk, accs, ws, we)
-                    if out is not None:
-                        outputs += self._emit_agg(rec, gk, out, False, agg_ts, ws, we)
+                value = get(skey)
+                delete(skey)
+                if value is not None:
+                    kb = key_bytes(gk)
+                    entries.append((b"" if kb is None or kb is _UNWRITABLE else kb, gk, kb,
+                                    value))
+            entries.sort(key=_first)  # stable: unwritable keys first, in group order
+            outputs += self._emit_window(rec, entries, ws, we)
         return outputs
 
-    def _sort_key(self, gk: tuple[Any, ...]) -> bytes:
+    def _key_bytes(self, gk: tuple[Any, ...]) -> Any:
+        """The group key in the sink's key format (the sort key of EMIT FINAL and, when the
+        projected key is the group key, the sink key), ``_UNWRITABLE`` when it cannot be
+        written. Remembered for keys of types whose equal values are written alike (not
+        DOUBLE: 0.0 == -0.0): the same keys come back window after window."""
+        cache = self._key_cache
+        kb = cache.get(gk, _UNWRITABLE) if cache is not None else _UNWRITABLE
+        if kb is not _UNWRITABLE:
+            return kb
         try:
-            return self._sink_key_serde.serialize(gk) or b""
+            kb = self._sink_key_serde.serialize(gk)
         except SerdeError:
-            return b""
+            return _UNWRITABLE
+        if cache is not None:
+            if len(cache) >= KEY_CACHE_SIZE:
+                cache.clear()
+            cache[gk] = kb
+        return kb
+
+    def _emit_window(self, rec: Record, entries: list[tuple[Any, ...]],
+                     ws: int, we: int) -> list[OutputRecord]:
+        """EMIT FINAL of one closed time window: ``(sort key, group key, key bytes, entry)``
+        in sink-key order. The key bytes are reused when the projected key is the group key;
+        anything else (an unwritable key, another projected key) goes through _emit_agg."""
+        result, n_key = self.agg.result, self._n_sink_key
+        ser_value = self._sink_value_serde.serialize
+        window, topic, headers = self.sink.window, self.sink_topic, rec.headers
+        outputs: list[OutputRecord] = []
+        for _, gk, kb, (accs, agg_ts, _emitted) in entries:
+            out = result(gk, accs, ws, we)
+            if out is None:
+                continue
+            if kb is _UNWRITABLE or out[:n_key] != gk:
+                outputs += self._emit_agg(rec, gk, out, False, agg_ts, ws, we)
+                continue
+            try:
+                value_bytes = ser_value(out[n_key:])
+            except SerdeError as e:
+                self._entry(SERIALIZATION_ERROR, e.message, e.target)
+                continue
+            inner: Any = kb
+            if window is None:
+                outputs.append(OutputRecord(topic, inner, value_bytes, int(agg_ts), headers))
+            else:
+                outputs.append(OutputRecord(topic, windows.wrap(inner, window.type, ws, we),
+                                            value_bytes, int(agg_ts), headers,
+                                            partition_key=inner))
+        return outputs
 
     def _late(self, rec: Record, ts: int, ws: int, we: int) -> None:
         self.late_dropped += 1
