@@ -5,12 +5,12 @@ records to a topic, and read one partition from offset 0 to its high watermark b
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 Headers = tuple[tuple[str, bytes], ...]
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
@@ -44,14 +44,19 @@ class Client:
         raise NotImplementedError
 
 
-def _installed_codecs(codec: Any) -> set[str]:
-    """The codecs a pure-Python client can use here: gzip always; snappy, lz4 and zstd only
-    when their optional libraries are installed (kafka-python and aiokafka ask the same way)."""
-    ok = {"none", "gzip"}
-    ok |= {"snappy"} if codec.has_snappy() else set()
-    ok |= {"lz4"} if codec.has_lz4() else set()
-    ok |= {"zstd"} if codec.has_zstd() else set()
-    return ok
+class PurePythonClient(Client):
+    """kafka-python and aiokafka: gzip always; snappy, lz4 and zstd only when their optional
+    libraries are installed, which both ask the same way (`<package>.codec.has_snappy()`...)."""
+
+    package = ""
+
+    def codecs(self) -> set[str]:
+        codec = importlib.import_module(f"{self.package}.codec")
+        ok = {"none", "gzip"}
+        ok |= {"snappy"} if codec.has_snappy() else set()
+        ok |= {"lz4"} if codec.has_lz4() else set()
+        ok |= {"zstd"} if codec.has_zstd() else set()
+        return ok
 
 
 class ConfluentClient(Client):
@@ -88,13 +93,9 @@ class ConfluentClient(Client):
         return out
 
 
-class KafkaPythonClient(Client):
+class KafkaPythonClient(PurePythonClient):
     name = "kafka-python"
-
-    def codecs(self) -> set[str]:
-        from kafka import codec
-
-        return _installed_codecs(codec)
+    package = "kafka"
 
     def produce(self, bootstrap: str, topic: str, recs: Sequence[Rec], codec: str) -> None:
         from kafka import KafkaProducer
@@ -131,13 +132,9 @@ class KafkaPythonClient(Client):
         return out
 
 
-class AioKafkaClient(Client):
+class AioKafkaClient(PurePythonClient):
     name = "aiokafka"
-
-    def codecs(self) -> set[str]:
-        from aiokafka import codec
-
-        return _installed_codecs(codec)
+    package = "aiokafka"
 
     def produce(self, bootstrap: str, topic: str, recs: Sequence[Rec], codec: str) -> None:
         asyncio.run(self._produce(bootstrap, topic, recs, codec))
