@@ -9,6 +9,7 @@ last fetched offset + 1 when everything fetched has completed.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable
 
@@ -65,18 +66,9 @@ class PartitionOffsets:
         if not q or offset < q[0] or offset > q[-1]:
             return False
         # Offsets are increasing, but may have gaps (compaction, transaction markers):
-        # a binary search over the deque keeps this O(log n) per lookup.
-        lo, hi = 0, len(q) - 1
-        while lo <= hi:
-            mid = (lo + hi) // 2
-            v = q[mid]
-            if v == offset:
-                return True
-            if v < offset:
-                lo = mid + 1
-            else:
-                hi = mid - 1
-        return False
+        # a binary search over the deque (bisect's, in C) keeps this O(log n) per lookup.
+        i = bisect_left(q, offset)
+        return q[i] == offset
 
     def _advance(self) -> None:
         q, done = self._queue, self._done

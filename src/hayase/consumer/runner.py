@@ -608,7 +608,8 @@ class ParallelConsumer:
                 self._dispatch(p)  # a slot was freed
 
     async def _run_unit(self, p: _Partition, items: list[Record]) -> None:
-        await self._rate_limit(items)
+        if self._global_limit is not None or self._key_limit is not None:
+            await self._rate_limit(items)
         error, attempts = await self._attempts(p, items)
         if error is not None and len(items) > 1:
             # A failed batch: try its records one by one, so that only the failing ones go to
@@ -715,8 +716,6 @@ class ParallelConsumer:
         return fut
 
     async def _rate_limit(self, items: list[Record]) -> None:
-        if self._global_limit is None and self._key_limit is None:
-            return
         now = time.monotonic()
         delay = 0.0
         if self._global_limit is not None:

@@ -114,6 +114,11 @@ class PartitionScheduler(Generic[T]):
 
     def _start(self, slot: int) -> list[T]:
         """Fill a unit for `slot` from the oldest runnable tokens."""
+        if self.batch_size == 1:  # the per-record form: one token, one record
+            _, token = heapq.heappop(self._runnable)
+            self._slot_tokens[slot] = [token]
+            self._queued -= 1
+            return [self._queues[token].popleft()[1]]
         tokens: list[Hashable] = []
         taken: list[tuple[int, T]] = []
         room = self.batch_size
