@@ -37,6 +37,16 @@ def _write_pending(path: Path, data: bytes, persisted_bytes: int, fsync: bool) -
         os.close(fd)
 
 
+def _read_entries(path: Path, entry_size: int) -> bytes | None:
+    """The index file's bytes; None when it is missing or ends in a partial entry (a torn
+    write: recovery rebuilds the index from the segment)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    return None if len(raw) % entry_size else raw
+
+
 class OffsetIndex:
     """Maps a relative offset to the file position of a batch at or before it."""
 
@@ -86,11 +96,8 @@ class OffsetIndex:
     def load(self, log_size: int) -> bool:
         """Read the file; False (and empty) when it is missing or fails the sanity check."""
         self.reset()
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return False
-        if len(raw) % OFFSET_ENTRY.size:
+        raw = _read_entries(self.path, OFFSET_ENTRY.size)
+        if raw is None:
             return False
         pairs = _decode_ints(raw, "i")
         rel, pos = pairs[0::2], pairs[1::2]
@@ -146,11 +153,8 @@ class TimeIndex:
 
     def load(self, max_relative_offset: int) -> bool:
         self.reset()
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return False
-        if len(raw) % TIME_ENTRY.size:
+        raw = _read_entries(self.path, TIME_ENTRY.size)
+        if raw is None:
             return False
         n = len(raw) // TIME_ENTRY.size
         values = struct.unpack(f">{'qi' * n}", raw) if n else ()
