@@ -10,6 +10,7 @@ from typing import Any
 
 from server_helpers import serve, wait_until
 
+from hayase.client.admin import Admin
 from hayase.client.ksql import KsqlClient
 from hayase.engine.processing_log import DEFAULT_TOPIC
 from hayase.server.backend import KafkaBackend
@@ -49,6 +50,14 @@ def test_server_on_kafka_survives_restart(kafka: Broker, tmp_path: Path) -> None
             assert wait_until(lambda: c.pull("SELECT * FROM T WHERE K='a';")[1] == [["a", 3]],
                               60)
             assert sorted(c.pull("SELECT * FROM S;")[1]) == [["a", 1], ["a", 2]]
+            # The topic's partitions and replication factor as the broker reports them.
+            md = Admin({"bootstrap.servers": kafka.bootstrap_servers}).metadata().topics[topic]
+            factor = len(md.partitions[0].replicas)
+            described = c.ksql("DESCRIBE S EXTENDED;")[0]["sourceDescription"]
+            assert (described["partitions"], described["replication"]) == (2, factor) \
+                and factor >= 1
+            shown = {t["name"]: t["replicaInfo"] for t in c.ksql("SHOW TOPICS;")[0]["topics"]}
+            assert shown[topic] == [factor, factor]
     finally:
         stop()
     # A new server with the same service id replays the command topic.

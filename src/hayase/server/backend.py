@@ -24,8 +24,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from hayase.client.partitioners import kafka_partition
 from hayase.engine.processing_log import ProcessingLog
-from hayase.engine.record import Headers, Record
+from hayase.engine.record import Headers, OutputRecord, Record
 from hayase.sql.plan import QueryPlan
 
 log = logging.getLogger("hayase.server.backend")
@@ -50,6 +51,8 @@ class Backend(Protocol):
     def topics(self) -> dict[str, int]: ...
 
     def partitions(self, topic: str) -> int | None: ...
+
+    def replication_factor(self, topic: str) -> int | None: ...
 
     def produce(self, topic: str, key: bytes | None, value: bytes | None,
                 timestamp: int | None, headers: Headers = ()) -> None: ...
@@ -95,13 +98,16 @@ class _MemorySubscription:
 
 
 class MemoryBackend:
-    """Topics as in-memory lists (one partition each); persistent queries process every record
+    """Topics as in-memory lists (records placed in partitions as Kafka's Java producer
+    places them, in one list per topic in write order); persistent queries process every record
     as it is produced, recursively through queries reading their sinks."""
 
     def __init__(self) -> None:
         self.cond = threading.Condition()
         self.logs: dict[str, list[Record]] = defaultdict(list)
         self.partition_counts: dict[str, int] = {}
+        self.replica_counts: dict[str, int] = {}  # REPLICAS given at creation
+        self.next_offsets: dict[tuple[str, int], int] = defaultdict(int)
         self.queries: dict[str, Any] = {}
         self.stats: dict[str, dict[str, int]] = {}
         self.processing_log = ProcessingLog()
@@ -109,13 +115,18 @@ class MemoryBackend:
     def ensure_topic(self, name: str, partitions: int | None, replicas: int | None,
                      configs: Mapping[str, str] | None = None) -> None:
         with self.cond:
+            if name not in self.partition_counts:
+                self.replica_counts[name] = replicas or 1
             self.partition_counts.setdefault(name, partitions or 1)
             self.logs.setdefault(name, [])
 
     def delete_topic(self, name: str) -> None:
         with self.cond:
             self.partition_counts.pop(name, None)
+            self.replica_counts.pop(name, None)
             self.logs.pop(name, None)
+            for tp in [tp for tp in self.next_offsets if tp[0] == name]:
+                del self.next_offsets[tp]
 
     def topics(self) -> dict[str, int]:
         with self.cond:
@@ -125,28 +136,47 @@ class MemoryBackend:
         with self.cond:
             return self.partition_counts.get(topic)
 
+    def replication_factor(self, topic: str) -> int | None:
+        with self.cond:
+            if topic not in self.partition_counts:
+                return None
+            return self.replica_counts.get(topic, 1)  # created by a write: the default
+
     def produce(self, topic: str, key: bytes | None, value: bytes | None,
                 timestamp: int | None, headers: Headers = ()) -> None:
         ts = _now_ms() if timestamp is None else int(timestamp)
+        self._write([OutputRecord(topic, key, value, ts, headers)])
+
+    def _write(self, pending: list[OutputRecord]) -> None:
+        """Append the records, and what the queries reading them produce, recursively."""
         with self.cond:
-            self.partition_counts.setdefault(topic, 1)
-            pending = [(topic, key, value, ts, headers)]
             while pending:
-                t, k, v, s, h = pending.pop(0)
-                records = self.logs[t]
-                rec = Record(t, 0, len(records), s, k, v, h)
-                records.append(rec)
+                rec = self._append(pending.pop(0))
                 for qid, query in list(self.queries.items()):
-                    if t in query.source_topics:
+                    if rec.topic in query.source_topics:
                         outs = query.process(rec)
                         st = self.stats[qid]
                         st["consumed"] += 1
                         st["produced"] += len(outs)
-                        for out in outs:
-                            pending.append((out.topic, out.key, out.value, out.timestamp,
-                                            out.headers))
+                        pending.extend(outs)
                 self.processing_log.drain()
             self.cond.notify_all()
+
+    def _append(self, out: OutputRecord) -> Record:
+        """Append to the topic's log in the partition Kafka's Java producer would choose
+        (murmur2 of the key bytes; a record without a key goes to partition 0), at that
+        partition's next offset; the log keeps the order records were written in."""
+        n = self.partition_counts.setdefault(out.topic, 1)
+        partition = out.partition
+        if partition is None:
+            placed_by = out.partition_key if out.partition_key is not None else out.key
+            partition = kafka_partition(placed_by, n) if placed_by is not None and n > 1 else 0
+        offset = self.next_offsets[(out.topic, partition)]
+        self.next_offsets[(out.topic, partition)] = offset + 1
+        rec = Record(out.topic, partition, offset, out.timestamp, out.key, out.value,
+                     out.headers)
+        self.logs[out.topic].append(rec)
+        return rec
 
     def scan(self, topic: str) -> list[Record]:
         with self.cond:
@@ -171,8 +201,7 @@ class MemoryBackend:
                 for t in query.source_topics:
                     for rec in self.logs.get(t, []):
                         outputs.extend(query.process(rec))
-        for out in outputs:
-            self.produce(out.topic, out.key, out.value, out.timestamp, out.headers)
+        self._write(outputs)
 
     def stop_query(self, query_id: str) -> None:
         with self.cond:
@@ -275,7 +304,8 @@ class KafkaBackend:
         return self.kafka_topics.partitions(topic)
 
     def replication_factor(self, topic: str) -> int | None:
-        """A C*AS sink without REPLICAS gets its source topic's (hayase.engine.launch)."""
+        """From the broker's metadata: DESCRIBE shows it, and a C*AS sink without REPLICAS
+        gets its source topic's (hayase.engine.launch)."""
         return self.kafka_topics.replication_factor(topic)
 
     # -------------------------------------------------------------- records

@@ -363,7 +363,10 @@ class KsqlServer:
             topics = self.backend.topics()
             names = sorted(t for t in topics if what == "ALL TOPICS" or not t.startswith("_"))
             return {"@type": "kafka_topics", **base,
-                    "topics": [{"name": t, "replicaInfo": [1] * topics[t]} for t in names]}
+                    # replicaInfo: each partition's replica count (the topic's factor)
+                    "topics": [{"name": t, "replicaInfo":
+                                [self.backend.replication_factor(t) or 1] * topics[t]}
+                               for t in names]}
         if what == "FUNCTIONS":
             return {"@type": "function_names", **base, "functions": result.rows}
         if what == "TYPES":
@@ -393,7 +396,8 @@ class KsqlServer:
                 stats = f"messages-per-sec: 0 total-messages: {s.get('produced', 0)}"
         return E.source_description(src, queries(ms.readers(src.name)),
                                     queries(ms.writers(src.name)), extended,
-                                    self.backend.partitions(src.topic) or 0, stats)
+                                    self.backend.partitions(src.topic) or 0,
+                                    self.backend.replication_factor(src.topic) or 0, stats)
 
     def _describe(self, stmt: ast.Describe, result: DdlResult, text: str) -> dict[str, Any]:
         if result.source is None:  # DESCRIBE STREAMS / TABLES

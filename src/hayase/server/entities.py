@@ -83,7 +83,10 @@ def running_query(query_id: str, sql: str, sinks: list[str], sink_topics: list[s
 
 def source_description(src: DataSource, read_queries: list[dict[str, Any]],
                        write_queries: list[dict[str, Any]], extended: bool,
-                       partitions: int, statistics: str = "") -> dict[str, Any]:
+                       partitions: int, replication: int,
+                       statistics: str = "") -> dict[str, Any]:
+    """``partitions``, ``replication``: the topic's, from the broker (0 when it is missing),
+    as ksqlDB describes the topic rather than repeating the WITH clause."""
     return {
         "name": src.name,
         "windowType": src.window.type if src.window is not None else None,
@@ -99,7 +102,7 @@ def source_description(src: DataSource, read_queries: list[dict[str, Any]],
         "valueFormat": src.value_format.name,
         "topic": src.topic,
         "partitions": partitions,
-        "replication": src.replicas or 1,
+        "replication": replication,
         "statement": src.sql,
         "queryOffsetSummaries": [],
         "sourceConstraints": [],
