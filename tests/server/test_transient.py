@@ -1,11 +1,13 @@
-"""Pull-query planning checks (transient.py): ROWPARTITION and ROWOFFSET are refused wherever
-they appear in the SELECT or WHERE expression, however deeply nested."""
+"""Transient queries (transient.py): pull-query planning refuses ROWPARTITION and ROWOFFSET
+wherever they appear in the SELECT or WHERE expression, however deeply nested; scalable push
+queries pass on no row without a key or a value."""
 
 from __future__ import annotations
 
 import pytest
 
-from hayase.server.transient import plan_transient
+from hayase.engine.record import Record
+from hayase.server.transient import TransientRunner, plan_transient
 from hayase.sql import Session, StatementError
 
 SOURCES = ("CREATE STREAM S (K STRING KEY, A INT) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', "
@@ -55,3 +57,26 @@ def test_offset_columns_refused_in_where(where: str, columns: str) -> None:
 def test_nested_expressions_without_offset_columns_are_planned() -> None:
     _plan("SELECT CASE WHEN A = 0 THEN MAP('a' := A) END AS M, STRUCT(X := ROWTIME) AS ST "
           "FROM S WHERE CASE WHEN A > 1 THEN true ELSE false END;")
+
+
+def test_scalable_push_query_skips_rows_without_key_or_value() -> None:
+    session = Session()
+    session.execute("CREATE STREAM I (K INT KEY, ID INT) WITH (KAFKA_TOPIC='i', "
+                    "VALUE_FORMAT='JSON', PARTITIONS=1);"
+                    "CREATE STREAM INPUT AS SELECT * FROM I;")
+    sql = "SELECT * FROM INPUT EMIT CHANGES;"
+    v2 = {"ksql.query.push.v2.enabled": "true", "auto.offset.reset": "latest"}
+    topic = session.metastore.get("INPUT").topic
+    key = (11).to_bytes(4, "big")
+    records = [Record(topic, 0, 0, 1, None, b'{"ID": 110}', ()),  # no key
+               Record(topic, 0, 1, 2, key, b'{"ID": null}', ()),
+               Record(topic, 0, 2, 3, key, b'{"ID": 111}', ())]
+    for props, expected in ((v2, [[11, None], [11, 111]]),
+                            ({}, [[None, 110], [11, None], [11, 111]])):  # classic push
+        tq = plan_transient(session, session.parse(sql, 1, 1), props)
+        assert tq.scalable is (props == v2)
+        runner = TransientRunner(tq, props)
+        try:
+            assert [row.columns for r in records for row in runner.feed(r)] == expected
+        finally:
+            runner.close()

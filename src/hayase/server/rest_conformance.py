@@ -34,6 +34,8 @@ from hayase.testing.apache_kafka import free_port
 from hayase.testing.compare import matches
 
 PUSH_TIMEOUT = 5.0
+# The partition count ksqlDB's test harness gives the topics it creates (Topic's default).
+HARNESS_PARTITIONS = 4
 
 
 @dataclass
@@ -306,18 +308,22 @@ def run_case(http: HttpServer, case: RestCase) -> Result:
     if case.file == "scalable-push-queries":  # ksqlDB runs this file with SPQ enabled
         props.setdefault("ksql.query.push.v2.enabled", "true")
     server = http.reset(props)
+    # As ksqlDB's harness (TestCaseBuilderUtil.getAllTopics): the case's topics, then those
+    # named by CREATE statements with columns (PARTITIONS, else 4), then the inputs' and
+    # outputs' topics (4 partitions); the first to name a topic decides.
     for t in node.get("topics") or []:
-        server.backend.ensure_topic(t["name"], t.get("partitions", 1), t.get("replicas", 1))
-    for r in (node.get("inputs") or []) + (node.get("outputs") or []):
-        server.backend.ensure_topic(r["topic"], 1, 1)
-    # As ksqlDB's harness (TestCaseBuilderUtil): topics named by CREATE statements exist.
+        server.backend.ensure_topic(t["name"], t.get("partitions", HARNESS_PARTITIONS),
+                                    t.get("replicas", 1))
     for stmt in node["statements"]:
         if re.match(r"\s*CREATE\s+(OR\s+REPLACE\s+)?(SOURCE\s+)?(STREAM|TABLE)\b[^(]*\(",
                     str(stmt), re.IGNORECASE):
             m = re.search(r"KAFKA_TOPIC\s*=\s*'([^']+)'", str(stmt), re.IGNORECASE)
             if m:
                 p = re.search(r"PARTITIONS\s*=\s*(\d+)", str(stmt), re.IGNORECASE)
-                server.backend.ensure_topic(m.group(1), int(p.group(1)) if p else 1, 1)
+                server.backend.ensure_topic(m.group(1),
+                                            int(p.group(1)) if p else HARNESS_PARTITIONS, 1)
+    for r in (node.get("inputs") or []) + (node.get("outputs") or []):
+        server.backend.ensure_topic(r["topic"], HARNESS_PARTITIONS, 1)
     admin, selects = _split([str(s) for s in node["statements"]])
     responses = list(node.get("responses") or [])
     expected_error = node.get("expectedError")

@@ -52,6 +52,7 @@ class TransientQuery:
     order: list[int]  # index into the decoded (key + value) sink row per column; -1/-2 = WSTART/END
     result_is_table: bool
     key_flags: list[bool]  # pull queries on tables mark key columns (and window bounds) KEY
+    scalable: bool = False  # a scalable push query (ksql.query.push.v2.enabled)
 
     @property
     def schema_text(self) -> str:
@@ -274,7 +275,7 @@ def plan_transient(session: Any, statement: ast.QueryStatement,
     else:
         qid = f"transient_{source.name}_{n}"
     return TransientQuery(qid, statement.text, is_pull, limit, source, plan, cols, order,
-                          sink.source_type is SourceType.TABLE, key_flags)
+                          sink.source_type is SourceType.TABLE, key_flags, scalable=v2)
 
 
 class RowDecoder:
@@ -317,6 +318,12 @@ class TransientRunner:
         self.decoder = RowDecoder(tq)
 
     def feed(self, rec: Record) -> list[Row]:
+        if self.tq.scalable and (rec.value is None or (
+                rec.key is None and self.tq.source.schema.key)):
+            # A scalable push query reads the persistent query's output rows and passes on
+            # none without a value, nor without a key when the source has key columns
+            # (ksqlDB's ScalablePushRegistry: "We don't currently handle null in either field").
+            return []
         rows = []
         for out in self.operator.process(rec):
             row = self.decoder.decode(out)
