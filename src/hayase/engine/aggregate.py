@@ -42,6 +42,7 @@ from hayase.engine.record import OutputRecord, Record
 from hayase.engine.state import MemoryStore, StateStore
 from hayase.engine.timestamps import InvalidTimestamp
 from hayase.formats import SerdeError
+from hayase.formats.kafka import KafkaSerde
 from hayase.sql.errors import KsqlRuntimeError
 from hayase.sql.plan import AggregateStep, FilterStep, Namespace, QueryPlan, Row, WindowSpec
 from hayase.sql.types import ArrayType, MapType, StructType
@@ -169,6 +170,7 @@ class AggregateQuery(StatelessQuery):
                                    for c in self.source.schema.columns))
         self._tumbling = self.size == self.advance
         self._batch_mode = False  # inside _plain_batch: expression errors hand over
+        self._key_is_group = self.groups_by_source_key() and self.key_fn is agg.key_fn
         self._key_cache: dict[tuple[Any, ...], bytes | None] | None = {} if all(
             c.type.base in _EXACT_KEY_TYPES for c in agg.key_columns) else None
 
@@ -348,6 +350,10 @@ class AggregateQuery(StatelessQuery):
         extract, filters, key_fn = self._extract_ts, self.filters, self.key_fn
         add, init = self.agg.add, self.agg.init
         size, grace = self.size, self.grace
+        # A KAFKA STRING key is decoded here (a null or bad key raises: the general path),
+        # and a GROUP BY of exactly the key columns takes the key as the group key.
+        string_key = getattr(kdes, "__func__", None) is KafkaSerde._deserialize_string
+        key_is_group = self._key_is_group
         n = len(messages)
         i = start
         part = -1
@@ -379,7 +385,7 @@ class AggregateQuery(StatelessQuery):
                     i += 1
                     continue
                 try:
-                    key = kdes(msg.key())
+                    key = (msg.key().decode(),) if string_key else kdes(msg.key())
                     value = vdes(msg.value())
                     if key is None or value is None:
                         break
@@ -393,7 +399,13 @@ class AggregateQuery(StatelessQuery):
                         if pred(row) is not True:
                             passed = False
                             break
-                    gk = key_fn(row) if passed else ()
+                    gk: tuple[Any, ...] | None
+                    if not passed:
+                        gk = ()
+                    elif key_is_group and None not in key:
+                        gk = key
+                    else:
+                        gk = key_fn(row)
                 except Exception:  # noqa: BLE001 - the general path reports it
                     break
                 if gk is None or ts < 0:
