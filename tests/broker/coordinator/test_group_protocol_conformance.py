@@ -65,6 +65,15 @@ def fresh_group(conn: Connection, prefix: str) -> str:
         time.sleep(0.2)
 
 
+def create_topic(conn: Connection, name: str) -> None:
+    """One partition of topic `name`, by a raw CreateTopics v5 (that must succeed)."""
+    created = conn.call(19, 5, {"topics": [{"name": name, "num_partitions": 1,
+                                            "replication_factor": 1, "assignments": [],
+                                            "configs": []}],
+                                "timeout": 10_000, "validate_only": False})
+    assert int(created.topics[0].error_code) == 0
+
+
 def codes(response: Any) -> list[int]:
     return [int(p.error_code) for t in response.topics for p in t.partitions]
 
@@ -104,11 +113,7 @@ def test_answers_for_groups_that_do_not_exist(conn: Connection, topic_name: str)
 
 
 def test_commit_validation(conn: Connection, topic_name: str) -> None:
-    created = conn.call(19, 5, {"topics": [{"name": topic_name, "num_partitions": 1,
-                                            "replication_factor": 1, "assignments": [],
-                                            "configs": []}],
-                                "timeout": 10_000, "validate_only": False})
-    assert int(created.topics[0].error_code) == 0
+    create_topic(conn, topic_name)
     g = fresh_group(conn, "nog")
     assert codes(conn.call(8, 8, commit(g, topic_name, 3, "x"))) == [22]  # ILLEGAL_GENERATION
     assert codes(conn.call(8, 9, commit(g, topic_name, 3, "x"))) == [69]  # GROUP_ID_NOT_FOUND
@@ -118,11 +123,7 @@ def test_commit_validation(conn: Connection, topic_name: str) -> None:
 
 
 def test_a_group_from_join_to_empty(conn: Connection, topic_name: str) -> None:
-    created = conn.call(19, 5, {"topics": [{"name": topic_name, "num_partitions": 1,
-                                            "replication_factor": 1, "assignments": [],
-                                            "configs": []}],
-                                "timeout": 10_000, "validate_only": False})
-    assert int(created.topics[0].error_code) == 0
+    create_topic(conn, topic_name)
     g = fresh_group(conn, "pg")
     first = conn.call(11, 7, join(g))
     assert (int(first.error_code), first.generation_id, first.protocol_name) == (79, -1, None)
