@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 Headers = tuple[tuple[str, bytes], ...]
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
@@ -45,8 +46,9 @@ class Client:
 
 
 class PurePythonClient(Client):
-    """kafka-python and aiokafka: gzip always; snappy, lz4 and zstd only when their optional
-    libraries are installed, which both ask the same way (`<package>.codec.has_snappy()`...)."""
+    """What kafka-python and aiokafka have in common: gzip always, snappy, lz4 and zstd only
+    when their optional libraries are installed (both probe `<package>.codec` the same way), and
+    ConsumerRecords with the same attributes."""
 
     package = ""
 
@@ -57,6 +59,11 @@ class PurePythonClient(Client):
         ok |= {"lz4"} if codec.has_lz4() else set()
         ok |= {"zstd"} if codec.has_zstd() else set()
         return ok
+
+    @staticmethod
+    def read_of(m: Any) -> Read:
+        """A ConsumerRecord of either library (the same attributes in both)."""
+        return Read(m.partition, m.offset, Rec(m.key, m.value, tuple((k, v) for k, v in m.headers)))
 
 
 class ConfluentClient(Client):
@@ -124,9 +131,7 @@ class KafkaPythonClient(PurePythonClient):
                 if len(out) >= end:
                     break
                 for msgs in c.poll(timeout_ms=500).values():
-                    for m in msgs:
-                        hdrs = tuple((k, v) for k, v in m.headers)
-                        out.append(Read(m.partition, m.offset, Rec(m.key, m.value, hdrs)))
+                    out.extend(map(self.read_of, msgs))
         finally:
             c.close()
         return out
@@ -172,9 +177,7 @@ class AioKafkaClient(PurePythonClient):
                 if len(out) >= end:
                     break
                 batches = await c.getmany(tp, timeout_ms=500)
-                for m in batches.get(tp, []):
-                    hdrs = tuple((k, v) for k, v in m.headers)
-                    out.append(Read(m.partition, m.offset, Rec(m.key, m.value, hdrs)))
+                out.extend(map(self.read_of, batches.get(tp, [])))
         finally:
             await c.stop()
         return out
