@@ -8,10 +8,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from server_helpers import serve, wait_until
 
 from hayase.client.admin import Admin
-from hayase.client.ksql import KsqlClient
+from hayase.client.ksql import KsqlClient, KsqlServerError
 from hayase.engine.processing_log import DEFAULT_TOPIC
 from hayase.server.backend import KafkaBackend
 from hayase.testing.brokers import Backend as Broker
@@ -58,6 +59,13 @@ def test_server_on_kafka_survives_restart(kafka: Broker, tmp_path: Path) -> None
                 and factor >= 1
             shown = {t["name"]: t["replicaInfo"] for t in c.ksql("SHOW TOPICS;")[0]["topics"]}
             assert shown[topic] == [factor, factor]
+            # A statement may not declare the existing topic otherwise than it is.
+            with pytest.raises(KsqlServerError) as refused:
+                c.ksql(f"CREATE STREAM S3 (K STRING KEY, ID INT) WITH (KAFKA_TOPIC='{topic}', "
+                       "VALUE_FORMAT='JSON', PARTITIONS=3);")
+            assert refused.value.status == 400 and "KSQL expects 3 partitions (topic has 2)" \
+                in refused.value.message
+            assert "S3" not in [s["name"] for s in c.ksql("SHOW STREAMS;")[0]["streams"]]
     finally:
         stop()
     # A new server with the same service id replays the command topic.

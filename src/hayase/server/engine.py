@@ -25,7 +25,7 @@ from hayase.server import entities as E
 from hayase.server.backend import Backend, BackendError
 from hayase.server.transient import TransientQuery, plan_transient
 from hayase.sql import ast
-from hayase.sql.errors import KsqlError
+from hayase.sql.errors import KsqlError, StatementError
 from hayase.sql.metastore import Metastore
 from hayase.sql.plan import DataSource, DdlResult, InsertValues, QueryPlan
 
@@ -304,7 +304,10 @@ class KsqlServer:
                 "clause (and optionally 'REPLICAS'). For example: CREATE STREAM FOO (ID INT) "
                 "WITH (KAFKA_TOPIC='foo', PARTITIONS=2, VALUE_FORMAT='JSON');", text))
         for t in result.topics_to_create:
-            if t.partitions or self.backend.partitions(t.name) is None:
+            existing = self.backend.partitions(t.name)
+            if existing is not None:
+                self._check_existing_topic(t.name, t.partitions, t.replicas, existing)
+            else:
                 self.backend.ensure_topic(t.name, t.partitions, t.replicas)
         for qid in result.queries_to_terminate:
             self.backend.stop_query(qid)
@@ -323,6 +326,21 @@ class KsqlServer:
             cid = E.command_id("cluster", "CLUSTER", "execute")
         seq = self._record(cid, text, props) if isinstance(stmt, _RECORDED) else self.command_seq
         return E.current_status(text, cid, result.message, seq)
+
+    def _check_existing_topic(self, name: str, partitions: int | None, replicas: int | None,
+                              existing: int) -> None:
+        """A statement over a topic that exists may name its PARTITIONS and REPLICAS, not
+        others (ksqlDB's TopicValidationUtil); what it leaves out is the topic's own. Raises
+        StatementError: the statement leaves no trace."""
+        factor = self.backend.replication_factor(name) or 0  # 0: the metadata does not say
+        want_partitions = partitions or existing
+        want_replicas = replicas or factor
+        if want_partitions != existing or (factor and want_replicas != factor):
+            raise StatementError(
+                f"A Kafka topic with the name '{name}' already exists, with different "
+                f"partition/replica configuration than required. KSQL expects "
+                f"{want_partitions} partitions (topic has {existing}), and {want_replicas} "
+                f"replication factor (topic has {factor}).")
 
     # ------------------------------------------------------------------ SHOW / DESCRIBE
     def _query_entities(self) -> list[dict[str, Any]]:
