@@ -89,12 +89,27 @@ class ChangelogWriter:
 
         if not changes or changes[-1][0] != META_KEY:
             raise ValueError("the last change of a commit must be the metadata")
-        for key, value in changes[:-1]:
-            image = before(key)
-            headers: list[tuple[str, str | bytes | None]] | None = \
-                [(BEFORE_HEADER, image)] if image is not None else None
-            self._produce(partition, encode(key), None if value is None else encode(value),
-                          headers, on_entry)
+        # The store's own encodings and before images when it attached them (Changes).
+        encoded = getattr(changes, "encoded", None)
+        images = getattr(changes, "before", None)
+        topic, produce = self.topic, self.producer.produce
+        for i, (key, value) in enumerate(changes[:-1]):
+            if encoded is None:
+                raw_key, raw_value = encode(key), None if value is None else encode(value)
+            else:
+                raw_key, raw_value = encoded[i]
+            image = before(key) if images is None else images[i]
+            try:  # the common case inline; a full queue waits in _produce
+                if image is None:
+                    produce(topic, raw_value, raw_key, partition=partition,
+                            on_delivery=on_entry)
+                else:
+                    produce(topic, raw_value, raw_key, partition=partition,
+                            headers=[(BEFORE_HEADER, image)], on_delivery=on_entry)
+            except BufferError:
+                headers: list[tuple[str, str | bytes | None]] | None = \
+                    [(BEFORE_HEADER, image)] if image is not None else None
+                self._produce(partition, raw_key, raw_value, headers, on_entry)
         meta = {k: v for k, v in changes[-1][1].items() if k != CHANGELOG_NEXT}
         self._produce(partition, encode(META_KEY), encode(meta), None, on_marker)
         remaining = self.producer.flush(30)

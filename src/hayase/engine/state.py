@@ -34,6 +34,16 @@ def decode(data: bytes) -> Any:
     return pickle.loads(data)  # noqa: S301 - our own changelog / database, never user input
 
 
+class Changes(list):  # type: ignore[type-arg]
+    """A commit's changed entries ``(key, value or None for a delete)``, metadata last. A store
+    may attach what it computes anyway, so that the changelog does not compute it again:
+    ``encoded``, each entry's (key bytes, value bytes or None), and ``before``, each entry's
+    before image (:meth:`StateStore.committed`), both without the metadata."""
+
+    encoded: list[tuple[bytes, bytes | None]] | None = None
+    before: list[bytes | None] | None = None
+
+
 class StateStore:
     """Interface: get / put / delete / items plus commit with metadata."""
 
@@ -215,22 +225,40 @@ class RocksDBStore(StateStore):
         from rocksdict import WriteBatch
 
         self._dirty.pop(META_KEY, None)
-        changes = list(self._dirty.items())
+        items = list(self._dirty.items())
+        # Each entry encoded once: the same bytes go to the changelog and to the database.
+        encoded = [(encode(k), None if v is None else encode(v)) for k, v in items]
+        changes = Changes(items)
         changes.append((META_KEY, meta))
         if before_write is not None:
+            changes.encoded = encoded
+            changes.before = self._before_images(items, encoded)
             before_write(changes)
         batch = WriteBatch(raw_mode=True)
         put, delete = batch.put, batch.delete
-        for k, v in changes:
-            if v is None:
-                delete(encode(k))
+        for raw_key, raw_value in encoded:
+            if raw_value is None:
+                delete(raw_key)
             else:
-                put(encode(k), encode(v))
+                put(raw_key, raw_value)
+        put(encode(META_KEY), encode(meta))  # after before_write, which may add to it
         self.db.write(batch)  # atomic: the entries and the offsets they reflect
         self._cache[META_KEY] = meta
         self._dirty = {}
         self._absent.clear()  # what was written is in the database now
         return changes
+
+    def _before_images(self, items: list[tuple[Any, Any]],
+                       encoded: list[tuple[bytes, bytes | None]]) -> list[bytes | None]:
+        """What :meth:`committed` gives for each entry, with one database read for all."""
+        images: list[bytes | None] = [None] * len(items)
+        absent = self._absent
+        wanted = [i for i, (k, _v) in enumerate(items) if k not in absent]
+        if wanted:
+            got: Any = self.db.get([encoded[i][0] for i in wanted])  # a list for a list
+            for i, raw in zip(wanted, got, strict=True):
+                images[i] = None if raw is None else bytes(raw)
+        return images
 
     def committed(self, key: Any) -> bytes | None:
         if key in self._absent:
