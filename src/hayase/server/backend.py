@@ -54,6 +54,10 @@ class Backend(Protocol):
 
     def replication_factor(self, topic: str) -> int | None: ...
 
+    def replica_info(self) -> dict[str, list[int]]:
+        """Each topic's partitions' replica counts (SHOW TOPICS' replicaInfo)."""
+        ...
+
     def produce(self, topic: str, key: bytes | None, value: bytes | None,
                 timestamp: int | None, headers: Headers = ()) -> None: ...
 
@@ -141,6 +145,11 @@ class MemoryBackend:
             if topic not in self.partition_counts:
                 return None
             return self.replica_counts.get(topic, 1)  # created by a write: the default
+
+    def replica_info(self) -> dict[str, list[int]]:
+        with self.cond:
+            return {t: [self.replica_counts.get(t, 1)] * n
+                    for t, n in self.partition_counts.items()}
 
     def produce(self, topic: str, key: bytes | None, value: bytes | None,
                 timestamp: int | None, headers: Headers = ()) -> None:
@@ -307,6 +316,13 @@ class KafkaBackend:
         """From the broker's metadata: DESCRIBE shows it, and a C*AS sink without REPLICAS
         gets its source topic's (hayase.engine.launch)."""
         return self.kafka_topics.replication_factor(topic)
+
+    def replica_info(self) -> dict[str, list[int]]:
+        """From one metadata answer (not one per topic); without Kafka's internal topics,
+        as :meth:`topics`."""
+        return {str(name): [len(md.partitions[p].replicas) for p in sorted(md.partitions)]
+                for name, md in self.admin.metadata().topics.items()
+                if md.error is None and not str(name).startswith("__")}
 
     # -------------------------------------------------------------- records
     def produce(self, topic: str, key: bytes | None, value: bytes | None,

@@ -378,13 +378,10 @@ class KsqlServer:
             return {"@type": "properties", **base, "properties": props,
                     "overwrittenProperties": [], "defaultProperties": []}
         if what in ("TOPICS", "ALL TOPICS"):
-            topics = self.backend.topics()
+            topics = self.backend.replica_info()  # replicaInfo: each partition's replicas
             names = sorted(t for t in topics if what == "ALL TOPICS" or not t.startswith("_"))
             return {"@type": "kafka_topics", **base,
-                    # replicaInfo: each partition's replica count (the topic's factor)
-                    "topics": [{"name": t, "replicaInfo":
-                                [self.backend.replication_factor(t) or 1] * topics[t]}
-                               for t in names]}
+                    "topics": [{"name": t, "replicaInfo": topics[t]} for t in names]}
         if what == "FUNCTIONS":
             return {"@type": "function_names", **base, "functions": result.rows}
         if what == "TYPES":
