@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
+from hayase.client.admin import Admin
 from hayase.client.partitioners import PartitionedProducer, Partitioner, kafka_partition, murmur2
 from hayase.testing.apache_kafka import default_libs
 
@@ -83,8 +83,9 @@ def _counts(bootstrap: str, topic: str, partitions: int) -> Counter[int]:
 
 @pytest.mark.parametrize("strategy", ["round_robin", "producer_key", "sticky", "murmur2"])
 def test_placement_on_a_broker(kafka, topic_name, strategy):
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
-    admin.create_topics([NewTopic(topic_name, 6, 1)])[topic_name].result(15)
+    # Apache Kafka answers CreateTopics before every partition has a leader in the metadata.
+    Admin({"bootstrap.servers": kafka.bootstrap_servers}, 30).create_topic(
+        topic_name, 6, wait_for_leaders=True)
     # A long linger: the sticky window (sticky.partitioning.linger.ms = linger.ms) must outlast
     # the burst even on a loaded machine.
     producer = PartitionedProducer(
