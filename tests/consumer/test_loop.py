@@ -17,7 +17,6 @@ from tests.consumer.helpers import consumer_config, create_topic, produce_keyed
 
 from hayase.consumer import ParallelConsumer, Record
 from hayase.consumer import loop as consumer_loop
-from hayase.consumer import runner as consumer_runner
 from hayase.consumer.loop import PreciseTimeoutEpollSelector, new_event_loop
 from hayase.testing.brokers import Backend
 
@@ -148,7 +147,7 @@ def test_consumer_runs_on_the_precise_loop_and_closes_it(
         made.append(new_event_loop())
         return made[-1]
 
-    monkeypatch.setattr(consumer_runner, "new_event_loop", factory)
+    monkeypatch.setattr(consumer_loop, "new_event_loop", factory)  # what run_precise calls
     bs = kafka.bootstrap_servers
     create_topic(bs, topic_name)
     produce_keyed(bs, topic_name, 30, keys=5)

@@ -4,7 +4,6 @@ redis-server child process for the demo and the check mode."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import subprocess
 import threading
@@ -100,6 +99,8 @@ class SegmentUpdaterThread:
         self.thread = threading.Thread(target=self._run, name="segment-updater", daemon=True)
 
     def _run(self) -> None:
+        from hayase.consumer.loop import run_precise
+
         async def main() -> None:
             await self.sink.open()
             try:
@@ -108,7 +109,7 @@ class SegmentUpdaterThread:
                 await self.sink.close()
 
         try:
-            asyncio.run(main())
+            run_precise(main())
         except BaseException as e:  # reported by the demo, which then stops
             self.error = e
 

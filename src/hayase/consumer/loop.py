@@ -22,7 +22,10 @@ from __future__ import annotations
 import asyncio
 import select
 import selectors
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class PreciseTimeoutEpollSelector(selectors.EpollSelector):
@@ -53,3 +56,11 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
         return asyncio.new_event_loop()
     selector: Any = PreciseTimeoutEpollSelector()
     return asyncio.SelectorEventLoop(selector)
+
+
+def run_precise(main: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run(main) on a loop from :func:`new_event_loop`, closed on return: for every
+    entry point that runs a ParallelConsumer's run_async() (its run(), the command-line runner,
+    the ads platform's segment updater)."""
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(main)

@@ -38,7 +38,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from hayase.consumer.deadletter import dead_letter_headers
-from hayase.consumer.loop import new_event_loop
+from hayase.consumer.loop import run_precise
 from hayase.consumer.metrics import ConsumerMetrics
 from hayase.consumer.offsets import OffsetRegressionError, PartitionOffsets
 from hayase.consumer.ratelimit import KeyedRateLimiter, TokenBucket
@@ -208,8 +208,7 @@ class ParallelConsumer:
     def run(self) -> None:
         """Consume until stop(), SIGINT or SIGTERM; then drain, commit and close. Runs on a
         loop of its own whose timers fire on time (hayase.consumer.loop), closed on return."""
-        with asyncio.Runner(loop_factory=new_event_loop) as runner:
-            runner.run(self.run_async())
+        run_precise(self.run_async())
 
     def stop(self) -> None:
         """Ask the consumer to stop (thread-safe and signal-safe; idempotent)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -12,6 +11,7 @@ from typing import Any
 import click
 
 from hayase.consumer.config import ConfigError, read_file, resolve
+from hayase.consumer.loop import run_precise
 from hayase.consumer.retry import RetryPolicy
 from hayase.consumer.runner import ParallelConsumer
 from hayase.consumer.sinks import Sink, make_sink, sink_factories
@@ -79,7 +79,7 @@ def command(config_file: Path | None, bootstrap_servers: str | None, group: str 
         raise click.UsageError("missing --sink")
     kafka.setdefault("auto.offset.reset", "earliest")
     try:
-        asyncio.run(_run(kafka, options))
+        run_precise(_run(kafka, options))
     except (ValueError, ConnectionError, OSError) as e:
         click.echo(f"hayase consume-parallel: {e}", err=True)
         sys.exit(1)
