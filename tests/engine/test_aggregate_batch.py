@@ -157,6 +157,11 @@ def _messages() -> list[FakeMessage]:
             out.append(FakeMessage(p, o, ts, b"\xff\xfe", b'{"PAGE": "1", "N": 1}'))
         elif i % 41 == 33:
             out.append(_msg(p, o, user, -1))  # no event time
+        elif i % 43 == 2:  # other JSON shapes and values: the serde's general reading
+            out.append(FakeMessage(p, o, ts, user.encode(), [
+                b'{"page": "1", "n": 3}', b'{"PAGE": "1", "N": 2, "X": 1}', b'{"PAGE": "1"}',
+                b'{"page": "1", "PAGE": "2", "N": 1}', b'{"PAGE": 5, "N": "7"}', b'[1, 2]',
+                b'null', b'{"PAGE": "1", "N": 99999999999999999999}'][(i // 43) % 8]))
         elif i % 53 == 0:
             out.append(FakeMessage(p, -1, -1, None, None,
                                    error=KafkaError(KafkaError._MSG_TIMED_OUT)))

@@ -354,6 +354,9 @@ class AggregateQuery(StatelessQuery):
         # and a GROUP BY of exactly the key columns takes the key as the group key.
         string_key = getattr(kdes, "__func__", None) is KafkaSerde._deserialize_string
         key_is_group = self._key_is_group
+        # JSON values of the usual shape read in one call (None for others: general path).
+        vread = getattr(self._value_serde, "bytes_reader", None)
+        vread = vread() if vread is not None else None
         n = len(messages)
         i = start
         part = -1
@@ -386,7 +389,7 @@ class AggregateQuery(StatelessQuery):
                     continue
                 try:
                     key = (msg.key().decode(),) if string_key else kdes(msg.key())
-                    value = vdes(msg.value())
+                    value = vdes(msg.value()) if vread is None else vread(msg.value())
                     if key is None or value is None:
                         break
                     columns = key + value

@@ -220,6 +220,7 @@ def _identity(v: Any) -> Any:
 
 # Inline checks that let a compiled reader skip the converter call for a value already of the
 # column's Python type (the converter's own fast path, without the call).
+_MISSING = object()
 _ALREADY = {
     "STRING": "type({v}) is str",
     "BIGINT": "type({v}) is int and -9223372036854775808 <= {v} <= 9223372036854775807",
@@ -231,16 +232,34 @@ _ALREADY = {
 
 
 def compile_reader(plan: tuple[tuple[str, Callable[[Any], Any]], ...],
-                   types: tuple[SqlType, ...]) -> Callable[[dict[str, Any]], Values]:
+                   types: tuple[SqlType, ...],
+                   loads: Callable[[bytes], Any] | None = None,
+                   shape: tuple[str, ...] | None = None) -> Callable[..., Any]:
     """``node -> tuple`` reading the columns' fields (``plan``: field name and converter per
     column) in one generated function: the same values as ``_read_object``'s loop, without a
-    call per column when a value already has the column's type."""
-    lines = ["def read(node):", "    get = node.get"]
+    call per column when a value already has the column's type.
+
+    With ``loads`` and ``shape`` (the field names of an object, the plan resolved against
+    them): ``data -> tuple``, parsing too, for objects with exactly the fields of ``shape``
+    (None for any other JSON: the caller falls back to JsonSerde.deserialize)."""
     ns: dict[str, Any] = {}
+    if loads is None or shape is None:
+        lines = ["def read(node):", "    get = node.get"]
+    else:
+        ns["loads"], ns["_M"] = loads, _MISSING
+        lines = ["def read(data):", "    node = loads(data)",
+                 f"    if type(node) is not dict or len(node) != {len(shape)}:",
+                 "        return None", "    get = node.get"]
+        lines += [f"    v{i} = get({field!r}, _M)" for i, (field, _c) in enumerate(plan)]
+        others = [k for k in shape if k not in {field for field, _c in plan}]
+        lines += ["    if " + " or ".join([f"v{i} is _M" for i in range(len(plan))]
+                                          + [f"{k!r} not in node" for k in others]) + ":",
+                  "        return None"]
     for i, ((field, conv), t) in enumerate(zip(plan, types, strict=True)):
         v = f"v{i}"
         ns[f"c{i}"] = conv
-        lines.append(f"    {v} = get({field!r})")
+        if loads is None or shape is None:
+            lines.append(f"    {v} = get({field!r})")
         check = _ALREADY.get(t.base)
         if check is None:
             lines.append(f"    if {v} is not None: {v} = c{i}({v})")
@@ -334,6 +353,7 @@ class JsonSerde:
         self._fields = tuple((c.name, c.name.upper(), converter(c.type)) for c in columns)
         self._types = tuple(c.type for c in columns)
         self._shapes: dict[tuple[str, ...], Callable[[dict[str, Any]], Values]] = {}
+        self._bytes_reader: Callable[[bytes], Values | None] | None = None
         self._writers = tuple((c.name, writer(c.type)) for c in columns)
         self._write = compile_writer(self._writers, orjson.dumps) if columns else None
 
@@ -358,7 +378,17 @@ class JsonSerde:
         if len(self._shapes) >= 256:
             self._shapes.clear()
         read = self._shapes[shape] = compile_reader(plan, self._types)
+        if self._bytes_reader is None and not self._exact and plan and len(upper) == len(shape):
+            # The first shape without fields equal but for case (their order would matter).
+            self._bytes_reader = compile_reader(plan, self._types, _loads, shape)
         return read
+
+    def bytes_reader(self) -> Callable[[bytes], Values | None] | None:
+        """For the engine's per-record loops: ``data -> values`` of a JSON object with the
+        fields of the first object this serde read (what ``deserialize`` gives for it), None
+        for any other input, or an exception: then ``deserialize`` gives the answer or the
+        error. None until an object was read, and for DECIMAL columns."""
+        return self._bytes_reader
 
     def deserialize(self, data: bytes | None) -> Values | None:
         if data is None:
