@@ -297,3 +297,33 @@ def test_a_right_table_topic_read_by_another_input_is_not_split_off() -> None:
     assert isinstance(q, JoinQuery)
     assert len(q.subtopologies()) == 1
     q.check_copartitioning({"t": 2}.get)
+
+
+@pytest.mark.parametrize("counts", COUNTS)
+def test_a_replayed_inner_row_whose_right_row_went_meanwhile_is_retracted(
+        counts: tuple[int, int]) -> None:
+    """Seen with two hayase run processes and a SIGKILL: a left row joined and output, its
+    task crashed before committing, the right row was deleted, and the answers reached the
+    restarted task before it replayed the row. The replayed subscription is a copy the right
+    task already holds (same hash): it is answered even without a right row, and the stale
+    joined row is retracted."""
+    c = Cluster("INNER", random.Random(0), *counts)
+    nl, nr = counts
+    reg, resp = c.q.fk_topics[0]
+    lp, rp = kafka_partition(b"l1", nl), kafka_partition(b"r1", nr)
+    left_task, right_task = c.q.task_of("l", lp), c.q.task_of("r", rp)
+    c.produce(OutputRecord("r", b"r1", orjson.dumps({"NAME": "one"}), 1))
+    c.step(("r", rp))
+    c.produce(OutputRecord("l", b"l1", orjson.dumps({"FK": "r1", "V": 1}), 2))
+    c.step(("l", lp))
+    c.step((reg, rp))
+    c.step((resp, lp))
+    assert _final_sink(c.sink) == {"l1": {"FK": "r1", "V": 1, "NAME": "one"}}
+    c.commit(right_task)
+    c.produce(OutputRecord("r", b"r1", None, 3))
+    c.step(("r", rp))  # answers l1's subscription: no right row any more
+    c.crash(left_task)  # never committed: l1 and both answers are read again
+    c.step((resp, lp))
+    c.step((resp, lp))  # both dropped: the restarted task has no l1 yet
+    c.drain()
+    assert _final_sink(c.sink) == {}

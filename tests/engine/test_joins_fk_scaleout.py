@@ -4,7 +4,8 @@ their own, Kafka Streams' tasks (sub-topology, partition)) in two `hayase run` p
 subscriptions and answers travel through the subscription-registration and -response topics;
 one process is SIGKILLed mid-stream and the survivor takes its tasks over (state restored from
 the changelog). The output table (last record per key) must be exactly the join of the final
-input tables. Both backends."""
+input tables. Both backends; and (slow) a three-node Apache Kafka cluster with replication
+factor 3 that also loses a broker while the survivor takes over."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from tests.engine.scaleout import produce, read_table, stop_and_read
 
 from hayase.client.admin import Admin
+from hayase.testing.brokers import ApacheBackend
 
 pytestmark = pytest.mark.integration
 
@@ -47,14 +50,29 @@ def _start(sql: Path, bootstrap: str, service: str, state: Path) -> subprocess.P
 @pytest.mark.parametrize("counts", [(3, 3), (2, 5)], ids=["3-3", "2-5"])
 def test_fk_join_over_partitions_survives_a_sigkill(kafka, topic_name, tmp_path: Path,
                                                     counts: tuple[int, int]) -> None:
-    bootstrap = kafka.bootstrap_servers
+    _scenario(kafka.bootstrap_servers, topic_name, tmp_path, counts)
+
+
+@pytest.mark.slow
+def test_fk_join_of_different_counts_on_three_nodes_loses_a_broker_and_a_process(
+        kafka3: ApacheBackend, topic_name, tmp_path: Path) -> None:
+    cluster = kafka3.cluster
+    _scenario(kafka3.bootstrap_servers, topic_name, tmp_path, (2, 5), replicas=3,
+              after_kill=lambda: cluster.stop_node(1),
+              before_check=lambda: cluster.start_node(1))
+
+
+def _scenario(bootstrap: str, topic_name: str, tmp_path: Path, counts: tuple[int, int],
+              replicas: int = 1, after_kill: Callable[[], None] | None = None,
+              before_check: Callable[[], None] | None = None) -> None:
     t = {name: f"{topic_name}-{name}" for name in ("orders", "customers", "enriched")}
     admin = Admin({"bootstrap.servers": bootstrap})
     for name, n in zip(("orders", "customers"), counts, strict=True):
-        admin.create_topic(t[name], partitions=n, replication_factor=1)
+        admin.create_topic(t[name], partitions=n, replication_factor=replicas)
     sink_partitions = counts[0]  # sized like the left table
     sql = tmp_path / "fk.sql"
     sql.write_text(
+        f"SET 'ksql.internal.topic.replicas' = '{replicas}';\n"
         f"CREATE TABLE ORDERS (ID STRING PRIMARY KEY, CUSTOMER STRING, AMOUNT INT) WITH "
         f"(kafka_topic='{t['orders']}', key_format='KAFKA', value_format='JSON');\n"
         f"CREATE TABLE CUSTOMERS (ID STRING PRIMARY KEY, NAME STRING) WITH "
@@ -86,6 +104,8 @@ def test_fk_join_over_partitions_survives_a_sigkill(kafka, topic_name, tmp_path:
                 len(read_table(bootstrap, t["enriched"], sink_partitions)) < half // 3:
             time.sleep(0.3)
         outputs.append(stop_and_read(procs[0], signal.SIGKILL))  # mid-stream
+        if after_kill is not None:
+            after_kill()
         # While the survivor takes over: customers renamed (answers to every subscriber),
         # orders moved to another customer (unsubscribe + subscribe), deleted, added; some
         # customers deleted (inner join: their orders leave the table).
@@ -104,6 +124,8 @@ def test_fk_join_over_partitions_survives_a_sigkill(kafka, topic_name, tmp_path:
         _produce(bootstrap, t["customers"], [(key, None) for key in gone])
         want = {oid: {"CUSTOMER": cust, "AMOUNT": amount, "NAME": customers[cust]}
                 for oid, (cust, amount) in orders.items() if cust in customers}
+        if before_check is not None:
+            before_check()
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and procs[1].poll() is None:
             got = read_table(bootstrap, t["enriched"], sink_partitions)

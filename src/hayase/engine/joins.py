@@ -1067,12 +1067,17 @@ class JoinQuery(ProcessingLogReporter):
                 if not entries:
                     del subs[fk]
             return []
-        subs.setdefault(fk, {})[lkey] = (digest, partition)
+        entries = subs.setdefault(fk, {})
+        # A copy of a subscription this task holds (the same row hash: the same left record)
+        # comes from a left task replaying after a crash, which may have output a joined
+        # row before it: it is answered even without a right row, so that row is retracted.
+        repeat = entries.get(lkey, (None,))[0] == digest
+        entries[lkey] = (digest, partition)
         st.store.put(skey, (digest, partition))
         found = st.store.get(("T", node, RIGHT, fk))
         if found is not None:
             return [self._fk_answer(node, lkey, found[0], found[1], digest, partition)]
-        if answer_null:
+        if answer_null or repeat:
             return [self._fk_answer(node, lkey, None, ts, digest, partition)]
         return []
 
