@@ -29,6 +29,8 @@ FINAL = ("CREATE TABLE C AS SELECT USER_ID, COUNT(*) AS CNT, SUM(N) AS TOTAL FRO
          "WHERE PAGE <> 'skip' GROUP BY USER_ID EMIT FINAL;")
 # WHERE fails (logged, row dropped) for a PAGE that is not a number.
 CAST_WHERE = FINAL.replace("PAGE <> 'skip'", "CAST(PAGE AS INT) >= 0")
+# An aggregate argument fails (logged, null) for a PAGE that is not a number.
+CAST_ARG = FINAL.replace("SUM(N)", "SUM(CAST(PAGE AS INT))")
 # The group key is a value column, not the record key.
 BY_PAGE = FINAL.replace("SELECT USER_ID,", "SELECT PAGE,").replace("GROUP BY USER_ID",
                                                                    "GROUP BY PAGE")
@@ -189,7 +191,7 @@ def _state(q: AggregateQuery) -> dict[int, Any]:
                 st.first_end, st.open_windows) for p, st in q.states.items()}
 
 
-@pytest.mark.parametrize("sql", [FINAL, CAST_WHERE, BY_PAGE])
+@pytest.mark.parametrize("sql", [FINAL, CAST_WHERE, CAST_ARG, BY_PAGE])
 @pytest.mark.parametrize("batch_size", [1, 7, 64, 1000])
 @pytest.mark.parametrize("applied", [{}, {0: 40, 1: 3}])
 def test_batches_equal_record_by_record(sql: str, batch_size: int,

@@ -423,15 +423,19 @@ class AggregateQuery(StatelessQuery):
                     first = st.first_end
                     if we <= close or (first is not None and first <= close):
                         break  # late (counted, logged) or closing windows (emits)
-                    st.stream_time = stream_time
-                    if ws > st.store_time:
-                        st.store_time = ws
                     skey = ("W", gk, ws)
                     old = cget(skey)
                     if old is None:
                         old = sget(skey)
+                    try:  # before any change: a failing aggregate is the general path's
+                        accs = add(init() if old is None else old[0], row)
+                    except Exception:  # noqa: BLE001 - the general path reports it
+                        break
+                    st.stream_time = stream_time
+                    if ws > st.store_time:
+                        st.store_time = ws
                     if old is None:
-                        new = (add(init(), row), ts, False)
+                        new = (accs, ts, False)
                         group = open_windows.get(we)
                         if group is None:
                             group = open_windows[we] = {}
@@ -439,8 +443,8 @@ class AggregateQuery(StatelessQuery):
                         if first is None or we < first:
                             st.first_end = we
                     else:
-                        accs, agg_ts, emitted = old
-                        new = (add(accs, row), ts if ts > agg_ts else agg_ts, emitted)
+                        agg_ts = old[1]
+                        new = (accs, ts if ts > agg_ts else agg_ts, old[2])
                     cache[skey] = dirty[skey] = new
                 last = off
                 i += 1
