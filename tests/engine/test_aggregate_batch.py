@@ -226,3 +226,37 @@ def test_batches_equal_record_by_record(sql: str, batch_size: int,
     assert w.consumer.committed == last
     assert w.stats.consumed == sum(1 for m in messages if m.error() is None)
     assert sum(applied_fast) > len(messages) // 2  # most records took the batch path
+
+
+def test_batches_over_a_reopened_rocksdb_store(tmp_path: Any) -> None:
+    """After a commit and a restart on the same RocksDB files (a store that is not complete:
+    cache misses read the database), batches continue exactly where process() would."""
+    from hayase.engine.state import RocksDBStore
+
+    messages = _messages()
+    half = len(messages) // 2
+    ref, ref_out = _reference(FINAL, messages, {})
+
+    def query() -> AggregateQuery:
+        plan = [r for r in Session({}).execute(DDL + FINAL) if isinstance(r, QueryPlan)][0]
+        q = make_query(plan, ProcessingLog(),
+                       store_factory=lambda p: RocksDBStore(tmp_path / str(p)))
+        assert isinstance(q, AggregateQuery)
+        return q
+
+    q = query()
+    w = _worker(q)
+    for i in range(0, half, 50):
+        w.process_batch(messages[i:min(i + 50, half)])
+    for p in list(q.states):
+        q.commit(p)
+    q.close()
+    q = query()
+    for p in (0, 1):
+        q.state(p)  # reopened: offsets, stream time and open windows from the database
+    w2 = _worker(q)
+    for i in range(half, len(messages), 50):
+        w2.process_batch(messages[i:i + 50])
+    got = [r for r in w.producer.records + w2.producer.records if r[0] != "log"]
+    assert got == ref_out
+    assert _state(q) == _state(ref)
