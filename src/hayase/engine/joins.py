@@ -447,15 +447,18 @@ class JoinQuery(ProcessingLogReporter):
             self._current = None
             self._suppress_errors = False
 
-    def _deserialize(self, inp: _Input, rec: Record) -> tuple[Any, Any] | None:
+    def _deserialize(self, inp: _Input, rec: Record) -> tuple[Any, Any, tuple[Any, ...]] | None:
+        """(key, value, window bounds: (WINDOWSTART, WINDOWEND) of a windowed source, or ())."""
         key_bytes = rec.key
+        bounds: tuple[Any, ...] = ()
         if inp.windowed:
             from hayase.engine import windows
 
             assert inp.source.window is not None
             try:
-                key_bytes, _ws, _we = windows.unwrap(key_bytes, inp.source.window.type,
-                                                     inp.source.window.size_ms)
+                key_bytes, ws, we = windows.unwrap(key_bytes, inp.source.window.type,
+                                                   inp.source.window.size_ms)
+                bounds = (ws, we)
             except ValueError as e:
                 self._entry(DESERIALIZATION_ERROR, str(e), "key", rec.key)
                 return None
@@ -469,13 +472,13 @@ class JoinQuery(ProcessingLogReporter):
         except SerdeError as e:
             self._entry(DESERIALIZATION_ERROR, e.message, "value", rec.value)
             return None
-        return key, value
+        return key, value, bounds
 
     def _process_input(self, st: _TaskState, inp: _Input, rec: Record) -> list[OutputRecord]:
         parts = self._deserialize(inp, rec)
         if parts is None:
             return []
-        key, value = parts
+        key, value, bounds = parts
         if key is None and inp.is_table and inp.source.schema.key:
             self._entry(RECORD_PROCESSING_ERROR, "Skipping table record with a null key")
             return []
@@ -491,9 +494,7 @@ class JoinQuery(ProcessingLogReporter):
                         f"{rec.topic}-{rec.partition}@{rec.offset}: {e}") from e
                 self._entry(RECORD_PROCESSING_ERROR, str(e))
                 return []
-        row: Row = columns + (ts, rec.partition, rec.offset)
-        if inp.windowed:
-            row = row + (None, None)  # window bounds are not read through a join
+        row: Row = columns + (ts, rec.partition, rec.offset) + bounds
         node = max(inp.index - 1, 0)
         side = LEFT if inp.index == 0 else RIGHT
         if inp.is_table:
@@ -1147,6 +1148,17 @@ class JoinQuery(ProcessingLogReporter):
         except SerdeError as e:
             self._entry(SERIALIZATION_ERROR, e.message, e.target)
             return []
+        if self.sink.window is not None and isinstance(row[-2], tuple):
+            # Joined windowed sources: the join key is (key, WINDOWSTART, WINDOWEND or None)
+            # (see JoinStep); the sink keeps that window, partitioned by the inner key.
+            from hayase.engine import windows
+
+            _, ws, we = row[-2]
+            inner = key_bytes
+            key_bytes = windows.wrap(key_bytes, self.sink.window.type, ws,
+                                     we if we is not None else ws)
+            return [OutputRecord(self.sink_topic, key_bytes, value_bytes, int(out_ts),
+                                 rec.headers, partition_key=inner)]
         return [OutputRecord(self.sink_topic, key_bytes, value_bytes, int(out_ts), rec.headers)]
 
 

@@ -57,6 +57,7 @@ class ScopeColumn:
     type: SqlType
     index: int
     qualifiers: tuple[str, ...] = ()
+    code: str | None = None  # how to read the value when it is not plain ``row[index]``
 
 
 @dataclass
@@ -174,7 +175,7 @@ class ExpressionCompiler:
                     pyname, t = frame[e.name]
                     return Typed(pyname, t)
         col = self.scope.resolve(e)
-        return Typed(f"row[{col.index}]", col.type)
+        return Typed(col.code or f"row[{col.index}]", col.type)
 
     def _LambdaVariable(self, e: ast.LambdaVariable) -> Typed:
         return self._ColumnRef(ast.ColumnRef(e.name, line=e.line, column=e.column))

@@ -126,6 +126,11 @@ class JoinPlanner:
         self._build_scope()
         self.criteria = [self._criteria(i + 1, j) for i, j in enumerate(joins)]
         self._check_windows()
+        # Sources are all windowed or none; the result keeps the left source's window.
+        self.window = self.sides[0].source.window
+        self.windowed = self.window is not None
+        # The join key the engine appends after the sources' rows (a tuple when windowed).
+        self.rowkey = f"row[{self.total_width}]" + ("[0]" if self.windowed else "")
         self.result_type = "STREAM" if any(s.is_stream for s in self.sides) else "TABLE"
         self._key()
         self.partition: list[tuple[ast.Expression, Typed, str]] | None = None
@@ -368,7 +373,7 @@ class JoinPlanner:
         self.key_type = final.left_typed.type
         if self.synthetic:
             self.scope.columns.append(ScopeColumn("ROWKEY", final.left_typed.type,
-                                                  self.total_width, ()))
+                                                  self.total_width, (), self.rowkey))
 
     def _norm(self, e: ast.Expression) -> str:
         if isinstance(e, ast.ColumnRef):
@@ -417,7 +422,7 @@ class JoinPlanner:
     def _star(self, item: ast.AllColumns) -> list[_Item]:
         out: list[_Item] = []
         if item.source is None and self.synthetic:
-            out.append(_Item("ROWKEY", Typed(f"row[{self.total_width}]", self.key_type or
+            out.append(_Item("ROWKEY", Typed(self.rowkey, self.key_type or
                                              self.criteria[-1].left_typed.type), None,
                              self.total_width, True))
         for side in self.sides:
@@ -433,6 +438,13 @@ class JoinPlanner:
                 pseudo = [(n + j, Column(name, PSEUDO_TYPES[name]))
                           for j, name in enumerate(PSEUDO_COLUMNS)]
                 cols = values + pseudo + keys
+            elif side.source.window is not None:
+                # ksqlDB's SELECT * over a windowed source: keys, window bounds, values.
+                n = len(side.source.schema.columns) + len(PSEUDO_COLUMNS)
+                keys = [(i, c) for i, c in cols if c.namespace is Namespace.KEY]
+                bounds = [(n + j, Column(name, PSEUDO_TYPES[name]))
+                          for j, name in enumerate(WINDOW_COLUMNS)]
+                cols = keys + bounds + [(i, c) for i, c in cols if c.namespace is not Namespace.KEY]
             for i, c in cols:
                 index = side.offset + i
                 out.append(_Item(f"{side.alias}_{c.name}", Typed(f"row[{index}]", c.type),
@@ -486,7 +498,7 @@ class JoinPlanner:
         if not self.synthetic and key_item.typed.type == self.key_type:
             # The record key is the join key even when the selected column's side is missing
             # (outer joins): read it from ROWKEY, as ksqlDB's key column does.
-            key_item.typed = Typed(f"row[{self.total_width}]", key_item.typed.type)
+            key_item.typed = Typed(self.rowkey, key_item.typed.type)
         return [first_hit], [i for i in range(len(items)) if i != first_hit]
 
     def _partition_columns(self, items: list[_Item], sink_name: str, node: ast.Node
@@ -533,12 +545,13 @@ class JoinPlanner:
             left_repartition, keyed_by = self._left_repartition(pos, c, keyed_by)
             left_width = right.offset
             lf = build_function(f"_join{pos}_left_key", "row",
-                                guarded(c.left_typed.code, "_k", c.left.to_sql()) + ["return _k"],
-                                self.ns)
+                                guarded(c.left_typed.code, "_k", c.left.to_sql())
+                                + [self._window_key(c.left, 0)], self.ns)
             # The right key expression reads the right source's own row: shift its indices.
             rcode = _shift_rows(c.right_typed.code, -right.offset)
             rf = build_function(f"_join{pos}_right_key", "row",
-                                guarded(rcode, "_k", c.right.to_sql()) + ["return _k"], self.ns)
+                                guarded(rcode, "_k", c.right.to_sql())
+                                + [self._window_key(c.right, -right.offset)], self.ns)
             w = c.join.within
             out.append(JoinStep(
                 c.join.join_type, right.source, within=(w.before.millis, w.after.millis)
@@ -548,6 +561,21 @@ class JoinPlanner:
                 right_repartition=not self._is_key_of_source(c.right),
                 text=c.join.criteria.to_sql()))
         return out
+
+    def _window_key(self, e: ast.Expression, shift: int) -> str:
+        """The key functions' return statement. Windowed sources match like ksqlDB's serialized
+        windowed keys: key and window start (hopping/tumbling: only the start is serialized),
+        plus the end for session windows; the key is then ``(key, WINDOWSTART, WINDOWEND or
+        None)`` (see :class:`~hayase.sql.plan.JoinStep`)."""
+        if not self.windowed:
+            return "return _k"
+        assert isinstance(e, ast.ColumnRef)  # a key column (_check_windows)
+        side = self.side_of(self.scope.resolve(e).index)
+        window = side.source.window
+        assert window is not None
+        start = side.offset + len(side.source.schema.columns) + len(PSEUDO_COLUMNS) + shift
+        end = f"row[{start + 1}]" if window.type == "SESSION" else "None"
+        return f"return None if _k is None else (_k, row[{start}], {end})"
 
     def _left_repartition(self, pos: int, c: _Criteria, keyed_by: set[str]
                           ) -> tuple[bool, set[str]]:

@@ -315,6 +315,10 @@ class JoinStep(Step):
     foreign key, the right key is the right table's primary key).  ``*_repartition`` is True when
     that side's key is not its source key (a repartition is needed).  After the last JoinStep the
     engine appends ``(join key, result timestamp)`` to the row; then [FilterStep] ProjectStep.
+    Windowed sources (all or none are): source rows carry WINDOWSTART/WINDOWEND, and the key
+    functions return ``(key, WINDOWSTART, WINDOWEND or None)`` (None for hopping/tumbling: only
+    the start is in ksqlDB's serialized key) so records match only within the same window; the
+    sink then has the left source's window and the engine wraps the sink key with that window.
     """
 
     join_type: str  # INNER, LEFT, RIGHT, FULL

@@ -297,7 +297,7 @@ class QueryPlanner:
             schema = self.join.schema(key_idx, value_idx)
             self.join_columns = (key_idx, value_idx)
             return self._sink_formats(name, kind, props, node, existing, schema, list(schema.key),
-                                      list(schema.value), None)
+                                      list(schema.value), self.join.window)
         if self.agg is not None:
             key_idx, value_idx = self.agg.sink_columns(name, node)
             schema = self.agg.schema(key_idx, value_idx)
