@@ -206,6 +206,9 @@ class JoinQuery(ProcessingLogReporter):
         self.subtopology: dict[str, int] = {}
         self._task_base: dict[str, int] = {}  # topic -> number of its sub-topology's task 0
         self._task = 0  # the task of the record being processed
+        # Registration partitions -> their end offset when their task was opened: below it,
+        # a previous owner of the task may have answered (see replay_until).
+        self._replay_end: dict[tuple[str, int], int] = {}
         self._rep_seq = 0
         if repartition_prefix is not None:
             self._plan_repartitions(repartition_prefix)
@@ -344,6 +347,18 @@ class JoinQuery(ProcessingLogReporter):
                 self._task_base[topic] = base
             base += max((partitions_of(t) or 1) for t in topics)
         return base
+
+    def registration_topics(self) -> list[str]:
+        """The FK subscription-registration topics (see :meth:`replay_until`)."""
+        return [reg for reg, _resp in self.fk_topics.values()]
+
+    def replay_until(self, topic: str, partition: int, end: int) -> None:
+        """A registration partition's task was (re)opened when the partition ended at
+        ``end``: its subscriptions below it may have been answered by a previous owner that
+        never committed, whose answer a left task may have joined and output. They are
+        answered even without a right row (a row output then is retracted; at worst a
+        tombstone for a key never output)."""
+        self._replay_end[(topic, partition)] = end
 
     def task_of(self, topic: str, partition: int) -> int:
         """The task that processes this partition of one of :attr:`source_topics`."""
@@ -1072,7 +1087,9 @@ class JoinQuery(ProcessingLogReporter):
         # A copy of a subscription this task holds (the same row hash: the same left record)
         # comes from a left task replaying after a crash, which may have output a joined
         # row before it: it is answered even without a right row, so that row is retracted.
-        repeat = entries.get(lkey, (None,))[0] == digest
+        rec = self._current
+        repeat = entries.get(lkey, (None,))[0] == digest or (
+            rec is not None and rec.offset < self._replay_end.get((rec.topic, rec.partition), 0))
         entries[lkey] = (digest, partition)
         st.store.put(skey, (digest, partition))
         found = st.store.get(("T", node, RIGHT, fk))

@@ -431,6 +431,8 @@ class QueryWorker:
                 # its changelog reached us; resuming there would skip records.
                 applied = st.offsets.get((tp.topic, tp.partition))
                 tp.offset = OFFSET_BEGINNING if applied is None else applied
+            if isinstance(query, JoinQuery):
+                self._replay_ends(consumer, query, partitions)
         else:
             # Explicit offsets for stateless queries too: librdkafka's own OffsetFetch can
             # leave a partition waiting for good after a request-level NOT_COORDINATOR
@@ -439,6 +441,22 @@ class QueryWorker:
                 # No committed offset: the consumer's auto.offset.reset (earliest).
                 tp.offset = got.offset if got.offset >= 0 else OFFSET_BEGINNING
         consumer.assign(partitions)
+
+    def _replay_ends(self, consumer: Consumer, query: JoinQuery,
+                     partitions: list[TopicPartition]) -> None:
+        """Tell an FK join where its registration partitions end now (JoinQuery.replay_until);
+        unknown: all of it may be a replay."""
+        registrations = set(query.registration_topics())
+        for tp in partitions:
+            if tp.topic in registrations:
+                try:
+                    end = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition),
+                                                         timeout=10)[1]
+                except KafkaException as e:
+                    log.warning("%s: end of %s-%d unknown (%s): its subscriptions are all "
+                                "answered", query.query_id, tp.topic, tp.partition, e)
+                    end = 2**63 - 1
+                query.replay_until(tp.topic, tp.partition, end)
 
     def _committed(self, consumer: Consumer,
                    partitions: list[TopicPartition]) -> list[TopicPartition]:
