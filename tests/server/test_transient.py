@@ -80,3 +80,39 @@ def test_scalable_push_query_skips_rows_without_key_or_value() -> None:
             assert [row.columns for r in records for row in runner.feed(r)] == expected
         finally:
             runner.close()
+
+
+TABLES = ("CREATE TABLE RAW (ID INT PRIMARY KEY, V STRING, N INT) WITH (KAFKA_TOPIC='raw', "
+          "FORMAT='JSON', PARTITIONS=1);"
+          "CREATE TABLE MAT AS SELECT * FROM RAW;")
+
+
+def _pull_error(sql: str) -> str:
+    session = Session()
+    session.execute(TABLES)
+    with pytest.raises(StatementError) as e:
+        plan_transient(session, session.parse(sql, 1, 1), {})
+    return e.value.message
+
+
+@pytest.mark.parametrize(("where", "message"), [
+    ("ID LIKE 12", "The column type for Like condition must be VARCHAR. The column type is "
+                   "INTEGER. See https://cnfl.io/queries for more info."),
+    ("V LIKE 12", "Like condition on non-string pattern "
+                  "io.confluent.ksql.execution.expression.tree.IntegerLiteral. "),
+])
+def test_pull_query_like_needs_a_string_column_and_pattern(where: str, message: str) -> None:
+    assert _pull_error(f"SELECT * FROM MAT WHERE {where};").startswith(message)
+
+
+def test_pull_query_like_planned_on_a_string_column() -> None:
+    session = Session()
+    session.execute(TABLES)
+    plan_transient(session, session.parse("SELECT * FROM MAT WHERE V LIKE 'a%';", 1, 1), {})
+
+
+def test_pull_query_projection_is_checked_before_the_table_is_found_unqueryable() -> None:
+    assert _pull_error("SELECT V, V FROM RAW WHERE ID = 10;") == \
+        "Duplicate value columns found in schema: `V` STRING"
+    assert _pull_error("SELECT V FROM RAW WHERE ID = 10;").startswith(
+        "The `RAW` table isn't queryable.")

@@ -157,6 +157,25 @@ def test_insert_values(session: Session) -> None:
         session.execute("INSERT INTO NOPE VALUES (1);")
 
 
+@pytest.mark.parametrize(("sql", "message"), [
+    ("INSERT INTO INPUT (ID, NAME) VALUES (1);",
+     "Failed to prepare statement: Expected number columns and values to match: 2, 1"),
+    ("INSERT INTO NOPE (ID, NAME) VALUES (1);",  # checked before the target
+     "Failed to prepare statement: Expected number columns and values to match: 2, 1"),
+    ("INSERT INTO INPUT (ID, NAME, ROWPARTITION) VALUES (1, 'a', 5);",
+     "Inserting into column `ROWPARTITION` is not allowed."),
+    ("INSERT INTO INPUT (ROWOFFSET, ID) VALUES (5, 1);",
+     "Inserting into column `ROWOFFSET` is not allowed."),
+    ("INSERT INTO INPUT (ID, NOPE) VALUES ('x', 1);",  # columns are checked before values
+     "Column name NOPE does not exist."),
+])
+def test_insert_values_errors(session: Session, sql: str, message: str) -> None:
+    session.execute(SRC)
+    with pytest.raises(StatementError) as info:
+        session.execute(sql)
+    assert info.value.message == message
+
+
 def test_variables_substitution() -> None:
     s = Session()
     s.execute("DEFINE topic = 'input_topic';")
@@ -241,3 +260,23 @@ def test_fused_function_matches_the_steps(session: Session, query: str) -> None:
         stepwise = run_plan(plan, cols, ts=7)
         fused = plan.fused(cols + (7, 0, 0))
         assert ([fused[1]] if fused is not None else []) == stepwise
+
+
+def test_projection_with_a_repeated_name_is_refused(session: Session) -> None:
+    session.execute(SRC)
+    with pytest.raises(StatementError) as info:
+        session.execute("CREATE STREAM O AS SELECT ID, NAME, AGE AS NAME FROM INPUT;")
+    assert info.value.message == "Duplicate value columns found in schema: `NAME` INTEGER"
+
+
+def test_window_bounds_in_the_where_clause_of_a_windowed_aggregation(session: Session) -> None:
+    session.execute(SRC)
+    with pytest.raises(StatementError) as info:
+        session.execute("CREATE TABLE O AS SELECT ID, COUNT(*) AS C FROM INPUT WINDOW TUMBLING "
+                        "(SIZE 1 SECOND) WHERE WINDOWSTART > 1000 GROUP BY ID;")
+    assert info.value.message == "Error in WHERE expression: Unknown column WINDOWSTART."
+    with pytest.raises(StatementError, match="WHERE column 'NOPE' cannot be resolved"):
+        session.execute("CREATE TABLE O AS SELECT ID, COUNT(*) AS C FROM INPUT WINDOW TUMBLING "
+                        "(SIZE 1 SECOND) WHERE WINDOWEND > 1 AND NOPE = 1 GROUP BY ID;")
+    with pytest.raises(StatementError, match="WHERE column 'WINDOWSTART' cannot be resolved"):
+        session.execute("CREATE STREAM O AS SELECT * FROM INPUT WHERE WINDOWSTART > 1000;")

@@ -131,6 +131,23 @@ def test_constructors_coerce_elements() -> None:
         evaluate("ARRAY[]")
 
 
+@pytest.mark.parametrize(("expr", "message"), [
+    ("NULL + 1", "(null + 1). Arithmetic on types null and INTEGER are not supported."),
+    ("5.0 / NULL", "(5.0 / null). Arithmetic on types DECIMAL(2, 1) and null are not supported."),
+    ("NULL * NULL", "(null * null). Arithmetic on types null and null are not supported."),
+    ("ARRAY[1] + NULL", "Arithmetic on types ARRAY<INTEGER> and null are not supported."),
+])
+def test_arithmetic_on_a_null_literal_is_refused(expr: str, message: str) -> None:
+    with pytest.raises(StatementError) as info:
+        evaluate(expr)
+    assert message in info.value.message
+
+
+def test_arithmetic_on_a_null_value_is_null() -> None:
+    assert evaluate("X + 1", "X INT", (None,)) is None
+    assert evaluate("CAST(NULL AS INT) + 1") is None
+
+
 def test_string_literal_compared_to_number_is_cast_at_compile_time() -> None:
     assert evaluate("X = '1'", "X INT", (1,)) is True
     with pytest.raises(StatementError, match='invalid input syntax for type INTEGER: "one"'):

@@ -136,3 +136,10 @@ def test_windows_and_within_durations() -> None:
     assert w is not None and w.window_type == "HOPPING"
     assert (w.size.millis, w.advance.millis if w.advance else None) == (60_000, 10_000)
     assert w.retention is not None and w.retention.millis == 2 * 86_400_000
+
+
+def test_limit_must_be_an_integer() -> None:
+    with pytest.raises(ParseError) as e:
+        parse("SELECT * FROM S LIMIT 2.5;")
+    assert e.value.message.startswith(
+        "Failed to prepare statement: Value must be integer for command: LIMIT")

@@ -45,12 +45,70 @@ def column_refs(e: ast.Node) -> Iterator[ast.ColumnRef]:
     return (n for n in e.walk() if isinstance(n, ast.ColumnRef))
 
 
-def _scan_instead(table_scan: bool) -> bool:
+def invalid_where(message: str, windowed: bool) -> StatementError:
+    """ksqlDB's QueryFilterNode.invalidWhereClauseException: the reason, then the rules."""
+    nl = "\n"
+    extra = "" if not windowed else (
+        f"{nl} - (optionally) limits the time bounds of the windowed table.{nl}\t Bounds on "
+        f"[`WINDOWSTART`, `WINDOWEND`] are supported{nl}\t Supported operators are "
+        "[EQUAL, GREATER_THAN, GREATER_THAN_OR_EQUAL, LESS_THAN, LESS_THAN_OR_EQUAL]")
+    return StatementError(
+        f"{message}. See https://cnfl.io/queries for more info.{nl}Add EMIT CHANGES if you "
+        f"intended to issue a push query.{nl}Pull queries require a WHERE clause that:{nl} - "
+        "includes a key equality expression, e.g. `SELECT * FROM X WHERE <key-column> = Y;`."
+        f"{nl} - in the case of a multi-column key, is a conjunction of equality expressions "
+        f"that cover all key columns.{nl} - to support range expressions, e.g.,  SELECT * FROM "
+        "X WHERE <key-column> < Y;`, range scans need to be enabled by setting "
+        f"ksql.query.pull.range.scan.enabled=true{extra}{nl}If more flexible queries are "
+        "needed, , table scans can be enabled by setting ksql.query.pull.table.scan.enabled=true.")
+
+
+def _scan_instead(table_scan: bool, windowed: bool) -> bool:
     """A key compared with a column expression pins nothing: only a table scan can answer."""
     if not table_scan:
-        raise StatementError("A comparison must be between a key column and a resolvable "
-                             "expression.")
+        raise invalid_where("A comparison must be between a key column and a resolvable "
+                            "expression", windowed)
     return True
+
+
+# ksqlDB's expression classes, named in "Like condition on non-string pattern <class>".
+_TREE = "io.confluent.ksql.execution.expression.tree."
+_LITERAL_CLASSES = {"INTEGER": "IntegerLiteral", "BIGINT": "LongLiteral",
+                    "DOUBLE": "DoubleLiteral", "DECIMAL": "DecimalLiteral",
+                    "BOOLEAN": "BooleanLiteral", "BYTES": "BytesLiteral"}
+
+
+def _pattern_class(e: ast.Expression) -> str | None:
+    """The ksqlDB class of a LIKE pattern that is not a string (None: a string or unknown)."""
+    if isinstance(e, ast.Literal):
+        name = _LITERAL_CLASSES.get(e.type.base)
+    elif isinstance(e, ast.ColumnRef):
+        name = "UnqualifiedColumnReferenceExp"
+    elif isinstance(e, ast.FunctionCall):
+        name = "FunctionCall"
+    elif isinstance(e, ast.BinaryOp) and e.op in ("+", "-", "*", "/", "%"):
+        name = "ArithmeticBinaryExpression"
+    else:
+        name = None
+    return None if name is None else _TREE + name
+
+
+def _check_like(c: ast.Like, source: DataSource, table_scan: bool) -> None:
+    """QueryFilterNode's LIKE rule: a STRING column on the left, a string literal pattern."""
+    windowed = source.window is not None
+    if not isinstance(c.operand, ast.ColumnRef):
+        if not table_scan:
+            raise invalid_where("Like condition must be between strings", windowed)
+        return
+    col = source.schema.find(c.operand.name)
+    if col is None:
+        return  # pseudo-columns and unknown names: the planner's errors
+    if col.type.base != "STRING":
+        raise invalid_where("The column type for Like condition must be VARCHAR. The column "
+                            f"type is {col.type.base}", windowed)
+    pattern = _pattern_class(c.pattern)
+    if pattern is not None:
+        raise invalid_where(f"Like condition on non-string pattern {pattern}", windowed)
 
 
 def _has_refs(e: ast.Expression) -> bool:
@@ -85,6 +143,7 @@ def check_pull_where(where: ast.Expression | None, source: DataSource,
     table_scan = _flag(props, "ksql.query.pull.table.scan.enabled", True)
     range_scan = _flag(props, "ksql.query.pull.range.scan.enabled", True)
     keys = {c.name: c for c in source.schema.key}
+    windowed = source.window is not None
     if where is None:
         if not table_scan:
             raise StatementError("Query requires table scan to be enabled")
@@ -94,12 +153,15 @@ def check_pull_where(where: ast.Expression | None, source: DataSource,
         pinned: set[str] = set()
         ranged: set[str] = set()
         for c in _conjuncts(disjunct):
+            if isinstance(c, ast.Like) and not c.negated:
+                _check_like(c, source, table_scan)
+                continue
             if isinstance(c, ast.InList) and isinstance(c.operand, ast.ColumnRef) \
                     and c.operand.name in keys and not c.negated:
                 key = keys[c.operand.name]
                 for item in c.items:
                     if _has_refs(item):
-                        needs_scan = _scan_instead(table_scan)
+                        needs_scan = _scan_instead(table_scan, windowed)
                     _check_literal(key, item, "=", c, True)
                 pinned.add(key.name)
                 continue
@@ -109,7 +171,7 @@ def check_pull_where(where: ast.Expression | None, source: DataSource,
                 if isinstance(side, ast.ColumnRef) and side.name in keys:
                     key = keys[side.name]
                     if _has_refs(other):
-                        needs_scan = _scan_instead(table_scan)
+                        needs_scan = _scan_instead(table_scan, windowed)
                         break
                     _check_literal(key, other, c.op, c, False)
                     (pinned if c.op == "=" else ranged).add(key.name)
@@ -117,8 +179,8 @@ def check_pull_where(where: ast.Expression | None, source: DataSource,
         if table_scan:
             continue
         if not pinned and not ranged:
-            raise StatementError(f"WHERE clause missing key column for disjunct: "
-                                 f"{disjunct.to_sql()}")
+            raise invalid_where(f"WHERE clause missing key column for disjunct: "
+                                f"{disjunct.to_sql()}", windowed)
         if ranged - pinned:
             single_string = len(keys) == 1 and next(iter(keys.values())).type.base == "STRING"
             if not (range_scan and single_string and source.window is None

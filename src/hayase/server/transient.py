@@ -135,14 +135,21 @@ def _check_pull(query: ast.Query, session: Any, props: Mapping[str, Any]) -> Non
     tables = _relations(query.from_)
     if tables:
         src = session.metastore.get(tables[0].name)
-        if src is not None and src.source_type is SourceType.TABLE and not src.is_source \
-                and src.created_by_query is None:
-            raise StatementError(
-                f"The `{src.name}` table isn't queryable. To derive a queryable table, you can "
-                f"do 'CREATE TABLE QUERYABLE_{src.name} AS SELECT * FROM {src.name}'. See "
-                "https://cnfl.io/queries for more info.")
         if src is not None and src.source_type is SourceType.TABLE:
             check_pull_where(query.where, src, props)
+
+
+def _check_queryable(query: ast.Query, session: Any) -> None:
+    """ksqlDB finds a table's materialization when building the physical plan: after the
+    logical plan's checks (WHERE clause, projection schema)."""
+    tables = _relations(query.from_)
+    src = session.metastore.get(tables[0].name) if tables else None
+    if src is not None and src.source_type is SourceType.TABLE and not src.is_source \
+            and src.created_by_query is None:
+        raise StatementError(
+            f"The `{src.name}` table isn't queryable. To derive a queryable table, you can "
+            f"do 'CREATE TABLE QUERYABLE_{src.name} AS SELECT * FROM {src.name}'. See "
+            "https://cnfl.io/queries for more info.")
 
 
 def _rewrite_select(query: ast.Query) -> tuple[list[ast.SelectItem], dict[str, str]]:
@@ -227,6 +234,8 @@ def plan_transient(session: Any, statement: ast.QueryStatement,
             break
     if plan is None:
         raise last or StatementError("Cannot plan the query")
+    if is_pull:
+        _check_queryable(query, session)
     sink = plan.sink.source
     source = plan.sources[0]
     sink_cols = list(sink.schema.columns)

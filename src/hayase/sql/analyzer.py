@@ -22,6 +22,7 @@ from hayase.sql.errors import statement_error as _err
 from hayase.sql.metastore import Metastore, PersistentQuery
 from hayase.sql.naming import RESERVED
 from hayase.sql.plan import (
+    PSEUDO_COLUMNS,
     Column,
     DataSource,
     DdlResult,
@@ -532,6 +533,10 @@ class Analyzer:
         return plan
 
     def insert_values(self, stmt: ast.InsertValues) -> InsertValues:
+        if stmt.columns is not None and len(stmt.columns) != len(stmt.values):
+            # ksqlDB checks this while building the statement, before looking at the target.
+            raise _err("Failed to prepare statement: Expected number columns and values to "
+                       f"match: {len(stmt.columns)}, {len(stmt.values)}", stmt)
         target = self.metastore.get(stmt.target)
         if target is None:
             raise _err(f"Cannot insert values into an unknown stream/table: `{stmt.target}`"
@@ -551,6 +556,12 @@ class Analyzer:
                        f"[{', '.join(v.to_sql() for v in stmt.values)}]", stmt)
         if not names:
             raise _err("No columns supplied.", stmt)
+        # Like ksqlDB's InsertValuesExecutor: every column is checked before any value.
+        for name, expr in zip(names, stmt.values, strict=True):
+            if name not in PSEUDO_COLUMNS and schema.find(name) is None:
+                raise _err(f"Column name {name} does not exist.", expr)
+            if name in _NOT_INSERTABLE:
+                raise _err(f"Inserting into column `{name}` is not allowed.", expr)
         ns = CodeNamespace()
         comp = ExpressionCompiler(Scope([]), ns, self.metastore.types)
         values: dict[str, Any] = {}
@@ -559,8 +570,7 @@ class Analyzer:
                 col_type: SqlType = BIGINT
             else:
                 col = schema.find(name)
-                if col is None:
-                    raise _err(f"Column name {name} does not exist.", expr)
+                assert col is not None
                 if col.namespace is Namespace.HEADERS:
                     raise _err(f"Cannot insert into HEADER columns: {name}", expr)
                 col_type = col.type
@@ -579,6 +589,10 @@ class Analyzer:
         if ts is None and target.timestamp_column and values.get(target.timestamp_column) is not None:
             ts = values[target.timestamp_column]
         return InsertValues(target, key, value, ts)
+
+
+# ksqlDB's SystemColumns.isDisallowedForInsertValues: pseudo-columns other than ROWTIME.
+_NOT_INSERTABLE = frozenset(c for c in PSEUDO_COLUMNS if c != "ROWTIME")
 
 
 def _coerce_for_insert(comp: ExpressionCompiler, typed: Typed, target: SqlType,

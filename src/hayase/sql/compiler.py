@@ -319,12 +319,11 @@ class ExpressionCompiler:
         ta, tb = a.type, b.type
         if ta.base == "STRING" and tb.base == "STRING" and op == "+":
             return Typed(self._null_guard([a, b], lambda n: f"({n[0]} + {n[1]})"), STRING)
-        if ta is NULL and tb is NULL:
-            return Typed("None", NULL, True)
-        if ta is NULL:
-            ta = tb
-        if tb is NULL:
-            tb = ta
+        if ta is NULL or tb is NULL:
+            # ksqlDB's type checker refuses a NULL literal operand (ksql#7554; #7602 is open).
+            raise self._type_error(e, f"Error processing expression: {e.to_sql()}. Arithmetic on "
+                                      f"types {_type_or_null(ta)} and {_type_or_null(tb)} are "
+                                      "not supported.")
         if not (ta.is_numeric and tb.is_numeric):
             raise self._type_error(e, f"Error processing expression: {e.to_sql()}. Unsupported "
                                       f"arithmetic types. {ta} {tb}")
@@ -1068,6 +1067,11 @@ def build_function(name: str, params: str, body_lines: list[str], ns: CodeNamesp
     fn = glb[name]
     fn.__hayase_source__ = src
     return fn  # type: ignore[no-any-return]
+
+
+def _type_or_null(t: SqlType) -> str:
+    """A type as ksqlDB's messages print it; the NULL literal's (Java null) prints as null."""
+    return "null" if t is NULL else str(t)
 
 
 def guarded(code: str, target: str, label: str) -> list[str]:

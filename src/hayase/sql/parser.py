@@ -646,6 +646,10 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         return ("emit", "FINAL")
 
     def limit(self, meta: Any, _l: Token, n: Token) -> tuple[str, Any]:
+        if n.type != "INTEGER_VALUE":  # ksqlDB's grammar takes any number, its AST builder not
+            line, col = _shift(self.base_line, self.base_col, n.line or 1, n.column or 1)
+            raise ParseError("Failed to prepare statement: Value must be integer for command: "
+                             "LIMIT", line, col)
         return ("limit", int(str(n)))
 
     def query(self, meta: Any, _s: Token, items: list[Any], _f: Token, rel: Any,

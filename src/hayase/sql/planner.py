@@ -166,6 +166,7 @@ class QueryPlanner:
             render = getattr(self, "_where_render", None)
             if render is not None:
                 comp.render = render
+            self._window_bounds_in_where()
             try:
                 self.where = comp.compile_predicate(self.query.where, "WHERE")
                 self.where_conjuncts = [comp.compile(c) for c in _conjuncts(self.query.where)]
@@ -175,6 +176,26 @@ class QueryPlanner:
                 prefix = ("Error in WHERE expression: " if e.message.startswith("Cannot compare")
                           else "Invalid Predicate: ")
                 raise StatementError(prefix + e.message, e.line, e.column) from None
+
+    def _window_bounds_in_where(self) -> None:
+        """ksqlDB's analyzer accepts WINDOWSTART/WINDOWEND in any query with a WINDOW clause;
+        the WHERE clause runs before the aggregation, whose type check then does not know them
+        (other unknown columns are reported first, by the analyzer)."""
+        where = self.query.where
+        if self.query.window is None or where is None:
+            return
+        bounds: list[ast.ColumnRef] = []
+        params = {p for n in where.walk() if isinstance(n, ast.Lambda) for p in n.params}
+        for node in where.walk():
+            if isinstance(node, ast.ColumnRef) and node.name not in params:
+                if node.name in WINDOW_COLUMNS:
+                    bounds.append(node)
+                else:
+                    self.scope.resolve(node)
+        for node in bounds:
+            if not any(c.name == node.name for c in self.scope.columns):
+                raise StatementError(f"Error in WHERE expression: Unknown column {node.name}.",
+                                     node.line, node.column)
 
     def _plan_partition_by(self) -> None:
         self.partition = None
@@ -359,12 +380,7 @@ class QueryPlanner:
         key_set = set(key_sources)
         value_cols = [Column(it.name, it.typed.type, Namespace.VALUE)
                       for j, it in enumerate(items) if j not in key_set]
-        seen: set[str] = set()
-        for c in key_cols + value_cols:
-            if c.name in seen:
-                raise _err(f"Value columns clash with key columns or each other: `{c.name}`",
-                           node)
-            seen.add(c.name)
+        _no_duplicate_names([(it.name, it.typed.type) for it in items], node)
         for c in key_cols + value_cols:
             if c.type.base == "NULL":
                 raise _err(f"Can't infer a type of null. Please explicitly cast it to a required "
@@ -626,17 +642,26 @@ class _ProjectedColumn(Protocol):
     typed: Typed
 
 
+def _no_duplicate_names(columns: Sequence[tuple[str, SqlType]], node: ast.Node | None = None
+                        ) -> None:
+    """ksqlDB builds the projection's schema with every selected expression as a value column
+    (LogicalSchema.Builder): a repeated name is refused there, named with its second type."""
+    seen: set[str] = set()
+    for name, type_ in columns:
+        if name in seen:
+            raise _err(f"Duplicate value columns found in schema: `{name}` {type_}", node)
+        seen.add(name)
+
+
 def projection_schema(items: Sequence[_ProjectedColumn], key_idx: list[int], value_idx: list[int],
                       refuse_null: bool) -> LogicalSchema:
     """The sink schema of a GROUP BY or join projection: the items at ``key_idx`` as key
     columns, those at ``value_idx`` as value columns; names must not clash."""
     cols = [Column(items[i].name, items[i].typed.type, Namespace.KEY) for i in key_idx]
     cols += [Column(items[i].name, items[i].typed.type, Namespace.VALUE) for i in value_idx]
-    seen: set[str] = set()
+    _no_duplicate_names([(items[i].name, items[i].typed.type)
+                         for i in sorted(key_idx + value_idx)])
     for c in cols:
-        if c.name in seen:
-            raise _err(f"Value columns clash with key columns or each other: `{c.name}`")
-        seen.add(c.name)
         if refuse_null and c.type.base == "NULL":
             raise _err("Can't infer a type of null. Please explicitly cast it to a required "
                        f"type, e.g. CAST(null AS VARCHAR). Column: {c.name}")
