@@ -159,6 +159,25 @@ def test_last_member_leaving_empties_the_group_and_writes_it() -> None:
     assert len(h.records) == before + 1
 
 
+def test_last_member_leaving_with_a_pending_member_empties_the_group_at_the_next_tick() -> None:
+    # Kafka's hasAllMembersJoined counts pending members: the group waits in PreparingRebalance
+    # for the join timer (the rebalance timeout of no members, 0 ms), not in the LeaveGroup
+    # step. Apache Kafka 4.1 shows the same PreparingRebalance to a DescribeGroups sent at once.
+    h = Harness()
+    ids, gen, _ = h.stable_group(1)
+    pending = h.reply(h.join()).member_id
+    assert state(h) is GroupState.STABLE  # a pending member does not start a rebalance
+    assert h.leave((ids[0], None)).members[0].error is E.none
+    assert state(h) is GroupState.PREPARING_REBALANCE
+    assert h.c.next_deadline() == h.now
+    before = len(h.records)
+    h.advance(0)
+    assert state(h) is GroupState.EMPTY
+    assert h.c.groups["g"].generation_id == gen + 1
+    assert len(h.records) == before + 1
+    assert pending in h.c.groups["g"].pending_members  # it may still join, until its session ends
+
+
 def test_leave_unknown_member_and_batch_with_instance_ids() -> None:
     h = Harness()
     ids, _, _ = h.stable_group(1)
