@@ -137,6 +137,11 @@ def _check_literal(key: Any, lit: ast.Expression, op: str, whole: ast.Expression
                              f"Statement: {whole.to_sql()}")
 
 
+def _columns(keys: Mapping[str, Any]) -> str:
+    """A list of key columns as ksqlDB prints ``schema.key()``."""
+    return "[" + ", ".join(f"`{c.name}` {c.type} KEY" for c in keys.values()) + "]"
+
+
 def check_pull_where(where: ast.Expression | None, source: DataSource,
                      props: Mapping[str, Any]) -> None:
     """Raise StatementError with ksqlDB's message when the pull query cannot run."""
@@ -165,7 +170,7 @@ def check_pull_where(where: ast.Expression | None, source: DataSource,
                     _check_literal(key, item, "=", c, True)
                 pinned.add(key.name)
                 continue
-            if not isinstance(c, ast.BinaryOp) or c.op not in ("=",) + _RANGE:
+            if not isinstance(c, ast.BinaryOp) or c.op not in ("=", "<>", "!=") + _RANGE:
                 continue
             for side, other in ((c.left, c.right), (c.right, c.left)):
                 if isinstance(side, ast.ColumnRef) and side.name in keys:
@@ -173,6 +178,9 @@ def check_pull_where(where: ast.Expression | None, source: DataSource,
                     if _has_refs(other):
                         needs_scan = _scan_instead(table_scan, windowed)
                         break
+                    if c.op in ("<>", "!=") and not table_scan:
+                        raise invalid_where(f"Bound on key columns '{_columns(keys)}' must "
+                                            "currently be '='", windowed)
                     _check_literal(key, other, c.op, c, False)
                     (pinned if c.op == "=" else ranged).add(key.name)
                     break
@@ -181,12 +189,15 @@ def check_pull_where(where: ast.Expression | None, source: DataSource,
         if not pinned and not ranged:
             raise invalid_where(f"WHERE clause missing key column for disjunct: "
                                 f"{disjunct.to_sql()}", windowed)
+        seen = [k for k in keys if k in pinned or k in ranged]
+        if len(seen) < len(keys):
+            specified = ", ".join(f"`{k}`" for k in seen)
+            raise invalid_where("Multi-column sources must specify every key in the WHERE "
+                                f"clause. Specified: [{specified}] Expected: {_columns(keys)}",
+                                windowed)
         if ranged - pinned:
             single_string = len(keys) == 1 and next(iter(keys.values())).type.base == "STRING"
             if not (range_scan and single_string and source.window is None
                     and len(_disjuncts(where)) == 1):
                 raise StatementError("Query requires table scan to be enabled")
-        elif len(pinned) < len(keys):
-            raise StatementError("Multi-column sources must specify every key in the WHERE "
-                                 "clause")
     del needs_scan  # a table scan is what hayase runs anyway: it answers the same rows
