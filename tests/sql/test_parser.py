@@ -138,8 +138,13 @@ def test_windows_and_within_durations() -> None:
     assert w.retention is not None and w.retention.millis == 2 * 86_400_000
 
 
-def test_limit_must_be_an_integer() -> None:
+@pytest.mark.parametrize(("sql", "command"), [
+    ("SELECT * FROM S LIMIT 2.5;", "LIMIT"),
+    ("SELECT CAST(A AS DECIMAL(4.0, 2)) FROM S;", "DECIMAL(PRECISION)"),
+    ("SELECT CAST(A AS DECIMAL(4, 2.5)) FROM S;", "DECIMAL(SCALE)"),
+])
+def test_numbers_that_must_be_integers(sql: str, command: str) -> None:
     with pytest.raises(ParseError) as e:
-        parse("SELECT * FROM S LIMIT 2.5;")
+        parse(sql)
     assert e.value.message.startswith(
-        "Failed to prepare statement: Value must be integer for command: LIMIT")
+        f"Failed to prepare statement: Value must be integer for command: {command}\n")

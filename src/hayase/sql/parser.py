@@ -512,7 +512,8 @@ class _Builder(Transformer):  # type: ignore[type-arg]
     def parameterized_type(self, meta: Any, name: str, p: Token, s: Token | None = None) -> SqlType:
         if name != "DECIMAL":
             raise self._error(f"Unknown type: {name}", meta)
-        precision, scale = int(str(p)), int(str(s)) if s is not None else 0
+        precision = self._integer(p, "DECIMAL(PRECISION)")
+        scale = self._integer(s, "DECIMAL(SCALE)") if s is not None else 0
         if precision < 1:
             raise self._error("DECIMAL precision must be >= 1", meta)
         if scale > precision:
@@ -645,12 +646,16 @@ class _Builder(Transformer):  # type: ignore[type-arg]
     def emit_final(self, meta: Any, *_t: Any) -> tuple[str, Any]:
         return ("emit", "FINAL")
 
-    def limit(self, meta: Any, _l: Token, n: Token) -> tuple[str, Any]:
-        if n.type != "INTEGER_VALUE":  # ksqlDB's grammar takes any number, its AST builder not
+    def _integer(self, n: Token, command: str) -> int:
+        """ksqlDB's grammar takes any number here, its AST builder only an integer."""
+        if n.type != "INTEGER_VALUE":
             line, col = _shift(self.base_line, self.base_col, n.line or 1, n.column or 1)
             raise ParseError("Failed to prepare statement: Value must be integer for command: "
-                             "LIMIT", line, col)
-        return ("limit", int(str(n)))
+                             f"{command}", line, col)
+        return int(str(n))
+
+    def limit(self, meta: Any, _l: Token, n: Token) -> tuple[str, Any]:
+        return ("limit", self._integer(n, "LIMIT"))
 
     def query(self, meta: Any, _s: Token, items: list[Any], _f: Token, rel: Any,
               *clauses: Any) -> ast.Query:
