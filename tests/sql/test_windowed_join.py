@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from tests.sql.conftest import plan_after
 
+from hayase.sql.errors import StatementError
 from hayase.sql.plan import JoinStep
 from hayase.testing.conformance import run_case
 from hayase.testing.qtt import expand_node
@@ -104,3 +106,11 @@ def test_session_windowed_sources_match_on_both_bounds() -> None:
              "value": {"A": 1, "B": 3, "E": 100}},
         ],
     })
+
+
+def test_partition_by_other_than_the_key_is_refused() -> None:
+    join = "FROM S1 JOIN S2 WITHIN 1 MINUTE ON S1.K = S2.K"
+    with pytest.raises(StatementError, match="Implicit repartitioning of windowed sources"):
+        plan_after(SETUP, f"CREATE STREAM O AS SELECT * {join} PARTITION BY S1.ID;")
+    plan = plan_after(SETUP, f"CREATE STREAM O AS SELECT * {join} PARTITION BY S1.K;")
+    assert plan.sink.source.window is not None

@@ -134,6 +134,9 @@ class JoinPlanner:
         self.result_type = "STREAM" if any(s.is_stream for s in self.sides) else "TABLE"
         self._key()
         self.partition: list[tuple[ast.Expression, Typed, str]] | None = None
+        if q.partition_by is not None and self.windowed and self._repartitions(q.partition_by):
+            raise _err("Implicit repartitioning of windowed sources is not supported. See "
+                       "https://github.com/confluentinc/ksql/issues/4385.", q)
         if q.partition_by is not None:
             if self.result_type == "TABLE":
                 raise _err("Unsupported operation: PARTITION BY on a table. Use GROUP BY "
@@ -374,6 +377,15 @@ class JoinPlanner:
         if self.synthetic:
             self.scope.columns.append(ScopeColumn("ROWKEY", final.left_typed.type,
                                                   self.total_width, (), self.rowkey))
+
+    def _repartitions(self, exprs: list[ast.Expression]) -> bool:
+        """ksqlDB's Repartitioning.repartitionNeeded: anything but the result's key column."""
+        if len(exprs) != 1 or not isinstance(exprs[0], ast.ColumnRef):
+            return True
+        index = self.scope.resolve(exprs[0]).index
+        key = self.total_width if self.synthetic else \
+            (self.viable[0][1] if self.viable else None)
+        return index != key
 
     def _norm(self, e: ast.Expression) -> str:
         if isinstance(e, ast.ColumnRef):
