@@ -303,6 +303,22 @@ def test_a_right_table_topic_read_by_another_input_is_not_split_off() -> None:
     q.check_copartitioning({"t": 2}.get)
 
 
+def _l1_joined_to_r1(counts: tuple[int, int]) -> tuple[Cluster, int, int, int, int]:
+    """An INNER join where l1 joined r1 and was output, nothing committed: (cluster, l1's
+    partition, r1's partition, left task, right task)."""
+    c = Cluster("INNER", random.Random(0), *counts)
+    reg, resp = c.q.fk_topics[0]
+    lp, rp = kafka_partition(b"l1", counts[0]), kafka_partition(b"r1", counts[1])
+    c.produce(OutputRecord("r", b"r1", orjson.dumps({"NAME": "one"}), 1))
+    c.step(("r", rp))
+    c.produce(OutputRecord("l", b"l1", orjson.dumps({"FK": "r1", "V": 1}), 2))
+    c.step(("l", lp))
+    c.step((reg, rp))
+    c.step((resp, lp))
+    assert _final_sink(c.sink) == {"l1": {"FK": "r1", "V": 1, "NAME": "one"}}
+    return c, lp, rp, c.q.task_of("l", lp), c.q.task_of("r", rp)
+
+
 @pytest.mark.parametrize("counts", COUNTS)
 def test_a_replayed_inner_row_whose_right_row_went_meanwhile_is_retracted(
         counts: tuple[int, int]) -> None:
@@ -311,18 +327,8 @@ def test_a_replayed_inner_row_whose_right_row_went_meanwhile_is_retracted(
     restarted task before it replayed the row. The replayed subscription is a copy the right
     task already holds (same hash): it is answered even without a right row, and the stale
     joined row is retracted."""
-    c = Cluster("INNER", random.Random(0), *counts)
-    nl, nr = counts
-    reg, resp = c.q.fk_topics[0]
-    lp, rp = kafka_partition(b"l1", nl), kafka_partition(b"r1", nr)
-    left_task, right_task = c.q.task_of("l", lp), c.q.task_of("r", rp)
-    c.produce(OutputRecord("r", b"r1", orjson.dumps({"NAME": "one"}), 1))
-    c.step(("r", rp))
-    c.produce(OutputRecord("l", b"l1", orjson.dumps({"FK": "r1", "V": 1}), 2))
-    c.step(("l", lp))
-    c.step((reg, rp))
-    c.step((resp, lp))
-    assert _final_sink(c.sink) == {"l1": {"FK": "r1", "V": 1, "NAME": "one"}}
+    c, lp, rp, left_task, right_task = _l1_joined_to_r1(counts)
+    resp = c.q.fk_topics[0][1]
     c.commit(right_task)
     c.produce(OutputRecord("r", b"r1", None, 3))
     c.step(("r", rp))  # answers l1's subscription: no right row any more
@@ -341,19 +347,8 @@ def test_a_subscription_a_crashed_right_task_answered_is_answered_again_without_
     right task reads the right row's deletion before the subscription again (timestamp
     order): the subscription, below where the partition ended when the task reopened, is
     answered without a right row, and the stale joined row is retracted."""
-    c = Cluster("INNER", random.Random(0), *counts)
-    nl, nr = counts
-    reg, resp = c.q.fk_topics[0]
-    lp, rp = kafka_partition(b"l1", nl), kafka_partition(b"r1", nr)
-    left_task, right_task = c.q.task_of("l", lp), c.q.task_of("r", rp)
-    c.produce(OutputRecord("r", b"r1", orjson.dumps({"NAME": "one"}), 1))
-    c.produce(OutputRecord("l", b"l1", orjson.dumps({"FK": "r1", "V": 1}), 5))
-    c.step(("r", rp))
-    c.step(("l", lp))
-    c.step((reg, rp))
-    c.step((resp, lp))
+    c, _lp, rp, left_task, right_task = _l1_joined_to_r1(counts)
     c.commit(left_task)
-    assert _final_sink(c.sink) == {"l1": {"FK": "r1", "V": 1, "NAME": "one"}}
     c.crash(right_task)  # never committed: r1 and the subscription are read again
     c.produce(OutputRecord("r", b"r1", None, 3))
     c.step(("r", rp))
