@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 
-from hayase.engine.aggregate import AggregateQuery, make_query
+from hayase.engine.aggregate import AggregateQuery, freeze, make_query
 from hayase.engine.processing_log import ProcessingLog
 from hayase.engine.record import Record
 from hayase.engine.state import RocksDBStore
@@ -77,3 +77,11 @@ def test_emit_final_tumbling_drops_late_records() -> None:
     assert outs[2].key == b'"a"' + (10000).to_bytes(8, "big")
     assert q.late_dropped == 1
 
+
+
+def test_freeze_makes_struct_array_and_map_keys_hashable_inside_tuples() -> None:
+    key = ({"A": [1, 2], "B": {"C": 3}}, 1000, None)  # a windowed STRUCT key
+    frozen = freeze(key)
+    assert hash(frozen) == hash(freeze(({"A": [1, 2], "B": {"C": 3}}, 1000, None)))
+    assert frozen == key and frozen != freeze(({"A": [1, 3], "B": {"C": 3}}, 1000, None))
+    assert {frozen: 1}[freeze(key)] == 1

@@ -94,6 +94,10 @@ class HashableDict(dict):  # type: ignore[type-arg]
 
 
 def freeze(value: Any) -> Any:
+    """``value`` made hashable: lists and dicts (ARRAY, MAP, STRUCT values) at any depth, inside
+    tuples too (a windowed join key is ``(key, WINDOWSTART, WINDOWEND)``)."""
+    if isinstance(value, tuple):
+        return tuple(freeze(v) for v in value)
     if isinstance(value, list):
         return HashableList(freeze(v) for v in value)
     if isinstance(value, dict):
