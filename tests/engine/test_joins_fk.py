@@ -63,13 +63,17 @@ class Cluster:
     the right table and the registrations), one consumer position per (topic, partition),
     one store per task as the runtime numbers them."""
 
-    def __init__(self, join: str, rng: random.Random, nl: int = N, nr: int = N) -> None:
+    def __init__(self, join: str, rng: random.Random, nl: int = N, nr: int = N,
+                 sql: str | None = None) -> None:
+        """``sql``: another query over L and R than ``_sql(join, nl, nr)``."""
         self.rng = rng
-        plan = [r for r in Session({}).execute(_sql(join, nl, nr))
+        plan = [r for r in Session({}).execute(sql or _sql(join, nl, nr))
                 if isinstance(r, QueryPlan)][0]
         q = make_query(plan, ProcessingLog(), store_factory=self._store,
                        repartition_prefix=PREFIX)
         assert isinstance(q, JoinQuery)
+        if q.aggregate is not None:  # GROUP BY: as launch.build_query does
+            q.repartition_aggregate(PREFIX)
         self.q = q
         like = {"l": nl, "r": nr}
         self.counts = {**like, **{t: like[src] for t, src in q.internal_topics()}}
@@ -110,6 +114,8 @@ class Cluster:
         """The task loses what it did since its last commit and resumes from there (what
         it produced meanwhile stays in the topics: it is produced again, a duplicate)."""
         self.q.states.pop(task, None)
+        if self.q.aggregate is not None:  # its view of the task's store goes too
+            self.q.aggregate.states.pop(task, None)
         offsets = self.snapshots[task].get(META_KEY, {}).get("offsets", {})
         for topic, p in list(self.pos):
             if self.q.task_of(topic, p) == task:

@@ -307,13 +307,7 @@ def test_fk_join_tasks_are_numbered_per_sub_topology(left: int, right: int,
     query.close()
 
 
-@pytest.mark.parametrize("crash", [
-    False,
-    pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=(
-        "known limit: after a crash the restarted left task forwards the joined rows of FK "
-        "answers re-sent in another order, under new source positions, so the GroupBy "
-        "repartition marks do not recognise the copies (equal partition counts too)"))),
-], ids=["restart", "crash"])
+@pytest.mark.parametrize("crash", [False, True], ids=["restart", "crash"])
 def test_group_by_over_an_fk_join_of_different_counts_is_exact_across_a_restart(
         crash: bool, tmp_path: Path) -> None:
     """No regression of the GROUP BY repartition: the joined rows (from the left tasks)

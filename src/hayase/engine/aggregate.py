@@ -25,16 +25,20 @@ through a repartition topic (:meth:`AggregateQuery.repartition_through`, ksqlDB'
 keyed by the group key (see :mod:`hayase.engine.repartition`); the repartition partition's task
 aggregates. A table update whose old and new rows fall in different groups is forwarded as two
 records (retract, then add), which may go to different partitions, like KTable groupBy.
+A join's table result is broadcast instead, by upstream key, to every repartition partition
+(:meth:`AggregateQuery._broadcast`): a restarted join task does not replay it identically.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from prometheus_client import Counter as MetricCounter
 
+from hayase.client.partitioners import kafka_partition
 from hayase.engine import repartition, windows
 from hayase.engine.processing_log import RECORD_PROCESSING_ERROR, SERIALIZATION_ERROR, ProcessingLog
 from hayase.engine.query import StatelessQuery
@@ -159,6 +163,9 @@ class AggregateQuery(StatelessQuery):
         # Set by repartition_through: source records are forwarded there, by group key.
         self.repartition_topic: str | None = None
         self._rep_seq = 0
+        # Set by a join whose result is a table (its partition count): the rows are
+        # broadcast to every repartition partition by upstream key (see _broadcast).
+        self.broadcast_partitions: int | None = None
         spec = agg.window
         self.window_type = spec.type.upper() if spec else None
         self.size = spec.size_ms if spec else 0
@@ -498,6 +505,8 @@ class AggregateQuery(StatelessQuery):
                 if pred(new) is not True:
                     new = None
                     break
+        if self.broadcast_partitions is not None and self.repartition_topic is not None:
+            return self._broadcast_update(st, rec, row, new)
         if old is None and new is None:
             return []
         if new is None:
@@ -529,6 +538,20 @@ class AggregateQuery(StatelessQuery):
                 outputs += self._update_group(st, rec, gk, add_row, undo_row, ts)
         return outputs
 
+    def _broadcast_update(self, st: PartitionState, rec: Record, row: Row,
+                          new: Row | None) -> list[OutputRecord]:
+        """A join's table change, broadcast (see _broadcast); sent even when nothing is known
+        of the key here: a rolled-back task cannot tell what it sent before its crash."""
+        ts = row[len(self.source.schema.columns)]
+        if ts > st.stream_time:
+            st.stream_time = ts
+        new_gk = None if new is None else self.key_fn(new)
+        if new is not None and new_gk is None:
+            self._entry(RECORD_PROCESSING_ERROR,
+                        "Skipping record with a null GROUP BY value: " + self.agg.text)
+        ukey = freeze(row[:len(self.source.schema.key)])
+        return self._broadcast(rec, ukey, new_gk, None if new_gk is None else new, ts)
+
     # ------------------------------------------------------------------ repartition
 
     def _forward(self, rec: Record, gk: tuple[Any, ...], add_row: Row | None,
@@ -536,26 +559,85 @@ class AggregateQuery(StatelessQuery):
         """A change for group ``gk`` to the repartition topic, keyed (placed) by the group key
         in the sink's key format (the aggregation's key, as in ksqlDB)."""
         assert self.repartition_topic is not None
-        try:
-            key = self._sink_key_serde.serialize(tuple(gk))
-        except SerdeError:
-            key = None
-        if key is None:  # not writable in the key format: placed by a stable stand-in
-            key = repr(tuple(gk)).encode()
+        key = self._placement_key(gk)
         self._rep_seq += 1
         return repartition.forward(self.repartition_topic, key, rec, self._rep_seq,
                                    (gk, add_row, undo_row, ts), timestamp=ts)
 
+    def _placement_key(self, gk: tuple[Any, ...]) -> bytes:
+        """The group key in the sink's key format (the aggregation's key, as in ksqlDB), or a
+        stable stand-in when that format cannot write it."""
+        try:
+            key = self._sink_key_serde.serialize(tuple(gk))
+        except SerdeError:
+            key = None
+        return repr(tuple(gk)).encode() if key is None else key
+
     def _from_repartition(self, st: PartitionState, rec: Record) -> list[OutputRecord]:
-        change = repartition.receive(st.forwarded, rec)
+        by_key = self.broadcast_partitions is not None and self.is_table
+        # Broadcast rows are applied on every copy (see _contribute); others once per
+        # source position.
+        change = repartition.receive({} if by_key else st.forwarded, rec)
         if change is None:
             return []  # already applied (re-sent after the forwarding task restarted)
+        if by_key:
+            return self._contribute(st, rec, *change)
         gk, add_row, undo_row, ts = change
         if self.is_table:
             if ts > st.stream_time:
                 st.stream_time = ts
             return self._update_group(st, rec, gk, add_row, undo_row, ts)
         return self._aggregate_row(st, rec, gk, add_row, ts)
+
+    # A join's table result (an FK join above all) is not replayed identically after a crash:
+    # a restarted left task may join FK answers in another order, or miss an intermediate row
+    # (its answer dropped by the row hash), so neither the source position nor the retraction
+    # it sends (its rolled-back previous row) identifies what the groups already applied. Each
+    # row change is therefore sent to *every* repartition partition as "upstream key ``k``
+    # now contributes ``row`` to group ``gk``" (None: nothing), the partition owning ``gk``
+    # marked. Each partition keeps what it applied per upstream key (``("K", k)``: (group
+    # key, row), in the task's store and changelog) and retracts it when a change moves ``k``
+    # elsewhere: its state is that of the last change of ``k``, like the join's own sink.
+
+    def _broadcast(self, rec: Record, ukey: tuple[Any, ...], gk: tuple[Any, ...] | None,
+                   row: Row | None, ts: int) -> list[OutputRecord]:
+        """``row`` (None: none) as the contribution of upstream key ``ukey`` to group
+        ``gk``, sent to every repartition partition."""
+        assert self.repartition_topic is not None and self.broadcast_partitions is not None
+        n = self.broadcast_partitions
+        key = repr(ukey).encode() if gk is None else self._placement_key(gk)
+        owner = -1 if gk is None else kafka_partition(key, n)
+        outputs = []
+        for p in range(n):
+            self._rep_seq += 1
+            out = repartition.forward(self.repartition_topic, key, rec, self._rep_seq,
+                                      (ukey, gk, row, ts, p == owner), timestamp=ts)
+            outputs.append(replace(out, partition=p))
+        return outputs
+
+    def _contribute(self, st: PartitionState, rec: Record, ukey: tuple[Any, ...],
+                    gk: tuple[Any, ...] | None, row: Row | None, ts: int,
+                    owner: bool) -> list[OutputRecord]:
+        """A broadcast change (see _broadcast): retract what ``ukey`` contributed here if it
+        moved, and add ``row`` to ``gk`` if this partition owns that group."""
+        if ts > st.stream_time:
+            st.stream_time = ts
+        ckey = ("K", ukey)
+        held = st.store.get(ckey)
+        outputs: list[OutputRecord] = []
+        undo = None
+        if held is not None:
+            if owner and held[0] == gk:
+                undo = held[1]  # the same group: one update, as KTable groupBy sends it
+            else:
+                outputs += self._update_group(st, rec, held[0], None, held[1], ts)
+        if owner:
+            assert gk is not None and row is not None
+            st.store.put(ckey, (gk, row))
+            outputs += self._update_group(st, rec, gk, row, undo, ts)
+        elif held is not None:
+            st.store.delete(ckey)
+        return outputs
 
     # ------------------------------------------------------------------ time windows
 

@@ -265,7 +265,9 @@ class JoinQuery(ProcessingLogReporter):
         repartition`` topic (returned; also in :meth:`internal_topics`, sized like the left
         source): the join's task forwards each joined row keyed by its group, and the task of
         the group's partition aggregates it (marks in the aggregation's state: exactly one
-        effect per joined row, see hayase.engine.repartition)."""
+        effect per joined row, see hayase.engine.repartition). A table result goes to every
+        partition by its left key instead, from :meth:`plan_tasks` on (see
+        AggregateQuery._broadcast)."""
         assert self.aggregate is not None
         name: str = self.aggregate.repartition_through(prefix)
         self.internal_like[name] = self.inputs[0].source.topic
@@ -346,6 +348,11 @@ class JoinQuery(ProcessingLogReporter):
             for topic in topics:
                 self._task_base[topic] = base
             base += max((partitions_of(t) or 1) for t in topics)
+        agg = self.aggregate
+        if agg is not None and agg.repartition_topic is not None and self.result_is_table:
+            # A table result is not replayed identically after a crash: its rows are
+            # broadcast by upstream key (see AggregateQuery._broadcast).
+            agg.broadcast_partitions = partitions_of(agg.repartition_topic) or 1
         return base
 
     def registration_topics(self) -> list[str]:
