@@ -210,6 +210,10 @@ class JoinQuery(ProcessingLogReporter):
         # a previous owner of the task may have answered (see replay_until).
         self._replay_end: dict[tuple[str, int], int] = {}
         self._rep_seq = 0
+        # node -> whether its left input's rows depend on the order a task read its inputs
+        # (a stream-stream join before it): see _from_repartition
+        kinds = [step.kind for step in self.joins]
+        self.results_vary = [("STREAM_STREAM" in kinds[:k]) for k in range(len(kinds))]
         if repartition_prefix is not None:
             self._plan_repartitions(repartition_prefix)
         self.states: dict[int, _TaskState] = {}
@@ -692,11 +696,19 @@ class JoinQuery(ProcessingLogReporter):
         # may answer in another order than before (its topics interleave differently), so a
         # copy's position says nothing about its content: answers are applied in the order
         # they arrive, guarded by the hash, and the last one reflects the newest right row.
-        marks: repartition.Marks = {} if side in (SUBSCRIPTION, RESPONSE) else st.forwarded
+        # A stream-stream join's results depend on the order its task read its inputs: a
+        # restarted task re-sends other results for the same source positions (a pair goes
+        # with whichever of its rows comes second), so position marks would skip results
+        # never applied. Those copies are all read; the window store drops a row it holds.
+        by_row = side == LEFT and self.results_vary[node]
+        marks: repartition.Marks = {} if side in (SUBSCRIPTION, RESPONSE) or by_row \
+            else st.forwarded
         payload = repartition.receive(marks, rec)
         if payload is None:
             return []  # a copy re-sent after the forwarding task restarted
         kind, data = payload
+        if kind == "S" and by_row:
+            return self._stream_input(st, node, side, data, copy=True)
         if kind == "T":
             return self._dispatch_table(st, node, side, data, repartitioned=True)
         if kind == SUBSCRIPTION:
@@ -706,10 +718,11 @@ class JoinQuery(ProcessingLogReporter):
         return self._dispatch_stream(st, node, side, data, repartitioned=True)
 
     def _stream_input(self, st: _TaskState, node: int, side: str,
-                      item: StreamItem) -> list[OutputRecord]:
+                      item: StreamItem, copy: bool = False) -> list[OutputRecord]:
+        """``copy``: the row may be a re-sent copy of one already applied."""
         step = self.joins[node]
         if step.kind == "STREAM_STREAM":
-            out = self._stream_stream(st, node, side, item)
+            out = self._stream_stream(st, node, side, item, copy)
         elif step.kind == "STREAM_TABLE":
             out = self._stream_table(st, node, item)
         else:
@@ -759,7 +772,7 @@ class JoinQuery(ProcessingLogReporter):
     # ------------------------------------------------------------------ stream-stream
 
     def _stream_stream(self, st: _TaskState, node: int, side: str,
-                       item: StreamItem) -> list[StreamItem]:
+                       item: StreamItem, copy: bool = False) -> list[StreamItem]:
         step = self.joins[node]
         row, ts, _ = item
         key_fn = step.left_key if side == LEFT else step.right_key
@@ -768,6 +781,10 @@ class JoinQuery(ProcessingLogReporter):
         if key is None:
             self._entry(RECORD_PROCESSING_ERROR,
                         "Skipping record due to null join key: " + step.text)
+            return []
+        # A row is its sources' positions (ROWPARTITION, ROWOFFSET of each): one the window
+        # holds was applied (a copy that comes after its window closed only repeats output).
+        if copy and (ts, row) in (st.store.get(("W", node, side, key)) or ()):
             return []
         before, after, grace, spurious_fix = self.windows[node]
         if side == RIGHT:

@@ -11,6 +11,9 @@ commit); the receiving task keeps, in its state and atomically with it, the last
 anything not after it, so each source record has exactly one effect on the receiving state.
 Records of one source partition reach a repartition partition in order (one forwarding task,
 an idempotent producer), which is what makes one mark per source partition enough.
+Marks also assume a restarted forwarding task re-sends the same content for a source position:
+true of source rows, not of a stream-stream join's results (they depend on the order its task
+read its inputs), which the join reads without marks and dedups by row (engine/joins.py).
 """
 
 from __future__ import annotations
