@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hayase.engine import repartition
+from hayase.engine import repartition, windows
 from hayase.engine.aggregate import freeze
 from hayase.engine.processing_log import (
     DESERIALIZATION_ERROR,
@@ -443,7 +443,7 @@ class JoinQuery(ProcessingLogReporter):
 
     def process(self, rec: Record) -> list[OutputRecord]:
         """Run one source record through the join chain; returns the sink records."""
-        self._task = task = self._task_base.get(rec.topic, 0) + rec.partition
+        self._task = task = self.task_of(rec.topic, rec.partition)
         st = self.states.get(task) or self.state(task)
         tp = (rec.topic, rec.partition)
         applied = st.offsets.get(tp)
@@ -478,8 +478,6 @@ class JoinQuery(ProcessingLogReporter):
         key_bytes = rec.key
         bounds: tuple[Any, ...] = ()
         if inp.windowed:
-            from hayase.engine import windows
-
             assert inp.source.window is not None
             try:
                 key_bytes, ws, we = windows.unwrap(key_bytes, inp.source.window.type,
@@ -1192,8 +1190,6 @@ class JoinQuery(ProcessingLogReporter):
         if self.sink.window is not None and isinstance(row[-2], tuple):
             # Joined windowed sources: the join key is (key, WINDOWSTART, WINDOWEND or None)
             # (see JoinStep); the sink keeps that window, partitioned by the inner key.
-            from hayase.engine import windows
-
             _, ws, we = row[-2]
             inner = key_bytes
             key_bytes = windows.wrap(key_bytes, self.sink.window.type, ws,
