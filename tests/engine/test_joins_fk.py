@@ -17,12 +17,13 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from tests.engine.simulated_tasks import SimulatedTasks
 
 from hayase.client.partitioners import kafka_partition
 from hayase.engine.joins import JoinQuery, make_query
 from hayase.engine.processing_log import ProcessingLog
-from hayase.engine.record import OutputRecord, Record
-from hayase.engine.state import META_KEY, MemoryStore
+from hayase.engine.record import OutputRecord
+from hayase.engine.state import META_KEY
 from hayase.sql import Session  # type: ignore[attr-defined]
 from hayase.sql.plan import QueryPlan
 
@@ -43,100 +44,14 @@ def _sql(join: str, nl: int = N, nr: int = N) -> str:
         f"CREATE TABLE J AS SELECT L.ID, FK, V, NAME FROM L {join} JOIN R ON L.FK = R.ID;")
 
 
-class SnapshotStore(MemoryStore):
-    """A memory store whose committed contents survive a simulated crash."""
-
-    def __init__(self, committed: dict[Any, Any]) -> None:
-        super().__init__()
-        self.committed = committed
-        self.data = dict(committed)
-
-    def commit(self, meta: dict[str, Any], before_write: Any = None) -> list[tuple[Any, Any]]:
-        changes = super().commit(meta, before_write)
-        self.committed.clear()
-        self.committed.update(self.data)
-        return changes
-
-
-class Cluster:
+class Cluster(SimulatedTasks):
     """Topics in memory (``nl`` partitions for the left table and the responses, ``nr`` for
-    the right table and the registrations), one consumer position per (topic, partition),
-    one store per task as the runtime numbers them."""
+    the right table and the registrations), one store per task as the runtime numbers them."""
 
     def __init__(self, join: str, rng: random.Random, nl: int = N, nr: int = N,
                  sql: str | None = None) -> None:
         """``sql``: another query over L and R than ``_sql(join, nl, nr)``."""
-        self.rng = rng
-        plan = [r for r in Session({}).execute(sql or _sql(join, nl, nr))
-                if isinstance(r, QueryPlan)][0]
-        q = make_query(plan, ProcessingLog(), store_factory=self._store,
-                       repartition_prefix=PREFIX)
-        assert isinstance(q, JoinQuery)
-        if q.aggregate is not None:  # GROUP BY: as launch.build_query does
-            q.repartition_aggregate(PREFIX)
-        self.q = q
-        like = {"l": nl, "r": nr}
-        self.counts = {**like, **{t: like[src] for t, src in q.internal_topics()}}
-        self.tasks = q.plan_tasks(self.counts.get)
-        self.snapshots: dict[int, dict[Any, Any]] = {t: {} for t in range(self.tasks)}
-        self.logs: dict[tuple[str, int], list[OutputRecord]] = {}
-        self.pos: dict[tuple[str, int], int] = {}
-        self.sink: list[OutputRecord] = []
-
-    def _store(self, partition: int) -> SnapshotStore:
-        return SnapshotStore(self.snapshots[partition])
-
-    def produce(self, out: OutputRecord) -> None:
-        if out.topic == self.q.sink_topic:
-            self.sink.append(out)
-            return
-        assert out.key is not None
-        n = self.counts[out.topic]
-        p = out.partition if out.partition is not None else kafka_partition(out.key, n)
-        assert p < n
-        self.logs.setdefault((out.topic, p), []).append(out)
-
-    def pending(self) -> list[tuple[str, int]]:
-        return [tp for tp, log in self.logs.items() if self.pos.get(tp, 0) < len(log)]
-
-    def step(self, tp: tuple[str, int]) -> None:
-        off = self.pos.get(tp, 0)
-        r = self.logs[tp][off]
-        self.pos[tp] = off + 1
-        for out in self.q.process(Record(tp[0], tp[1], off, r.timestamp, r.key, r.value, ())):
-            self.produce(out)
-
-    def commit(self, task: int) -> None:
-        if task in self.q.states:
-            self.q.commit(task)
-
-    def crash(self, task: int) -> None:
-        """The task loses what it did since its last commit and resumes from there (what
-        it produced meanwhile stays in the topics: it is produced again, a duplicate)."""
-        self.q.states.pop(task, None)
-        if self.q.aggregate is not None:  # its view of the task's store goes too
-            self.q.aggregate.states.pop(task, None)
-        offsets = self.snapshots[task].get(META_KEY, {}).get("offsets", {})
-        for topic, p in list(self.pos):
-            if self.q.task_of(topic, p) == task:
-                self.pos[(topic, p)] = offsets.get((topic, p), 0)
-        for reg in self.q.registration_topics():  # as the runtime's _on_assign does
-            for p in range(self.counts[reg]):
-                if self.q.task_of(reg, p) == task:
-                    self.q.replay_until(reg, p, len(self.logs.get((reg, p), [])))
-
-    def drain(self, crash_every: int = 0) -> None:
-        n = 0
-        while True:
-            todo = self.pending()
-            if not todo:
-                return
-            self.step(self.rng.choice(todo))
-            n += 1
-            if n % 7 == 0:
-                self.commit(self.rng.randrange(self.tasks))
-            if crash_every and n % crash_every == 0:
-                self.crash(self.rng.randrange(self.tasks))
+        super().__init__(sql or _sql(join, nl, nr), rng, PREFIX, N, {"l": nl, "r": nr})
 
 
 def _key(s: str) -> bytes:

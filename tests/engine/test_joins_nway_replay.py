@@ -15,14 +15,9 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from tests.engine.simulated_tasks import SimulatedTasks
 
-from hayase.client.partitioners import kafka_partition
-from hayase.engine.joins import JoinQuery, make_query
-from hayase.engine.processing_log import ProcessingLog
-from hayase.engine.record import OutputRecord, Record
-from hayase.engine.state import META_KEY, MemoryStore
-from hayase.sql import Session  # type: ignore[attr-defined]
-from hayase.sql.plan import QueryPlan
+from hayase.engine.record import OutputRecord
 
 N = 2
 PREFIX = "_confluent-ksql-svc_query_CSAS_J_0"
@@ -48,85 +43,15 @@ STT = (
     "JOIN S2 ON S1.K = S2.K JOIN S3 ON S1.OTHER = S3.ID;")
 
 
-class SnapshotStore(MemoryStore):
-    """A memory store whose committed contents survive a simulated crash."""
-
-    def __init__(self, committed: dict[Any, Any]) -> None:
-        super().__init__()
-        self.committed = committed
-        self.data = dict(committed)
-
-    def commit(self, meta: dict[str, Any], before_write: Any = None) -> list[tuple[Any, Any]]:
-        changes = super().commit(meta, before_write)
-        self.committed.clear()
-        self.committed.update(self.data)
-        return changes
-
-
-class Cluster:
-    """Topics in memory (N partitions each, murmur2 placement), one consumer position per
-    (topic, partition), one store per task."""
+class Cluster(SimulatedTasks):
+    """Topics in memory (N partitions each), a random task committing every 5 records; a
+    drain ends with every task committing."""
 
     def __init__(self, sql: str, rng: random.Random) -> None:
-        self.rng = rng
-        plan = [r for r in Session({}).execute(sql) if isinstance(r, QueryPlan)][0]
-        q = make_query(plan, ProcessingLog(), store_factory=self._store,
-                       repartition_prefix=PREFIX)
-        assert isinstance(q, JoinQuery)
-        self.q = q
-        self.counts = {t: N for t in q.source_topics}
-        self.tasks = q.plan_tasks(self.counts.get)
-        self.snapshots: dict[int, dict[Any, Any]] = {t: {} for t in range(self.tasks)}
-        self.logs: dict[tuple[str, int], list[OutputRecord]] = {}
-        self.pos: dict[tuple[str, int], int] = {}
-        self.sink: list[OutputRecord] = []
-
-    def _store(self, task: int) -> SnapshotStore:
-        return SnapshotStore(self.snapshots[task])
-
-    def produce(self, out: OutputRecord) -> None:
-        if out.topic == self.q.sink_topic:
-            self.sink.append(out)
-            return
-        assert out.key is not None
-        p = out.partition if out.partition is not None else kafka_partition(out.key, N)
-        self.logs.setdefault((out.topic, p), []).append(out)
-
-    def pending(self, topics: set[str] | None = None) -> list[tuple[str, int]]:
-        return [tp for tp, log in self.logs.items() if self.pos.get(tp, 0) < len(log)
-                and (topics is None or tp[0] in topics)]
-
-    def step(self, tp: tuple[str, int]) -> None:
-        off = self.pos.get(tp, 0)
-        r = self.logs[tp][off]
-        self.pos[tp] = off + 1
-        for out in self.q.process(Record(tp[0], tp[1], off, r.timestamp, r.key, r.value, ())):
-            self.produce(out)
-
-    def commit(self, task: int) -> None:
-        if task in self.q.states:
-            self.q.commit(task)
-
-    def crash(self, task: int) -> None:
-        self.q.states.pop(task, None)
-        offsets = self.snapshots[task].get(META_KEY, {}).get("offsets", {})
-        for topic, p in list(self.pos):
-            if self.q.task_of(topic, p) == task:
-                self.pos[(topic, p)] = offsets.get((topic, p), 0)
-        for reg in self.q.registration_topics():  # as the runtime's _on_assign does
-            for p in range(N):
-                if self.q.task_of(reg, p) == task:
-                    self.q.replay_until(reg, p, len(self.logs.get((reg, p), [])))
+        super().__init__(sql, rng, PREFIX, N, commit_every=5)
 
     def drain(self, crash_every: int = 0, topics: set[str] | None = None) -> None:
-        n = 0
-        while todo := self.pending(topics):
-            self.step(self.rng.choice(todo))
-            n += 1
-            if n % 5 == 0:
-                self.commit(self.rng.randrange(self.tasks))
-            if crash_every and n % crash_every == 0:
-                self.crash(self.rng.randrange(self.tasks))
+        super().drain(crash_every, topics)
         for task in range(self.tasks):
             self.commit(task)
 
@@ -295,22 +220,6 @@ def test_table_table_table_crashes_give_the_exact_table(ops: list[Op], seed: int
                      for k, o in t1.items() if k in t2 and k in t3}
 
 
-class _GroupByCluster(Cluster):
-    """GROUP BY over the join, through its GroupBy repartition topic (as launch does)."""
-
-    def __init__(self, sql: str, rng: random.Random) -> None:
-        super().__init__(sql, rng)
-        assert self.q.aggregate is not None
-        self.counts[self.q.repartition_aggregate(PREFIX)] = N
-        self.tasks = self.q.plan_tasks(self.counts.get)
-        self.snapshots = {t: {} for t in range(self.tasks)}
-
-    def crash(self, task: int) -> None:
-        assert self.q.aggregate is not None
-        self.q.aggregate.states.pop(task, None)
-        super().crash(task)
-
-
 @pytest.mark.xfail(strict=True, reason=(
     "known limit: the GroupBy repartition's marks (per join task's consumed source position) "
     "count a stream-stream join's pair twice when a restarted join task re-sends it at the "
@@ -323,7 +232,7 @@ def test_group_by_over_a_stream_stream_join_counts_each_pair_once(ops: list[Op],
     sql = SSS.split("CREATE STREAM J")[0] + (
         "CREATE TABLE C AS SELECT S1.OTHER AS OTHER, COUNT(*) AS N FROM S1 "
         "JOIN S2 WITHIN 1 HOUR ON S1.K = S2.K GROUP BY S1.OTHER;")
-    c = _GroupByCluster(sql, random.Random(seed))
+    c = Cluster(sql, random.Random(seed))
     _feed(c, [op for op in ops if op[0] != 3])
     c.drain(crash_every=3)
     final = {(o.key or b"").decode(): orjson.loads(o.value)["N"] for o in c.sink if o.value}
