@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -234,50 +234,82 @@ def _committed_to_end(group: Consumer, topics: list[str]) -> bool:
     return True
 
 
+@dataclass
+class _LeanRun:
+    """One lean test's query, its consumer group and what has been produced so far."""
+
+    q: _Query
+    group: Consumer
+    topics: list[str]  # the source, and the repartition topic when there is one
+    produced: int = 0
+    outputs: list[str] = field(default_factory=list)
+
+    def produce(self, count: int) -> None:
+        _produce(self.q.bootstrap, self.q.source, self.produced, count)
+        self.produced += count
+
+    def start(self) -> subprocess.Popen:
+        return _start(self.q.sql, self.q.bootstrap, self.q.service, self.q.state, *LEAN_ARGS)
+
+    def kill_mid_stream(self, above: int, each_of: str | None = None) -> int:
+        """Start the query and SIGKILL it once its group has committed more than ``above``
+        source records but before it has committed all input: a kill mid-stream is certain,
+        not a matter of speed. When the process got through everything before the kill (a
+        fast or a loaded machine), more input is produced and the query runs again, from
+        where it was, with twice as much. The source records committed at the kill."""
+        extra = LEAN_RECORDS[-1]
+        for _ in range(6):
+            at_kill, out = _kill_after_commit(self.start(), self.group, self.q.source, above,
+                                              each_of)
+            self.outputs.append(out)
+            assert at_kill > above, out  # it made progress, and committed it, before the kill
+            if not _committed_to_end(self.group, self.topics):
+                return at_kill
+            above = at_kill
+            self.produce(extra)
+            extra *= 2
+        pytest.fail("the query consumed all its input before every kill:\n"
+                    + "\n---\n".join(self.outputs))
+
+
 @pytest.mark.parametrize("group_by", ["key", "value"])
 def test_sigkill_mid_stream_lean_final_table_is_exact(kafka, topic_name, tmp_path: Path,
                                                       group_by: str) -> None:
     q = _Query.create(kafka.bootstrap_servers, topic_name, tmp_path, group_by)
-    bootstrap, source = q.bootstrap, q.source
     (query_id,) = [r.query_id for r in Session({}).execute(q.sql.read_text())
                    if isinstance(r, QueryPlan)]
     group_name = group_id(q.service, query_id)
-    topics = [source] if group_by == "key" else \
-        [source, f"{group_name}-Aggregate-GroupBy-repartition"]
-    group = Consumer({"bootstrap.servers": bootstrap, "group.id": group_name})
+    topics = [q.source] if group_by == "key" else \
+        [q.source, f"{group_name}-Aggregate-GroupBy-repartition"]
+    run = _LeanRun(q, Consumer({"bootstrap.servers": q.bootstrap, "group.id": group_name}),
+                   topics)
     first, second, third = LEAN_RECORDS
-    outputs = []
     try:
-        _produce(bootstrap, source, 0, first)
-        proc = _start(q.sql, bootstrap, q.service, q.state, *LEAN_ARGS)
-        at_kill, out = _kill_after_commit(proc, group, source, first // 3)
-        outputs.append(out)
-        # Killed mid-stream, after commits: some input not yet committed (in the state).
-        assert first // 3 < at_kill < first, out
-        _produce(bootstrap, source, first, second)  # more input arrives while it is down
+        run.produce(first)
+        # Killed after commits, before the end: some input not yet committed (in the state).
+        at_kill = run.kill_mid_stream(first // 3)
+        run.produce(second)  # more input arrives while it is down
 
-        proc = _start(q.sql, bootstrap, q.service, q.state, *LEAN_ARGS)  # local state
-        # A query reads one partition after another here: wait until each task has state
-        # (the aggregation's input: the source, or the repartition topic).
-        again, out = _kill_after_commit(proc, group, source, at_kill, each_of=topics[-1])
-        outputs.append(out)
-        assert again > at_kill, out  # progress after the restart,
-        assert not _committed_to_end(group, topics), out  # then killed mid-stream
+        # Restarted from its local state. A query reads one partition after another here:
+        # the kill waits until each task has state (the aggregation's input: the source, or
+        # the repartition topic), after progress past the first kill.
+        run.kill_mid_stream(at_kill, each_of=topics[-1])
         shutil.rmtree(q.state)  # the next start has only the changelog topic
-        _produce(bootstrap, source, first + second, third)
+        run.produce(third)
 
-        proc = _start(q.sql, bootstrap, q.service, q.state, *LEAN_ARGS)
+        proc = run.start()
         try:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and proc.poll() is None \
-                    and not _committed_to_end(group, topics):
+                    and not _committed_to_end(run.group, topics):
                 time.sleep(0.2)
         finally:
-            outputs.append(_kill(proc))
-        table, _ = _table(bootstrap, q.sink)
+            run.outputs.append(_kill(proc))
+        table, _ = _table(q.bootstrap, q.sink)
     finally:
-        group.close()
-    assert table == _expected(first + second + third, group_by), "\n---\n".join(outputs)
+        run.group.close()
+    outputs = run.outputs
+    assert table == _expected(run.produced, group_by), "\n---\n".join(outputs)
     # Every task had committed state, and the last run restored it from the changelog alone.
     restored = _restored(outputs[-1])
     assert len(restored) == PARTITIONS and "0" not in restored, outputs[-1]
