@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from hayase.consumer.record import Record
+from hayase.consumer.sinks.redis import RedisConnection
 
 
 class SegmentUpdateError(ValueError):
@@ -38,21 +38,16 @@ def parse_update(r: Record) -> tuple[bytes, list[str], list[str]]:
     return r.key, add, remove
 
 
-class SegmentUpdater:
+class SegmentUpdater(RedisConnection):
     def __init__(self, redis_url: str = "redis://127.0.0.1:6379/0",
                  prefix: str = "segments:") -> None:
-        self.redis_url, self.prefix = redis_url, prefix
-        self._redis: aioredis.Redis | None = None
-
-    async def open(self) -> None:
-        self._redis = aioredis.from_url(self.redis_url)
-        await self._redis.ping()
+        super().__init__(redis_url)
+        self.prefix = prefix
 
     async def write(self, records: Sequence[Record]) -> None:
-        if self._redis is None:
-            raise RuntimeError("sink not open")
+        redis = self.redis
         updates = [parse_update(r) for r in records]  # all or nothing: validate first
-        pipe = self._redis.pipeline(transaction=False)
+        pipe = redis.pipeline(transaction=False)
         for user, add, remove in updates:
             name = self.prefix.encode() + user
             # In record order: an add then a remove of one segment in a batch ends removed.
@@ -63,12 +58,5 @@ class SegmentUpdater:
         await pipe.execute()
 
     async def segments(self, user: bytes) -> set[str]:
-        if self._redis is None:
-            raise RuntimeError("sink not open")
-        members = await self._redis.smembers(self.prefix.encode() + user)
+        members = await self.redis.smembers(self.prefix.encode() + user)
         return {m.decode() if isinstance(m, bytes) else m for m in members}
-
-    async def close(self) -> None:
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
