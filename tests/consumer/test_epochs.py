@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from hayase.consumer import ParallelConsumer, Record
@@ -59,15 +61,14 @@ def test_late_completion_of_a_revoked_partition_is_ignored() -> None:
         gates[1] = asyncio.Event()
         pc._assigned([(("t", 0), 1, _Flow())])
         pc._on_messages([FakeMessage("t", 0, o, b"k%d" % o) for o in range(4)])
-        await asyncio.sleep(0.05)
-        assert sorted(done) == [0, 2, 3]  # offset 1 is stuck
+        await _until(lambda: sorted(done) == [0, 2, 3])  # offset 1 is stuck at its gate
         revoked = await pc._revoke([("t", 0)], wait=True)  # times out waiting for offset 1
         # Assigned again (new epoch) from the committed offset 1; offset 1 is fetched again.
         pc._assigned([(("t", 0), 2, _Flow())])
         pc._on_messages([FakeMessage("t", 0, 1, b"k1")])
         gates[1].set()  # the old attempt was cancelled; the new one runs
-        await asyncio.sleep(0.05)
         p = pc._partitions[("t", 0)]
+        await _until(lambda: 1 in done and p.offsets.pending == 0)
         return revoked, p.offsets.committable, p.epoch
 
     revoked, committable, epoch = asyncio.run(scenario())
@@ -78,9 +79,12 @@ def test_late_completion_of_a_revoked_partition_is_ignored() -> None:
 
 def test_completion_after_revoke_does_not_touch_new_state() -> None:
     finished: list[int] = []
+    started = threading.Event()
+    release = threading.Event()
 
     def slow(r: Record) -> None:  # a thread-pool function: cannot be cancelled
-        time.sleep(0.3)
+        started.set()
+        release.wait(60)  # held until the partition was revoked and assigned again
         finished.append(r.offset)
 
     async def scenario() -> tuple[int | None, int]:
@@ -91,12 +95,14 @@ def test_completion_after_revoke_does_not_touch_new_state() -> None:
         pc._executor = concurrent.futures.ThreadPoolExecutor(2)
         pc._assigned([(("t", 0), 1, _Flow())])
         pc._on_messages([FakeMessage("t", 0, 10, b"a")])
-        await asyncio.sleep(0.01)
-        await pc._revoke([("t", 0)], wait=True)
+        # The call is running in its thread (a queued one would just be cancelled).
+        await _until(started.is_set)
+        await pc._revoke([("t", 0)], wait=True)  # times out: offset 10 is still running
         pc._assigned([(("t", 0), 2, _Flow())])
         pc._on_messages([FakeMessage("t", 0, 20, b"a")])  # a different position now
-        await asyncio.sleep(0.5)  # the old thread finishes meanwhile
+        release.set()  # the old thread finishes now, after the revocation
         p = pc._partitions[("t", 0)]
+        await _until(lambda: len(finished) == 2 and p.offsets.pending == 0)
         pc._executor.shutdown()
         return p.offsets.committable, p.offsets.pending
 
@@ -104,3 +110,12 @@ def test_completion_after_revoke_does_not_touch_new_state() -> None:
     assert sorted(finished) == [10, 20]  # the old call did run to its end
     # Offset 20 completed in the new epoch; the old offset 10 never entered its state.
     assert committable == 21 and pending == 0
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 60) -> None:
+    """Yield to the loop until ``condition`` holds (bounded: a hang fails, it is no deadline
+    the code has to meet)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition never held"
+        await asyncio.sleep(0.01)
