@@ -103,12 +103,10 @@ def stop_run(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
         proc.wait()
 
 
-def stop_and_read(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> str:
-    """Stop a `hayase run` started with ``stdout=PIPE``; its output."""
-    if proc.poll() is None:
-        proc.send_signal(sig)
-    try:
-        return proc.communicate(timeout=60)[0].decode(errors="replace")
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.communicate()[0].decode(errors="replace")
+def stop_and_read_log(proc: subprocess.Popen, log: Path, sig: int = signal.SIGTERM) -> str:
+    """Stop a `hayase run` whose output goes to the file ``log`` (not a pipe: a pipe nobody
+    reads until the end fills up, and a process writing its log into a full pipe stalls);
+    its output so far."""
+    stop_run(proc, sig)
+    return log.read_text(errors="replace")
+

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.engine.scaleout import produce, read_table, stop_and_read
+from tests.engine.scaleout import produce, read_table, stop_and_read_log, stop_run
 
 from hayase.client.admin import Admin
 from hayase.testing.brokers import ApacheBackend
@@ -34,14 +34,20 @@ def _produce(bootstrap: str, topic: str, records: list[tuple[str, dict | None]])
     produce(bootstrap, topic, [(key, value, BASE_TS + i) for i, (key, value) in enumerate(records)])
 
 
+def _log(state: Path) -> Path:
+    return state.with_name(state.name + ".log")
+
+
 def _start(sql: Path, bootstrap: str, service: str, state: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "hayase", "run", str(sql), "--bootstrap-servers", bootstrap,
-         # The survivor takes the killed member's tasks after its session times out.
-         "--config", "session.timeout.ms=6000",
-         "-p", f"ksql.service.id={service}", "-p", f"ksql.streams.state.dir={state}",
-         "-p", "ksql.streams.commit.interval.ms=300"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    """`hayase run`, its output in ``_log(state)``."""
+    with _log(state).open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hayase", "run", str(sql), "--bootstrap-servers", bootstrap,
+             # The survivor takes the killed member's tasks after its session times out.
+             "--config", "session.timeout.ms=6000",
+             "-p", f"ksql.service.id={service}", "-p", f"ksql.streams.state.dir={state}",
+             "-p", "ksql.streams.commit.interval.ms=300"],
+            stdout=log, stderr=subprocess.STDOUT)
 
 
 
@@ -103,7 +109,7 @@ def _scenario(bootstrap: str, topic_name: str, tmp_path: Path, counts: tuple[int
         while time.monotonic() < deadline and \
                 len(read_table(bootstrap, t["enriched"], sink_partitions)) < half // 3:
             time.sleep(0.3)
-        outputs.append(stop_and_read(procs[0], signal.SIGKILL))  # mid-stream
+        stop_run(procs[0], signal.SIGKILL)  # mid-stream
         if after_kill is not None:
             after_kill()
         # While the survivor takes over: customers renamed (answers to every subscriber),
@@ -133,8 +139,8 @@ def _scenario(bootstrap: str, topic_name: str, tmp_path: Path, counts: tuple[int
                 break
             time.sleep(1)
     finally:
-        for p in procs:
-            outputs.append(stop_and_read(p))
+        for i, p in enumerate(procs):
+            outputs.append(stop_and_read_log(p, _log(tmp_path / f"state{i}")))
     log = "\n---\n".join(o[-3000:] for o in outputs)
     missing = sorted(set(want) - set(got))[:10]
     wrong = sorted(k for k in set(want) & set(got) if want[k] != got[k])[:10]

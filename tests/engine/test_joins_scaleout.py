@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from tests.engine.scaleout import produce, stop_and_read
+from tests.engine.scaleout import produce, stop_and_read_log, stop_run
 
 from hayase.client.admin import Admin
 from hayase.engine.runtime import group_id
@@ -82,11 +82,17 @@ def _committed_all(bootstrap: str, group: str, topic: str) -> bool:
         consumer.close()
 
 
+def _log(state: Path) -> Path:
+    return state.with_name(state.name + ".log")
+
+
 def _start(sql: Path, bootstrap: str, service: str, state: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "hayase", "run", str(sql), "--bootstrap-servers", bootstrap,
-         "-p", f"ksql.service.id={service}", "-p", f"ksql.streams.state.dir={state}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    """`hayase run`, its output in ``_log(state)``."""
+    with _log(state).open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hayase", "run", str(sql), "--bootstrap-servers", bootstrap,
+             "-p", f"ksql.service.id={service}", "-p", f"ksql.streams.state.dir={state}"],
+            stdout=log, stderr=subprocess.STDOUT)
 
 
 
@@ -162,7 +168,7 @@ def _scenario(bootstrap: str, topic_name: str, tmp_path: Path, replicas: int = 1
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and len(_read(bootstrap, t["enriched"])) < half // 3:
             time.sleep(0.3)
-        outputs.append(stop_and_read(procs[0], signal.SIGKILL))  # mid-stream
+        stop_run(procs[0], signal.SIGKILL)  # mid-stream
         if after_kill is not None:
             after_kill()
         # The rest arrives while the survivor takes the killed process' partitions over;
@@ -189,8 +195,8 @@ def _scenario(bootstrap: str, topic_name: str, tmp_path: Path, replicas: int = 1
                 break
             time.sleep(1)
     finally:
-        for p in procs:
-            outputs.append(stop_and_read(p))
+        for i, p in enumerate(procs):
+            outputs.append(stop_and_read_log(p, _log(tmp_path / f"state{i}")))
     log = "\n---\n".join(o[-3000:] for o in outputs)
     assert got_clicked == want_clicked, log
     assert got_enriched == want_enriched, log
