@@ -98,6 +98,10 @@ class SequencedProducer:
     unflushed: int = -1
     lock: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)
+    # Set when the client reports every broker down. librdkafka queues that event after the
+    # delivery reports of every response it read before the disconnect, and the producer's
+    # poll serves that queue in order: once set, `acked` holds every acknowledgment received.
+    brokers_down: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.acked = {p: {} for p in range(PARTITIONS)}
@@ -112,6 +116,8 @@ class SequencedProducer:
                 self.acked[part][seq] = msg.offset() or 0
 
     def _on_error(self, err: KafkaError) -> None:
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self.brokers_down.set()
         if err.fatal():
             self.client_errors.append(err.str())
 
@@ -206,10 +212,13 @@ def _run_trials(broker: EmbeddedBroker | ApacheBackend, trials: int,
         prod.thread.start()
         try:
             time.sleep(rng.uniform(0.2, 2.0))
+            prod.brokers_down.clear()
             broker.kill()
             if cut_to_last_fsync:
                 assert isinstance(broker, EmbeddedBroker)
-                time.sleep(1.0)  # let responses already received reach the delivery reports
+                # Every acknowledgment the client received must be in the snapshot, else the
+                # cut removes acknowledged records (a fixed sleep was not enough under load).
+                assert prod.brokers_down.wait(120), f"{context}: no 'all brokers down' event"
                 cut = _cut_to_last_fsync(broker.data_dir, topic, prod.acked_snapshot(), rng)
                 segments = len(list(broker.data_dir.glob(f"{topic}-*/*.log")))
                 print(f"{context}: cut {cut} unacknowledged bytes; {segments} segments left")
