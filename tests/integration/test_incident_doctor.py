@@ -93,14 +93,14 @@ class Paced(threading.Thread):
         self.sent = 0
 
     def run(self) -> None:
-        t0 = time.monotonic()
+        # One record per 1/rate s and no catching up: a thread starved on a loaded machine falls
+        # behind rather than sending a burst (a burst puts two records of one partition in a
+        # batch, and the round-robin producer's batches are then not one record each).
         while not self.stopped.is_set():
-            due = int(self.rate * (time.monotonic() - t0)) - self.sent
-            for _ in range(due):
-                self.producer.produce(self.topic, b"v" * 100)
-            self.sent += max(due, 0)
+            self.producer.produce(self.topic, b"v" * 100)
+            self.sent += 1
             self.producer.poll(0)
-            time.sleep(0.005)
+            self.stopped.wait(1 / self.rate)
         self.producer.flush(30)
 
     def stop(self) -> None:
@@ -134,8 +134,14 @@ def test_round_robin_tiny_batches_name_the_producer_and_agree_with_the_idle_gaug
             assert time.monotonic() < deadline, "round-robin producer never reached 128 partitions"
             time.sleep(0.5)
         a = scrape(broker)
-        time.sleep(3)
-        b = scrape(broker)
+        b = a
+        # A window of at least 3 s in which both producers sent what the scenario means: the
+        # round-robin one requests, the keyed one a request per second at least (about 20 at
+        # its linger; fewer only if its thread was starved). Waited for, not assumed.
+        while not _window_ready(a, b):
+            assert time.monotonic() < deadline + 120, "producers never got going"
+            time.sleep(0.5)
+            b = scrape(broker)
     finally:
         rr.stop()
         keyed.stop()
@@ -151,6 +157,16 @@ def test_round_robin_tiny_batches_name_the_producer_and_agree_with_the_idle_gaug
     assert idle is not None and 0.0 <= idle <= 1.0
     busy = any(f.problem == "request handler is busy" for f in findings)
     assert busy == (idle < IDLE_ALERT), (idle, findings)
+
+
+def _window_ready(a: Scrape, b: Scrape) -> bool:
+    dt = b.at - a.at
+    if dt < 3:
+        return False
+    name = "hayase_broker_client_produce_requests_total"
+    sent = {cid: v - a.by_label(name, "client_id").get(cid, 0.0)
+            for cid, v in b.by_label(name, "client_id").items()}
+    return sent.get("rr-producer", 0.0) >= 10 and sent.get("keyed-producer", 0.0) >= dt
 
 
 def test_busy_handler_threshold_on_a_real_scrape(broker):
