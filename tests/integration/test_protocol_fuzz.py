@@ -32,7 +32,7 @@ from hayase.testing.brokers import EmbeddedBroker
 
 MIN_FRAMES = 10_000
 MAX_REQUEST = 104_857_600  # socket.request.max.bytes default
-CLOSE_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 60.0  # generous: 16 connections at once on a loaded 2-core machine
 API_VERSIONS = 18
 
 
@@ -307,7 +307,7 @@ def test_malformed_frames_never_stop_the_broker(fuzz_broker: EmbeddedBroker) -> 
 
     good = GoodClient(bootstrap, topic)
     good.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while good.acked < 10 or len(good.consumed) < 10:  # the good client is connected
         assert time.monotonic() < deadline, f"good client not working: {good.errors[:3]}"
         time.sleep(0.1)
@@ -319,6 +319,13 @@ def test_malformed_frames_never_stop_the_broker(fuzz_broker: EmbeddedBroker) -> 
     acked_before = good.acked
     with ThreadPoolExecutor(max_workers=16) as pool:
         outcomes = list(pool.map(lambda c: send_case(fuzz_broker.port, c), cases))
+        # The storm goes on until the good client had an acknowledgment in it (bounded), so
+        # that "kept working during the storm" never depends on how fast the storm went.
+        storm_end = time.monotonic() + 120
+        while good.acked == acked_before and time.monotonic() < storm_end:
+            more = [next(gen) for _ in range(16)]
+            cases += more
+            outcomes += pool.map(lambda c: send_case(fuzz_broker.port, c), more)
     acked_during = good.acked - acked_before
 
     assert fuzz_broker.proc is not None and fuzz_broker.proc.poll() is None, (
@@ -354,7 +361,7 @@ def test_malformed_frames_never_stop_the_broker(fuzz_broker: EmbeddedBroker) -> 
     assert good.consumed == list(range(good.produced)), f"{context}: consumer lost records"
 
     # Every fuzz connection's socket is released.
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while _fd_count(fuzz_broker.pid) > fds_before + 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _fd_count(fuzz_broker.pid) <= fds_before + 2, (
