@@ -5,10 +5,24 @@ from __future__ import annotations
 import json
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from hayase.client.partitioners import kafka_partition
 from hayase.testing.apache_kafka import free_port
+
+
+def _record_count(bootstrap: str, topic: str) -> int:
+    """Records in ``topic`` (sum over its partitions of high - low watermark)."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "cli-record-count"})
+    try:
+        partitions = c.list_topics(topic, timeout=30).topics[topic].partitions
+        total = 0
+        for p in partitions:
+            low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+            total += high - low
+        return total
+    finally:
+        c.close()
 
 
 def _json_lines(text: str) -> list[dict]:
@@ -42,7 +56,8 @@ def test_keyed_lines_with_headers_round_trip_as_json(hayase, topic_name: str) ->
         assert offsets == list(range(len(offsets)))
 
 
-def test_file_partition_offset_and_lines_format(hayase, topic_name: str, tmp_path) -> None:
+def test_file_partition_offset_and_lines_format(hayase, kafka, topic_name: str,
+                                                tmp_path) -> None:
     assert hayase("topic", "create", topic_name, "--partitions", "2").exit_code == 0
     f = tmp_path / "in.txt"
     f.write_bytes(b"k0=zero\nk1=one\r\nk2=two\nk3=three")  # CRLF and no final newline
@@ -55,10 +70,13 @@ def test_file_partition_offset_and_lines_format(hayase, topic_name: str, tmp_pat
     assert r.exit_code == 0, r.output
     assert r.stdout == "k1|one\nk2|two\n"
 
+    # -n: the idle --timeout also runs while the reader starts, which on a loaded machine can
+    # take longer than a few seconds; the partition holds exactly these four.
     r = hayase("consume", topic_name, "--partition", "1", "--offset", "beginning",
-               "--timeout", "3")
+               "-n", "4", "--timeout", "60")
     assert r.exit_code == 0, r.output
     assert r.stdout == "zero\none\ntwo\nthree\n"
+    assert _record_count(kafka.bootstrap_servers, topic_name) == 4
 
     r = hayase("consume", topic_name, "--partition", "0", "--from-beginning", "--timeout", "2")
     assert r.exit_code == 0, r.output
@@ -90,13 +108,14 @@ def test_binary_and_null_values_in_json(hayase, kafka, topic_name: str) -> None:
     assert second["headers"] == []
 
 
-def test_line_without_key_separator_is_reported(hayase, topic_name: str) -> None:
+def test_line_without_key_separator_is_reported(hayase, kafka, topic_name: str) -> None:
     assert hayase("topic", "create", topic_name).exit_code == 0
     r = hayase("produce", topic_name, "--key-separator", ":", input="a:1\nb:2\nno-sep\nc:3\n")
     assert r.exit_code == 1
     assert "line 3 has no key separator ':'; 2 record(s) before it were produced" in r.output
+    assert _record_count(kafka.bootstrap_servers, topic_name) == 2  # nothing after the bad line
     r = hayase("consume", topic_name, "--from-beginning", "--key-separator", ":",
-               "--timeout", "3")
+               "-n", "2", "--timeout", "60")
     assert r.stdout == "a:1\nb:2\n"
 
 
