@@ -28,19 +28,22 @@ from hayase.server.engine import KsqlServer
 @pytest.fixture
 def server_url() -> Iterator[str]:
     server = KsqlServer(MemoryBackend())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    # Bound here and handed to uvicorn: a port released and bound again later can be taken.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     uv = uvicorn.Server(uvicorn.Config(KsqlApp(server), host="127.0.0.1", port=port,
                                        log_level="error"))
-    t = threading.Thread(target=uv.run, daemon=True)
+    t = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
     t.start()
-    deadline = time.monotonic() + 10
-    while not uv.started and time.monotonic() < deadline:
+    deadline = time.monotonic() + 60
+    while not uv.started:
+        assert time.monotonic() < deadline, "the server never started"
         time.sleep(0.02)
     yield f"http://127.0.0.1:{port}"
     uv.should_exit = True
-    t.join(10)
+    t.join(60)
+    sock.close()
     server.close()
 
 

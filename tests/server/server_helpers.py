@@ -3,6 +3,7 @@ backend; tests that need Kafka build their own over the `kafka` fixture."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import uvicorn
 from hayase.server.app import KsqlApp, ServerConfig
 from hayase.server.backend import Backend
 from hayase.server.engine import KsqlServer
-from hayase.testing.apache_kafka import free_port
+from hayase.testing.apache_kafka import free_port  # noqa: F401 - test_pypi_client imports it from here
 
 
 @dataclass
@@ -23,7 +24,7 @@ class Running:
     app: KsqlApp
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+def wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -37,15 +38,20 @@ def serve(backend: Backend, config: ServerConfig | None = None,
     server = KsqlServer(backend, service_id)
     server.start()
     app = KsqlApp(server, config)
-    port = free_port()
+    # The socket is bound here and handed over: a port chosen, released and bound again later
+    # can be taken by another process in between.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=uv.run, daemon=True)
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     assert wait_until(lambda: uv.started)
 
     def stop() -> None:
         uv.should_exit = True
-        thread.join(10)
+        thread.join(60)
+        sock.close()
         server.close()
 
     return Running(f"http://127.0.0.1:{port}", server, app), stop
