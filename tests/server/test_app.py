@@ -99,7 +99,7 @@ def test_push_query_from_latest_sees_new_rows(running: Running) -> None:
         t.start()
         assert wait_until(lambda: bool(running.server.transient))
         c.ksql("INSERT INTO S (K, ID) VALUES ('x', 1); INSERT INTO S (K, ID) VALUES ('y', 2);")
-        t.join(10)
+        t.join(60)
         assert [g["row"]["columns"] for g in got if "row" in g] == [["x", 1], ["y", 2]]
 
 
