@@ -22,7 +22,7 @@ from hayase.testing.apache_kafka import free_port
 AD_EVENTS_QUERY = "CSAS_AD_EVENTS"
 
 STARTUP_S = 120
-DATA_S = 90
+DATA_S = 180
 
 
 class Demo:
@@ -75,12 +75,15 @@ def _get(url: str) -> tuple[int, bytes]:
         return r.status, r.read()
 
 
-def _wait_for_data(base: str) -> dict[str, Any]:
+def _wait_for_data(base: str, until: Callable[[dict[str, Any]], bool] | None = None
+                   ) -> dict[str, Any]:
+    """The dashboard's state once it shows pipeline data (and ``until`` holds for it)."""
     deadline = time.monotonic() + DATA_S
     state: dict[str, Any] = {}
     while time.monotonic() < deadline:
         state = json.loads(_get(base + "/dashboard/api/state")[1])
-        if state["attributed_total"] > 0 and state["campaigns"] and state.get("lag"):
+        if state["attributed_total"] > 0 and state["campaigns"] and state.get("lag") and (
+                until is None or until(state)):
             return state
         time.sleep(1)
     raise AssertionError(f"the dashboard got no pipeline data in {DATA_S} s: {state}")
@@ -153,7 +156,7 @@ def start_demo(tmp_path: Path) -> Iterator[Callable[..., Demo]]:
 
 
 @pytest.fixture
-def wait_for_data() -> Callable[[str], dict[str, Any]]:
+def wait_for_data() -> Callable[..., dict[str, Any]]:
     return _wait_for_data
 
 
