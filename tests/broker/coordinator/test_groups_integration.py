@@ -26,7 +26,7 @@ from hayase.testing.brokers import Backend, EmbeddedBroker
 pytestmark = pytest.mark.integration
 
 PROCESS = Path(__file__).with_name("group_consumer_process.py")
-WAIT_S = 60
+WAIT_S = 120
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = WAIT_S,
@@ -273,7 +273,7 @@ class ProcessMember:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self._reader.join(5)
+        self._reader.join(30)
 
 
 def test_sigkilled_member_partitions_move_after_session_timeout(
@@ -290,7 +290,7 @@ def test_sigkilled_member_partitions_move_after_session_timeout(
         victim = members[0]
         victim.proc.kill()  # SIGKILL: no LeaveGroup, no last commit
         victim.proc.wait()
-        victim._reader.join(5)
+        victim._reader.join(30)  # its last COMMIT lines are read
         survivors = members[1:]
         wait_for(lambda: sorted(p for m in survivors for p in m.assigned()) == list(range(6)),
                  "the survivors to own all six partitions after the session timeout")
@@ -457,7 +457,7 @@ def test_kafka_python_group_consumer_commits(kafka: Backend, topic_name: str,
     produce(bs, topic_name, 30)
     consumer = KafkaConsumer(topic_name, bootstrap_servers=bs, group_id=group_id,
                              auto_offset_reset="earliest", enable_auto_commit=False,
-                             consumer_timeout_ms=30_000)
+                             consumer_timeout_ms=WAIT_S * 1000)
     try:
         seen = set()
         for message in consumer:
