@@ -121,7 +121,8 @@ def test_line_without_key_separator_is_reported(hayase, kafka, topic_name: str) 
 
 @pytest.mark.parametrize("command", ["produce", "consume"])
 def test_missing_topic_is_a_clear_error(hayase, topic_name: str, command: str) -> None:
-    r = hayase(command, topic_name, "--timeout", "5", input="x\n")
+    # --timeout also bounds the metadata lookup: generous (the error comes at once anyway)
+    r = hayase(command, topic_name, "--timeout", "60", input="x\n")
     assert r.exit_code == 1
     assert f"topic '{topic_name}' does not exist" in r.output
     assert "Traceback" not in r.output
@@ -130,7 +131,7 @@ def test_missing_topic_is_a_clear_error(hayase, topic_name: str, command: str) -
 def test_missing_partition_is_a_clear_error(hayase, topic_name: str) -> None:
     assert hayase("topic", "create", topic_name).exit_code == 0
     for command in ("produce", "consume"):
-        r = hayase(command, topic_name, "--partition", "5", "--timeout", "5", input="x\n")
+        r = hayase(command, topic_name, "--partition", "5", "--timeout", "60", input="x\n")
         assert r.exit_code == 1
         assert f"topic '{topic_name}' has no partition 5" in r.output
 
