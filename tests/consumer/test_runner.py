@@ -60,8 +60,8 @@ def test_every_record_processed_and_committed(kafka: Backend, topic_name: str,
                           ordering=ordering,  # type: ignore[arg-type]
                           commit_interval=0.2, handle_signals=False)
     t = run_in_thread(pc)
-    assert done.wait(60), f"only {count} processed"
-    wait_for(lambda: committed(bs, group, topic_name) == end_offsets(bs, topic_name), 30,
+    assert done.wait(180), f"only {count} processed"
+    wait_for(lambda: committed(bs, group, topic_name) == end_offsets(bs, topic_name), 120,
              "commit of every offset")
     pc.stop()
     t.join(30)
@@ -95,8 +95,8 @@ def test_plain_function_runs_in_thread_pool_and_batches(kafka: Backend, topic_na
                           metrics_port=0, rate_limit=100_000, rate_limit_per_key=100_000,
                           handle_signals=False)
     t = run_in_thread(pc)
-    wait_for(lambda: sum(map(len, batches)) >= 300, 60, "all records")
-    wait_for(lambda: committed(bs, group, topic_name) == end_offsets(bs, topic_name), 30,
+    wait_for(lambda: sum(map(len, batches)) >= 300, 180, "all records")
+    wait_for(lambda: committed(bs, group, topic_name) == end_offsets(bs, topic_name), 120,
              "commit")
     # The Prometheus endpoint (127.0.0.1, an ephemeral port here) shows the counts.
     assert pc.metrics_bound_port is not None
@@ -107,7 +107,7 @@ def test_plain_function_runs_in_thread_pool_and_batches(kafka: Backend, topic_na
         return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                    if line.startswith("hayase_consumer_processed_records_total{"))
 
-    wait_for(lambda: processed_in_metrics() == 300, 10, "metrics")
+    wait_for(lambda: processed_in_metrics() == 300, 60, "metrics")
     pc.stop()
     t.join(30)
     assert sorted(s for b in batches for s in b) == list(range(300))
