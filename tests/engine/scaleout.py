@@ -73,9 +73,12 @@ def committed_to_end(bootstrap: str, group: str, topic: str, partitions: int) ->
         consumer.close()
 
 
-def wait_until(condition: Callable[[], bool], seconds: float = 120) -> None:
+def wait_until(condition: Callable[[], bool], what: str, seconds: float = 180) -> None:
+    """Wait for ``condition``; a generous bound turns a hang into a failure (rather than going
+    on as if the condition held)."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not condition():
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.5)
 
 

@@ -115,14 +115,18 @@ def test_two_processes_share_non_key_group_by_and_survive_a_sigkill(
              for i in range(2)]
     tables: dict[str, dict] = {}
     try:
-        wait_until(lambda: log_has(0, "state ready") and log_has(1, "state ready"))
+        wait_until(lambda: log_has(0, "state ready") and log_has(1, "state ready"),
+                   "both processes to have tasks")
         shared = [log_has(i, "state ready") for i in range(2)]  # both have tasks
         batch(1)
         groups = [(group_id(service, q), t[src]) for q, src in zip(query_ids,
                                                                    ("events", "users"), strict=True)]
-        # Both processes committed state for their tasks: the changelogs hold it.
+        # Both processes committed state for their tasks, up to the end of the sources and of
+        # the repartition topics (the aggregation side): the changelogs hold it, so the
+        # survivor certainly restores the killed process' tasks from them.
+        groups += [(g, f"{g}-Aggregate-GroupBy-repartition") for g, _src in groups]
         wait_until(lambda: all(committed_to_end(bootstrap, g, topic, PARTITIONS)
-                               for g, topic in groups))
+                               for g, topic in groups), "commits up to batch 1")
         batch(2)
         stop_run(procs[0], signal.SIGKILL)  # mid-stream: batch 2 is being processed
         batch(3)

@@ -86,12 +86,15 @@ def test_two_processes_share_a_group_by_over_a_join_and_survive_a_sigkill(
     table: dict[str, dict] = {}
     want = _expected(4 * EVENTS)
     try:
-        wait_until(lambda: log_has(0, "state ready") and log_has(1, "state ready"))
+        wait_until(lambda: log_has(0, "state ready") and log_has(1, "state ready"),
+                   "both processes to have tasks")
         shared = [log_has(i, "state ready") for i in range(2)]  # both have tasks
         batch(1)
         # Both processes committed state for their tasks: the changelog holds it.
-        wait_until(lambda: committed_to_end(bootstrap, group_id(service, QUERY_ID), t["events"],
-                                            PARTITIONS))
+        group = group_id(service, QUERY_ID)
+        wait_until(lambda: all(committed_to_end(bootstrap, group, topic, PARTITIONS) for topic in
+                               (t["events"], f"{group}-Aggregate-GroupBy-repartition")),
+                   "commits up to batch 1")
         batch(2)
         stop_run(procs[0], signal.SIGKILL)  # mid-stream: batch 2 is being processed
         batch(3)
