@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.engine.scaleout import produce, read_table, stop_and_read_log, stop_run
+from tests.engine.scaleout import produce, read_table, stop_and_read_log, stop_run, wait_until
 
 from hayase.client.admin import Admin
 from hayase.testing.brokers import ApacheBackend
@@ -105,10 +105,8 @@ def _scenario(bootstrap: str, topic_name: str, tmp_path: Path, counts: tuple[int
         _produce(bootstrap, t["customers"], [customer(c, f"name{c}") for c in range(CUSTOMERS)])
         half = ORDERS // 2
         _produce(bootstrap, t["orders"], [order(i, i % CUSTOMERS, i) for i in range(half)])
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and \
-                len(read_table(bootstrap, t["enriched"], sink_partitions)) < half // 3:
-            time.sleep(0.3)
+        wait_until(lambda: len(read_table(bootstrap, t["enriched"], sink_partitions)) >= half // 3,
+                   "a third of the first orders joined")
         stop_run(procs[0], signal.SIGKILL)  # mid-stream
         if after_kill is not None:
             after_kill()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from tests.engine.scaleout import produce, stop_and_read_log, stop_run
+from tests.engine.scaleout import produce, stop_and_read_log, stop_run, wait_until
 
 from hayase.client.admin import Admin
 from hayase.engine.runtime import group_id
@@ -149,10 +149,8 @@ def _scenario(bootstrap: str, topic_name: str, tmp_path: Path, replicas: int = 1
         # The table is loaded before any impression arrives (the runtime does not order
         # records by timestamp across topics, as Kafka Streams' task idling would).
         enrich_group = group_id(service, "CSAS_ENRICHED_1")
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not _committed_all(bootstrap, enrich_group,
-                                                                 t["campaigns"]):
-            time.sleep(0.5)
+        wait_until(lambda: _committed_all(bootstrap, enrich_group, t["campaigns"]),
+                   "the campaigns table to be loaded")
         half = IMPRESSIONS // 2
 
         def impressions(lo: int, hi: int) -> list[tuple[str, dict | None, int]]:
@@ -165,9 +163,8 @@ def _scenario(bootstrap: str, topic_name: str, tmp_path: Path, replicas: int = 1
 
         produce(bootstrap, t["impressions"], impressions(0, half))
         produce(bootstrap, t["clicks"], clicks(0, half // 2))
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and len(_read(bootstrap, t["enriched"])) < half // 3:
-            time.sleep(0.3)
+        wait_until(lambda: len(_read(bootstrap, t["enriched"])) >= half // 3,
+                   "a third of the first impressions enriched")
         stop_run(procs[0], signal.SIGKILL)  # mid-stream
         if after_kill is not None:
             after_kill()
