@@ -27,6 +27,6 @@ def test_a_node_restarts_on_its_own_port_and_data(apache_kafka, topic_name):
     assert p.flush(30) == 0
     apache_kafka.cluster.stop_node(0)
     apache_kafka.cluster.start_node(0)
-    apache_kafka.cluster.wait_ready(60)
+    apache_kafka.cluster.wait_ready(180)  # a JVM restart on a loaded 2-core machine
     md = AdminClient({"bootstrap.servers": apache_kafka.bootstrap_servers}).list_topics(timeout=10)
     assert topic_name in md.topics
