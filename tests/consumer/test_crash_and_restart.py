@@ -82,7 +82,7 @@ def crash_scenario(kafka: Backend, topic: str, redis_url: str, tmp_path: Path, n
             w = start_worker(bs, topic, group, redis_url, prefix, log)
         w = start_worker(bs, topic, group, redis_url, prefix, log)
         wait_for(lambda: distinct_count(r, prefix) >= total, 300, "every record after restart")
-        wait_for(lambda: committed(bs, group, topic) == end_offsets(bs, topic), 60, "commit")
+        wait_for(lambda: committed(bs, group, topic) == end_offsets(bs, topic), 180, "commit")
     finally:
         w.send_signal(signal.SIGTERM)
         try:
@@ -142,7 +142,7 @@ def test_rolling_restart_of_three_instances(kafka: Backend, topic_name: str, red
             assert workers[i].wait(120) == 0
             workers[i] = start_worker(bs, topic_name, group, redis_url, prefix, log, *extra)
         wait_for(lambda: distinct_count(r, prefix) >= n, 300, "every record")
-        wait_for(lambda: committed(bs, group, topic_name) == end_offsets(bs, topic_name), 60,
+        wait_for(lambda: committed(bs, group, topic_name) == end_offsets(bs, topic_name), 180,
                  "commit")
     finally:
         for w in workers:

@@ -112,7 +112,7 @@ def test_cli_runs_the_segment_updater(kafka: Backend, topic_name: str, redis_url
                              "--prefix", prefix, "--max-in-flight", "8"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: committed(bs, group, topic_name) == end_offsets(bs, topic_name), 60,
+        wait_for(lambda: committed(bs, group, topic_name) == end_offsets(bs, topic_name), 180,
                  "commit of every record")
     finally:
         proc.send_signal(signal.SIGTERM)

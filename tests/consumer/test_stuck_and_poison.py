@@ -61,16 +61,16 @@ def test_stuck_head_pauses_only_its_partition(kafka: Backend, topic_name: str) -
                           commit_interval=0.1, handle_signals=False)
     t = start(pc)
     try:
-        wait_for(lambda: processed[1] == PER_PARTITION and processed[2] == PER_PARTITION, 60,
+        wait_for(lambda: processed[1] == PER_PARTITION and processed[2] == PER_PARTITION, 180,
                  "partitions 1 and 2 to finish")
         m = pc.metrics
 
         def sample(name: str, part: int) -> float | None:
             return m.sample(name, topic=topic_name, partition=str(part))
 
-        wait_for(lambda: sample("hayase_consumer_partition_paused", 0) == 1, 30,
+        wait_for(lambda: sample("hayase_consumer_partition_paused", 0) == 1, 120,
                  "partition 0 paused in metrics")
-        wait_for(lambda: (sample("hayase_consumer_oldest_pending_age_seconds", 0) or 0) > 0, 30,
+        wait_for(lambda: (sample("hayase_consumer_oldest_pending_age_seconds", 0) or 0) > 0, 120,
                  "oldest pending age")
         pending = sample("hayase_consumer_pending_records", 0)
         assert pending is not None and max_pending <= pending <= max_pending + 2 * poll_batch
@@ -78,14 +78,14 @@ def test_stuck_head_pauses_only_its_partition(kafka: Backend, topic_name: str) -
         assert sample("hayase_consumer_partition_paused", 1) == 0
         # Nothing past the stuck head is committed; the other partitions are.
         ends = end_offsets(bs, topic_name)
-        wait_for(lambda: committed(bs, group, topic_name)[1:] == ends[1:], 30,
+        wait_for(lambda: committed(bs, group, topic_name)[1:] == ends[1:], 120,
                  "partitions 1 and 2 committed")
         assert committed(bs, group, topic_name)[0] in (0, -1001)
         loop_holder[0].call_soon_threadsafe(release.set)
-        wait_for(lambda: processed[0] == PER_PARTITION, 60, "partition 0 to resume and finish")
-        wait_for(lambda: committed(bs, group, topic_name) == end_offsets(bs, topic_name), 30,
+        wait_for(lambda: processed[0] == PER_PARTITION, 180, "partition 0 to resume and finish")
+        wait_for(lambda: committed(bs, group, topic_name) == end_offsets(bs, topic_name), 120,
                  "commit of everything")
-        wait_for(lambda: sample("hayase_consumer_partition_paused", 0) == 0, 30, "resumed")
+        wait_for(lambda: sample("hayase_consumer_partition_paused", 0) == 0, 120, "resumed")
     finally:
         if loop_holder:
             loop_holder[0].call_soon_threadsafe(release.set)
@@ -117,7 +117,7 @@ def test_poison_record_is_retried_then_dead_lettered(kafka: Backend, topic_name:
                           dead_letter_topic=dlq, commit_interval=0.1, handle_signals=False)
     t = start(pc)
     try:
-        wait_for(lambda: committed(bs, group, topic_name) == end_offsets(bs, topic_name), 60,
+        wait_for(lambda: committed(bs, group, topic_name) == end_offsets(bs, topic_name), 180,
                  "commit of everything")
     finally:
         stop(pc, t)
@@ -169,13 +169,13 @@ def test_unreachable_dead_letter_topic_blocks_commit_and_loses_nothing(
     t = start(pc)
     try:
         wait_for(lambda: (pc.metrics.sample("hayase_consumer_dead_letter_failures_total",
-                                            topic=topic_name, partition="1") or 0) >= 2, 60,
+                                            topic=topic_name, partition="1") or 0) >= 2, 180,
                  "failed dead-letter writes")
         ends = end_offsets(bs, topic_name)
-        wait_for(lambda: committed(bs, group, topic_name)[::2] == ends[::2], 60,
+        wait_for(lambda: committed(bs, group, topic_name)[::2] == ends[::2], 180,
                  "partitions 0 and 2 committed")
         wait_for(lambda: pc.metrics.sample("hayase_consumer_partition_paused",
-                                           topic=topic_name, partition="1") == 1, 60,
+                                           topic=topic_name, partition="1") == 1, 180,
                  "partition 1 paused behind the poison record")
     finally:
         stop(pc, t)
@@ -187,7 +187,7 @@ def test_unreachable_dead_letter_topic_blocks_commit_and_loses_nothing(
                            dead_letter_topic=dlq, commit_interval=0.1, handle_signals=False)
     t2 = start(pc2)
     try:
-        wait_for(lambda: committed(bs, group, topic_name) == end_offsets(bs, topic_name), 60,
+        wait_for(lambda: committed(bs, group, topic_name) == end_offsets(bs, topic_name), 180,
                  "commit of everything")
     finally:
         stop(pc2, t2)
