@@ -3,7 +3,11 @@ exactness (test_joins_fk, test_joins_fk_group_by, test_joins_nway_replay): recor
 murmur2 like the runtime's producer, one consumer position per (topic, partition), one store
 per task as the runtime numbers them (JoinQuery.plan_tasks), delivery in random order across
 partitions, commits, and crashes that drop a task's uncommitted state and resume it from its
-last commit (what it produced meanwhile stays in the topics: produced again, a duplicate)."""
+last commit (what it produced meanwhile stays in the topics: produced again, a duplicate).
+Tasks call the runtime's hooks: ``after_restore`` when opened (at the start and after each
+crash), ``after_commit`` after each commit. ``history[task]``: the source records (topic,
+partition, offset) the task's committed state reflects, in the order it processed them, then
+those it processed since (dropped at a crash)."""
 
 from __future__ import annotations
 
@@ -61,6 +65,14 @@ class SimulatedTasks:
         self.logs: dict[tuple[str, int], list[OutputRecord]] = {}
         self.pos: dict[tuple[str, int], int] = {}
         self.sink: list[OutputRecord] = []
+        self.history: dict[int, list[tuple[str, int, int]]] = {t: [] for t in range(self.tasks)}
+        self._committed_steps: dict[int, int] = dict.fromkeys(range(self.tasks), 0)
+        for task in range(self.tasks):  # as the runtime's _on_assign does
+            self._open(task)
+
+    def _open(self, task: int) -> None:
+        for out in self.q.after_restore(task):
+            self.produce(out)
 
     def _store(self, task: int) -> SnapshotStore:
         return SnapshotStore(self.snapshots[task])
@@ -83,12 +95,17 @@ class SimulatedTasks:
         off = self.pos.get(tp, 0)
         r = self.logs[tp][off]
         self.pos[tp] = off + 1
+        if tp[0] in self.q.by_topic:
+            self.history[self.q.task_of(*tp)].append((tp[0], tp[1], off))
         for out in self.q.process(Record(tp[0], tp[1], off, r.timestamp, r.key, r.value, ())):
             self.produce(out)
 
     def commit(self, task: int) -> None:
         if task in self.q.states:
             self.q.commit(task)
+            self._committed_steps[task] = len(self.history[task])
+            for out in self.q.after_commit(task):
+                self.produce(out)
 
     def crash(self, task: int) -> None:
         """The task loses what it did since its last commit and resumes from there."""
@@ -103,14 +120,20 @@ class SimulatedTasks:
             for p in range(self.counts[reg]):
                 if self.q.task_of(reg, p) == task:
                     self.q.replay_until(reg, p, len(self.logs.get((reg, p), [])))
+        del self.history[task][self._committed_steps[task]:]
+        self._open(task)
 
-    def drain(self, crash_every: int = 0, topics: set[str] | None = None) -> None:
-        """Deliver every pending record (of ``topics``), one random partition at a time."""
+    def drain(self, crash_every: int = 0, topics: set[str] | None = None,
+              crashes: int | None = None) -> None:
+        """Deliver every pending record (of ``topics``), one random partition at a time;
+        ``crashes``: at most that many crashes (a restarted task sends markers: unbounded
+        crashes could keep a drain going for ever)."""
         n = 0
         while todo := self.pending(topics):
             self.step(self.rng.choice(todo))
             n += 1
             if n % self.commit_every == 0:
                 self.commit(self.rng.randrange(self.tasks))
-            if crash_every and n % crash_every == 0:
+            if crash_every and n % crash_every == 0 and crashes != 0:
                 self.crash(self.rng.randrange(self.tasks))
+                crashes = None if crashes is None else crashes - 1

@@ -138,10 +138,18 @@ class PartitionState:
         self.first_end: int | None = None  # min(open_windows): the next window to close
         # Repartition records applied: see hayase.engine.repartition.
         self.forwarded: repartition.Marks = dict(meta.get("forwarded", {}))
+        # Sequenced upstream tasks (a stream-stream join's results, read committed): upstream
+        # -> [run, seen, committed]; their pending records are ("P", ...) entries.
+        self.upstreams: dict[int, list[Any]] = {
+            u: list(v) for u, v in meta.get("upstreams", {}).items()}
+        self.reader: repartition.ReadCommitted | None = None  # opened at the first record
 
     def meta(self) -> dict[str, Any]:
-        return {"offsets": dict(self.offsets), "stream_time": self.stream_time,
+        meta = {"offsets": dict(self.offsets), "stream_time": self.stream_time,
                 "store_time": self.store_time, "forwarded": dict(self.forwarded)}
+        if self.upstreams:
+            meta["upstreams"] = {u: tuple(v) for u, v in self.upstreams.items()}
+        return meta
 
 
 class AggregateQuery(StatelessQuery):
@@ -163,6 +171,11 @@ class AggregateQuery(StatelessQuery):
         # Set by repartition_through: source records are forwarded there, by group key.
         self.repartition_topic: str | None = None
         self._rep_seq = 0
+        # Set by a join whose results depend on the order its task read its inputs (a
+        # stream-stream join): its rows go through the repartition topic read-committed, each
+        # forwarded under the forwarding task's sequencer (see hayase.engine.repartition).
+        self.sequenced = False
+        self.sequencer: repartition.Sequencer | None = None  # the forwarding task's, if any
         # Set by a join whose result is a table (its partition count): the rows are
         # broadcast to every repartition partition by upstream key (see _broadcast).
         self.broadcast_partitions: int | None = None
@@ -255,6 +268,14 @@ class AggregateQuery(StatelessQuery):
         meta = st.meta()
         meta.update(extra_meta or {})
         return st.store.commit(meta, before_write)
+
+    def after_commit(self, partition: int) -> list[OutputRecord]:
+        """Records to produce once the task's commit is durable (runtime hook; a join's)."""
+        return []
+
+    def after_restore(self, partition: int) -> list[OutputRecord]:
+        """Records to produce when the task opens, before it processes anything."""
+        return []
 
     def close_partition(self, partition: int) -> None:
         st = self.states.pop(partition, None)
@@ -560,6 +581,8 @@ class AggregateQuery(StatelessQuery):
         in the sink's key format (the aggregation's key, as in ksqlDB)."""
         assert self.repartition_topic is not None
         key = self._placement_key(gk)
+        if self.sequencer is not None:
+            return self.sequencer.forward(key, (gk, add_row, undo_row, ts), ts, rec.headers)
         self._rep_seq += 1
         return repartition.forward(self.repartition_topic, key, rec, self._rep_seq,
                                    (gk, add_row, undo_row, ts), timestamp=ts)
@@ -574,6 +597,8 @@ class AggregateQuery(StatelessQuery):
         return repr(tuple(gk)).encode() if key is None else key
 
     def _from_repartition(self, st: PartitionState, rec: Record) -> list[OutputRecord]:
+        if self.sequenced:
+            return self._committed_rows(st, rec)
         by_key = self.broadcast_partitions is not None and self.is_table
         # Broadcast rows are applied on every copy (see _contribute); others once per
         # source position.
@@ -588,6 +613,19 @@ class AggregateQuery(StatelessQuery):
                 st.stream_time = ts
             return self._update_group(st, rec, gk, add_row, undo_row, ts)
         return self._aggregate_row(st, rec, gk, add_row, ts)
+
+    def _committed_rows(self, st: PartitionState, rec: Record) -> list[OutputRecord]:
+        """A sequenced record (see hayase.engine.repartition, read-committed): the rows it
+        makes committed go into their groups, in the forwarding task's order. The group's
+        outputs therefore wait for that task's commit (commit.interval.ms)."""
+        reader = st.reader
+        if reader is None:
+            reader = st.reader = repartition.ReadCommitted(st.store, st.upstreams)
+        outputs: list[OutputRecord] = []
+        for (gk, add_row, _undo_row, ts), headers in reader.receive(rec):
+            source = rec if headers == rec.headers else replace(rec, headers=headers)
+            outputs += self._aggregate_row(st, source, gk, add_row, ts)
+        return outputs
 
     # A join's table result (an FK join above all) is not replayed identically after a crash:
     # a restarted left task may join FK answers in another order, or miss an intermediate row

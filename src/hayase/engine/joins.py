@@ -125,6 +125,9 @@ class _TaskState:
     expiry: dict[tuple[int, str], list[tuple[int, Any, int]]] = field(default_factory=dict)
     # (repartition topic, source topic, source partition) -> last (offset, seq) applied
     forwarded: dict[tuple[str, str, int], tuple[int, int]] = field(default_factory=dict)
+    # This run's numbering of the rows it forwards read-committed (GROUP BY over a
+    # stream-stream join; see AggregateQuery.sequenced); its last number is in the metadata.
+    sequencer: repartition.Sequencer | None = None
 
     def clock(self, node: int) -> list[int]:
         c = self.clocks.get(node)
@@ -133,9 +136,12 @@ class _TaskState:
         return c
 
     def meta(self) -> dict[str, Any]:
-        return {"offsets": dict(self.offsets),
+        meta = {"offsets": dict(self.offsets),
                 "clocks": {n: list(c) for n, c in self.clocks.items()},
                 "forwarded": dict(self.forwarded)}
+        if self.sequencer is not None:
+            meta["sequence"] = self.sequencer.seq
+        return meta
 
 
 def _join_key(value: Any) -> Any:
@@ -210,6 +216,7 @@ class JoinQuery(ProcessingLogReporter):
         # a previous owner of the task may have answered (see replay_until).
         self._replay_end: dict[tuple[str, int], int] = {}
         self._rep_seq = 0
+        self._group_partitions = 1  # the GroupBy repartition topic's (see plan_tasks)
         # node -> whether its left input's rows depend on the order a task read its inputs
         # (a stream-stream join before it): see _from_repartition
         kinds = [step.kind for step in self.joins]
@@ -275,6 +282,11 @@ class JoinQuery(ProcessingLogReporter):
         assert self.aggregate is not None
         name: str = self.aggregate.repartition_through(prefix)
         self.internal_like[name] = self.inputs[0].source.topic
+        # A stream-stream join's results depend on the order its task read its inputs: a
+        # restarted task re-sends other rows (other pairs, padded rows) for the same source
+        # positions, so the groups read them committed (hayase.engine.repartition).
+        self.aggregate.sequenced = not self.result_is_table and any(
+            step.kind == "STREAM_STREAM" for step in self.joins)
         return name
 
     def check_copartitioning(self, partitions_of: Callable[[str], int | None]) -> None:
@@ -353,6 +365,8 @@ class JoinQuery(ProcessingLogReporter):
                 self._task_base[topic] = base
             base += max((partitions_of(t) or 1) for t in topics)
         agg = self.aggregate
+        if agg is not None and agg.repartition_topic is not None:
+            self._group_partitions = partitions_of(agg.repartition_topic) or 1
         if agg is not None and agg.repartition_topic is not None and self.result_is_table:
             # A table result is not replayed identically after a crash: its rows are
             # broadcast by upstream key (see AggregateQuery._broadcast).
@@ -394,6 +408,11 @@ class JoinQuery(ProcessingLogReporter):
             st = _TaskState(store, dict(meta.get("offsets", {})),
                             {int(n): list(c) for n, c in meta.get("clocks", {}).items()})
             st.forwarded = dict(meta.get("forwarded", {}))
+            agg = self.aggregate
+            if agg is not None and agg.sequenced:
+                st.sequencer = repartition.Sequencer(agg.repartition_topic,
+                                                     self._group_partitions, partition,
+                                                     int(meta.get("sequence", 0)))
             self._index(st)
             self.states[partition] = st
         return st
@@ -424,7 +443,27 @@ class JoinQuery(ProcessingLogReporter):
             self.aggregate.commit(partition)  # writes its metadata into this store
         meta = st.meta()
         meta.update(extra_meta or {})
-        return st.store.commit(meta, before_write)
+        changes = st.store.commit(meta, before_write)
+        if st.sequencer is not None:  # durable now (see after_commit)
+            st.sequencer.committed = meta["sequence"]
+        return changes
+
+    def after_commit(self, partition: int) -> list[OutputRecord]:
+        """Records to produce once the task's commit is durable (runtime hook): the commit
+        markers of the rows it forwarded read-committed (hayase.engine.repartition)."""
+        st = self.states.get(partition)
+        if st is None or st.sequencer is None:
+            return []
+        return st.sequencer.commit_markers()
+
+    def after_restore(self, partition: int) -> list[OutputRecord]:
+        """Records to produce when the task opens (restore, assignment), before it processes
+        anything (runtime hook): the finalize markers voiding what earlier runs forwarded
+        after the restored state."""
+        st = self.state(partition)
+        if st.sequencer is None or st.sequencer.announced:
+            return []
+        return st.sequencer.finalize_markers(max([0, *(c[0] for c in st.clocks.values())]))
 
     def close_partition(self, partition: int) -> None:
         if self.aggregate is not None:
@@ -1157,7 +1196,15 @@ class JoinQuery(ProcessingLogReporter):
             agg = self.aggregate
             agg._st = agg.state(self._task)
             agg._current = rec
-            return list(agg._run_steps(rec, row, 0, tombstone, False, None, ts, None, None))
+            if not agg.sequenced:
+                return list(agg._run_steps(rec, row, 0, tombstone, False, None, ts, None, None))
+            # Read-committed forwarding under this task's sequencer; a run opened without
+            # the runtime's after_restore announces itself first.
+            seq = agg.sequencer = self.states[self._task].sequencer
+            assert seq is not None
+            first = [] if seq.announced else self.after_restore(self._task)
+            return first + list(agg._run_steps(rec, row, 0, tombstone, False, None, ts, None,
+                                               None))
         assert self.project is not None
         if not tombstone:
             for pred in self.filters:

@@ -14,13 +14,35 @@ an idempotent producer), which is what makes one mark per source partition enoug
 Marks also assume a restarted forwarding task re-sends the same content for a source position:
 true of source rows, not of a stream-stream join's results (they depend on the order its task
 read its inputs), which the join reads without marks and dedups by row (engine/joins.py).
+
+A GROUP BY over such results reads them *committed* instead (read-committed, what a Kafka
+Streams exactly_once task's downstream sees; our broker has no transactions, so it is done in
+the envelope). The forwarding task numbers what it forwards with a sequence kept in its state
+(committed with its offsets) and tags each record with (task, run, seq); the run is random per
+opening of the task. Once a commit is durable it sends a *commit marker* (task, run, seq) to
+each partition it forwarded to; when it opens (restore, assignment), before anything else, a
+*finalize marker* (task, new run, restored seq) to every partition. The receiving task keeps
+per upstream task (run, highest seq seen, committed seq) and the records not yet committed, in
+its own state: a commit marker applies those up to its seq in seq order; a finalize marker
+applies those up to its seq (committed by the run it ends, whose own marker may never have been
+sent) and drops the rest (rolled back: the new run re-sends other results under those numbers),
+then admits only the new run (a record of an older run arriving later is a dead run's: void).
+So each partition applies exactly the outputs of committed join states, in the join's order:
+what one uninterrupted run that read its inputs in the committed order would have produced,
+whatever order each restarted run reads in. Cost: the group's outputs wait for the forwarding
+task's commit (commit.interval.ms). Soundness needs only per-partition order from one producer
+(idempotent) and the commit marker sent after the durable commit; a zombie still committing
+after its successor restored is outside it, as for every state store here.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
+from collections import deque
 from typing import Any
 
+from hayase.client.partitioners import kafka_partition
 from hayase.engine.record import OutputRecord, Record
 
 # (repartition topic, source topic, source partition) -> last (offset, sequence) applied
@@ -49,3 +71,115 @@ def receive(marks: Marks, rec: Record) -> Any:
         return None
     marks[mark] = (src_offset, seq)
     return payload
+
+
+# ---------------------------------------------------------------- read-committed forwarding
+
+DATA, COMMIT, FINALIZE = "D", "C", "F"
+PENDING = "P"  # receiving store key: (PENDING, upstream task, seq) -> (payload, headers)
+
+
+class Sequencer:
+    """One run of a forwarding task: numbers its records and writes its markers (see the
+    module docstring). ``seq``: the last number the task's restored state reflects."""
+
+    def __init__(self, topic: str, partitions: int, task: int, seq: int) -> None:
+        self.topic = topic
+        self.partitions = partitions
+        self.task = task
+        self.run = os.urandom(8)
+        self.seq = seq  # the last number given (in the task's state metadata)
+        self.committed = seq  # the last number a durable commit reflects
+        self.announced = False  # the finalize markers were produced
+        self._touched: dict[int, int] = {}  # partition -> latest timestamp since a marker
+
+    def forward(self, key: bytes, payload: Any, timestamp: int,
+                headers: Any = ()) -> OutputRecord:
+        assert self.announced, "a run forwards after its finalize markers"
+        self.seq += 1
+        partition = kafka_partition(key, self.partitions)
+        self._touched[partition] = max(timestamp, self._touched.get(partition, timestamp))
+        body = (DATA, self.task, self.run, self.seq, payload)
+        return OutputRecord(self.topic, key, pickle.dumps(body, protocol=5), int(timestamp),
+                            headers, partition=partition)
+
+    def commit_markers(self) -> list[OutputRecord]:
+        """After a durable commit (``committed`` set): tell each partition forwarded to since
+        the last marker that the records numbered up to ``committed`` count."""
+        touched, self._touched = self._touched, {}
+        return [self._marker(COMMIT, p, self.committed, ts) for p, ts in sorted(touched.items())]
+
+    def finalize_markers(self, timestamp: int = 0) -> list[OutputRecord]:
+        """When the task opens, before it forwards anything: everything numbered after
+        ``committed`` by earlier runs is void; this run's records follow."""
+        assert self.seq == self.committed, "finalize before forwarding"
+        self.announced = True
+        return [self._marker(FINALIZE, p, self.committed, timestamp)
+                for p in range(self.partitions)]
+
+    def _marker(self, kind: str, partition: int, seq: int, timestamp: int) -> OutputRecord:
+        body = (kind, self.task, self.run, seq, None)
+        return OutputRecord(self.topic, str(self.task).encode(),
+                            pickle.dumps(body, protocol=5), int(timestamp), (),
+                            partition=partition)
+
+
+class ReadCommitted:
+    """A receiving task's view of its sequenced upstream tasks. ``upstreams`` (in the task's
+    metadata): upstream task -> [run, highest seq seen, committed seq]; the records not yet
+    committed are ``(PENDING, upstream, seq)`` entries of ``store`` (both committed with the
+    task's state, so a restarted receiver resumes exactly)."""
+
+    def __init__(self, store: Any, upstreams: dict[int, list[Any]]) -> None:
+        self.store = store
+        self.upstreams = upstreams
+        self._pending: dict[int, deque[int]] = {}
+        found: dict[int, list[int]] = {}
+        for key, _value in store.items():
+            if key[0] == PENDING:
+                found.setdefault(key[1], []).append(key[2])
+        for upstream, seqs in found.items():
+            self._pending[upstream] = deque(sorted(seqs))
+
+    def receive(self, rec: Record) -> list[tuple[Any, Any]]:
+        """The ``(payload, headers)`` a record makes committed, in the order to apply them
+        (usually none: a data record waits for its commit)."""
+        if rec.value is None:
+            return []
+        kind, upstream, run, seq, payload = \
+            pickle.loads(rec.value)  # noqa: S301 - our own internal topic, like the changelog
+        entry = self.upstreams.get(upstream)
+        if kind == FINALIZE:
+            if entry is not None and entry[0] == run:
+                return []  # a copy
+            applied = [] if entry is None else self._apply(upstream, entry, seq)
+            self._drop(upstream)
+            self.upstreams[upstream] = [run, seq, seq]
+            return applied
+        if entry is None:  # never announced here (only a run without its finalize): admit it
+            entry = self.upstreams[upstream] = [run, 0, 0]
+        if entry[0] != run:
+            return []  # a dead run's record, after its successor's finalize: void
+        if kind == COMMIT:
+            return self._apply(upstream, entry, seq)
+        if seq <= entry[1]:
+            return []  # a copy
+        entry[1] = seq
+        self.store.put((PENDING, upstream, seq), (payload, rec.headers))
+        self._pending.setdefault(upstream, deque()).append(seq)
+        return []
+
+    def _apply(self, upstream: int, entry: list[Any], seq: int) -> list[tuple[Any, Any]]:
+        seqs = self._pending.get(upstream)
+        applied = []
+        while seqs and seqs[0] <= seq:
+            key = (PENDING, upstream, seqs.popleft())
+            applied.append(self.store.get(key))
+            self.store.delete(key)
+        if seq > entry[2]:
+            entry[2] = seq
+        return applied
+
+    def _drop(self, upstream: int) -> None:
+        for s in self._pending.pop(upstream, ()):
+            self.store.delete((PENDING, upstream, s))

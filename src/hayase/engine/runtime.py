@@ -362,8 +362,13 @@ class QueryWorker:
         if remaining or self._failure:
             raise DeliveryFailed(self._failure or f"{remaining} records not acknowledged")
         task_of = self._task_of
-        for task in sorted({task_of(t, p) for t, p in offsets}):
+        tasks = sorted({task_of(t, p) for t, p in offsets})
+        for task in tasks:
             self._commit_state(task)
+        if isinstance(self.query, STATEFUL):
+            for task in tasks:  # what the query sends once a commit is durable (markers)
+                for out in self.query.after_commit(task):
+                    self._produce(out)
         if offsets:
             try:
                 self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in
@@ -426,6 +431,8 @@ class QueryWorker:
                 log.info("%s: task %d state ready (%d changelog records restored)",
                          query.query_id, task, n)
                 restored[task] = st
+                for out in query.after_restore(task):  # before anything is processed
+                    self._produce(out)
                 # The state is the truth about positions: a group offset the restored state
                 # does not reflect was committed by a member that lost the partition before
                 # its changelog reached us; resuming there would skip records.
