@@ -43,6 +43,30 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: flo
     raise TimeoutError(f"broker did not listen on {port} within {timeout}s")
 
 
+class _PortTaken(RuntimeError):
+    """The broker could not bind its port: another process has it."""
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path, since: int,
+                    timeout: float) -> None:
+    """Wait until this broker process says it listens (its own log line, written after the
+    bind: a connection alone could reach another process that took the port) and accepts."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(log, "rb") as f:
+            f.seek(since)
+            text = f.read().decode(errors="replace")
+        if proc.poll() is not None:
+            if "address already in use" in text.lower():
+                raise _PortTaken(f"port {port} is taken:\n{text[-2000:]}")
+            raise RuntimeError(f"broker exited with {proc.returncode}:\n{text[-4000:]}")
+        if "hayase broker listening on" in text:
+            _wait_port(port, proc, log, max(deadline - time.monotonic(), 1.0))
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"broker did not listen on {port} within {timeout}s")
+
+
 class EmbeddedBroker:
     """`hayase broker` in a subprocess with its own data folder. Restartable on the same folder
     and port, so crash tests can SIGKILL it and start it again."""
@@ -59,6 +83,9 @@ class EmbeddedBroker:
         self._own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="hayase-broker-"))
         self.port = port or free_port()
+        # A port chosen here may be taken before the broker binds it: then another is chosen,
+        # but only before the first start (clients of a restarted broker know its port).
+        self._may_move = port is None
         self.metrics_port = metrics_port
         self.configs = dict(configs or {})
         self.proc: subprocess.Popen[bytes] | None = None
@@ -85,10 +112,19 @@ class EmbeddedBroker:
     def start(self, timeout: float = 30.0) -> EmbeddedBroker:
         if self.proc and self.proc.poll() is None:
             return self
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        _wait_port(self.port, self.proc, self.log_path, timeout)
+        for attempt in range(5):
+            since = self.log_path.stat().st_size if self.log_path.exists() else 0
+            with open(self.log_path, "ab") as log:
+                self.proc = subprocess.Popen(self.command(), stdout=log,
+                                             stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                _wait_listening(self.port, self.proc, self.log_path, since, timeout)
+                break
+            except _PortTaken:
+                if not self._may_move or attempt == 4:
+                    raise
+                self.port = free_port()
+        self._may_move = False
         return self
 
     def kill(self) -> None:
