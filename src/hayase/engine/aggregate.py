@@ -27,6 +27,9 @@ aggregates. A table update whose old and new rows fall in different groups is fo
 records (retract, then add), which may go to different partitions, like KTable groupBy.
 A join's table result is broadcast instead, by upstream key, to every repartition partition
 (:meth:`AggregateQuery._broadcast`): a restarted join task does not replay it identically.
+A stream-stream join's rows are read committed (:attr:`AggregateQuery.sequenced`, see
+:mod:`hayase.engine.repartition`): pending ``("P", upstream task, seq)`` entries until the join
+task's commit marker, so the groups' outputs wait for that commit.
 """
 
 from __future__ import annotations

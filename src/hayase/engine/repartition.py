@@ -15,24 +15,20 @@ Marks also assume a restarted forwarding task re-sends the same content for a so
 true of source rows, not of a stream-stream join's results (they depend on the order its task
 read its inputs), which the join reads without marks and dedups by row (engine/joins.py).
 
-A GROUP BY over such results reads them *committed* instead (read-committed, what a Kafka
-Streams exactly_once task's downstream sees; our broker has no transactions, so it is done in
-the envelope). The forwarding task numbers what it forwards with a sequence kept in its state
-(committed with its offsets) and tags each record with (task, run, seq); the run is random per
-opening of the task. Once a commit is durable it sends a *commit marker* (task, run, seq) to
-each partition it forwarded to; when it opens (restore, assignment), before anything else, a
-*finalize marker* (task, new run, restored seq) to every partition. The receiving task keeps
-per upstream task (run, highest seq seen, committed seq) and the records not yet committed, in
-its own state: a commit marker applies those up to its seq in seq order; a finalize marker
-applies those up to its seq (committed by the run it ends, whose own marker may never have been
-sent) and drops the rest (rolled back: the new run re-sends other results under those numbers),
-then admits only the new run (a record of an older run arriving later is a dead run's: void).
-So each partition applies exactly the outputs of committed join states, in the join's order:
-what one uninterrupted run that read its inputs in the committed order would have produced,
-whatever order each restarted run reads in. Cost: the group's outputs wait for the forwarding
-task's commit (commit.interval.ms). Soundness needs only per-partition order from one producer
-(idempotent) and the commit marker sent after the durable commit; a zombie still committing
-after its successor restored is outside it, as for every state store here.
+A GROUP BY over such results reads them *committed* instead (what a Kafka Streams exactly_once
+task's downstream sees; with no broker transactions, done in the envelope). The forwarding task
+tags each record (task, run, seq): seq counts in its state (committed with its offsets), run is
+random per opening. After each durable commit it sends a *commit marker* (task, run, seq) to the
+partitions it forwarded to; when it opens, before anything else, a *finalize marker* (task, new
+run, restored seq) to all. The receiver keeps, in its own state, per upstream task (run, seen,
+committed) and the uncommitted records: a commit marker applies those up to its seq, in order;
+a finalize marker applies those up to its seq (a commit whose marker never went out), drops the
+rest (rolled back) and admits only the new run (a dead run's late records are void). So groups
+apply exactly the outputs of committed join states, in order: one uninterrupted run's outputs
+over the committed input order, whatever the join (inner, outer, GRACE: any order-dependence),
+whichever side crashes, in whatever process a task resumes. It needs per-partition order from
+one (idempotent) producer; a zombie committing after its successor restored is out of scope,
+as for every store here. Cost: the groups' outputs wait for the join task's commit.
 """
 
 from __future__ import annotations
