@@ -142,11 +142,16 @@ class ApacheKafka:
             }
             n.properties_file.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
             (n.dir / "log4j2.yaml").write_text(LOG4J2.format(log=n.dir / "server.log"))
-            subprocess.run(
-                [*self._java(n), "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                 "-c", str(n.properties_file), "--ignore-formatted"],
-                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            # Without the JMX agent: the format tool needs no port, and binding the node's JMX
+            # port here failed it whenever another process had taken that port meanwhile.
+            fmt = subprocess.run(
+                [*self._java(n, jmx=False), "kafka.tools.StorageTool", "format", "-t",
+                 cluster_id, "-c", str(n.properties_file), "--ignore-formatted"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             )
+            if fmt.returncode != 0:
+                raise RuntimeError(f"formatting {n.dir} failed ({fmt.returncode}): "
+                                   f"{fmt.stderr.decode(errors='replace')[-3000:]}")
         (self.base_dir / "cluster.json").write_text(json.dumps(self._describe()))
 
     def _describe(self) -> dict[str, object]:
@@ -160,11 +165,8 @@ class ApacheKafka:
             ],
         }
 
-    def _java(self, n: Node) -> list[str]:
-        return [
-            "java", f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC",
-            "-XX:TieredStopAtLevel=1" if os.environ.get("HAYASE_KAFKA_FAST_START") else "-server",
-            f"-Dlog4j2.configurationFile={n.dir / 'log4j2.yaml'}",
+    def _java(self, n: Node, jmx: bool = True) -> list[str]:
+        agent = [
             "-Dcom.sun.management.jmxremote",
             f"-Dcom.sun.management.jmxremote.port={n.jmx_port}",
             f"-Dcom.sun.management.jmxremote.rmi.port={n.jmx_port}",
@@ -172,6 +174,12 @@ class ApacheKafka:
             "-Djava.rmi.server.hostname=127.0.0.1",
             "-Dcom.sun.management.jmxremote.authenticate=false",
             "-Dcom.sun.management.jmxremote.ssl=false",
+        ] if jmx else []
+        return [
+            "java", f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC",
+            "-XX:TieredStopAtLevel=1" if os.environ.get("HAYASE_KAFKA_FAST_START") else "-server",
+            f"-Dlog4j2.configurationFile={n.dir / 'log4j2.yaml'}",
+            *agent,
             "-cp", f"{self.libs}/*",
         ]
 
