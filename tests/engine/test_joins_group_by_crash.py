@@ -6,8 +6,8 @@ backends.
 
 The lean test (one process) checks the restart path end to end: outputs appear only through
 the commit markers, and a restore sends finalize markers. One process commits all its tasks
-together, so it rarely exposed the old marks; the slow two-process test does (it failed 3 runs
-in 3 with them, over-counting every group). "Mid-stream" is made certain, not hoped for: the
+together, so it rarely exposed the old marks; the two-process test does (it failed 3 runs in 3
+with them, over-counting every group). "Mid-stream" is made certain, not hoped for: the
 process is killed once its group has committed part of the input, and when it turns out to
 have committed all of it before the kill, more input is produced and it runs and is killed
 again."""
@@ -185,7 +185,6 @@ def _partition_offsets(group: Consumer, topic: str) -> list[tuple[int, int]]:
         return [(-1, 0)] * PARTITIONS
 
 
-@pytest.mark.slow
 def test_a_join_task_replayed_in_another_order_by_another_process_counts_each_pair_once(
         kafka, topic_name, tmp_path: Path) -> None:
     """Two processes: A never commits (commit interval 10 min), B commits every 100 ms. A
