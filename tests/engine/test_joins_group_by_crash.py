@@ -78,26 +78,38 @@ def _expected(count: int) -> dict[str, dict]:
     return table
 
 
-def _committed_to_end(group: Consumer, topics: list[str]) -> bool:
-    """Whether the group committed every record of each of ``topics`` (False when its
-    coordinator does not answer yet)."""
+def _partition_offsets(group: Consumer, topic: str) -> list[tuple[int, int]]:
+    """(committed, end) of each partition of ``topic`` for the group (committed -1: none, or
+    the coordinator does not answer yet)."""
+    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
     try:
-        for topic in topics:
-            tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-            for tp in group.committed(tps, timeout=10):
-                if tp.offset < group.get_watermark_offsets(tp, timeout=10)[1]:
-                    return False
+        return [(tp.offset, group.get_watermark_offsets(tp, timeout=10)[1])
+                for tp in group.committed(tps, timeout=10)]
     except KafkaException:
-        return False
-    return True
+        return [(-1, 0)] * PARTITIONS
+
+
+def _committed_to_end(group: Consumer, topics: list[str]) -> bool:
+    """Whether the group committed every record of each of ``topics``."""
+    return all(c >= e for t in topics for c, e in _partition_offsets(group, t))
 
 
 def _committed(group: Consumer, topic: str) -> int:
-    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-    try:
-        return sum(max(tp.offset, 0) for tp in group.committed(tps, timeout=10))
-    except KafkaException:  # the coordinator is loading
-        return 0
+    return sum(max(c, 0) for c, _e in _partition_offsets(group, topic))
+
+
+def _query(kafka, topic_name: str, tmp_path: Path) -> tuple[dict[str, str], Path, str, str]:
+    """The two source topics (created), the SQL file, the service id and the query's group."""
+    topics = {name: f"{topic_name}-{name}" for name in ("s1", "s2", "counts")}
+    admin = Admin({"bootstrap.servers": kafka.bootstrap_servers})
+    for name in ("s1", "s2"):
+        admin.create_topic(topics[name], partitions=PARTITIONS)
+    sql = tmp_path / "join.sql"
+    sql.write_text(_sql(topics))
+    (query_id,) = [r.query_id for r in Session({}).execute(sql.read_text())
+                   if isinstance(r, QueryPlan)]
+    service = f"g{uuid.uuid4().hex[:8]}_"
+    return topics, sql, service, group_id(service, query_id)
 
 
 def _start(sql: Path, bootstrap: str, service: str, state: Path, log: Path,
@@ -117,16 +129,7 @@ def _start(sql: Path, bootstrap: str, service: str, state: Path, log: Path,
 def test_sigkill_mid_stream_group_by_over_a_stream_stream_join_is_exact(
         kafka, topic_name, tmp_path: Path) -> None:
     bootstrap = kafka.bootstrap_servers
-    topics = {name: f"{topic_name}-{name}" for name in ("s1", "s2", "counts")}
-    admin = Admin({"bootstrap.servers": bootstrap})
-    for name in ("s1", "s2"):
-        admin.create_topic(topics[name], partitions=PARTITIONS)
-    sql = tmp_path / "join.sql"
-    sql.write_text(_sql(topics))
-    service = f"g{uuid.uuid4().hex[:8]}_"
-    (query_id,) = [r.query_id for r in Session({}).execute(sql.read_text())
-                   if isinstance(r, QueryPlan)]
-    group_name = group_id(service, query_id)
+    topics, sql, service, group_name = _query(kafka, topic_name, tmp_path)
     inputs = [topics["s1"], topics["s2"], f"{group_name}-Aggregate-GroupBy-repartition"]
     group = Consumer({"bootstrap.servers": bootstrap, "group.id": group_name})
     state = tmp_path / "state"
@@ -175,16 +178,6 @@ def test_sigkill_mid_stream_group_by_over_a_stream_stream_join_is_exact(
     assert table == expected, "\n---\n".join(logs)
 
 
-def _partition_offsets(group: Consumer, topic: str) -> list[tuple[int, int]]:
-    """(committed, end) of each partition of ``topic`` for the group (committed -1: none)."""
-    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-    try:
-        return [(tp.offset, group.get_watermark_offsets(tp, timeout=10)[1])
-                for tp in group.committed(tps, timeout=10)]
-    except KafkaException:
-        return [(-1, 0)] * PARTITIONS
-
-
 def test_a_join_task_replayed_in_another_order_by_another_process_counts_each_pair_once(
         kafka, topic_name, tmp_path: Path) -> None:
     """Two processes: A never commits (commit interval 10 min), B commits every 100 ms. A
@@ -195,16 +188,7 @@ def test_a_join_task_replayed_in_another_order_by_another_process_counts_each_pa
     counted a second time. Exact whatever the timing; how often the replay order differs
     depends on it."""
     bootstrap = kafka.bootstrap_servers
-    topics = {name: f"{topic_name}-{name}" for name in ("s1", "s2", "counts")}
-    admin = Admin({"bootstrap.servers": bootstrap})
-    for name in ("s1", "s2"):
-        admin.create_topic(topics[name], partitions=PARTITIONS)
-    sql = tmp_path / "join.sql"
-    sql.write_text(_sql(topics))
-    (query_id,) = [r.query_id for r in Session({}).execute(sql.read_text())
-                   if isinstance(r, QueryPlan)]
-    service = f"g{uuid.uuid4().hex[:8]}_"
-    group_name = group_id(service, query_id)
+    topics, sql, service, group_name = _query(kafka, topic_name, tmp_path)
     rep = f"{group_name}-Aggregate-GroupBy-repartition"
     group = Consumer({"bootstrap.servers": bootstrap, "group.id": group_name})
     logs = [tmp_path / f"run{i}.log" for i in range(2)]
