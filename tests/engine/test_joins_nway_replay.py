@@ -214,13 +214,7 @@ def test_table_table_table_crashes_give_the_exact_table(ops: list[Op], seed: int
     assert list(c.q.points) == [(1, "R")]
     _feed(c, ops, s3_json_k=True)
     c.drain(crash_every=3)
-    final: dict[str, Any] = {}
-    for o in c.sink:
-        k = (o.key or b"").decode()
-        if o.value is None:
-            final.pop(k, None)
-        else:
-            final[k] = orjson.loads(o.value)
+    final = _table(c)
     t1 = {f"k{k}": f"o{o}" for s, k, o in ops if s == 1}
     t2 = {f"k{k}": i for i, (s, k, _) in enumerate(ops) if s == 2}
     t3 = {f"k{k}": i for i, (s, k, _) in enumerate(ops) if s == 3}
