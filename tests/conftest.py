@@ -51,7 +51,8 @@ def kafka3() -> Iterator[ApacheBackend]:
     reason = apache_available()
     if reason:
         pytest.skip(reason)
-    backend = ApacheBackend(nodes=3).start()
+    # Three JVMs starting at once take about a minute on a busy 2-core machine.
+    backend = ApacheBackend(nodes=3).start(timeout=300)
     try:
         yield backend
     finally:

@@ -30,3 +30,31 @@ def test_a_node_restarts_on_its_own_port_and_data(apache_kafka, topic_name):
     apache_kafka.cluster.wait_ready(180)  # a JVM restart on a loaded 2-core machine
     md = AdminClient({"bootstrap.servers": apache_kafka.bootstrap_servers}).list_topics(timeout=10)
     assert topic_name in md.topics
+
+
+def test_a_first_start_moves_off_a_port_taken_meanwhile():
+    """Ports are chosen free and bound later by the JVM; another process may take one in
+    between. The first start then retries on fresh ports instead of failing."""
+    import socket
+
+    import pytest
+
+    from hayase.testing.brokers import ApacheBackend, apache_available
+
+    reason = apache_available()
+    if reason:
+        pytest.skip(reason)
+    backend = ApacheBackend(nodes=1)
+    taken = backend.cluster.nodes[0].port
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        try:
+            backend.start(timeout=180)
+            assert backend.cluster.nodes[0].port != taken
+            md = AdminClient({"bootstrap.servers": backend.bootstrap_servers}).list_topics(
+                timeout=10)
+            assert len(md.brokers) == 1
+        finally:
+            backend.kill()
+            backend.cleanup()

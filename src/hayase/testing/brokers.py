@@ -169,14 +169,29 @@ class ApacheBackend:
         self._own_dir = base_dir is None
         self.base_dir = base_dir or Path(tempfile.mkdtemp(prefix=f"hayase-kafka{nodes}-"))
         self.cluster = ApacheKafka.create(self.base_dir, nodes)
+        self._started = False
 
     @property
     def bootstrap_servers(self) -> str:
         return self.cluster.bootstrap_servers
 
-    def start(self) -> ApacheBackend:
-        self.cluster.start()
-        return self
+    def start(self, timeout: float = 120.0) -> ApacheBackend:
+        """Start every node and wait until the cluster answers. The first start retries with
+        fresh ports (and directories) when a node exits, as it does when a port chosen free
+        was taken by another process before the node bound it; later starts keep the ports
+        clients already know."""
+        for attempt in range(1, 4):
+            try:
+                self.cluster.start(timeout)
+                self._started = True
+                return self
+            except RuntimeError:  # a node exited
+                self.cluster.stop()
+                if self._started or attempt == 3:
+                    raise
+                self.cluster = ApacheKafka.create(self.base_dir / f"attempt{attempt + 1}",
+                                                  len(self.cluster.nodes))
+        raise AssertionError("unreachable")
 
     def kill(self) -> None:
         for i in range(len(self.cluster.nodes)):
