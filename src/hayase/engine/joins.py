@@ -125,9 +125,14 @@ class _TaskState:
     expiry: dict[tuple[int, str], list[tuple[int, Any, int]]] = field(default_factory=dict)
     # (repartition topic, source topic, source partition) -> last (offset, seq) applied
     forwarded: dict[tuple[str, str, int], tuple[int, int]] = field(default_factory=dict)
-    # This run's numbering of the rows it forwards read-committed (GROUP BY over a
-    # stream-stream join; see AggregateQuery.sequenced); its last number is in the metadata.
-    sequencer: repartition.Sequencer | None = None
+    # This run's numbering of the rows it forwards read-committed, per topic (a stream-stream
+    # join's results: to a later node or a GROUP BY; see JoinQuery._sequenced); the last
+    # numbers are in the metadata.
+    sequencers: dict[str, repartition.Sequencer] = field(default_factory=dict)
+    # Receiving side, per sequenced topic: upstream task -> [run, seen, committed] (metadata)
+    # and the reader holding the pending rows (repartition.ReadCommitted).
+    upstreams: dict[str, dict[int, list[Any]]] = field(default_factory=dict)
+    readers: dict[str, repartition.ReadCommitted] = field(default_factory=dict)
 
     def clock(self, node: int) -> list[int]:
         c = self.clocks.get(node)
@@ -139,8 +144,11 @@ class _TaskState:
         meta = {"offsets": dict(self.offsets),
                 "clocks": {n: list(c) for n, c in self.clocks.items()},
                 "forwarded": dict(self.forwarded)}
-        if self.sequencer is not None:
-            meta["sequence"] = self.sequencer.seq
+        if self.sequencers:
+            meta["sequences"] = {t: s.seq for t, s in self.sequencers.items()}
+        if self.upstreams:
+            meta["upstreams"] = {t: {u: tuple(v) for u, v in ups.items()}
+                                 for t, ups in self.upstreams.items()}
         return meta
 
 
@@ -216,13 +224,19 @@ class JoinQuery(ProcessingLogReporter):
         # a previous owner of the task may have answered (see replay_until).
         self._replay_end: dict[tuple[str, int], int] = {}
         self._rep_seq = 0
-        self._group_partitions = 1  # the GroupBy repartition topic's (see plan_tasks)
+        # Topics a task forwards read-committed (hayase.engine.repartition) -> their
+        # partition count (set by plan_tasks)
+        self._sequenced: dict[str, int] = {}
         # node -> whether its left input's rows depend on the order a task read its inputs
-        # (a stream-stream join before it): see _from_repartition
+        # (a stream-stream join before it): see _committed_rows
         kinds = [step.kind for step in self.joins]
         self.results_vary = [("STREAM_STREAM" in kinds[:k]) for k in range(len(kinds))]
         if repartition_prefix is not None:
             self._plan_repartitions(repartition_prefix)
+            # A later node's left side carrying a stream-stream join's results: read
+            # committed (a restarted task re-sends other results for the same positions).
+            self._sequenced = {self.points[(k, LEFT)][0]: 1 for k, varies in
+                               enumerate(self.results_vary) if varies and (k, LEFT) in self.points}
         self.states: dict[int, _TaskState] = {}
         self._current: Record | None = None
         self._suppress_errors = False
@@ -287,6 +301,8 @@ class JoinQuery(ProcessingLogReporter):
         # positions, so the groups read them committed (hayase.engine.repartition).
         self.aggregate.sequenced = not self.result_is_table and any(
             step.kind == "STREAM_STREAM" for step in self.joins)
+        if self.aggregate.sequenced:
+            self._sequenced[name] = 1
         return name
 
     def check_copartitioning(self, partitions_of: Callable[[str], int | None]) -> None:
@@ -365,8 +381,8 @@ class JoinQuery(ProcessingLogReporter):
                 self._task_base[topic] = base
             base += max((partitions_of(t) or 1) for t in topics)
         agg = self.aggregate
-        if agg is not None and agg.repartition_topic is not None:
-            self._group_partitions = partitions_of(agg.repartition_topic) or 1
+        for topic in self._sequenced:
+            self._sequenced[topic] = partitions_of(topic) or 1
         if agg is not None and agg.repartition_topic is not None and self.result_is_table:
             # A table result is not replayed identically after a crash: its rows are
             # broadcast by upstream key (see AggregateQuery._broadcast).
@@ -408,11 +424,11 @@ class JoinQuery(ProcessingLogReporter):
             st = _TaskState(store, dict(meta.get("offsets", {})),
                             {int(n): list(c) for n, c in meta.get("clocks", {}).items()})
             st.forwarded = dict(meta.get("forwarded", {}))
-            agg = self.aggregate
-            if agg is not None and agg.sequenced:
-                st.sequencer = repartition.Sequencer(agg.repartition_topic,
-                                                     self._group_partitions, partition,
-                                                     int(meta.get("sequence", 0)))
+            seqs = meta.get("sequences", {})
+            st.sequencers = {t: repartition.Sequencer(t, n, partition, int(seqs.get(t, 0)))
+                             for t, n in self._sequenced.items()}
+            st.upstreams = {t: {u: list(v) for u, v in ups.items()}
+                            for t, ups in meta.get("upstreams", {}).items()}
             self._index(st)
             self.states[partition] = st
         return st
@@ -444,26 +460,26 @@ class JoinQuery(ProcessingLogReporter):
         meta = st.meta()
         meta.update(extra_meta or {})
         changes = st.store.commit(meta, before_write)
-        if st.sequencer is not None:  # durable now (see after_commit)
-            st.sequencer.committed = meta["sequence"]
+        for topic, seq in st.sequencers.items():  # durable now (see after_commit)
+            seq.committed = meta["sequences"][topic]
         return changes
 
     def after_commit(self, partition: int) -> list[OutputRecord]:
         """Records to produce once the task's commit is durable (runtime hook): the commit
         markers of the rows it forwarded read-committed (hayase.engine.repartition)."""
         st = self.states.get(partition)
-        if st is None or st.sequencer is None:
+        if st is None:
             return []
-        return st.sequencer.commit_markers()
+        return [m for seq in st.sequencers.values() for m in seq.commit_markers()]
 
     def after_restore(self, partition: int) -> list[OutputRecord]:
         """Records to produce when the task opens (restore, assignment), before it processes
         anything (runtime hook): the finalize markers voiding what earlier runs forwarded
         after the restored state."""
         st = self.state(partition)
-        if st.sequencer is None or st.sequencer.announced:
-            return []
-        return st.sequencer.finalize_markers(max([0, *(c[0] for c in st.clocks.values())]))
+        ts = max([0, *(c[0] for c in st.clocks.values())])
+        return [m for seq in st.sequencers.values() if not seq.announced
+                for m in seq.finalize_markers(ts)]
 
     def close_partition(self, partition: int) -> None:
         if self.aggregate is not None:
@@ -484,6 +500,9 @@ class JoinQuery(ProcessingLogReporter):
         """Run one source record through the join chain; returns the sink records."""
         self._task = task = self.task_of(rec.topic, rec.partition)
         st = self.states.get(task) or self.state(task)
+        if not all(seq.announced for seq in st.sequencers.values()):
+            # A run opened without the runtime's after_restore announces itself first.
+            return self.after_restore(task) + self.process(rec)
         tp = (rec.topic, rec.partition)
         applied = st.offsets.get(tp)
         if applied is not None and rec.offset < applied:
@@ -713,6 +732,10 @@ class JoinQuery(ProcessingLogReporter):
         rec = self._current
         assert rec is not None
         topic, serde = self.points[(node, side)]
+        seq = self.states[self._task].sequencers.get(topic)
+        if seq is not None:  # read-committed (see __init__); the source timestamp rides along
+            return [seq.forward(_key_bytes(serde, key), (*payload, rec.timestamp),
+                                rec.timestamp, rec.headers)]
         return [self._to_internal(topic, _key_bytes(serde, key), payload, rec.timestamp)]
 
     def _to_internal(self, topic: str, key_bytes: bytes, payload: tuple[str, Any],
@@ -727,25 +750,19 @@ class JoinQuery(ProcessingLogReporter):
 
     def _from_repartition(self, st: _TaskState, rec: Record) -> list[OutputRecord]:
         node, side = self.rep_topics[rec.topic]
+        if rec.topic in st.sequencers:
+            return self._committed_rows(st, node, side, rec)
         # Every copy of a subscription or an answer counts. Subscriptions are idempotent, and
         # a left task restarted from its last commit must be answered again (answers read
         # before its rows were replayed are dropped by their hash). A restarted right task
         # may answer in another order than before (its topics interleave differently), so a
         # copy's position says nothing about its content: answers are applied in the order
         # they arrive, guarded by the hash, and the last one reflects the newest right row.
-        # A stream-stream join's results depend on the order its task read its inputs: a
-        # restarted task re-sends other results for the same source positions (a pair goes
-        # with whichever of its rows comes second), so position marks would skip results
-        # never applied. Those copies are all read; the window store drops a row it holds.
-        by_row = side == LEFT and self.results_vary[node]
-        marks: repartition.Marks = {} if side in (SUBSCRIPTION, RESPONSE) or by_row \
-            else st.forwarded
+        marks: repartition.Marks = {} if side in (SUBSCRIPTION, RESPONSE) else st.forwarded
         payload = repartition.receive(marks, rec)
         if payload is None:
             return []  # a copy re-sent after the forwarding task restarted
         kind, data = payload
-        if kind == "S" and by_row:
-            return self._stream_input(st, node, side, data, copy=True)
         if kind == "T":
             return self._dispatch_table(st, node, side, data, repartitioned=True)
         if kind == SUBSCRIPTION:
@@ -754,12 +771,30 @@ class JoinQuery(ProcessingLogReporter):
             return self._table_changes(st, node, self._fk_response(st, node, *data))
         return self._dispatch_stream(st, node, side, data, repartitioned=True)
 
+    def _committed_rows(self, st: _TaskState, node: int, side: str,
+                        rec: Record) -> list[OutputRecord]:
+        """A stream-stream join's results, read committed (hayase.engine.repartition): a
+        restarted task re-sends other results for the same source positions (another pair,
+        a padded row where a pair was), so only those of committed join states are joined
+        here, once each, in the forwarding task's order."""
+        reader = st.readers.get(rec.topic)
+        if reader is None:
+            reader = st.readers[rec.topic] = repartition.ReadCommitted(
+                _Namespaced(st.store, f"R:{rec.topic}"), st.upstreams.setdefault(rec.topic, {}))
+        outputs: list[OutputRecord] = []
+        try:
+            for (_kind, item, ts), headers in reader.receive(rec):
+                self._current = replace(rec, timestamp=ts, headers=headers)
+                outputs += self._dispatch_stream(st, node, side, item, repartitioned=True)
+        finally:
+            self._current = rec
+        return outputs
+
     def _stream_input(self, st: _TaskState, node: int, side: str,
-                      item: StreamItem, copy: bool = False) -> list[OutputRecord]:
-        """``copy``: the row may be a re-sent copy of one already applied."""
+                      item: StreamItem) -> list[OutputRecord]:
         step = self.joins[node]
         if step.kind == "STREAM_STREAM":
-            out = self._stream_stream(st, node, side, item, copy)
+            out = self._stream_stream(st, node, side, item)
         elif step.kind == "STREAM_TABLE":
             out = self._stream_table(st, node, item)
         else:
@@ -809,7 +844,7 @@ class JoinQuery(ProcessingLogReporter):
     # ------------------------------------------------------------------ stream-stream
 
     def _stream_stream(self, st: _TaskState, node: int, side: str,
-                       item: StreamItem, copy: bool = False) -> list[StreamItem]:
+                       item: StreamItem) -> list[StreamItem]:
         step = self.joins[node]
         row, ts, _ = item
         key_fn = step.left_key if side == LEFT else step.right_key
@@ -818,10 +853,6 @@ class JoinQuery(ProcessingLogReporter):
         if key is None:
             self._entry(RECORD_PROCESSING_ERROR,
                         "Skipping record due to null join key: " + step.text)
-            return []
-        # A row is its sources' positions (ROWPARTITION, ROWOFFSET of each): one the window
-        # holds was applied (a copy that comes after its window closed only repeats output).
-        if copy and (ts, row) in (st.store.get(("W", node, side, key)) or ()):
             return []
         before, after, grace, spurious_fix = self.windows[node]
         if side == RIGHT:
@@ -1198,13 +1229,9 @@ class JoinQuery(ProcessingLogReporter):
             agg._current = rec
             if not agg.sequenced:
                 return list(agg._run_steps(rec, row, 0, tombstone, False, None, ts, None, None))
-            # Read-committed forwarding under this task's sequencer; a run opened without
-            # the runtime's after_restore announces itself first.
-            seq = agg.sequencer = self.states[self._task].sequencer
-            assert seq is not None
-            first = [] if seq.announced else self.after_restore(self._task)
-            return first + list(agg._run_steps(rec, row, 0, tombstone, False, None, ts, None,
-                                               None))
+            # Read-committed forwarding under this task's sequencer (announced: process).
+            agg.sequencer = self.states[self._task].sequencers[agg.repartition_topic]
+            return list(agg._run_steps(rec, row, 0, tombstone, False, None, ts, None, None))
         assert self.project is not None
         if not tombstone:
             for pred in self.filters:

@@ -13,9 +13,9 @@ Records of one source partition reach a repartition partition in order (one forw
 an idempotent producer), which is what makes one mark per source partition enough.
 Marks also assume a restarted forwarding task re-sends the same content for a source position:
 true of source rows, not of a stream-stream join's results (they depend on the order its task
-read its inputs), which the join reads without marks and dedups by row (engine/joins.py).
+read its inputs), which a later join node and a GROUP BY read *committed* instead.
 
-A GROUP BY over such results reads them *committed* instead (what a Kafka Streams exactly_once
+Such results are read committed (what a Kafka Streams exactly_once
 task's downstream sees; with no broker transactions, done in the envelope). The forwarding task
 tags each record (task, run, seq): seq counts in its state (committed with its offsets), run is
 random per opening. After each durable commit it sends a *commit marker* (task, run, seq) to the
