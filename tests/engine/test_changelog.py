@@ -230,3 +230,43 @@ def test_rocksdb_committed_is_the_last_commit(tmp_path) -> None:
     s.commit({})
     assert s.committed(("A", 1)) is None
     s.close()
+
+
+class _MovingLeader:
+    """A consumer whose watermark lookups first meet a leadership move, then an answer."""
+
+    def __init__(self, errors: list[int]) -> None:
+        self.errors = errors
+        self.calls = 0
+
+    def get_watermark_offsets(self, tp: Any, timeout: float) -> tuple[int, int]:
+        from confluent_kafka import KafkaError, KafkaException
+
+        self.calls += 1
+        if self.errors:
+            raise KafkaException(KafkaError(self.errors.pop(0)))
+        return 3, 17
+
+
+def test_restore_waits_out_a_leadership_move() -> None:
+    """A broker of the cluster stopped: the new leader answers OFFSET_NOT_AVAILABLE until its
+    high watermark caught up (the three-node test met it); the restore asks again."""
+    from confluent_kafka import KafkaError, TopicPartition
+
+    from hayase.engine.changelog import _watermarks
+
+    consumer = _MovingLeader([KafkaError.OFFSET_NOT_AVAILABLE, KafkaError.NOT_LEADER_FOR_PARTITION,
+                              KafkaError.FENCED_LEADER_EPOCH])
+    assert _watermarks(consumer, TopicPartition("c", 0)) == (3, 17)  # type: ignore[arg-type]
+    assert consumer.calls == 4
+
+
+def test_restore_fails_clearly_on_a_lasting_error() -> None:
+    from confluent_kafka import KafkaError, TopicPartition
+
+    from hayase.engine.changelog import ChangelogError, _watermarks
+
+    consumer = _MovingLeader([KafkaError.TOPIC_AUTHORIZATION_FAILED])
+    with pytest.raises(ChangelogError, match="restoring c-0"):
+        _watermarks(consumer, TopicPartition("c", 0))  # type: ignore[arg-type]
+    assert consumer.calls == 1

@@ -240,15 +240,19 @@ def replay(store: StateStore, read: Reader, writer: ChangelogWriter | None = Non
 
 # ---------------------------------------------------------------------- restore (I/O shell)
 
-# Answers of a leader that does not know a just-created topic yet (Apache Kafka's metadata
-# propagates after CreateTopics returns): retried for a bounded time.
+# Answers retried for a bounded time: a leader that does not know a just-created topic yet
+# (Apache Kafka's metadata propagates after CreateTopics returns), and a leadership move (a
+# broker of the cluster stopped: the new leader answers OFFSET_NOT_AVAILABLE until its high
+# watermark has caught up, or the client still asks the old one).
 _NOT_YET = frozenset({KafkaError._UNKNOWN_PARTITION, KafkaError._UNKNOWN_TOPIC,
                       KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.LEADER_NOT_AVAILABLE,
-                      KafkaError.NOT_LEADER_FOR_PARTITION})
+                      KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.OFFSET_NOT_AVAILABLE,
+                      KafkaError.FENCED_LEADER_EPOCH, KafkaError.UNKNOWN_LEADER_EPOCH,
+                      KafkaError._TRANSPORT})
 
 
 def _watermarks(consumer: Consumer, tp: TopicPartition,
-                timeout_s: float = 30.0) -> tuple[int, int]:
+                timeout_s: float = 60.0) -> tuple[int, int]:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -258,8 +262,8 @@ def _watermarks(consumer: Consumer, tp: TopicPartition,
             if e.args[0].code() not in _NOT_YET or time.monotonic() >= deadline:
                 raise ChangelogError(f"restoring {tp.topic}-{tp.partition}: "
                                      f"{e.args[0].str()}") from None
-            log.info("changelog %s-%d not known by its leader yet: retrying", tp.topic,
-                     tp.partition)
+            log.info("changelog %s-%d: %s: retrying", tp.topic, tp.partition,
+                     e.args[0].str())
             time.sleep(0.2)
 
 
