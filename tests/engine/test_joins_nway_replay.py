@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from tests.engine.simulated_tasks import SimulatedTasks
+from tests.engine.test_joins_fk import _final_sink
 
 from hayase.engine import repartition
 from hayase.engine.record import OutputRecord, Record
@@ -213,7 +214,7 @@ def test_table_table_table_crashes_give_the_exact_table(ops: list[Op], seed: int
     assert list(c.q.points) == [(1, "R")]
     _feed(c, ops, s3_json_k=True)
     c.drain(crash_every=3)
-    final = _table(c)
+    final = _final_sink(c.sink)
     t1 = {f"k{k}": f"o{o}" for s, k, o in ops if s == 1}
     t2 = {f"k{k}": i for i, (s, k, _) in enumerate(ops) if s == 2}
     t3 = {f"k{k}": i for i, (s, k, _) in enumerate(ops) if s == 3}
@@ -257,20 +258,9 @@ def _feed_timed(c: Cluster, ops: list[TimedOp]) -> None:
         c.produce(OutputRecord(f"s{src}", key.encode(), orjson.dumps(value), ts))
 
 
-def _table(c: Cluster) -> dict[str, Any]:
-    table: dict[str, Any] = {}
-    for o in c.sink:
-        key = (o.key or b"").decode()
-        if o.value is None:
-            table.pop(key, None)
-        else:
-            table[key] = orjson.loads(o.value)
-    return table
-
-
 def _replayed(c: Cluster, sql: str, ops: list[TimedOp]) -> dict[str, Any]:
     """The table of one uninterrupted run reading the committed order of ``c``'s tasks."""
-    return _table(_replay(c, sql, ops))
+    return _final_sink(_replay(c, sql, ops).sink)
 
 
 def _replay(c: Cluster, sql: str, ops: list[TimedOp]) -> Cluster:
@@ -323,7 +313,7 @@ def test_group_by_over_a_stream_stream_join_counts_each_committed_output_once(
     assert not c.q.rep_topics and c.q.aggregate.sequenced
     _feed_timed(c, ops)
     c.drain(crash_every=3, crashes=2 * len(ops))
-    table = _table(c)
+    table = _final_sink(c.sink)
     assert table == _replayed(c, sql, ops)
     assert {k: v["N"] for k, v in table.items()} == dict(_committed_counts(c))
     if not join and not grace:
@@ -376,7 +366,7 @@ def test_group_by_over_an_nway_outer_join_counts_each_committed_output_once(
     assert c.q.aggregate.sequenced
     _feed_timed(c, ops)
     c.drain(crash_every=3, crashes=2 * len(ops))
-    assert _table(c) == _replayed(c, NWAY_GROUP, ops)
+    assert _final_sink(c.sink) == _replayed(c, NWAY_GROUP, ops)
 
 
 def _receive(reader: repartition.ReadCommitted, out: OutputRecord) -> list[Any]:
