@@ -500,7 +500,7 @@ class JoinQuery(ProcessingLogReporter):
         """Run one source record through the join chain; returns the sink records."""
         self._task = task = self.task_of(rec.topic, rec.partition)
         st = self.states.get(task) or self.state(task)
-        if not all(seq.announced for seq in st.sequencers.values()):
+        if st.sequencers and not all(seq.announced for seq in st.sequencers.values()):
             # A run opened without the runtime's after_restore announces itself first.
             return self.after_restore(task) + self.process(rec)
         tp = (rec.topic, rec.partition)
@@ -1227,10 +1227,8 @@ class JoinQuery(ProcessingLogReporter):
             agg = self.aggregate
             agg._st = agg.state(self._task)
             agg._current = rec
-            if not agg.sequenced:
-                return list(agg._run_steps(rec, row, 0, tombstone, False, None, ts, None, None))
-            # Read-committed forwarding under this task's sequencer (announced: process).
-            agg.sequencer = self.states[self._task].sequencers[agg.repartition_topic]
+            if agg.sequenced:  # read-committed forwarding under this task's sequencer
+                agg.sequencer = self.states[self._task].sequencers[agg.repartition_topic]
             return list(agg._run_steps(rec, row, 0, tombstone, False, None, ts, None, None))
         assert self.project is not None
         if not tombstone:
