@@ -32,8 +32,30 @@ def _abs(v: Any) -> Any:
     return abs(v)
 
 
-simple("ABS", [(["INT"], _same), (["BIGINT"], _same), (["DECIMAL"], _same), (["DOUBLE"], DOUBLE)],
-       _abs, category="MATHEMATICAL")
+def _abs_int(bits: int) -> Callable[[int], int]:
+    """Java's Math.abs on an int or long: the minimum value has no positive twin and stays."""
+    low = -(2 ** (bits - 1))
+
+    def abs_int(v: int) -> int:
+        return v if v == low else abs(v)
+    return abs_int
+
+
+def _abs_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    if len(types) != 1 or types[0].base not in ("INTEGER", "BIGINT", "DECIMAL", "DOUBLE", "NULL"):
+        raise FunctionArgError(f"Function 'abs' does not accept parameters "
+                               f"({format_types(types)}).")
+    t = types[0]
+    if t.base == "INTEGER":
+        return Bound(t, _abs_int(32))
+    if t.base == "BIGINT":
+        return Bound(t, _abs_int(64))
+    if t.base == "DECIMAL":
+        return Bound(t, _abs)
+    return Bound(DOUBLE, _abs, coerce=[DOUBLE])
+
+
+register(Udf("ABS", _abs_bind, category="MATHEMATICAL"))
 
 
 def _to_whole(to_int: Callable[[float], int], rounding: str) -> Callable[[Any], Any]:
@@ -65,7 +87,7 @@ def _round_double(v: float, places: int = 0) -> float:
     """Java's Math.round semantics generalised to places: halves round toward +infinity."""
     if not math.isfinite(v):
         return v
-    mode = decimal.ROUND_HALF_UP if v >= 0 else decimal.ROUND_HALF_DOWN
+    mode = decimal.ROUND_HALF_UP if v > 0 else decimal.ROUND_HALF_DOWN
     d = decimal.Decimal(repr(v)).quantize(decimal.Decimal(1).scaleb(-places), rounding=mode,
                                           context=decimal.Context(prec=400))
     return float(d) + 0.0
@@ -83,19 +105,27 @@ def _round_bind(types: list[SqlType], literals: list[Any]) -> Bound:
     if t.base == "DECIMAL" and isinstance(t, DecimalType):
         if len(types) == 1:
             rt = decimal_type(max(1, t.precision - t.scale), 0)
-            return Bound(rt, lambda v: v.quantize(decimal.Decimal(1), rounding=_HALF_UP))
+            return Bound(rt, lambda v: _round_decimal(v, 0))
 
         def round_dec(v: decimal.Decimal, places: int) -> decimal.Decimal:
-            r = v.quantize(decimal.Decimal(1).scaleb(-places), rounding=_HALF_UP,
-                           context=decimal.Context(prec=400))
-            return r.quantize(decimal.Decimal(1).scaleb(-t.scale), rounding=_HALF_UP,
-                              context=decimal.Context(prec=400))
+            # The result keeps the argument's scale (ksqlDB issue 6235).
+            return _round_decimal(v, places).quantize(decimal.Decimal(1).scaleb(-t.scale),
+                                                      context=decimal.Context(prec=400))
         return Bound(t, round_dec)
     if t.base in ("DOUBLE", "NULL"):
         if len(types) == 1:
             return Bound(BIGINT, _java_round, coerce=[DOUBLE])
         return Bound(DOUBLE, _round_double, coerce=[DOUBLE])
     raise FunctionArgError(f"Function 'round' does not accept parameters ({format_types(types)}).")
+
+
+def _round_decimal(v: decimal.Decimal, places: int) -> decimal.Decimal:
+    """ROUND on a DECIMAL: halves go toward +infinity (HALF_UP above zero, HALF_DOWN at or
+    below it), as Math.round does for doubles; never a negative zero."""
+    mode = _HALF_UP if v > 0 else decimal.ROUND_HALF_DOWN
+    r = v.quantize(decimal.Decimal(1).scaleb(-places), rounding=mode,
+                   context=decimal.Context(prec=400))
+    return r.copy_abs() if r.is_zero() else r
 
 
 def _java_round(v: float) -> int:
@@ -176,18 +206,13 @@ def _ln(v: float) -> float:
 
 def _log(a: float, b: float | None = None) -> float:
     if b is None:
-        # LOG(value) is the base-10 logarithm.
-        if a < 0 or math.isnan(a):
-            return math.nan
-        if a == 0:
-            return -math.inf
-        return math.log10(a)
-    # LOG(base, value)
-    if a <= 0 or b < 0 or a == 1:
+        # LOG(value) is Java's Math.log: the natural logarithm (its doc text says base 10; the
+        # engine computes ln).
+        return _ln(a)
+    # LOG(base, value) = ln(value) / ln(base); a base <= 0 or 1 is NaN.
+    if a <= 0 or a == 1 or math.isnan(a):
         return math.nan
-    if b == 0:
-        return -math.inf
-    return math.log(b) / math.log(a)
+    return _ln(b) / math.log(a)
 
 
 def _power(a: float, b: float) -> float:
@@ -208,8 +233,18 @@ def _cot(v: float) -> float:
 
 
 simple("SQRT", [(["DOUBLE"], DOUBLE)], _sqrt, category="MATHEMATICAL")
-simple("CBRT", [(["DOUBLE"], DOUBLE)], lambda v: math.copysign(abs(v) ** (1 / 3), v),
-       category="MATHEMATICAL")
+def _cbrt(v: float) -> float:
+    """Java's Math.cbrt: exact for perfect cubes (a plain pow gives 3.9999999999999996 for 64)."""
+    if not math.isfinite(v) or v == 0:
+        return v
+    r = math.copysign(abs(v) ** (1 / 3), v)
+    whole = round(r)
+    if whole ** 3 == v:
+        return float(whole)
+    return r - (r * r * r - v) / (3 * r * r)  # one Newton step to the nearest double
+
+
+simple("CBRT", [(["DOUBLE"], DOUBLE)], _cbrt, category="MATHEMATICAL")
 simple("EXP", [(["DOUBLE"], DOUBLE)], _safe(math.exp), category="MATHEMATICAL")
 simple("LN", [(["DOUBLE"], DOUBLE)], _ln, category="MATHEMATICAL")
 simple("LOG", [(["DOUBLE"], DOUBLE), (["DOUBLE", "DOUBLE"], DOUBLE)], _log,

@@ -1,0 +1,54 @@
+"""Math functions at their edges, as ksqlDB's UDFs compute them."""
+
+from __future__ import annotations
+
+import decimal
+import math
+
+import pytest
+from tests.sql.conftest import evaluate, result_type
+
+D = decimal.Decimal
+
+
+@pytest.mark.parametrize(("expr", "cols", "row", "expected"), [
+    # ROUND on a DECIMAL rounds halves toward +infinity, like Math.round on a DOUBLE.
+    ("ROUND(D)", "D DECIMAL(3, 1)", (D("-1.5"),), D("-1")),
+    ("ROUND(D)", "D DECIMAL(3, 1)", (D("1.5"),), D("2")),
+    ("ROUND(D)", "D DECIMAL(3, 1)", (D("-1.6"),), D("-2")),
+    ("ROUND(D)", "D DECIMAL(3, 1)", (D("-0.5"),), D("0")),
+    ("ROUND(D, 1)", "D DECIMAL(4, 2)", (D("-1.25"),), D("-1.20")),
+    ("ROUND(D, 0)", "D DECIMAL(3, 1)", (D("-1.5"),), D("-1.0")),
+    ("ROUND(D, -1)", "D DECIMAL(5, 2)", (D("125.00"),), D("130.00")),
+    ("ROUND(D, 1)", "D DECIMAL(4, 2)", (D("1.25"),), D("1.30")),
+    ("ROUND(D, NULL)", "D DECIMAL(4, 2)", (D("1.25"),), None),
+    ("ROUND(X, 1)", "X DOUBLE", (-1.25,), -1.2),
+    # LOG(value) is the natural logarithm; LOG(base, value) divides natural logarithms.
+    ("LOG(X)", "X DOUBLE", (math.e ** 2,), 2.0),
+    ("LOG(X)", "X INT", (1,), 0.0),
+    ("LOG(X)", "X DOUBLE", (0.0,), -math.inf),
+    ("LOG(B, X)", "B DOUBLE, X DOUBLE", (0.5, 0.0), math.inf),
+    ("LOG(B, X)", "B DOUBLE, X DOUBLE", (10.0, 1000.0), math.log(1000.0) / math.log(10.0)),
+    # Math.abs of the minimum int/long is itself.
+    ("ABS(X)", "X INT", (-2 ** 31,), -2 ** 31),
+    ("ABS(X)", "X BIGINT", (-2 ** 63,), -2 ** 63),
+    ("ABS(X)", "X BIGINT", (-5,), 5),
+    # Math.cbrt is exact on perfect cubes.
+    ("CBRT(X)", "X DOUBLE", (64.0,), 4.0),
+    ("CBRT(X)", "X INT", (-27,), -3.0),
+    ("CBRT(X)", "X DOUBLE", (2.0,), 1.2599210498948732),
+])
+def test_math_edges(expr: str, cols: str, row: tuple[object, ...], expected: object) -> None:
+    out = evaluate(expr, cols, row)
+    assert out == expected
+    if isinstance(expected, D):
+        assert str(out) == str(expected)  # the scale too
+
+
+def test_math_edge_nan_and_types() -> None:
+    assert math.isnan(evaluate("LOG(X)", "X DOUBLE", (-1.0,)))
+    assert math.isnan(evaluate("LOG(B, X)", "B DOUBLE, X DOUBLE", (1.0, 13.0)))
+    assert result_type("ABS(X)", "X INT") == "INTEGER"
+    assert result_type("ABS(X)", "X BIGINT") == "BIGINT"
+    assert result_type("ABS(D)", "D DECIMAL(5, 2)") == "DECIMAL(5, 2)"
+    assert result_type("ROUND(D, 1)", "D DECIMAL(5, 2)") == "DECIMAL(5, 2)"
