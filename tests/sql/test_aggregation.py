@@ -48,7 +48,7 @@ def test_count_sum_avg_and_key_order() -> None:
     assert str(plan.sink.source.schema) == \
         "ID INTEGER KEY, NAME STRING KEY, C BIGINT, SV BIGINT, A DOUBLE"
     out = aggregate(plan, [(1, "a", 10, 1.0), (1, "a", None, 3.0), (2, "b", 5, None)])
-    assert out == [(1, "a", 1, 10, 1.0), (1, "a", 2, 10, 2.0), (2, "b", 1, 5, None)]
+    assert out == [(1, "a", 1, 10, 1.0), (1, "a", 2, 10, 2.0), (2, "b", 1, 5, 0.0)]
 
 
 def test_multi_column_keys_need_a_key_format_that_can_hold_them() -> None:

@@ -39,7 +39,9 @@ from hayase.sql.types import (
     wrap_int,
 )
 
-COLLECT_LIMIT = 1000  # ksql.functions.collect_list.limit / collect_set.limit defaults
+COLLECT_LIMIT = 2**31 - 1  # ksql.functions.collect_list.limit / collect_set.limit: unset or
+# negative means no limit (ksqlDB's Integer.MAX_VALUE); Confluent Cloud fixes it at 1000.
+HISTOGRAM_LIMIT = 1000  # HISTOGRAM keeps at most this many distinct strings
 
 
 @dataclass
@@ -61,9 +63,10 @@ CONFIG: dict[str, str] = {}
 
 def _limit(name: str) -> int:
     try:
-        return int(CONFIG.get(f"ksql.functions.{name}.limit", COLLECT_LIMIT))
+        limit = int(CONFIG.get(f"ksql.functions.{name}.limit", COLLECT_LIMIT))
     except ValueError:
         return COLLECT_LIMIT
+    return COLLECT_LIMIT if limit < 0 else limit
 
 
 def _fail(name: str, types: list[SqlType]) -> FunctionArgError:
@@ -144,11 +147,19 @@ def _sum(types: list[SqlType], literals: list[Any]) -> BoundAggregate:
 
     def add(acc: Any, args: tuple[Any, ...]) -> Any:
         v = args[0]
-        return acc if v is None else fix(acc + v)
+        if v is None:
+            return acc
+        total = fix(acc + v)
+        # A DECIMAL sum that no longer fits the type fails that record in ksqlDB ("Numeric
+        # field overflow"): the sum stays what it was.
+        return acc if total is None else total
 
     def undo(acc: Any, args: tuple[Any, ...]) -> Any:
         v = args[0]
-        return acc if v is None else fix(acc - v)
+        if v is None:
+            return acc
+        total = fix(acc - v)
+        return acc if total is None else total
 
     return BoundAggregate("SUM", t, lambda: zero, add, lambda acc: acc, undo,
                           lambda a, b: fix(a + b))
@@ -190,22 +201,26 @@ register_aggregate("SUM_LIST", _sum_list,
 
 
 def _avg(types: list[SqlType], literals: list[Any]) -> BoundAggregate:
+    """ksqlDB's AVG: a running sum in the input's type (INT and BIGINT sums wrap like Java's) and
+    a count of non-null values; 0.0 while the count is zero (a group of nulls only)."""
     if len(types) != 1 or not (types[0].is_numeric or types[0].base == "NULL"):
         raise _fail("AVG", types)
+    fixes: dict[str, Callable[[Any], Any]] = {"INTEGER": wrap_int, "BIGINT": wrap_bigint}
+    fix = fixes.get(types[0].base, lambda v: v)
 
     def add(acc: list[Any], args: tuple[Any, ...]) -> list[Any]:
         v = args[0]
-        return acc if v is None else [acc[0] + v, acc[1] + 1]
+        return acc if v is None else [fix(acc[0] + v), acc[1] + 1]
 
     def undo(acc: list[Any], args: tuple[Any, ...]) -> list[Any]:
         v = args[0]
-        return acc if v is None else [acc[0] - v, acc[1] - 1]
+        return acc if v is None else [fix(acc[0] - v), acc[1] - 1]
 
-    def result(acc: list[Any]) -> float | None:
-        return None if acc[1] == 0 else float(acc[0]) / acc[1]
+    def result(acc: list[Any]) -> float:
+        return 0.0 if acc[1] == 0 else float(acc[0]) / acc[1]
 
     return BoundAggregate("AVG", DOUBLE, lambda: [0, 0], add, result, undo,
-                          lambda a, b: [a[0] + b[0], a[1] + b[1]])
+                          lambda a, b: [fix(a[0] + b[0]), a[1] + b[1]])
 
 
 register_aggregate("AVG", _avg)
@@ -213,8 +228,10 @@ register_aggregate("AVG", _avg)
 
 # --------------------------------------------------------------------------- MIN / MAX
 
+# MIN / MAX (ksqlDB's MinAggFunctionFactory / MaxAggFunctionFactory): numbers, strings, times
+# and bytes; BOOLEAN, ARRAY, MAP and STRUCT have no MIN / MAX.
 _ORDERED = {"INTEGER", "BIGINT", "DOUBLE", "DECIMAL", "STRING", "DATE", "TIME", "TIMESTAMP",
-            "BYTES", "BOOLEAN"}
+            "BYTES"}
 
 
 def _extreme(name: str, pick: Callable[[Any, Any], Any]) -> AggregateBinder:
@@ -253,9 +270,10 @@ def _collect_list(types: list[SqlType], literals: list[Any]) -> BoundAggregate:
         return acc if len(acc) >= limit else acc + [args[0]]
 
     def undo(acc: list[Any], args: tuple[Any, ...]) -> list[Any]:
-        if args[0] in acc:
-            i = acc.index(args[0])
-            return acc[:i] + acc[i + 1:]
+        # ksqlDB removes the value's last occurrence (not the one that row added).
+        for i in range(len(acc) - 1, -1, -1):
+            if acc[i] == args[0]:
+                return acc[:i] + acc[i + 1:]
         return acc
 
     return BoundAggregate("COLLECT_LIST", array_of(types[0]), list, add, list, undo,
@@ -306,7 +324,7 @@ def _histogram(types: list[SqlType], literals: list[Any]) -> BoundAggregate:
 
     def add(acc: dict[str, int], args: tuple[Any, ...]) -> dict[str, int]:
         v = args[0]
-        if v is None or (v not in acc and len(acc) >= COLLECT_LIMIT):
+        if v is None or (v not in acc and len(acc) >= HISTOGRAM_LIMIT):
             return acc
         out = dict(acc)
         out[v] = out.get(v, 0) + 1
@@ -325,7 +343,8 @@ def _histogram(types: list[SqlType], literals: list[Any]) -> BoundAggregate:
     def merge(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
         out = dict(a)
         for k, n in b.items():
-            out[k] = out.get(k, 0) + n
+            if k in out or len(out) < HISTOGRAM_LIMIT:
+                out[k] = out.get(k, 0) + n
         return out
 
     return BoundAggregate("HISTOGRAM", map_of(STRING, BIGINT), dict, add, dict, undo, merge)
@@ -524,15 +543,17 @@ def _correlation(types: list[SqlType], literals: list[Any]) -> BoundAggregate:
                 acc[5] - x * y]
 
     def result(acc: list[Any]) -> float:
+        # ksqlDB's single-pass formula, in its order of operations, with Java's double
+        # division (x / 0.0 is NaN or an infinity, the square root of a negative NaN).
         n, sx, sy, sxx, syy, sxy = acc
-        if n == 0:
-            return math.nan
-        cov = sxy - sx * sy / n
-        vx = sxx - sx * sx / n
-        vy = syy - sy * sy / n
-        if vx <= 0 or vy <= 0:
-            return math.nan
-        return cov / math.sqrt(vx * vy)
+        numerator = n * sxy - sx * sy
+        product = (n * sxx - sx * sx) * (n * syy - sy * sy)
+        denominator = math.sqrt(product) if product >= 0 else math.nan
+        if denominator == 0 or math.isnan(denominator):
+            if math.isnan(denominator) or numerator == 0 or math.isnan(numerator):
+                return math.nan
+            return math.copysign(math.inf, numerator)
+        return float(numerator / denominator)
 
     return BoundAggregate("CORRELATION", DOUBLE, lambda: [0, 0.0, 0.0, 0.0, 0.0, 0.0], add,
                           result, undo, lambda a, b: [p + q for p, q in zip(a, b, strict=True)])
