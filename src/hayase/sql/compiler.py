@@ -10,6 +10,7 @@ AND/OR are three-valued; a WHERE clause keeps a row only when its predicate is `
 
 from __future__ import annotations
 
+import base64
 import decimal
 import re
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from hayase.sql.types import (
     as_decimal,
     common_type,
     decimal_arithmetic,
+    decimal_exact,
     map_of,
     struct_of,
     widen_numeric,
@@ -85,6 +87,11 @@ class Scope:
         return hits[0]
 
 
+def _java_str(v: str | None) -> str:
+    """A string operand of ``+`` as Java's string concatenation reads it."""
+    return "null" if v is None else v
+
+
 class CodeNamespace:
     """Constants and helpers referenced by generated code, shared by one query's functions."""
 
@@ -92,6 +99,7 @@ class CodeNamespace:
         self.values: dict[str, Any] = {
             "_rt": runtime, "_D": decimal.Decimal, "_ctx": runtime._CTX,
             "_KsqlRuntimeError": KsqlRuntimeError, "on_error": _ignore_error,
+            "_rt_str": _java_str,
         }
         self.values["_cast"] = _safe_cast(self.values)
         self._ids: dict[int, str] = {}
@@ -318,7 +326,9 @@ class ExpressionCompiler:
         op = e.op
         ta, tb = a.type, b.type
         if ta.base == "STRING" and tb.base == "STRING" and op == "+":
-            return Typed(self._null_guard([a, b], lambda n: f"({n[0]} + {n[1]})"), STRING)
+            # Java string concatenation in ksqlDB's generated code: a null operand reads "null"
+            # (ksql#9136: the compiled expression gives "nullfoo").
+            return Typed(f"(_rt_str({a.code}) + _rt_str({b.code}))", STRING, a.const and b.const)
         if ta is NULL or tb is NULL:
             # ksqlDB's type checker refuses a NULL literal operand (ksql#7554; #7602 is open).
             raise self._type_error(e, f"Error processing expression: {e.to_sql()}. Arithmetic on "
@@ -334,15 +344,13 @@ class ExpressionCompiler:
             k = self.ns.const(rt, "T")
             a2 = self._to_decimal(a, ta)
             b2 = self._to_decimal(b, tb)
-            fn = {"+": "_ctx.add", "-": "_ctx.subtract", "*": "_ctx.multiply"}.get(op)
-            if fn:
-                code = self._null_guard([a2, b2], lambda n: f"_rt.quantize({fn}({n[0]}, {n[1]}), {k})")
-            elif op == "/":
-                code = self._null_guard([a2, b2], lambda n: f"_rt.dec_div({n[0]}, {n[1]}, {k})")
-            else:
-                code = self._null_guard([a2, b2], lambda n: f"_rt.dec_mod({n[0]}, {n[1]}, {k})")
+            # Exact, or null when the result needs rounding (ksqlDB's BigDecimal arithmetic).
+            fn = self.ns.const(decimal_exact, "dec_op")
+            code = self._null_guard([a2, b2], lambda n: f"{fn}({op!r}, {n[0]}, {n[1]}, {k})")
             return Typed(code, rt, const)
         if result.base == "DOUBLE":
+            # A DECIMAL operand beside a DOUBLE is used as a double (ksqlDB casts it).
+            a, b = self.coerce(a, DOUBLE), self.coerce(b, DOUBLE)
             if op == "/":
                 code = self._null_guard([a, b], lambda n: f"_rt.double_div({n[0]}, {n[1]})")
             elif op == "%":
@@ -973,8 +981,8 @@ def _cast_supported(src: SqlType, dst: SqlType) -> bool:
         return s in ("DATE", "STRING", "TIMESTAMP")
     if d == "TIME":
         return s in ("TIME", "STRING", "TIMESTAMP")
-    if d == "BYTES":
-        return s == "BYTES"
+    if d == "BYTES":  # ksqlDB reads a string as base64
+        return s in ("BYTES", "STRING")
     if isinstance(dst, ArrayType) and isinstance(src, ArrayType):
         return src.element is None or dst.element is None or _cast_supported(src.element, dst.element)
     if isinstance(dst, MapType) and isinstance(src, MapType):
@@ -1032,6 +1040,9 @@ def _cast_value(v: Any, src: SqlType, dst: SqlType) -> Any:
         if s == "TIMESTAMP":
             return v // 86_400_000
         return v
+    if d == "BYTES":
+        # Java's strict base64 decoder: bad text fails the cast (null).
+        return base64.b64decode(v.strip(), validate=True)
     if d == "TIME":
         if s == "STRING":
             return runtime.parse_time(v)

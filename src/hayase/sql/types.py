@@ -265,6 +265,26 @@ def quantize(value: decimal.Decimal, t: DecimalType) -> decimal.Decimal | None:
 _WIDE = decimal.Context(prec=200, rounding=decimal.ROUND_HALF_UP)
 
 
+def decimal_exact(op: str, a: decimal.Decimal, b: decimal.Decimal,
+                  t: DecimalType) -> decimal.Decimal | None:
+    """``a op b`` as ksqlDB computes DECIMAL arithmetic: exactly, like Java's BigDecimal with
+    ``MathContext(precision, UNNECESSARY)`` then ``setScale(scale)``. A result that would need
+    rounding (``1 / 3``, more digits than the precision, more decimals than the scale) fails,
+    and the expression is null; so is a division or remainder by zero."""
+    if op in ("/", "%") and b == 0:
+        return None
+    ctx = decimal.Context(prec=t.precision, rounding=decimal.ROUND_HALF_UP, traps=[])
+    fn = {"+": ctx.add, "-": ctx.subtract, "*": ctx.multiply, "/": ctx.divide,
+          "%": ctx.remainder}[op]
+    r = fn(a, b)
+    if ctx.flags[decimal.Inexact] or ctx.flags[decimal.InvalidOperation] or not r.is_finite():
+        return None
+    q = r.quantize(decimal.Decimal(1).scaleb(-t.scale), context=_WIDE)
+    if q != r or (q.adjusted() + 1 > t.precision - t.scale and q != 0):
+        return None
+    return q
+
+
 def wrap_int(v: int) -> int:
     """Java 32-bit two's-complement wrap-around."""
     return ((v + 2**31) % 2**32) - 2**31
