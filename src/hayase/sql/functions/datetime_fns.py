@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import datetime
-import re
-import zoneinfo
 from collections.abc import Callable
-from functools import lru_cache
 
 from hayase.sql.errors import KsqlRuntimeError
 from hayase.sql.functions import (
@@ -18,104 +15,45 @@ from hayase.sql.functions import (
     TIMESTAMP,
     simple,
 )
+from hayase.sql.functions.javatime import (
+    Moment,
+    format_moment,
+    lenient_date,
+    moment_of,
+    parse_fields,
+    resolve_date,
+    resolve_time,
+    zone_of,
+)
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 _UTC = datetime.UTC
 
-# Java pattern letter runs -> strftime directives (parse and format).
-_DIRECTIVES = {
-    "yyyy": "%Y", "uuuu": "%Y", "yy": "%y", "y": "%Y", "u": "%Y",
-    "MMMM": "%B", "MMM": "%b", "MM": "%m", "M": "%m",
-    "dd": "%d", "d": "%d", "DDD": "%j", "D": "%j",
-    "HH": "%H", "H": "%H", "hh": "%I", "h": "%I", "kk": "%H",
-    "mm": "%M", "m": "%M", "ss": "%S", "s": "%S",
-    "a": "%p", "EEEE": "%A", "EEE": "%a", "E": "%a",
-    "Z": "%z", "X": "%z", "XX": "%z", "XXX": "%z", "x": "%z", "xx": "%z", "xxx": "%z",
-    "z": "%Z", "zzz": "%Z", "VV": "%Z",
-}
-
-
-@lru_cache(maxsize=256)
-def _translate(pattern: str) -> tuple[str, int]:
-    """Java pattern -> (strftime pattern with ``%f`` for fractions, fraction digits)."""
-    out: list[str] = []
-    frac = 0
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "'":
-            j = pattern.find("'", i + 1)
-            if j == i + 1:
-                out.append("'")
-                i += 2
-                continue
-            lit = pattern[i + 1:j if j > 0 else len(pattern)]
-            out.append(lit.replace("%", "%%"))
-            i = (j + 1) if j > 0 else len(pattern)
-            continue
-        if ch.isalpha():
-            j = i
-            while j < len(pattern) and pattern[j] == ch:
-                j += 1
-            run = pattern[i:j]
-            if ch in ("S", "n"):
-                frac = len(run)
-                out.append("%f")
-            elif run in _DIRECTIVES:
-                out.append(_DIRECTIVES[run])
-            elif ch in _DIRECTIVES:
-                out.append(_DIRECTIVES[ch])
-            else:
-                raise KsqlRuntimeError(f"Unknown pattern letter: {ch}")
-            i = j
-            continue
-        out.append("%%" if ch == "%" else ch)
-        i += 1
-    return "".join(out), frac
-
-
 def _zone(tz: str | None) -> datetime.tzinfo:
-    if tz is None:
-        return _UTC
-    try:
-        if tz.upper() in ("UTC", "Z", "GMT"):
-            return _UTC
-        m = re.fullmatch(r"(?:UTC|GMT)?([+-])(\d{1,2}):?(\d{2})?", tz)
-        if m:
-            sign = -1 if m.group(1) == "-" else 1
-            return datetime.timezone(sign * datetime.timedelta(hours=int(m.group(2)),
-                                                               minutes=int(m.group(3) or 0)))
-        return zoneinfo.ZoneInfo(tz)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise KsqlRuntimeError(f"Unknown time-zone ID: {tz}") from None
+    return _UTC if tz is None else zone_of(tz)[0]
+
+
+def _zone_id(tz: str | None) -> str:
+    return "UTC" if tz is None else tz
 
 
 def parse_with_pattern(text: str, pattern: str, tz: str | None = None) -> datetime.datetime:
-    fmt, frac = _translate(pattern)
-    value = text
-    if frac:
-        # Python's %f takes 1-6 digits; pad or trim to what the pattern declared.
-        m = re.search(r"%f", fmt)
-        assert m is not None
+    """A timestamp from text, as ksqlDB's StringToTimestampParser resolves it: fields the pattern
+    lacks default to 1970-01-01T00:00 in the zone (the text's own zone first, then ``tz``)."""
     try:
-        dt = datetime.datetime.strptime(value, fmt)
-    except ValueError as e:
+        p = parse_fields(text, pattern)
+        d = resolve_date(p, defaults=True)
+        hour, minute, second, nano = resolve_time(p, require_hour=False)
+        zone = p.zone or _zone(tz)
+        return datetime.datetime(d.year, d.month, d.day, hour, minute, second, nano // 1000,
+                                 tzinfo=zone)
+    except (KsqlRuntimeError, ValueError, OverflowError) as e:
         raise KsqlRuntimeError(f"Failed to parse timestamp '{text}' with formatter "
                                f"'{pattern}': {e}") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=_zone(tz))
-    return dt
 
 
-def format_with_pattern(dt: datetime.datetime, pattern: str) -> str:
-    fmt, frac = _translate(pattern)
-    if frac:
-        digits = f"{dt.microsecond:06d}"[:frac].ljust(frac, "0")
-        fmt = fmt.replace("%f", digits.replace("%", "%%"))
-    out = dt.strftime(fmt)
-    if "%z" in fmt and dt.utcoffset() == datetime.timedelta(0) and "X" in pattern:
-        out = out.replace("+0000", "Z")
-    return out
+def format_with_pattern(dt: datetime.datetime, pattern: str, zone_id: str = "UTC") -> str:
+    return format_moment(moment_of(dt, zone_id), pattern)
 
 
 def make_timestamp_parser(pattern: str) -> Callable[[str], int]:
@@ -146,7 +84,7 @@ def _days(d: datetime.date) -> int:
 
 
 def _timestamptostring(ms: int, pattern: str, tz: str | None = None) -> str:
-    return format_with_pattern(from_ms(ms, _zone(tz)), pattern)
+    return format_with_pattern(from_ms(ms, _zone(tz)), pattern, _zone_id(tz))
 
 
 def _stringtotimestamp(text: str, pattern: str, tz: str | None = None) -> int:
@@ -161,31 +99,42 @@ def _parse_timestamp(text: str, pattern: str, tz: str | None = None) -> int:
     return _stringtotimestamp(text, pattern, tz)
 
 
-def _datetostring(days: int, pattern: str) -> str:
-    d = datetime.datetime(1970, 1, 1, tzinfo=_UTC) + datetime.timedelta(days=days)
-    return format_with_pattern(d, pattern)
+def _format_date(days: int, pattern: str) -> str:
+    """A LocalDate formatted: time and zone fields are unsupported (the call fails)."""
+    d = datetime.date(1970, 1, 1) + datetime.timedelta(days=days)
+    return format_moment(Moment(d, None), pattern)
 
 
 def _stringtodate(text: str, pattern: str) -> int:
-    return _days(parse_with_pattern(text, pattern).date())
-
-
-def _format_date(days: int, pattern: str) -> str:
-    return _datetostring(days, pattern)
+    """STRINGTODATE: LocalDate.parse, so the text needs a full date (time fields may come too)."""
+    return _days(resolve_date(parse_fields(text, pattern), defaults=False))
 
 
 def _parse_date(text: str, pattern: str) -> int:
-    return _stringtodate(text, pattern)
+    """PARSE_DATE reads as commons-lang's FastDateFormat in GMT: case-insensitive names, missing
+    fields from 1970-01-01, lenient roll-over, text after the match ignored; a time field other
+    than midnight fails the call."""
+    p = parse_fields(text, pattern, case_insensitive=True, prefix=True)
+    if any(p.fields.get(k) for k in "HhKkmsnA") or (p.fields.get("a") and "h" not in p.fields):
+        raise KsqlRuntimeError("Date format contains time field.")
+    if p.fields.get("h", 12) != 12 or p.fields.get("a"):
+        raise KsqlRuntimeError("Date format contains time field.")
+    return _days(lenient_date(p))
 
 
 def _format_time(ms: int, pattern: str) -> str:
-    return format_with_pattern(datetime.datetime(1970, 1, 1, tzinfo=_UTC)
-                               + datetime.timedelta(milliseconds=ms), pattern)
+    """A LocalTime formatted: date and zone fields are unsupported (the call fails)."""
+    t = (datetime.datetime(1970, 1, 1) + datetime.timedelta(milliseconds=ms)).time()
+    return format_moment(Moment(None, t, (ms % 1000) * 1_000_000), pattern)
 
 
 def _parse_time(text: str, pattern: str) -> int:
-    dt = parse_with_pattern(text, pattern)
-    return ((dt.hour * 60 + dt.minute) * 60 + dt.second) * 1000 + dt.microsecond // 1000
+    """PARSE_TIME: an hour is needed and no date field may be present."""
+    p = parse_fields(text, pattern, case_insensitive=True)
+    if p.has_any("GuyDMdQEFwWY"):
+        raise KsqlRuntimeError("Time format contains date field.")
+    hour, minute, second, nano = resolve_time(p, require_hour=True)
+    return ((hour * 60 + minute) * 60 + second) * 1000 + nano // 1_000_000
 
 
 def _convert_tz(ms: int, from_tz: str, to_tz: str) -> int:
@@ -238,7 +187,7 @@ simple("FORMAT_TIMESTAMP", [(["TIMESTAMP", "STRING"], STRING),
 simple("PARSE_TIMESTAMP", [(["STRING", "STRING"], TIMESTAMP),
                            (["STRING", "STRING", "STRING"], TIMESTAMP)],
        _parse_timestamp, category="DATE / TIME")
-simple("DATETOSTRING", [(["INT", "STRING"], STRING)], _datetostring, category="DATE / TIME")
+simple("DATETOSTRING", [(["INT", "STRING"], STRING)], _format_date, category="DATE / TIME")
 simple("STRINGTODATE", [(["STRING", "STRING"], INTEGER)], _stringtodate, category="DATE / TIME")
 simple("FORMAT_DATE", [(["DATE", "STRING"], STRING)], _format_date, category="DATE / TIME")
 simple("PARSE_DATE", [(["STRING", "STRING"], DATE)], _parse_date, category="DATE / TIME")
