@@ -377,7 +377,9 @@ class ExpressionCompiler:
         """Make two operands comparable or raise ksqlDB's error; returns coerced operands."""
         ta, tb = a.type, b.type
         if ta is NULL or tb is NULL or ta == tb:
-            if ta == tb and isinstance(ta, (MapType,)) and op not in ("=", "<>"):
+            # ksqlDB's ComparisonUtil: BOOLEAN, ARRAY, MAP and STRUCT have = and <> only.
+            if ta == tb and (isinstance(ta, MapType) or ta.base == "BOOLEAN") \
+                    and op not in ("=", "<>"):
                 raise self._cannot_compare(left, right, ta, tb, op)
             return a, b
         if ta.is_numeric and tb.is_numeric:
@@ -405,10 +407,14 @@ class ExpressionCompiler:
                 converted = self.constant_cast(lit_expr, other)
                 return (converted, b) if lit_side == 0 else (a, converted)
         if ta.is_temporal and tb.is_temporal:
+            if "TIME" in (ta.base, tb.base):  # a TIME compares with a TIME or a STRING only
+                raise self._cannot_compare(left, right, ta, tb, op)
             return self._temporal(a), self._temporal(b)
         if ta.is_temporal and tb.base == "STRING" or tb.is_temporal and ta.base == "STRING":
-            return self.cast(a, TIMESTAMP_T) if ta.base == "STRING" else self._temporal(a), \
-                self.cast(b, TIMESTAMP_T) if tb.base == "STRING" else self._temporal(b)
+            # A string expression is parsed as the other side's time type (a TIME as a TIME).
+            target = TIME_T if "TIME" in (ta.base, tb.base) else TIMESTAMP_T
+            return self.cast(a, target) if ta.base == "STRING" else self._temporal(a), \
+                self.cast(b, target) if tb.base == "STRING" else self._temporal(b)
         if isinstance(ta, (ArrayType, MapType, StructType)) and type(ta) is type(tb):
             try:
                 self._merge(ta, tb, None, left, "COMPARE")
@@ -848,6 +854,7 @@ class ExpressionCompiler:
 
 
 TIMESTAMP_T = SqlType("TIMESTAMP")
+TIME_T = SqlType("TIME")
 
 
 class LambdaType(SqlType):

@@ -1,0 +1,38 @@
+"""Which comparisons ksqlDB accepts (its ComparisonUtil) and how mixed types compare."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tests.sql.conftest import evaluate
+
+from hayase.sql.errors import StatementError
+
+
+@pytest.mark.parametrize(("expr", "columns", "message"), [
+    ("X < Y", "X BOOLEAN, Y BOOLEAN", "Cannot compare X (BOOLEAN) to Y (BOOLEAN) with LESS_THAN."),
+    ("X >= Y", "X BOOLEAN, Y BOOLEAN", "with GREATER_THAN_OR_EQUAL"),
+    ("X = Y", "X TIME, Y TIMESTAMP", "Cannot compare X (TIME) to Y (TIMESTAMP) with EQUAL."),
+    ("X < Y", "X DATE, Y TIME", "Cannot compare X (DATE) to Y (TIME) with LESS_THAN."),
+    ("X = Y", "X STRING, Y INT", "Cannot compare X (STRING) to Y (INTEGER) with EQUAL."),
+    ("X = Y", "X BYTES, Y STRING", "Cannot compare X (BYTES) to Y (STRING) with EQUAL."),
+])
+def test_refused_comparisons(expr: str, columns: str, message: str) -> None:
+    with pytest.raises(StatementError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        evaluate(expr, columns, (None, None))
+
+
+@pytest.mark.parametrize(("expr", "columns", "row", "expected"), [
+    ("X = Y", "X BOOLEAN, Y BOOLEAN", (True, True), True),
+    ("X <> Y", "X BOOLEAN, Y BOOLEAN", (True, False), True),
+    # A string expression beside a TIME is parsed as a TIME, beside DATE / TIMESTAMP as a time.
+    ("X = Y", "X TIME, Y STRING", (1000, "00:00:01"), True),
+    ("X > Y", "X STRING, Y TIME", ("00:00:01", 999), True),
+    ("X = Y", "X DATE, Y STRING", (1, "1970-01-02"), True),
+    ("X > Y", "X STRING, Y TIMESTAMP", ("2020-01-01T00:00:00", 1), True),
+    ("X < Y", "X DATE, Y TIMESTAMP", (1, 86_400_001), True),
+    ("X = Y", "X DECIMAL(2,1), Y DOUBLE", (None, 1.0), False),  # a null operand: false
+])
+def test_mixed_comparisons(expr: str, columns: str, row: tuple[Any, ...], expected: Any) -> None:
+    assert evaluate(expr, columns, row) is expected
