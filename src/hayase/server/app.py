@@ -14,6 +14,7 @@ import binascii
 import json
 import secrets
 import threading
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,10 @@ STATIC = Path(__file__).parent / "static"
 POLL_SECONDS = 0.25
 # Request fields ksqlDB reads as JSON objects (KsqlRequest, QueryStreamArgs).
 _MAP_FIELDS = ("streamsProperties", "sessionVariables", "properties")
+# Properties a request may not override (/is_valid_property answers 400 for them).
+_NOT_SETTABLE = frozenset({"ksql.service.id", "ksql.internal.topic.replicas",
+                           "ksql.internal.topic.min.insync.replicas", "bootstrap.servers",
+                           "ksql.streams.bootstrap.servers"})
 
 
 @dataclass
@@ -85,6 +90,10 @@ class KsqlApp:
             Route("/close-query", self.close_query, methods=["POST"]),
             Route("/info", self.info, methods=["GET"]),
             Route("/healthcheck", self.healthcheck, methods=["GET"]),
+            Route("/clusterStatus", self.cluster_status, methods=["GET"]),
+            Route("/is_valid_property/{name}", self.is_valid_property, methods=["GET"]),
+            Route("/v1/metadata", self.metadata, methods=["GET"]),
+            Route("/v1/metadata/id", self.metadata_id, methods=["GET"]),
             Route("/status", self.status, methods=["GET"]),
             Route("/status/{kind}/{entity}/{action}", self.status_one, methods=["GET"]),
             Route("/console/api/overview", self.overview, methods=["GET"]),
@@ -184,10 +193,11 @@ class KsqlApp:
         return _json(out, 200, request)
 
     # ------------------------------------------------------------------ queries
-    async def _plan(self, sql: Any, props: Mapping[str, Any]) -> TransientQuery:
+    async def _plan(self, sql: Any, props: Mapping[str, Any],
+                    variables: Mapping[str, Any] | None = None) -> TransientQuery:
         if not isinstance(sql, str) or not sql.strip():
             raise RequestError(E.generic_error("The query must be given"))
-        return await anyio.to_thread.run_sync(self.server.plan_query, sql, props)
+        return await anyio.to_thread.run_sync(self.server.plan_query, sql, props, variables)
 
     def _pull_rows(self, tq: TransientQuery, props: Mapping[str, Any]) -> tuple[list[Row], bool]:
         records = {t: self.server.backend.scan(t) for t in tq.source_topics}
@@ -257,11 +267,19 @@ class KsqlApp:
             return body
         props = body.get("streamsProperties") or {}
         try:
-            tq = await self._plan(body.get("ksql"), props)
+            tq = await self._plan(body.get("ksql"), props, body.get("sessionVariables"))
         except RequestError as e:
             return _json(e.entity, e.status, request)
         if not self._acquire():
             return self._too_many(request)
+        return await self._streamed_rows(request, tq, props)
+
+    async def _streamed_rows(self, request: Request, tq: TransientQuery,
+                             props: Mapping[str, Any], media: str = "application/json",
+                             ) -> Response:
+        """A query's answer as ksqlDB's StreamedRows: a JSON array of the header, the rows and
+        the final message (/query, and /query-stream asked for application/vnd.ksql.v1+json).
+        The query slot is taken already; it is released when the answer ends."""
         header = {"header": {"queryId": tq.query_id, "schema": tq.schema_text}}
         if tq.is_pull:
             pulled = await self._pull(tq, props, request)
@@ -272,7 +290,7 @@ class KsqlApp:
             if tq.source.source_type.value == "STREAM":
                 items.append({"finalMessage": "Limit Reached" if limited else "Query Completed"})
             text = "[" + ",\n".join(_dumps(i) for i in items) + "]\n"
-            return Response(text, media_type="application/json")
+            return Response(text, media_type=media)
         pushed = await self._push(tq, props, request)
         if isinstance(pushed, Response):
             return pushed
@@ -291,7 +309,7 @@ class KsqlApp:
                 self.server.unregister(tq.query_id)
                 self._release()
 
-        return StreamingResponse(stream(), media_type="application/json")
+        return StreamingResponse(stream(), media_type=media)
 
     async def query_stream(self, request: Request) -> Response:
         """POST /query-stream: metadata then rows, as delimited JSON lines or a JSON array."""
@@ -299,16 +317,20 @@ class KsqlApp:
         if isinstance(body, Response):
             return body
         props = body.get("properties") or {}
-        # ksqlDB's default is the delimited form; the JSON array only when asked for.
+        # ksqlDB's default is the delimited form; the JSON array only when asked for, and
+        # the StreamedRows of /query for application/vnd.ksql.v1+json.
         accept = request.headers.get("accept", "")
         delimited = DELIMITED in accept or "application/json" not in accept
+        streamed_rows = KSQL_V1 in accept and DELIMITED not in accept
         try:
-            tq = await self._plan(body.get("sql"), props)
+            tq = await self._plan(body.get("sql"), props, body.get("sessionVariables"))
         except RequestError as e:
             entity = dict(e.entity)
             return _json(entity, e.status, None)
         if not self._acquire():
             return self._too_many(request)
+        if streamed_rows:
+            return await self._streamed_rows(request, tq, props, KSQL_V1)
         meta = {"queryId": tq.query_id, "columnNames": [n for n, _ in tq.columns],
                 "columnTypes": [str(t) for _, t in tq.columns]}
         media = DELIMITED if delimited else "application/json"
@@ -401,6 +423,37 @@ class KsqlApp:
         ok = {"isHealthy": True}
         return _json({"isHealthy": True, "details": {"metastore": ok, "kafka": ok,
                                                      "commandRunner": ok}}, 200, request)
+
+    async def cluster_status(self, request: Request) -> Response:
+        """GET /clusterStatus: this server is the whole cluster (no heartbeats between
+        servers), alive, with every persistent query's state."""
+        host = f"{request.url.hostname}:{request.url.port or 80}"
+        with self.server.lock:
+            states = {qid: q.state for qid, q in self.server.session.metastore.queries.items()}
+        status = {"hostAlive": True, "lastStatusUpdateMs": int(time.time() * 1000),
+                  "activeStandbyPerQuery": {}, "hostStoreLags": {
+                      "stateStoreLags": {}, "updateTimeMs": 0},
+                  "ksqlHostQueryStatus": states}
+        return _json({"clusterStatus": {host: status}}, 200, request)
+
+    async def is_valid_property(self, request: Request) -> Response:
+        """GET /is_valid_property/{name}: true, or 400 for a property a request may not set
+        (ksqlDB's deny list: the server's identity and its internal topics' settings)."""
+        name = request.path_params["name"]
+        if name in _NOT_SETTABLE or not name.strip():
+            return _json(E.generic_error(
+                f"One or more properties overrides set locally are prohibited by the KSQL "
+                f"server (use UNSET to reset their default value): [{name}]",
+                E.ERROR_CODE_BAD_REQUEST), 400, request)
+        return _json(True, 200, request)
+
+    async def metadata(self, request: Request) -> Response:
+        """GET /v1/metadata: the server's version and cluster ids."""
+        return _json({"version": VERSION, "clusterId": {
+            "kafka-cluster": "hayase", "ksql-cluster": self.server.service_id}}, 200, request)
+
+    async def metadata_id(self, request: Request) -> Response:
+        return _json({"id": self.server.service_id}, 200, request)
 
     async def status(self, request: Request) -> Response:
         return _json({"commandStatuses": {k: v.status for k, v in

@@ -69,6 +69,14 @@ class Backend(Protocol):
 
     def stop_query(self, query_id: str) -> None: ...
 
+    def pause_query(self, query_id: str) -> None:
+        """PAUSE: the query stops processing; its position and state are kept."""
+        ...
+
+    def resume_query(self, query_id: str) -> None:
+        """RESUME: the query goes on from where PAUSE left it."""
+        ...
+
     def query_stats(self, query_id: str) -> dict[str, int]: ...
 
     def close(self) -> None: ...
@@ -114,6 +122,8 @@ class MemoryBackend:
         self.next_offsets: dict[tuple[str, int], int] = defaultdict(int)
         self.queries: dict[str, Any] = {}
         self.stats: dict[str, dict[str, int]] = {}
+        # Paused queries: the records they have not processed yet, in order.
+        self.paused: dict[str, list[Record]] = {}
         self.processing_log = ProcessingLog()
 
     def ensure_topic(self, name: str, partitions: int | None, replicas: int | None,
@@ -163,6 +173,9 @@ class MemoryBackend:
                 rec = self._append(pending.pop(0))
                 for qid, query in list(self.queries.items()):
                     if rec.topic in query.source_topics:
+                        if qid in self.paused:
+                            self.paused[qid].append(rec)
+                            continue
                         outs = query.process(rec)
                         st = self.stats[qid]
                         st["consumed"] += 1
@@ -215,14 +228,47 @@ class MemoryBackend:
     def stop_query(self, query_id: str) -> None:
         with self.cond:
             query = self.queries.pop(query_id, None)
+            self.paused.pop(query_id, None)
         if query is not None and hasattr(query, "close"):
             query.close()
+
+    def consumer_counts(self) -> dict[str, tuple[int, int]]:
+        """topic -> (consumers, groups): each persistent query is one group of one member."""
+        out: dict[str, tuple[int, int]] = {}
+        with self.cond:
+            for query in self.queries.values():
+                for t in query.source_topics:
+                    n = out.get(t, (0, 0))[0] + 1
+                    out[t] = (n, n)
+        return out
+
+    def pause_query(self, query_id: str) -> None:
+        with self.cond:
+            if query_id in self.queries:
+                self.paused.setdefault(query_id, [])
+
+    def resume_query(self, query_id: str) -> None:
+        """The records that came while the query was paused are processed now, in order."""
+        outputs = []
+        with self.cond:
+            backlog = self.paused.pop(query_id, None)
+            query = self.queries.get(query_id)
+            if backlog is None or query is None:
+                return
+            st = self.stats[query_id]
+            for rec in backlog:
+                outs = query.process(rec)
+                st["consumed"] += 1
+                st["produced"] += len(outs)
+                outputs.extend(outs)
+            self.processing_log.drain()
+        self._write(outputs)
 
     def query_stats(self, query_id: str) -> dict[str, int]:
         if query_id not in self.stats:
             return {}
-        # Queries process each record as it is produced: nothing is ever behind.
-        return {**self.stats[query_id], "lag": 0}
+        # Running queries process each record as it is produced: only a paused one is behind.
+        return {**self.stats[query_id], "lag": len(self.paused.get(query_id, ()))}
 
     def close(self) -> None:
         for qid in list(self.queries):
@@ -284,6 +330,10 @@ class KafkaBackend:
         self.producer = Producer({**self.conf, "partitioner": "murmur2_random",
                                   "linger.ms": 0})
         self.workers: dict[str, tuple[Any, threading.Event]] = {}
+        # What started each query, to start a paused one again (PAUSE stops its worker: the
+        # consumer group keeps its committed offsets and the changelogs its state).
+        self.launched: dict[str, tuple[QueryPlan, dict[str, Any]]] = {}
+        self.paused: set[str] = set()
         self.lock = threading.Lock()
 
     # -------------------------------------------------------------- topics
@@ -395,13 +445,30 @@ class KafkaBackend:
         except KsqlError as e:
             raise BackendError(str(e)) from None
         self.workers[plan.query_id] = (worker, stop)
+        self.launched[plan.query_id] = (plan, dict(properties))
 
     def stop_query(self, query_id: str) -> None:
+        self.launched.pop(query_id, None)
+        self.paused.discard(query_id)
+        self._stop_worker(query_id)
+
+    def _stop_worker(self, query_id: str) -> None:
         entry = self.workers.pop(query_id, None)
         if entry is not None:
             worker, stop = entry
             stop.set()
             worker.join(30)
+
+    def pause_query(self, query_id: str) -> None:
+        if query_id in self.launched and query_id not in self.paused:
+            self.paused.add(query_id)
+            self._stop_worker(query_id)
+
+    def resume_query(self, query_id: str) -> None:
+        if query_id in self.paused:
+            self.paused.discard(query_id)
+            plan, properties = self.launched[query_id]
+            self.start_query(plan, properties)
 
     def query_stats(self, query_id: str) -> dict[str, int]:
         entry = self.workers.get(query_id)
@@ -414,6 +481,30 @@ class KafkaBackend:
         if lag is not None:
             out["lag"] = lag
         return out
+
+    def consumer_counts(self) -> dict[str, tuple[int, int]]:
+        """topic -> (members assigned a partition of it, groups with such a member), over
+        every consumer group of the cluster (SHOW TOPICS EXTENDED)."""
+        from confluent_kafka import KafkaException
+
+        try:
+            listed = self.admin.client.list_consumer_groups(request_timeout=10).result()
+            ids = [g.group_id for g in listed.valid]
+            if not ids:
+                return {}
+            consumers: dict[str, int] = defaultdict(int)
+            groups: dict[str, set[str]] = defaultdict(set)
+            for gid, fut in self.admin.client.describe_consumer_groups(
+                    ids, request_timeout=10).items():
+                for member in fut.result().members:
+                    assignment = member.assignment
+                    for topic in {tp.topic for tp in (assignment.topic_partitions
+                                                      if assignment else [])}:
+                        consumers[topic] += 1
+                        groups[topic].add(gid)
+        except KafkaException as e:
+            raise BackendError(f"Failed to list consumer groups: {e}") from None
+        return {t: (consumers[t], len(groups[t])) for t in consumers}
 
     def _lag(self, worker: Any) -> int | None:
         """End offsets of the query's source topics minus its group's committed offsets."""

@@ -34,6 +34,9 @@ log = logging.getLogger("hayase.server")
 VERSION = "7.6.0-hayase"
 _RECORDED = (ast.CreateSource, ast.CreateAsSelect, ast.InsertInto, ast.DropSource,
              ast.Terminate, ast.CreateType, ast.DropType)
+# PAUSE / RESUME (ksqlDB 0.26+): the server carries them out itself (they change only the
+# queries' state); recorded in the command topic too, so a restart keeps a query paused.
+_PAUSE_RESUME = (ast.PauseQuery, ast.ResumeQuery)
 # Statements whose metastore change is undone when the server cannot carry it out.
 _ROLLED_BACK = (ast.CreateSource, ast.CreateAsSelect, ast.InsertInto)
 
@@ -111,7 +114,10 @@ class KsqlServer:
                 props = _command_properties(cmd)
                 try:
                     with self._properties(props):
-                        result = self.session.execute_statement(cmd["statement"])
+                        if self._replay_pause_resume(cmd["statement"]):
+                            result = None
+                        else:
+                            result = self.session.execute_statement(cmd["statement"])
                 except KsqlError as e:  # a command that failed then fails again: skip it
                     log.warning("replay: %s: %s", cmd["statement"], e)
                     continue
@@ -120,10 +126,12 @@ class KsqlServer:
                 self.statuses[cid] = CommandStatus(cid, "SUCCESS", "replayed")
                 if isinstance(result, QueryPlan):
                     plans.append((result, {**self.session.properties, **props}))
-            running = set(self.session.metastore.queries)
+            running = self.session.metastore.queries
             for plan, props in plans:
                 if plan.query_id in running:
                     self.backend.start_query(plan, props)
+                    if running[plan.query_id].state == "PAUSED":
+                        self.backend.pause_query(plan.query_id)
         self._follower = threading.Thread(target=self._follow, args=(len(records),),
                                           name="command-topic", daemon=True)
         self._follower.start()
@@ -154,7 +162,12 @@ class KsqlServer:
         with self.lock:
             try:
                 with self._properties(props):
-                    result = self.session.execute_statement(cmd["statement"])
+                    stmt = self._pause_resume_statement(cmd["statement"])
+                    if stmt is not None:
+                        result = None
+                        self._apply_pause_resume(stmt)
+                    else:
+                        result = self.session.execute_statement(cmd["statement"])
             except KsqlError as e:
                 log.warning("command from another server failed here: %s: %s",
                             cmd["statement"], e)
@@ -245,6 +258,12 @@ class KsqlServer:
             session.execute_statement(chunk, line, column)
             return None
         props_now = dict(session.properties)
+        try:
+            special = self._execute_here(stmt, text, props_now)
+        except KsqlError as e:
+            raise RequestError(E.statement_error(_message(e), text, entities=done)) from None
+        if special is not None:
+            return special
         before = _MetastoreSnapshot(session.metastore) \
             if isinstance(stmt, _ROLLED_BACK) else None
         try:
@@ -272,7 +291,8 @@ class KsqlServer:
             return None
         if isinstance(result, QueryPlan):
             sink = result.sink.source
-            kind = "insert" if isinstance(stmt, ast.InsertInto) else E.source_kind(
+            # INSERT INTO is stream/`T`/create too (ksqlDB's CommandIdAssigner).
+            kind = "stream" if isinstance(stmt, ast.InsertInto) else E.source_kind(
                 sink.source_type)
             cid = E.command_id(kind, f"`{sink.name}`", "create")
             self.backend.start_query(result, props)
@@ -316,7 +336,8 @@ class KsqlServer:
         if isinstance(stmt, ast.CreateSource):
             cid = E.command_id(stmt.source_type.lower(), f"`{stmt.name}`", "create")
         elif isinstance(stmt, ast.DropSource):
-            cid = E.command_id(stmt.source_type.lower(), f"`{stmt.name}`", "drop")
+            # DROP names the source without quotes (ksqlDB's SourceName.text()).
+            cid = E.command_id(stmt.source_type.lower(), stmt.name, "drop")
         elif isinstance(stmt, ast.Terminate):
             cid = E.command_id("terminate", stmt.query_id or "ALL", "execute")
         elif isinstance(stmt, ast.CreateType | ast.DropType):
@@ -341,6 +362,76 @@ class KsqlServer:
                 f"partition/replica configuration than required. KSQL expects "
                 f"{want_partitions} partitions (topic has {existing}), and {want_replicas} "
                 f"replication factor (topic has {factor}).")
+
+    # ------------------------------------------------------------------ statements of the server
+    def _execute_here(self, stmt: ast.Statement, text: str,
+                      props: dict[str, str]) -> dict[str, Any] | None:
+        """The entity of a statement the server answers itself rather than the SQL session
+        (PAUSE / RESUME, DESCRIBE FUNCTION, connectors); None for the others."""
+        if isinstance(stmt, _PAUSE_RESUME):
+            return self._pause_resume(stmt, text, props)
+        if isinstance(stmt, ast.DescribeFunction):
+            from hayase.sql.functions import lookup
+
+            udf = lookup(stmt.name)
+            if udf is None:  # ksqlDB's FunctionRegistry message
+                raise StatementError(f"Can't find any functions with the name '{stmt.name}'")
+            return E.describe_function(udf, text)
+        if isinstance(stmt, ast.Show) and stmt.what == "CONNECTORS":
+            raise StatementError(E.NO_CONNECT_MESSAGE)
+        return None
+
+    def _pause_resume(self, stmt: ast.PauseQuery | ast.ResumeQuery, text: str,
+                      props: dict[str, str]) -> dict[str, Any]:
+        ids = self._apply_pause_resume(stmt)
+        pause = isinstance(stmt, ast.PauseQuery)
+        cid = E.command_id("pause" if pause else "resume",
+                           stmt.query_id.upper() if stmt.query_id else "ALL", "execute")
+        seq = self._record(cid, text, props)
+        verb = "paused" if pause else "resumed"
+        message = f"Query {verb}: {ids[0]}" if stmt.query_id else f"All queries {verb}."
+        return E.current_status(text, cid, message, seq)
+
+    def _set_query_state(self, stmt: ast.PauseQuery | ast.ResumeQuery) -> list[str]:
+        """The metastore's side of PAUSE / RESUME: the ids of the queries it applies to.
+        Raises StatementError for an unknown query id (nothing changes then)."""
+        ms = self.session.metastore
+        if stmt.query_id is None:
+            ids = sorted(ms.queries)
+        else:
+            qid = stmt.query_id.upper()
+            if qid not in ms.queries:
+                raise StatementError(f"Unknown queryId: {stmt.query_id}")
+            ids = [qid]
+        state = "PAUSED" if isinstance(stmt, ast.PauseQuery) else "RUNNING"
+        for qid in ids:
+            ms.queries[qid].state = state
+        return ids
+
+    def _apply_pause_resume(self, stmt: ast.PauseQuery | ast.ResumeQuery) -> list[str]:
+        ids = self._set_query_state(stmt)
+        for qid in ids:
+            if isinstance(stmt, ast.PauseQuery):
+                self.backend.pause_query(qid)
+            else:
+                self.backend.resume_query(qid)
+        return ids
+
+    def _pause_resume_statement(self, text: str) -> ast.PauseQuery | ast.ResumeQuery | None:
+        """``text`` as PAUSE / RESUME, or None when it is another statement (or none)."""
+        if not text.lstrip()[:6].upper().startswith(("PAUSE", "RESUME")):
+            return None
+        stmt = self.session.parse(text.strip().rstrip(";"))
+        return stmt if isinstance(stmt, _PAUSE_RESUME) else None
+
+    def _replay_pause_resume(self, text: str) -> bool:
+        """At start: a recorded PAUSE / RESUME sets the queries' state only (the queries are
+        started, and paused ones paused, once the whole command topic is read)."""
+        stmt = self._pause_resume_statement(text)
+        if stmt is None:
+            return False
+        self._set_query_state(stmt)
+        return True
 
     # ------------------------------------------------------------------ SHOW / DESCRIBE
     def _query_entities(self) -> list[dict[str, Any]]:
@@ -371,25 +462,55 @@ class KsqlServer:
                     if s.source_type.value == kind]}
             return {"@type": what.lower(), **base, what.lower(): items}
         if what == "QUERIES":
+            if stmt.extended:
+                return {"@type": "query_descriptions", **base,
+                        "queryDescriptions": self._query_descriptions()}
             return {"@type": "queries", **base, "queries": self._query_entities()}
         if what == "PROPERTIES":
             props = [{"name": r["name"], "scope": "KSQL", "value": r["value"]}
                      for r in result.rows]
+            # Those the request (streamsProperties, SET) gives a value other than the server's.
+            overwritten = sorted(k for k, v in self.session.properties.items()
+                                 if self.base_properties.get(k) != v)
             return {"@type": "properties", **base, "properties": props,
-                    "overwrittenProperties": [], "defaultProperties": []}
+                    "overwrittenProperties": overwritten, "defaultProperties": []}
         if what in ("TOPICS", "ALL TOPICS"):
             topics = self.backend.replica_info()  # replicaInfo: each partition's replicas
             names = sorted(t for t in topics if what == "ALL TOPICS" or not t.startswith("_"))
+            if stmt.extended:
+                counts = self._consumer_counts()
+                return {"@type": "kafka_topics_extended", **base, "topics": [
+                    E.topic_info_extended(t, topics[t], *counts.get(t, (0, 0)))
+                    for t in names]}
             return {"@type": "kafka_topics", **base,
                     "topics": [{"name": t, "replicaInfo": topics[t]} for t in names]}
         if what == "FUNCTIONS":
             return {"@type": "function_names", **base, "functions": result.rows}
-        if what == "TYPES":
+        if what == "TYPES":  # TypeList: each name's SchemaInfo
             return {"@type": "type_list", **base,
-                    "types": {r["name"]: {"type": r["schema"]} for r in result.rows}}
+                    "types": {n: E.schema_info(t) for n, t in sorted(ms.types.items())}}
         if what == "VARIABLES":
             return {"@type": "variables", **base, "variables": result.rows}
         return {"@type": "currentStatus", **base, "rows": result.rows}
+
+    def _consumer_counts(self) -> dict[str, tuple[int, int]]:
+        """topic -> (consumers, consumer groups) reading it, as the backend knows them."""
+        counts = getattr(self.backend, "consumer_counts", None)
+        try:
+            return counts() if counts is not None else {}
+        except BackendError as e:  # the listing still answers, with zero counts
+            log.warning("consumer counts: %s", e)
+            return {}
+
+    def _query_descriptions(self) -> list[dict[str, Any]]:
+        ms = self.session.metastore
+        out = []
+        for q in ms.queries.values():
+            sink = ms.get(q.sink)
+            fields = [E.field_info(c) for c in sink.schema.columns] if sink else []
+            out.append(E.query_description(q.query_id, q.sql, fields, list(q.sources),
+                                           [q.sink], q.state))
+        return out
 
     def _source_description(self, src: DataSource, extended: bool) -> dict[str, Any]:
         ms = self.session.metastore
@@ -431,11 +552,10 @@ class KsqlServer:
             if sink is not None:
                 fields = [E.field_info(c) for c in sink.schema.columns]
                 sinks = [sink.name]
-        desc = {"id": qid or "", "statementText": row.get("sql", ""), "windowType": None,
-                "fields": fields, "sources": row.get("sources", []), "sinks": sinks,
-                "topology": "", "executionPlan": "", "overriddenProperties": {},
-                "ksqlHostQueryStatus": {}, "queryType": "PERSISTENT", "queryErrors": [],
-                "tasksMetadata": [], "state": "RUNNING"}
+        q = ms.queries.get(qid) if qid is not None else None
+        desc = E.query_description(qid or "", row.get("sql", ""), fields,
+                                   row.get("sources", []), sinks,
+                                   q.state if q is not None else "RUNNING")
         return {"@type": "queryDescription", "statementText": text, "warnings": [],
                 "queryDescription": desc}
 
@@ -462,25 +582,37 @@ class KsqlServer:
         self.backend.produce(src.topic, k, v, int(ts) if ts is not None else None)
 
     # ================================================================== queries
-    def plan_query(self, sql: str, properties: Mapping[str, Any]) -> TransientQuery:
-        """Parse and plan one SELECT (raises RequestError with ksqlDB's entity)."""
+    def plan_query(self, sql: str, properties: Mapping[str, Any],
+                   session_variables: Mapping[str, Any] | None = None) -> TransientQuery:
+        """Parse and plan one SELECT, ``${name}`` replaced by the request's sessionVariables
+        (raises RequestError with ksqlDB's entity)."""
+        variables = {str(k).upper(): str(v) for k, v in (session_variables or {}).items()}
+        with self.lock:
+            saved = dict(self.session.variables)
+            self.session.variables.update(variables)
+            try:
+                return self._plan_query(sql, properties)
+            finally:
+                self.session.variables.clear()
+                self.session.variables.update(saved)
+
+    def _plan_query(self, sql: str, properties: Mapping[str, Any]) -> TransientQuery:
         from hayase.sql.parser import split_statements
 
-        with self.lock:
-            try:
-                chunks = split_statements(sql)
-                if len(chunks) != 1:
-                    raise RequestError(E.statement_error(
-                        "Expected exactly one statement, got " + str(len(chunks)), sql))
-                chunk, line, column = chunks[0]
-                stmt = self.session.parse(chunk, line, column)
-                if not isinstance(stmt, ast.QueryStatement):
-                    raise RequestError(E.statement_error(
-                        "The following statement types should be issued to the /ksql "
-                        "endpoint: not a query", sql))
-                return plan_transient(self.session, stmt, properties)
-            except KsqlError as e:
-                raise RequestError(E.statement_error(_message(e), sql)) from None
+        try:
+            chunks = split_statements(sql)
+            if len(chunks) != 1:
+                raise RequestError(E.statement_error(
+                    "Expected exactly one statement, got " + str(len(chunks)), sql))
+            chunk, line, column = chunks[0]
+            stmt = self.session.parse(chunk, line, column)
+            if not isinstance(stmt, ast.QueryStatement):
+                raise RequestError(E.statement_error(
+                    "The following statement types should be issued to the /ksql "
+                    "endpoint: not a query", sql))
+            return plan_transient(self.session, stmt, properties)
+        except KsqlError as e:
+            raise RequestError(E.statement_error(_message(e), sql)) from None
 
     def register(self, tq: TransientQuery) -> QueryInfo:
         info = QueryInfo(tq.query_id, tq.sql)

@@ -3,10 +3,13 @@ SQL layer's results. Pure functions: no I/O."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hayase.sql.plan import Column, DataSource, Namespace, SourceType
 from hayase.sql.types import ArrayType, MapType, SqlType, StructType
+
+if TYPE_CHECKING:
+    from hayase.sql.functions import Udf
 
 # ksqlDB's error codes (Errors.java).
 ERROR_CODE_BAD_REQUEST = 40000
@@ -19,6 +22,11 @@ ERROR_CODE_SERVER_ERROR = 50000
 
 QUERY_ENDPOINT_MESSAGE = ("The following statement types should be issued to the websocket "
                           "endpoint '/query':\n\t* PRINT\n\t* SELECT")
+
+
+# SHOW CONNECTORS and the other connector statements: hayase has no Kafka Connect integration.
+NO_CONNECT_MESSAGE = ("Failed to list connectors: no Kafka Connect cluster is configured "
+                      "(ksql.connect.url); hayase does not run connectors")
 
 
 def statement_error(message: str, statement: str, code: int = ERROR_CODE_BAD_STATEMENT,
@@ -118,3 +126,33 @@ def command_id(kind: str, entity: str, action: str) -> str:
 
 def source_kind(src_type: SourceType | str) -> str:
     return (src_type.value if isinstance(src_type, SourceType) else src_type).lower()
+
+
+def function_type(udf: Udf) -> str:
+    return "AGGREGATE" if udf.aggregate else "TABLE" if udf.table else "SCALAR"
+
+
+def describe_function(udf: Udf, statement: str) -> dict[str, Any]:
+    """DESCRIBE FUNCTION's FunctionDescriptionList. hayase's functions bind their argument
+    types when called rather than declaring signatures, so ``functions`` (one FunctionInfo per
+    signature in ksqlDB) is empty."""
+    return {"@type": "describe_function", "statementText": statement, "warnings": [],
+            "name": udf.name.upper(), "description": udf.description, "author": "hayase",
+            "version": "", "path": "internal", "functions": [], "type": function_type(udf)}
+
+
+def topic_info_extended(name: str, replicas: list[int], consumers: int,
+                        groups: int) -> dict[str, Any]:
+    """SHOW TOPICS EXTENDED's KafkaTopicInfoExtended."""
+    return {"name": name, "replicaInfo": replicas, "consumerCount": consumers,
+            "consumerGroupCount": groups}
+
+
+def query_description(query_id: str, sql: str, fields: list[dict[str, Any]],
+                      sources: list[str], sinks: list[str], state: str,
+                      query_type: str = "PERSISTENT") -> dict[str, Any]:
+    """ksqlDB's QueryDescription (EXPLAIN, SHOW QUERIES EXTENDED)."""
+    return {"id": query_id, "statementText": sql, "windowType": None, "fields": fields,
+            "sources": sources, "sinks": sinks, "topology": "", "executionPlan": "",
+            "overriddenProperties": {}, "ksqlHostQueryStatus": {}, "queryType": query_type,
+            "queryErrors": [], "tasksMetadata": [], "state": state}

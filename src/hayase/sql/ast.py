@@ -624,6 +624,25 @@ class Terminate(Statement):
 
 
 @dataclass(eq=False)
+class PauseQuery(Statement):
+    """PAUSE query_id | ALL (ksqlDB 0.26+): a persistent query stops processing, keeping its
+    consumer group's offsets and its state, until RESUME."""
+
+    query_id: str | None  # None: PAUSE ALL
+
+    def to_sql(self) -> str:
+        return "PAUSE " + (self.query_id or "ALL")
+
+
+@dataclass(eq=False)
+class ResumeQuery(Statement):
+    query_id: str | None  # None: RESUME ALL
+
+    def to_sql(self) -> str:
+        return "RESUME " + (self.query_id or "ALL")
+
+
+@dataclass(eq=False)
 class QueryStatement(Statement):
     """A transient (push or pull) SELECT."""
 

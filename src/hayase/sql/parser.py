@@ -853,6 +853,14 @@ class _Builder(Transformer):  # type: ignore[type-arg]
             return self._p(ast.Terminate(None), meta)  # type: ignore[no-any-return]
         return self._p(ast.Terminate(str(target)), meta)  # type: ignore[no-any-return]
 
+    def pause_query(self, meta: Any, _p: Token, target: Any) -> ast.PauseQuery:
+        qid = None if isinstance(target, Token) else str(target)
+        return self._p(ast.PauseQuery(qid), meta)  # type: ignore[no-any-return]
+
+    def resume_query(self, meta: Any, _r: Token, target: Any) -> ast.ResumeQuery:
+        qid = None if isinstance(target, Token) else str(target)
+        return self._p(ast.ResumeQuery(qid), meta)  # type: ignore[no-any-return]
+
     def assert_stmt(self, meta: Any, _a: Token, body: Token) -> ast.Assert:
         # ASSERT statements belong to ksqlDB's test tooling, not to the language.
         raise self._error("Syntax Error\nASSERT statements are only supported by the test runner",

@@ -1,0 +1,251 @@
+"""`hayase server` against ksqlDB's REST API reference: PAUSE / RESUME, the EXTENDED listings,
+DESCRIBE FUNCTION, connectors, types, properties, command ids, session variables on the query
+endpoints, /query-stream's StreamedRows form, /clusterStatus, /is_valid_property, /v1/metadata
+(in-memory backend; test_pause_resume_kafka.py runs PAUSE / RESUME over both brokers)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from server_helpers import Running
+
+from hayase.server.backend import MemoryBackend
+from hayase.server.engine import KsqlServer
+from hayase.sql import ast
+from hayase.sql.parser import parse
+
+KSQL_V1 = "application/vnd.ksql.v1+json"
+SETUP = ("CREATE STREAM S (K STRING KEY, ID INT) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', "
+         "PARTITIONS=1);"
+         "CREATE TABLE T AS SELECT K, SUM(ID) AS TOTAL FROM S GROUP BY K;")
+
+
+def _ksql(url: str, sql: str, status: int = 200, **fields: Any) -> Any:
+    r = httpx.post(url + "/ksql", json={"ksql": sql, **fields}, timeout=30)
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+def _pull(url: str, sql: str, **fields: Any) -> list[Any]:
+    r = httpx.post(url + "/query", json={"ksql": sql, **fields}, timeout=30)
+    assert r.status_code == 200, r.text
+    return [i["row"]["columns"] for i in r.json() if "row" in i]
+
+
+def _insert(url: str, key: str, value: int) -> None:
+    _ksql(url, f"INSERT INTO S (K, ID) VALUES ('{key}', {value});")
+
+
+# ---------------------------------------------------------------------- PAUSE / RESUME
+
+
+def test_pause_and_resume_parse() -> None:
+    assert [(type(s).__name__, s.query_id) for s in parse(  # type: ignore[attr-defined]
+        "PAUSE CTAS_T_0; resume ctas_t_0; PAUSE ALL; RESUME ALL;")] == [
+        ("PauseQuery", "CTAS_T_0"), ("ResumeQuery", "CTAS_T_0"), ("PauseQuery", None),
+        ("ResumeQuery", None)]
+    assert parse("PAUSE ALL")[0].to_sql() == "PAUSE ALL"
+    # Still names where a name is expected.
+    stmt = parse("SELECT PAUSE, RESUME FROM S EMIT CHANGES;")[0]
+    assert isinstance(stmt, ast.QueryStatement)
+
+
+def test_paused_query_processes_nothing_until_resumed(running: Running) -> None:
+    url = running.url
+    _ksql(url, SETUP)
+    _insert(url, "a", 1)
+    assert _pull(url, "SELECT * FROM T WHERE K='a';") == [["a", 1]]
+
+    paused = _ksql(url, "PAUSE CTAS_T_0;")[0]
+    assert paused["@type"] == "currentStatus"
+    assert paused["commandId"] == "pause/CTAS_T_0/execute"
+    assert paused["commandStatus"]["status"] == "SUCCESS"
+    _insert(url, "a", 2)
+    assert _pull(url, "SELECT * FROM T WHERE K='a';") == [["a", 1]]
+    q = _ksql(url, "SHOW QUERIES;")[0]["queries"][0]
+    assert (q["id"], q["state"], q["statusCount"]) == ("CTAS_T_0", "PAUSED", {"PAUSED": 1})
+
+    resumed = _ksql(url, "RESUME CTAS_T_0;")[0]
+    assert resumed["commandId"] == "resume/CTAS_T_0/execute"
+    assert resumed["commandSequenceNumber"] == paused["commandSequenceNumber"] + 1
+    # The record that came while paused is processed now, then the query goes on.
+    assert _pull(url, "SELECT * FROM T WHERE K='a';") == [["a", 3]]
+    _insert(url, "a", 4)
+    assert _pull(url, "SELECT * FROM T WHERE K='a';") == [["a", 7]]
+    assert _ksql(url, "SHOW QUERIES;")[0]["queries"][0]["state"] == "RUNNING"
+
+
+def test_pause_all_resume_all_and_unknown_ids(running: Running) -> None:
+    url = running.url
+    _ksql(url, SETUP + "CREATE STREAM S2 AS SELECT * FROM S;")
+    assert _ksql(url, "PAUSE ALL;")[0]["commandId"] == "pause/ALL/execute"
+    states = {q["id"]: q["state"] for q in _ksql(url, "SHOW QUERIES;")[0]["queries"]}
+    assert states == {"CTAS_T_0": "PAUSED", "CSAS_S2_1": "PAUSED"}
+    assert _ksql(url, "RESUME ALL;")[0]["commandId"] == "resume/ALL/execute"
+    states = {q["id"]: q["state"] for q in _ksql(url, "SHOW QUERIES;")[0]["queries"]}
+    assert states == {"CTAS_T_0": "RUNNING", "CSAS_S2_1": "RUNNING"}
+    err = _ksql(url, "PAUSE NOPE_0;", 400)
+    assert (err["@type"], err["error_code"]) == ("statement_error", 40001)
+    assert err["message"] == "Unknown queryId: NOPE_0"
+    assert _ksql(url, "RESUME NOPE_0;", 400)["message"] == "Unknown queryId: NOPE_0"
+
+
+def test_a_restarted_server_keeps_a_query_paused() -> None:
+    backend = MemoryBackend()
+    first = KsqlServer(backend)
+    first.start()
+    first.execute(SETUP + "INSERT INTO S (K, ID) VALUES ('a', 1); PAUSE CTAS_T_0;")
+    first.close()
+    second = KsqlServer(backend)
+    try:
+        second.start()
+        assert second.session.metastore.queries["CTAS_T_0"].state == "PAUSED"
+        second.execute("INSERT INTO S (K, ID) VALUES ('a', 5);")
+        assert "CTAS_T_0" in backend.paused  # the record waits for RESUME
+        assert backend.query_stats("CTAS_T_0")["lag"] == 1
+        second.execute("RESUME CTAS_T_0;")
+        assert backend.query_stats("CTAS_T_0")["lag"] == 0
+        assert second.session.metastore.queries["CTAS_T_0"].state == "RUNNING"
+    finally:
+        second.close()
+
+
+# ---------------------------------------------------------------------- listings
+
+
+def test_show_topics_and_queries_extended(running: Running) -> None:
+    url = running.url
+    _ksql(url, SETUP + "CREATE STREAM U (ID INT) WITH (KAFKA_TOPIC='u', VALUE_FORMAT='JSON', "
+                       "PARTITIONS=1);")
+    topics = _ksql(url, "SHOW TOPICS EXTENDED;")[0]
+    assert topics["@type"] == "kafka_topics_extended"
+    by_name = {t["name"]: t for t in topics["topics"]}
+    # s is read by CTAS_T_0 (one group, one member); u by nobody.
+    assert by_name["s"] == {"name": "s", "replicaInfo": [1], "consumerCount": 1,
+                            "consumerGroupCount": 1}
+    assert (by_name["u"]["consumerCount"], by_name["u"]["consumerGroupCount"]) == (0, 0)
+    plain = _ksql(url, "LIST TOPICS;")[0]
+    assert plain["@type"] == "kafka_topics" and "consumerCount" not in plain["topics"][0]
+
+    described = _ksql(url, "SHOW QUERIES EXTENDED;")[0]
+    assert described["@type"] == "query_descriptions"
+    [d] = described["queryDescriptions"]
+    assert (d["id"], d["sources"], d["sinks"], d["state"], d["queryType"]) == (
+        "CTAS_T_0", ["S"], ["T"], "RUNNING", "PERSISTENT")
+    assert [(f["name"], f["schema"]["type"], f.get("type")) for f in d["fields"]] == [
+        ("K", "STRING", "KEY"), ("TOTAL", "INTEGER", None)]
+    explained = _ksql(url, "EXPLAIN CTAS_T_0;")[0]["queryDescription"]
+    assert explained["id"] == "CTAS_T_0" and explained["state"] == "RUNNING"
+
+
+def test_describe_function(running: Running) -> None:
+    url = running.url
+    d = _ksql(url, "DESCRIBE FUNCTION sum;")[0]
+    assert (d["@type"], d["name"], d["type"]) == ("describe_function", "SUM", "AGGREGATE")
+    assert d["statementText"] == "DESCRIBE FUNCTION sum;"
+    assert _ksql(url, "DESCRIBE FUNCTION ucase;")[0]["type"] == "SCALAR"
+    assert _ksql(url, "DESCRIBE FUNCTION explode;")[0]["type"] == "TABLE"
+    err = _ksql(url, "DESCRIBE FUNCTION no_such_fn;", 400)
+    assert err["message"] == "Can't find any functions with the name 'NO_SUCH_FN'"
+
+
+def test_connectors_are_refused_clearly(running: Running) -> None:
+    err = _ksql(running.url, "SHOW CONNECTORS;", 400)
+    assert err["@type"] == "statement_error" and "Kafka Connect" in err["message"]
+
+
+def test_show_types_gives_schema_info(running: Running) -> None:
+    out = _ksql(running.url, "CREATE TYPE ADDRESS AS STRUCT<NUMBER INT, STREET STRING>;"
+                             "SHOW TYPES;")
+    assert out[1]["@type"] == "type_list"
+    assert out[1]["types"]["ADDRESS"] == {
+        "type": "STRUCT", "memberSchema": None, "fields": [
+            {"name": "NUMBER", "schema": {"type": "INTEGER", "fields": None,
+                                          "memberSchema": None}},
+            {"name": "STREET", "schema": {"type": "STRING", "fields": None,
+                                          "memberSchema": None}}]}
+
+
+def test_show_properties_names_the_overwritten(running: Running) -> None:
+    out = _ksql(running.url, "SET 'auto.offset.reset'='earliest'; SHOW PROPERTIES;",
+                streamsProperties={"ksql.streams.num.stream.threads": "2"})[0]
+    assert out["@type"] == "properties"
+    assert out["overwrittenProperties"] == ["auto.offset.reset",
+                                            "ksql.streams.num.stream.threads"]
+    values = {p["name"]: p["value"] for p in out["properties"]}
+    assert values["auto.offset.reset"] == "earliest"
+    # SET lasts for its request only.
+    later = _ksql(running.url, "SHOW PROPERTIES;")[0]
+    assert later["overwrittenProperties"] == []
+
+
+def test_command_ids_of_insert_into_and_drop(running: Running) -> None:
+    url = running.url
+    out = _ksql(url, SETUP + "CREATE STREAM S2 AS SELECT * FROM S;"
+                             "INSERT INTO S2 SELECT * FROM S;")
+    assert [e["commandId"] for e in out] == [
+        "stream/`S`/create", "table/`T`/create", "stream/`S2`/create", "stream/`S2`/create"]
+    _ksql(url, "TERMINATE ALL;")
+    assert _ksql(url, "DROP STREAM S2;")[0]["commandId"] == "stream/S2/drop"
+
+
+# ---------------------------------------------------------------------- query endpoints
+
+
+def test_session_variables_on_query_endpoints(running: Running) -> None:
+    url = running.url
+    _ksql(url, SETUP)
+    _insert(url, "a", 1)
+    _insert(url, "b", 2)
+    assert _pull(url, "SELECT * FROM S WHERE K = '${key}';",
+                 sessionVariables={"key": "b"}) == [["b", 2]]
+    r = httpx.post(url + "/query-stream", timeout=30, json={
+        "sql": "SELECT ID FROM S WHERE K = '${KEY}';", "sessionVariables": {"key": "a"}})
+    assert r.status_code == 200
+    assert [json.loads(line) for line in r.text.splitlines()][1:] == [[1]]
+    err = httpx.post(url + "/query-stream", timeout=30,
+                     json={"sql": "SELECT * FROM S WHERE K = '${nope}';"})
+    assert err.status_code == 400
+    assert "Cannot substitute variable 'nope'" in err.json()["message"]
+
+
+def test_query_stream_answers_streamed_rows_for_ksql_v1(running: Running) -> None:
+    url = running.url
+    _ksql(url, SETUP)
+    _insert(url, "a", 1)
+    _insert(url, "b", 2)
+    r = httpx.post(url + "/query-stream", timeout=30, headers={"Accept": KSQL_V1}, json={
+        "sql": "SELECT K, ID FROM S EMIT CHANGES LIMIT 2;",
+        "properties": {"auto.offset.reset": "earliest"}})
+    assert r.status_code == 200 and r.headers["content-type"].startswith(KSQL_V1)
+    items = r.json()
+    assert items[0]["header"]["schema"] == "`K` STRING, `ID` INTEGER"
+    assert [i["row"]["columns"] for i in items[1:-1]] == [["a", 1], ["b", 2]]
+    assert items[-1] == {"finalMessage": "Limit Reached"}
+
+
+@pytest.mark.parametrize("path", ["/clusterStatus", "/v1/metadata", "/v1/metadata/id"])
+def test_cluster_endpoints(running: Running, path: str) -> None:
+    _ksql(running.url, SETUP)
+    r = httpx.get(running.url + path, timeout=30)
+    assert r.status_code == 200
+    body = r.json()
+    if path == "/clusterStatus":
+        [(host, status)] = body["clusterStatus"].items()
+        assert host.startswith("127.0.0.1:") and status["hostAlive"] is True
+        assert status["ksqlHostQueryStatus"] == {"CTAS_T_0": "RUNNING"}
+    elif path == "/v1/metadata":
+        assert body["clusterId"]["ksql-cluster"] == "default_"
+    else:
+        assert body == {"id": "default_"}
+
+
+def test_is_valid_property(running: Running) -> None:
+    ok = httpx.get(running.url + "/is_valid_property/ksql.streams.num.stream.threads")
+    assert (ok.status_code, ok.json()) == (200, True)
+    denied = httpx.get(running.url + "/is_valid_property/ksql.service.id")
+    assert denied.status_code == 400
+    assert denied.json()["message"].endswith("[ksql.service.id]")
