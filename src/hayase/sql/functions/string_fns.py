@@ -9,6 +9,7 @@ import re
 import unicodedata
 import urllib.parse
 import uuid as uuid_mod
+from functools import lru_cache
 from typing import Any
 
 from hayase.sql.errors import KsqlRuntimeError
@@ -64,20 +65,25 @@ def _trim(s: str) -> str:
 simple("TRIM", [([S], STRING)], _trim, category="STRING")
 
 
+_JAVA_SPACE = " \t\n\x0b\f\r"  # Java regex \s (ASCII whitespace only)
+_INITCAP_WORD = re.compile(f"[^{_JAVA_SPACE}]+[{_JAVA_SPACE}]*")
+
+
 def _initcap(s: str) -> str:
     # Each run of non-space characters (with its trailing spaces) gets a capital first letter;
     # leading whitespace is dropped, as ksqlDB does.
-    return "".join(w[:1].upper() + w[1:] for w in re.findall(r"\S+\s*", s.lower()))
+    return "".join(w[:1].upper() + w[1:] for w in _INITCAP_WORD.findall(s.lower()))
 
 
 simple("INITCAP", [([S], STRING)], _initcap, category="STRING")
 
 
 def _concat(*parts: Any) -> Any:
-    vals = [p for p in parts if p is not None]
-    if vals and isinstance(vals[0], bytes):
-        return b"".join(vals)
-    return "".join(vals)
+    return "".join(p for p in parts if p is not None)
+
+
+def _concat_bytes(*parts: Any) -> Any:
+    return b"".join(p for p in parts if p is not None)
 
 
 def _concat_bind(types: list[SqlType], literals: list[Any]) -> Bound:
@@ -85,8 +91,9 @@ def _concat_bind(types: list[SqlType], literals: list[Any]) -> Bound:
     if not types or len(bases) > 1 or (bases and bases - {"STRING", "BYTES"}):
         raise FunctionArgError(f"Function 'concat' does not accept parameters "
                                f"({format_types(types)}).")
-    rt = BYTES if bases == {"BYTES"} else STRING
-    return Bound(rt, _concat, nulls=False)
+    if bases == {"BYTES"}:
+        return Bound(BYTES, _concat_bytes, nulls=False)
+    return Bound(STRING, _concat, nulls=False)
 
 
 register(Udf("CONCAT", _concat_bind, category="STRING"))
@@ -116,20 +123,88 @@ def _replace(s: str, old: str, new: str) -> str:
 simple("REPLACE", [([S, S, S], STRING)], _replace, category="STRING")
 
 
+# java.util.regex constructs Python's re spells differently.
+_JAVA_CLASSES = {"Lower": "a-z", "Upper": "A-Z", "ASCII": "\\x00-\\x7F", "Alpha": "a-zA-Z",
+                 "Digit": "0-9", "Alnum": "a-zA-Z0-9", "Punct": "!-/:-@\\[-`{-~",
+                 "Graph": "!-~", "Print": " -~", "Blank": " \\t", "Cntrl": "\\x00-\\x1F\\x7F",
+                 "XDigit": "0-9a-fA-F", "Space": " \\t\\n\\x0B\\f\\r", "L": "^\\W\\d_",
+                 "IsAlphabetic": "^\\W\\d_", "IsDigit": "\\d", "N": "\\d"}
+
+
+def _translate_java_regex(p: str) -> str:
+    p = re.sub(r"\(\?<([A-Za-z][A-Za-z0-9]*)>", r"(?P<\1>", p)
+    p = re.sub(r"\\k<([A-Za-z][A-Za-z0-9]*)>", r"(?P=\1)", p)
+
+    def cls(m: re.Match[str]) -> str:
+        body = _JAVA_CLASSES.get(m.group(2))
+        if body is None:
+            return m.group(0)
+        negate = m.group(1) == "P"
+        if body.startswith("^"):  # a class already written negated
+            body = body[1:]
+            negate = not negate
+        return f"[{'^' if negate else ''}{body}]"
+    return re.sub(r"\\([pP])\{(?:Is)?([A-Za-z]+)\}", cls, p)
+
+
+@lru_cache(maxsize=256)
 def _java_regex(p: str) -> re.Pattern[str]:
     try:
-        return re.compile(p)
+        return re.compile(_translate_java_regex(p))
     except re.error as e:
         raise KsqlRuntimeError(f"Invalid regular expression pattern: {p}. {e}") from None
 
 
-def _java_replacement(r: str) -> str:
-    # Java uses $1 for groups; Python uses \1.
-    return re.sub(r"\$(\d+)", r"\\\1", r.replace("\\", "\\\\"))
+@lru_cache(maxsize=256)
+def _java_replacement(r: str, groups: int, names: tuple[tuple[str, int], ...]) -> list[str | int]:
+    """Matcher.replaceAll's replacement: ``$n``/``${name}`` refer to groups, ``\\x`` is ``x``."""
+    out: list[str | int] = []
+    lit: list[str] = []
+    i = 0
+    while i < len(r):
+        ch = r[i]
+        if ch == "\\":
+            if i + 1 >= len(r):
+                raise KsqlRuntimeError("character to be escaped is missing")
+            lit.append(r[i + 1])
+            i += 2
+            continue
+        if ch != "$":
+            lit.append(ch)
+            i += 1
+            continue
+        if i + 1 >= len(r):
+            raise KsqlRuntimeError("Illegal group reference: group index is missing")
+        ref: int
+        if r[i + 1] == "{":
+            end = r.find("}", i + 2)
+            index = dict(names).get(r[i + 2:end]) if end > 0 else None
+            if index is None:
+                raise KsqlRuntimeError(f"No group with name {r[i + 2:end]}")
+            ref, i = index, end + 1
+        elif r[i + 1].isdigit():
+            num, i = int(r[i + 1]), i + 2
+            if num > groups:
+                raise KsqlRuntimeError(f"No group {num}")
+            while i < len(r) and r[i].isdigit() and num * 10 + int(r[i]) <= groups:
+                num, i = num * 10 + int(r[i]), i + 1
+            ref = num
+        else:
+            raise KsqlRuntimeError("Illegal group reference")
+        out.append("".join(lit))
+        lit = []
+        out.append(ref)
+    out.append("".join(lit))
+    return out
 
 
 def _regexp_replace(s: str, p: str, r: str) -> str:
-    return _java_regex(p).sub(_java_replacement(r), s)
+    rx = _java_regex(p)
+    parts = _java_replacement(r, rx.groups, tuple(rx.groupindex.items()))
+
+    def repl(m: re.Match[str]) -> str:
+        return "".join(x if isinstance(x, str) else (m.group(x) or "") for x in parts)
+    return rx.sub(repl, s)
 
 
 def _regexp_extract(p: str, s: str, group: int = 0) -> str | None:
@@ -147,10 +222,37 @@ def _regexp_extract_all(p: str, s: str, group: int = 0) -> list[str | None] | No
     return [m.group(group) for m in rx.finditer(s)]
 
 
+def _java_split(rx: re.Pattern[str], s: str) -> list[str]:
+    """Pattern.split(s): no leading empty piece for a zero-width match at 0, trailing empty
+    pieces dropped; the whole input when nothing matches."""
+    out: list[str] = []
+    index = 0
+    for m in rx.finditer(s):
+        if index == 0 and m.start() == 0 and m.end() == 0:
+            continue
+        out.append(s[index:m.start()])
+        index = m.end()
+    if index == 0 and not out:
+        return [s]
+    out.append(s[index:])
+    while out and out[-1] == "":
+        out.pop()
+    return out
+
+
 def _regexp_split(s: str, p: str) -> list[str]:
-    if p == "":
-        return list(s) if s else [""]
-    return _java_regex(p).split(s)
+    """ksqlDB: Pattern.split when the pattern can match the empty string, else Guava's
+    Splitter.on(pattern), which keeps every empty piece (and never returns capture groups)."""
+    rx = _java_regex(p)
+    if p == "" or rx.fullmatch(""):
+        return _java_split(rx, s)
+    out: list[str] = []
+    index = 0
+    for m in rx.finditer(s):
+        out.append(s[index:m.start()])
+        index = m.end()
+    out.append(s[index:])
+    return out
 
 
 simple("REGEXP_REPLACE", [([S, S, S], STRING)], _regexp_replace, category="STRING")
@@ -243,22 +345,55 @@ simple("RPAD", [([S, "INT", S], STRING), (["BYTES", "INT", "BYTES"], BYTES)], _p
        category="STRING")
 
 
+_JAVA_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "'": "'",
+                 "\\": "\\"}
+
+
+def _unescape_java(text: str) -> str:
+    """commons-text StringEscapeUtils.unescapeJava: \\uXXXX (UTF-16 units, pairs joined), octal
+    and the usual backslash escapes; other text stays."""
+    units: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch != "\\" or i + 1 >= len(text):
+            units.append(ch)
+            i += 1
+            continue
+        nxt = text[i + 1]
+        if nxt == "u":
+            j = i + 1
+            while j < len(text) and text[j] == "u":
+                j += 1
+            hex4 = text[j:j + 4]
+            if len(hex4) < 4 or not re.fullmatch(r"[0-9a-fA-F]{4}", hex4):
+                raise ValueError(f"Unable to parse unicode value: {hex4}")
+            units.append(chr(int(hex4, 16)))
+            i = j + 4
+        elif nxt in _JAVA_ESCAPES:
+            units.append(_JAVA_ESCAPES[nxt])
+            i += 2
+        elif nxt in "01234567":
+            m = re.match(r"[0-3][0-7]{0,2}|[4-7][0-7]?", text[i + 1:])
+            assert m is not None
+            units.append(chr(int(m.group(0), 8)))
+            i += 1 + len(m.group(0))
+        else:
+            units.append(nxt)
+            i += 2
+    # Join surrogate pairs written as two \\u escapes into one code point.
+    return "".join(units).encode("utf-16-be", "surrogatepass").decode("utf-16-be", "replace")
+
+
 def _chr(v: Any) -> str | None:
     if isinstance(v, str):
-        # One code point written as Java \uXXXX escapes (a surrogate pair takes two).
-        units = re.fullmatch(r"(?:\\u[0-9a-fA-F]{4})+", v)
-        if not units:
+        # ksqlDB reads text that starts with \\u (6 characters at least) with unescapeJava.
+        if len(v) < 6 or not v.startswith("\\u"):
             return None
-        raw = b"".join(int(h, 16).to_bytes(2, "big") for h in re.findall(r"[0-9a-fA-F]{4}", v))
-        try:
-            text = raw.decode("utf-16-be")
-        except UnicodeDecodeError:
-            return None
-        return text if len(text) == 1 else None
-    try:
-        return chr(v)
-    except (ValueError, OverflowError):
+        return _unescape_java(v)
+    if not 0 <= v <= 0x10FFFF:
         return None
+    return chr(v)
 
 
 simple("CHR", [(["INT"], STRING), ([S], STRING)], _chr, category="STRING")
@@ -316,7 +451,8 @@ for _name, _sel, _lead in (("MASK", "all", []), ("MASK_LEFT", "left", ["INT"]),
                            ("MASK_RIGHT", "right", ["INT"]),
                            ("MASK_KEEP_LEFT", "keep_left", ["INT"]),
                            ("MASK_KEEP_RIGHT", "keep_right", ["INT"])):
-    simple(_name, [([S, *_lead, *([S] * k)], STRING) for k in range(5)], _masker(_sel),
+    # ksqlDB declares two overloads: the default masks, or all four mask characters.
+    simple(_name, [([S, *_lead, *([S] * k)], STRING) for k in (0, 4)], _masker(_sel),
            nulls=False, category="STRING")
 
 
@@ -341,6 +477,25 @@ def _hex_decode(s: str) -> bytes:
     return bytes.fromhex(body)
 
 
+def _base64_strict(s: str) -> bytes:
+    """java.util.Base64.getDecoder(): the alphabet only; '=' padding optional."""
+    if len(s) % 4 == 1 or not re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", s):
+        raise ValueError(f"Illegal base64 text '{s}'")
+    body = s.rstrip("=")
+    if s != body and len(s) % 4:
+        raise ValueError(f"Illegal base64 padding in '{s}'")
+    return base64.b64decode(body + "=" * (-len(body) % 4))
+
+
+def _base64_lenient(s: str) -> bytes:
+    """commons-codec Base64.decodeBase64: characters outside the alphabet are skipped, the
+    URL-safe alphabet is read too, a trailing partial group is dropped."""
+    body = re.sub(r"[^A-Za-z0-9+/\-_]", "", s.split("=", 1)[0]).replace("-", "+").replace("_", "/")
+    if len(body) % 4 == 1:
+        body = body[:-1]
+    return base64.b64decode(body + "=" * (-len(body) % 4))
+
+
 def _to_bytes(s: str, enc: str) -> bytes:
     e = enc.lower()
     try:
@@ -351,7 +506,7 @@ def _to_bytes(s: str, enc: str) -> bytes:
         if e == "ascii":
             return s.encode("ascii", errors="replace")
         if e == "base64":
-            return base64.b64decode(s, validate=True)
+            return _base64_strict(s)
     except (ValueError, binascii.Error, UnicodeEncodeError) as err:
         raise KsqlRuntimeError(f"Failed to encode '{s}' as {enc}: {err}") from None
     raise KsqlRuntimeError(f"Supported input encodings are: hex, utf8, ascii and base64, got {enc}")
@@ -375,9 +530,16 @@ simple("FROM_BYTES", [(["BYTES", S], STRING)], _from_bytes, category="STRING")
 
 
 def _encode(s: str, in_enc: str, out_enc: str) -> str:
-    out = _from_bytes(_to_bytes(s, in_enc), out_enc)
+    if in_enc.lower() + out_enc.lower() not in _ENCODE_PAIRS:
+        raise KsqlRuntimeError("Supported input and output encodings are: hex, utf8, ascii and "
+                               "base64")
+    raw = _base64_lenient(s) if in_enc.lower() == "base64" else _to_bytes(s, in_enc)
+    out = _from_bytes(raw, out_enc)
     return out.lower() if out_enc.lower() == "hex" else out
 
+
+_ENCODINGS = ("hex", "utf8", "ascii", "base64")
+_ENCODE_PAIRS = {a + b for a in _ENCODINGS for b in _ENCODINGS if a != b}
 
 simple("ENCODE", [([S, S, S], STRING)], _encode, category="STRING")
 
@@ -414,8 +576,14 @@ simple("INT_FROM_BOOLEAN", [(["BOOLEAN"], INTEGER)], lambda b: 1 if b else 0,
 # --------------------------------------------------------------------------- URL
 
 
+_URI_ILLEGAL = re.compile(r'[\x00-\x20"<>\\^`{|}\x7f]|%(?![0-9a-fA-F]{2})')
+
+
 def _url(fn: Any) -> Any:
     def wrapped(u: str, *a: Any) -> Any:
+        if _URI_ILLEGAL.search(u):
+            # java.net.URI rejects the text: the call fails.
+            raise KsqlRuntimeError(f"URL input has invalid syntax: {u}")
         try:
             return fn(urllib.parse.urlsplit(u), *a)
         except ValueError:
@@ -424,13 +592,26 @@ def _url(fn: Any) -> Any:
 
 
 def _param(parts: urllib.parse.SplitResult, name: str) -> str | None:
-    for piece in parts.query.split("&"):
-        if not piece:
-            continue
+    """URI.getQuery (percent-decoded), split on '&' then on the first '='; a bare key is ''."""
+    if not parts.query:
+        return None
+    for piece in urllib.parse.unquote(parts.query).split("&"):
         k, sep, v = piece.partition("=")
-        if urllib.parse.unquote_plus(k) == name:
-            return urllib.parse.unquote_plus(v) if sep else None
+        if k == name:
+            return v if sep else ""
     return None
+
+
+def _url_encode(s: str) -> str:
+    """URLEncoder.encode(s, UTF-8): '*' stays, '~' is escaped, a space is '+'."""
+    return urllib.parse.quote_plus(s, safe="*").replace("~", "%7E")
+
+
+def _url_decode(s: str) -> str:
+    """URLDecoder.decode(s, UTF-8): a '%' must start a two-digit hex escape."""
+    if re.search(r"%(?![0-9a-fA-F]{2})", s):
+        raise KsqlRuntimeError(f"URLDecoder: Illegal hex characters in escape (%) pattern: {s}")
+    return urllib.parse.unquote_plus(s)
 
 
 simple("URL_EXTRACT_HOST", [([S], STRING)], _url(lambda p: p.hostname), category="URL")
@@ -442,7 +623,6 @@ simple("URL_EXTRACT_QUERY", [([S], STRING)],
 simple("URL_EXTRACT_FRAGMENT", [([S], STRING)],
        _url(lambda p: urllib.parse.unquote(p.fragment) if p.fragment else None), category="URL")
 simple("URL_EXTRACT_PARAMETER", [([S, S], STRING)], _url(_param), category="URL")
-simple("URL_ENCODE_PARAM", [([S], STRING)], lambda s: urllib.parse.quote_plus(s), category="URL")
-simple("URL_DECODE_PARAM", [([S], STRING)], lambda s: urllib.parse.unquote_plus(s),
-       category="URL")
+simple("URL_ENCODE_PARAM", [([S], STRING)], _url_encode, category="URL")
+simple("URL_DECODE_PARAM", [([S], STRING)], _url_decode, category="URL")
 
