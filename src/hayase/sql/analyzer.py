@@ -100,14 +100,9 @@ class Analyzer:
         if isinstance(stmt, ast.Explain):
             return self.explain(stmt)
         if isinstance(stmt, ast.Alter):
-            src = self.metastore.get(stmt.name)
-            if src is None:
-                raise _err(f"Source {stmt.name} does not exist.", stmt)
-            if src.is_source:
-                raise _err(f"Cannot alter {stmt.source_type.lower()} '{stmt.name}': ALTER "
-                           f"operations are not supported on source {stmt.source_type.lower()}s.",
-                           stmt)
-            raise _err("ALTER is not supported yet.", stmt)
+            from hayase.sql.alter import alter_source
+
+            return alter_source(stmt, self.metastore, self._resolve_type)
         if isinstance(stmt, ast.QueryStatement):
             raise _err("Transient queries (SELECT without CREATE ... AS or INSERT INTO) are not "
                        "supported by this engine yet.", stmt)
