@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from hayase.sql.errors import KsqlRuntimeError
 from hayase.sql.functions import (
     BOOLEAN,
     INTEGER,
@@ -65,6 +67,9 @@ def _same(types: list[SqlType]) -> SqlType:
 
 
 def _sort_key(v: Any) -> Any:
+    """Java's natural order: Double.compareTo puts NaN above every number and -0.0 below 0.0."""
+    if isinstance(v, float):
+        return (math.isnan(v), v, math.copysign(1.0, v) if v == 0 else 0.0)
     return v
 
 
@@ -99,12 +104,12 @@ _fn("ARRAY_DISTINCT", (1,), _same, _distinct, check=lambda t: _is_array(t[0]))
 
 def _array_max(a: list[Any]) -> Any:
     vals = [v for v in a if v is not None]
-    return max(vals) if vals else None
+    return max(vals, key=_sort_key) if vals else None
 
 
 def _array_min(a: list[Any]) -> Any:
     vals = [v for v in a if v is not None]
-    return min(vals) if vals else None
+    return min(vals, key=_sort_key) if vals else None
 
 
 _fn("ARRAY_MAX", (1,), lambda t: _elem(t[0]), _array_max, check=lambda t: _is_array(t[0]))
@@ -113,9 +118,9 @@ _fn("ARRAY_MIN", (1,), lambda t: _elem(t[0]), _array_min, check=lambda t: _is_ar
 
 def _array_sort(a: list[Any], direction: str = "ASC") -> list[Any] | None:
     d = direction.upper()
-    if d not in ("ASC", "DESC"):
+    if d not in ("ASC", "ASCENDING", "DESC", "DESCENDING"):
         return None
-    vals = sorted((v for v in a if v is not None), reverse=d == "DESC")
+    vals = sorted((v for v in a if v is not None), key=_sort_key, reverse=d.startswith("DESC"))
     nulls = [None] * (len(a) - len(vals))
     return vals + nulls
 
@@ -170,6 +175,10 @@ def _array_join(a: list[Any], delim: str = ",") -> str:
     def s(v: Any) -> str:
         if v is None:
             return "null"
+        if isinstance(v, (list, dict, bytes)):
+            # ksqlDB joins only primitive elements; anything else fails the call.
+            raise KsqlRuntimeError(f"error: hit element of type {type(v).__name__} which is "
+                                   "currently not supported")
         if isinstance(v, bool):
             return "true" if v else "false"
         if isinstance(v, float):
@@ -185,21 +194,27 @@ def _array_join_nullable(a: list[Any] | None, delim: str | None = ",") -> str | 
 
 
 _fn("ARRAY_JOIN", (1, 2), STRING, _array_join_nullable, nulls=False,
-    check=lambda t: _is_array(t[0]) and not any(isinstance(_elem(t[0]), c)
-                                                for c in (ArrayType, MapType))
-    and _elem(t[0]).base != "STRUCT")
+    check=lambda t: _is_array(t[0]))
 
 
-def _slice(a: list[Any], start: int, end: int) -> list[Any] | None:
-    if start < 1:
-        start = 1
-    return a[start - 1:end]
+def _slice(a: list[Any] | None, start: int | None, end: int | None) -> list[Any] | None:
+    """List.subList(from - 1, to): a null bound is the array's end; a bound outside the array
+    (or a start past the end) makes the result null."""
+    if a is None:
+        return None
+    lo = 0 if start is None else start - 1
+    hi = len(a) if end is None else end
+    if lo < 0 or hi > len(a) or lo > hi:
+        return None
+    return a[lo:hi]
 
 
-_fn("SLICE", (3,), _same, _slice, check=lambda t: _is_array(t[0]))
+_fn("SLICE", (3,), _same, _slice, nulls=False, check=lambda t: _is_array(t[0]))
 
 
-def _generate_series(start: int, end: int, step: int = 1) -> list[int]:
+def _generate_series(start: int, end: int, step: int | None = None) -> list[int]:
+    if step is None:
+        step = 1 if end - start > 0 else -1  # two arguments count down when end < start
     if step == 0:
         from hayase.sql.errors import KsqlRuntimeError
 
@@ -235,7 +250,8 @@ _fn("MAP_UNION", (2,), lambda t: t[0] if isinstance(t[0], MapType) else t[1], _m
 
 
 def _as_map(keys: list[Any], values: list[Any]) -> dict[Any, Any]:
-    return {k: v for k, v in zip(keys, values, strict=False)}
+    """One entry per key; a key past the end of ``values`` maps to null."""
+    return {k: values[i] if i < len(values) else None for i, k in enumerate(keys)}
 
 
 _fn("AS_MAP", (2,), lambda t: map_of(_elem(t[0]), _elem(t[1])), _as_map,
