@@ -65,7 +65,11 @@ class Backend(Protocol):
 
     def tail(self, topic: str, earliest: bool) -> Subscription: ...
 
-    def start_query(self, plan: QueryPlan, properties: Mapping[str, Any]) -> None: ...
+    def start_query(self, plan: QueryPlan, properties: Mapping[str, Any],
+                    paused: bool = False) -> None:
+        """Start a persistent query; ``paused``: as PAUSE left it (a restart's replay), to
+        process nothing until RESUME."""
+        ...
 
     def stop_query(self, query_id: str) -> None: ...
 
@@ -209,7 +213,8 @@ class MemoryBackend:
             start = 0 if earliest else len(self.logs[topic])
         return _MemorySubscription(self, topic, start)
 
-    def start_query(self, plan: QueryPlan, properties: Mapping[str, Any]) -> None:
+    def start_query(self, plan: QueryPlan, properties: Mapping[str, Any],
+                    paused: bool = False) -> None:
         from hayase.engine.joins import make_query
 
         outputs = []
@@ -217,12 +222,17 @@ class MemoryBackend:
             query = make_query(plan, self.processing_log, dict(properties))
             self.queries[plan.query_id] = query
             self.stats[plan.query_id] = {"consumed": 0, "produced": 0}
+            if paused:
+                self.paused[plan.query_id] = []
             # ksqlDB's persistent queries start from the latest offsets unless
             # auto.offset.reset=earliest; then the records already there are processed too.
             if str(properties.get("auto.offset.reset", "latest")).lower() == "earliest":
                 for t in query.source_topics:
                     for rec in self.logs.get(t, []):
-                        outputs.extend(query.process(rec))
+                        if paused:
+                            self.paused[plan.query_id].append(rec)
+                        else:
+                            outputs.extend(query.process(rec))
         self._write(outputs)
 
     def stop_query(self, query_id: str) -> None:
@@ -429,7 +439,8 @@ class KafkaBackend:
                                                      for p, (lo, hi) in offsets.items()})
 
     # -------------------------------------------------------------- queries
-    def start_query(self, plan: QueryPlan, properties: Mapping[str, Any]) -> None:
+    def start_query(self, plan: QueryPlan, properties: Mapping[str, Any],
+                    paused: bool = False) -> None:
         """The query's topics, operator and worker exactly as `hayase run` makes them
         (hayase.engine.launch), with this server's service id, processing-log topic and
         state folder; topics go through :meth:`ensure_topic` (subclasses may refine it).
@@ -437,6 +448,10 @@ class KafkaBackend:
         from hayase.engine.launch import launch_query
         from hayase.sql.errors import KsqlError
 
+        if paused:  # its worker starts at RESUME
+            self.launched[plan.query_id] = (plan, dict(properties))
+            self.paused.add(plan.query_id)
+            return
         stop = threading.Event()
         try:
             worker = launch_query(plan, properties, self, client_conf=self.conf,

@@ -129,9 +129,8 @@ class KsqlServer:
             running = self.session.metastore.queries
             for plan, props in plans:
                 if plan.query_id in running:
-                    self.backend.start_query(plan, props)
-                    if running[plan.query_id].state == "PAUSED":
-                        self.backend.pause_query(plan.query_id)
+                    self.backend.start_query(plan, props,
+                                             paused=running[plan.query_id].state == "PAUSED")
         self._follower = threading.Thread(target=self._follow, args=(len(records),),
                                           name="command-topic", daemon=True)
         self._follower.start()
