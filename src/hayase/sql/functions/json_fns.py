@@ -21,7 +21,7 @@ from hayase.sql.functions import (
 )
 from hayase.sql.types import ArrayType, MapType, SqlType, StructType, array_of
 
-_PATH_TOKEN = re.compile(r"\.([^.\[\]]+)|\[\s*(\d+)\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]")
+_PATH_TOKEN = re.compile(r"\.([^.\[\]]+)|\[\s*(-?\d+)\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]")
 
 
 _DECODER = json.JSONDecoder(parse_float=decimal.Decimal)
@@ -59,31 +59,33 @@ def _extract(text: str, path: str) -> str | None:
             return None
         pos = m.end()
         key, idx, q1, q2 = m.groups()
-        if idx is not None:
-            if not isinstance(cur, list) or int(idx) >= len(cur):
+        name = idx if idx is not None else key if key is not None else (
+            q1 if q1 is not None else q2)
+        if isinstance(cur, list):
+            # Jackson: an array takes integer tokens only; a bad index is a missing node.
+            if not re.fullmatch(r"-?\d+", name) or not 0 <= int(name) < len(cur):
                 return None
-            cur = cur[int(idx)]
-        else:
-            name = key if key is not None else (q1 if q1 is not None else q2)
-            if not isinstance(cur, dict) or name not in cur:
-                return None
+            cur = cur[int(name)]
+        elif isinstance(cur, dict) and name in cur:
             cur = cur[name]
-    if cur is None:
-        return None
+        else:
+            return None
     if isinstance(cur, str):
         return cur
     return _raw_json(cur)
 
 
-def _raw_json(v: Any) -> str:
+def _raw_json(v: Any, plain: bool = False) -> str:
+    """JsonNode text; ``plain`` writes decimals without exponents (WRITE_BIGDECIMAL_AS_PLAIN)."""
     if isinstance(v, decimal.Decimal):
-        return str(v)
+        return format(v, "f") if plain else _java_big_decimal_str(v)
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, dict):
-        return "{" + ",".join(json.dumps(k) + ":" + _raw_json(x) for k, x in v.items()) + "}"
+        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + _raw_json(x, plain)
+                              for k, x in v.items()) + "}"
     if isinstance(v, list):
-        return "[" + ",".join(_raw_json(x) for x in v) + "]"
+        return "[" + ",".join(_raw_json(x, plain) for x in v) + "]"
     if v is None:
         return "null"
     return json.dumps(v, ensure_ascii=False)
@@ -190,23 +192,41 @@ simple("JSON_ITEMS", [(["STRING"], array_of(STRING))], _json_items, category="JS
 
 
 def _json_concat(*texts: str | None) -> str | None:
-    result: Any = None
+    """PostgreSQL's ||: objects merge (the last key wins) when every value is an object;
+    otherwise every value becomes an array (a non-array is a one-element array) and they join."""
+    values: list[Any] = []
     for t in texts:
         if t is None:
             return None
         try:
-            v = _loads(t)
+            values.append(_loads(t))
         except ValueError:
             return None
-        if result is None:
-            result = v
-        elif isinstance(result, dict) and isinstance(v, dict):
-            result = {**result, **v}
-        else:
-            left = result if isinstance(result, list) else [result]
-            right = v if isinstance(v, list) else [v]
-            result = left + right
-    return None if result is None else _raw_json(result)
+    if not values:
+        return None
+    if all(isinstance(v, dict) for v in values):
+        merged: dict[str, Any] = {}
+        for v in values:
+            merged.update(v)
+        return _raw_json(merged, plain=True)
+    if len(values) == 1:
+        return _raw_json(values[0], plain=True)
+    joined: list[Any] = []
+    for v in values:
+        joined.extend(v if isinstance(v, list) else [v])
+    return _raw_json(joined, plain=True)
+
+
+def _java_big_decimal_str(d: decimal.Decimal) -> str:
+    """BigDecimal.toString: plain unless the exponent is positive or the value is tiny."""
+    sign, digits, exp = d.as_tuple()
+    assert isinstance(exp, int)
+    adjusted = len(digits) - 1 + exp
+    if exp <= 0 and adjusted >= -6:
+        return format(d, "f")
+    mantissa = "".join(map(str, digits))
+    text = mantissa[0] + ("." + mantissa[1:] if len(mantissa) > 1 else "")
+    return ("-" if sign else "") + text + "E" + ("+" if adjusted >= 0 else "") + str(adjusted)
 
 
 def _json_concat_bind(types: list[SqlType], literals: list[Any]) -> Bound:
@@ -242,23 +262,26 @@ def to_json_value(v: Any, t: SqlType | None) -> str:
             return json.dumps(timestamp_str(v))
         return str(v)
     if b == "DOUBLE":
-        if math.isnan(v) or math.isinf(v):
-            return json.dumps(str(v).replace("inf", "Infinity").replace("nan", "NaN"))
-        return repr(float(v))
+        from hayase.sql.runtime import java_double_str
+
+        text = java_double_str(float(v))
+        return json.dumps(text) if math.isnan(v) or math.isinf(v) else text
     if b == "DECIMAL":
-        return str(v)
+        return format(v, "f")
     if b == "STRING":
         return json.dumps(v, ensure_ascii=False)
     if b == "BYTES":
         return json.dumps(base64.b64encode(v).decode())
     if isinstance(t, ArrayType):
         return "[" + ",".join(to_json_value(x, t.element) for x in v) + "]"
+    # ksqlDB writes map entries and struct fields in key order (a TreeMap).
     if isinstance(t, MapType):
-        return "{" + ",".join(json.dumps(str(k)) + ":" + to_json_value(x, t.value)
-                              for k, x in v.items()) + "}"
+        return "{" + ",".join(json.dumps(str(k), ensure_ascii=False) + ":"
+                              + to_json_value(v[k], t.value)
+                              for k in sorted(v, key=str)) + "}"
     if isinstance(t, StructType):
-        return "{" + ",".join(json.dumps(n) + ":" + to_json_value(v.get(n), ft)
-                              for n, ft in t.fields) + "}"
+        return "{" + ",".join(json.dumps(n, ensure_ascii=False) + ":" + to_json_value(v.get(n), ft)
+                              for n, ft in sorted(t.fields)) + "}"
     return _raw_json(v)
 
 

@@ -1,0 +1,33 @@
+"""JSON functions at their edges, as ksqlDB's UDFs (Jackson underneath) compute them."""
+
+from __future__ import annotations
+
+import decimal
+
+import pytest
+from tests.sql.conftest import evaluate
+
+D = decimal.Decimal
+
+
+@pytest.mark.parametrize(("expr", "cols", "row", "expected"), [
+    # A JSON null at the path is a node: its text is "null"; a missing field is SQL null.
+    ("EXTRACTJSONFIELD(S, '$.a')", "S STRING", ('{"a": null}',), "null"),
+    ("EXTRACTJSONFIELD(S, '$.b')", "S STRING", ('{"a": null}',), None),
+    ("EXTRACTJSONFIELD(S, '$.a[0]')", "S STRING", ('{"a": {"0": "zero"}}',), "zero"),
+    ("EXTRACTJSONFIELD(S, '$.a')", "S STRING", ('{"a": {"k\u00e9": 1e2}}',), '{"k\u00e9":1E+2}'),
+    # JSON_CONCAT: objects merge only when all are objects, else everything becomes arrays.
+    ("JSON_CONCAT(S, '{\"b\": 2}', '[3]')", "S STRING", ('{"a": 1}',), '[{"a":1},{"b":2},3]'),
+    ("JSON_CONCAT(S, '{\"a\": 2}')", "S STRING", ('{"a": 1, "c": 0}',), '{"a":2,"c":0}'),
+    ("JSON_CONCAT(S, '[1]')", "S STRING", ("null",), "[null,1]"),
+    ("JSON_CONCAT(S, '[1e2]')", "S STRING", ("[]",), "[100]"),
+    ("JSON_CONCAT(S, '[1]')", "S STRING", ("[",), None),
+    # TO_JSON_STRING: Double.toString numbers, plain decimals, keys in order.
+    ("TO_JSON_STRING(X)", "X DOUBLE", (1e10,), "1.0E10"),
+    ("TO_JSON_STRING(X)", "X DOUBLE", (float("nan"),), '"NaN"'),
+    ("TO_JSON_STRING(M)", "M MAP<STRING, INT>", ({"b": 1, "a": 2},), '{"a":2,"b":1}'),
+    ("TO_JSON_STRING(S)", "S STRUCT<Z INT, A STRING>", ({"Z": 1, "A": "x"},), '{"A":"x","Z":1}'),
+    ("TO_JSON_STRING(D)", "D DECIMAL(4, 2)", (D("1.50"),), "1.50"),
+])
+def test_json_edges(expr: str, cols: str, row: tuple[object, ...], expected: object) -> None:
+    assert evaluate(expr, cols, row) == expected
