@@ -81,3 +81,22 @@ def test_invalid_patterns_fail_the_call() -> None:
             compile_pattern(bad)
     assert evaluate("TIMESTAMPTOSTRING(X, 'yyyy bb')", "X BIGINT", (0,)) is None
     assert evaluate("TIMESTAMPTOSTRING(X, 'yyyy', 'Mars/Base')", "X BIGINT", (0,)) is None
+
+
+@pytest.mark.parametrize(("expr", "cols", "row", "expected"), [
+    # DATEADD/DATESUB add milliseconds, then truncate to whole days toward zero.
+    ("DATEADD(HOURS, 25, D)", "D DATE", (10,), 11),
+    ("DATESUB(HOURS, 1, D)", "D DATE", (0,), 0),
+    ("DATESUB(HOURS, 25, D)", "D DATE", (0,), -1),
+    ("DATEADD(DAYS, NULL, D)", "D DATE", (0,), None),
+    ("TIMEADD(HOURS, 25, T)", "T TIME", (0,), 3_600_000),  # wraps around midnight
+    ("TIMESUB(MINUTES, 1, T)", "T TIME", (0,), 86_340_000),
+    # CONVERT_TZ adds the zones' offset difference, both offsets taken at the instant itself.
+    ("CONVERT_TZ(T, 'UTC', 'America/Los_Angeles')", "T TIMESTAMP", (TS,), TS - 7 * 3_600_000),
+    ("CONVERT_TZ(T, 'America/Los_Angeles', 'UTC')", "T TIMESTAMP", (TS,), TS + 7 * 3_600_000),
+    ("CONVERT_TZ(T, 'Asia/Kolkata', '+01:00')", "T TIMESTAMP", (TS,), TS - 16_200_000),
+    ("CONVERT_TZ(T, 'UTC', 'PST')", "T TIMESTAMP", (TS,), None),  # ZoneId.of has no PST
+])
+def test_date_arithmetic_and_zones(expr: str, cols: str, row: tuple[object, ...],
+                                   expected: object) -> None:
+    assert evaluate(expr, cols, row) == expected

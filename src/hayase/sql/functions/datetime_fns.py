@@ -137,11 +137,14 @@ def _parse_time(text: str, pattern: str) -> int:
     return ((hour * 60 + minute) * 60 + second) * 1000 + nano // 1_000_000
 
 
+def _offset_ms(zone: datetime.tzinfo, ms: int) -> int:
+    off = from_ms(ms, zone).utcoffset()
+    return 0 if off is None else off // datetime.timedelta(milliseconds=1)
+
+
 def _convert_tz(ms: int, from_tz: str, to_tz: str) -> int:
-    local = from_ms(ms).replace(tzinfo=None)
-    src = local.replace(tzinfo=_zone(from_tz))
-    dst = src.astimezone(_zone(to_tz)).replace(tzinfo=_UTC)
-    return to_ms(dst)
+    """ksqlDB adds the difference of the two zones' offsets, both taken at the instant ``ms``."""
+    return ms + _offset_ms(_zone(to_tz), ms) - _offset_ms(_zone(from_tz), ms)
 
 
 _UNIT_MS = {"MILLISECONDS": 1, "SECONDS": 1000, "MINUTES": 60_000, "HOURS": 3_600_000,
@@ -208,10 +211,11 @@ def _ts_add(unit: str, n: int, ms: int) -> int:
 
 
 def _date_add(unit: str, n: int, days: int) -> int:
-    ms = _unit_ms(unit) * n
-    if ms % 86_400_000:
-        raise KsqlRuntimeError(f"Cannot add {unit} to a DATE")
-    return days + ms // 86_400_000
+    """Whole days of (date + duration) in milliseconds, truncated toward zero as
+    TimeUnit.MILLISECONDS.toDays does (DATEADD(HOURS, 25, d) is d + 1)."""
+    total = days * 86_400_000 + _unit_ms(unit) * n
+    whole = abs(total) // 86_400_000
+    return whole if total >= 0 else -whole
 
 
 def _time_add(unit: str, n: int, ms: int) -> int:

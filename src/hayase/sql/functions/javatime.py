@@ -324,8 +324,9 @@ def _parser(pattern: str, case_insensitive: bool) -> tuple[re.Pattern[str], list
     return _regex_for(compile_pattern(pattern), case_insensitive)
 
 
-def zone_of(text: str) -> tuple[datetime.tzinfo, str]:
-    """A Java ZoneId text -> (tzinfo, id)."""
+def zone_of(text: str, short_ids: bool = False) -> tuple[datetime.tzinfo, str]:
+    """A Java ZoneId text -> (tzinfo, id); ``short_ids`` also reads three-letter names such as
+    PST (a pattern's zone text does; ZoneId.of, for a time zone argument, does not)."""
     up = text.upper()
     if up in ("Z", "UTC", "GMT", "UT"):
         return datetime.UTC, "Z" if up == "Z" else text
@@ -338,7 +339,7 @@ def zone_of(text: str) -> tuple[datetime.tzinfo, str]:
             raise KsqlRuntimeError(f"Zone offset not in valid range: {text}")
         return datetime.timezone(sign * off), text
     try:
-        return zoneinfo.ZoneInfo(_SHORT_IDS.get(text, text)), text
+        return zoneinfo.ZoneInfo(_SHORT_IDS.get(text, text) if short_ids else text), text
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise KsqlRuntimeError(f"Unknown time-zone ID: {text}") from None
 
@@ -390,7 +391,7 @@ def parse_fields(text: str, pattern: str, case_insensitive: bool = False,
             continue  # an optional section that did not match
         out_letter, v = _field_value(letter, count, value)
         if out_letter == "zone":
-            out.zone = zone_of(value)[0] if letter in "Vz" else datetime.timezone(
+            out.zone = zone_of(value, short_ids=True)[0] if letter in "Vz" else datetime.timezone(
                 _offset_value(value))
             continue
         if out_letter in out.fields and out.fields[out_letter] != v:
