@@ -4,7 +4,8 @@ History (~/.hayase_sql_history), completion of keywords and stream/table names, 
 statements ending with ';', results as tables, push queries streaming until LIMIT or Ctrl-C.
 `hayase sql -f FILE` runs a script; `--server URL` picks the server (default
 http://127.0.0.1:8088). `SET 'prop'='value';` / `UNSET 'prop';` are kept by the shell and sent
-with every request, as ksqlDB's CLI does.
+with every request, as ksqlDB's CLI does; so are `DEFINE name = 'value';` / `UNDEFINE name;`
+(sent as sessionVariables, and substituted for `${name}` in the shell's SELECTs).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ KEYWORDS = [
     "CREATE", "OR", "REPLACE", "STREAM", "TABLE", "SOURCE", "WITH", "INSERT", "INTO", "VALUES",
     "DROP", "DELETE", "TOPIC", "IF", "EXISTS", "SHOW", "LIST", "STREAMS", "TABLES", "TOPICS",
     "QUERIES", "PROPERTIES", "FUNCTIONS", "TYPES", "VARIABLES", "DESCRIBE", "EXTENDED",
-    "EXPLAIN", "TERMINATE", "ALL", "SET", "UNSET", "DEFINE", "UNDEFINE", "KEY", "PRIMARY",
+    "EXPLAIN", "TERMINATE", "PAUSE", "RESUME", "FUNCTION", "ALL", "SET", "UNSET", "DEFINE", "UNDEFINE", "KEY", "PRIMARY",
     "KAFKA_TOPIC", "VALUE_FORMAT", "KEY_FORMAT", "FORMAT", "PARTITIONS", "REPLICAS",
     "TIMESTAMP", "TIMESTAMP_FORMAT", "INT", "INTEGER", "BIGINT", "DOUBLE", "DECIMAL", "STRING",
     "VARCHAR", "BOOLEAN", "BYTES", "DATE", "TIME", "ARRAY", "MAP", "STRUCT", "EXIT", "QUIT",
@@ -34,6 +35,10 @@ KEYWORDS = [
 
 _SET = re.compile(r"^\s*SET\s+'([^']+)'\s*=\s*'([^']*)'\s*;?\s*$", re.IGNORECASE)
 _UNSET = re.compile(r"^\s*UNSET\s+'([^']+)'\s*;?\s*$", re.IGNORECASE)
+_DEFINE = re.compile(r"^\s*DEFINE\s+(\w+)\s*=\s*'((?:[^']|'')*)'\s*;?\s*$",
+                     re.IGNORECASE | re.DOTALL)
+_UNDEFINE = re.compile(r"^\s*UNDEFINE\s+(\w+)\s*;?\s*$", re.IGNORECASE)
+_VARIABLE = re.compile(r"\$\{\s*(\w+)\s*\}")
 
 
 def statement_complete(text: str) -> bool:
@@ -73,6 +78,7 @@ class Shell:
         self.client = client
         self.console = console
         self.properties: dict[str, str] = {}
+        self.variables: dict[str, str] = {}  # DEFINE'd, names upper-case as the server's
         self.names: set[str] = set()
 
     # ------------------------------------------------------------------ running
@@ -94,11 +100,13 @@ class Shell:
             self.properties.pop(m.group(1), None)
             self.console.print(f"Successfully unset local property '{m.group(1)}'.")
             return True
+        if self._variable_statement(text):
+            return True
         try:
             if re.match(r"^\s*SELECT\b", text, re.IGNORECASE):
-                self._query(text)
+                self._query(self._substitute(text))
             else:
-                for entity in self.client.ksql(text, self.properties):
+                for entity in self.client.ksql(text, self.properties, self.variables):
                     self.render(entity)
                 self.refresh_names()
         except KsqlServerError as e:
@@ -115,6 +123,33 @@ class Shell:
                 return False
             raise
         return True
+
+    def _variable_statement(self, text: str) -> bool:
+        """DEFINE / UNDEFINE, kept by the shell; False for any other statement."""
+        m = _DEFINE.match(text)
+        if m:
+            self.variables[m.group(1).upper()] = m.group(2).replace("''", "'")
+            return True
+        m = _UNDEFINE.match(text)
+        if m:
+            if self.variables.pop(m.group(1).upper(), None) is None:
+                self.console.print(f"Cannot undefine variable '{m.group(1)}' which was never "
+                                   "defined", highlight=False)
+            return True
+        return False
+
+    def _substitute(self, sql: str) -> str:
+        """``${name}`` -> the DEFINE'd value (the query endpoints get the text substituted)."""
+        from hayase.client.ksql import KsqlServerError
+
+        def value(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name.upper() not in self.variables:
+                raise KsqlServerError(400, {"message": f"Cannot substitute variable '{name}': "
+                                                       "not defined"})
+            return self.variables[name.upper()]
+
+        return _VARIABLE.sub(value, sql)
 
     def refresh_names(self) -> None:
         try:
@@ -187,11 +222,37 @@ class Shell:
                 extra = " (primary key)" if f.get("type") == "KEY" else ""
                 t.add_row(f["name"], f["schema"]["type"] + extra)
             self.console.print(t)
-        elif kind == "kafka_topics":
-            t = Table("Kafka Topic", "Partitions", "Partition Replicas")
+        elif kind in ("kafka_topics", "kafka_topics_extended"):
+            extended = kind == "kafka_topics_extended"
+            t = Table("Kafka Topic", "Partitions", "Partition Replicas",
+                      *(["Consumers", "ConsumerGroups"] if extended else []))
             for top in e["topics"]:
+                counts = [str(top["consumerCount"]), str(top["consumerGroupCount"])] \
+                    if extended else []
                 t.add_row(top["name"], str(len(top["replicaInfo"])),
-                          " ".join(str(r) for r in top["replicaInfo"]))
+                          " ".join(str(r) for r in top["replicaInfo"]), *counts)
+            self.console.print(t)
+        elif kind == "query_descriptions" or kind == "queryDescription":
+            for d in e.get("queryDescriptions") or [e.get("queryDescription", {})]:
+                self._render_query_description(d)
+        elif kind == "function_names":
+            t = Table("Function Name", "Category")
+            for f in e["functions"]:
+                t.add_row(f["name"], f.get("category", ""))
+            self.console.print(t)
+        elif kind == "describe_function":
+            for label, key in (("Name", "name"), ("Author", "author"), ("Version", "version"),
+                               ("Overview", "description"), ("Type", "type")):
+                self.console.print(f"{label:<12}: {e.get(key, '')}", highlight=False)
+        elif kind == "variables":
+            t = Table("Variable Name", "Value")
+            for v in e["variables"]:
+                t.add_row(v["name"], v["value"])
+            self.console.print(t)
+        elif kind == "type_list":
+            t = Table("Type Name", "Schema")
+            for name, schema in e["types"].items():
+                t.add_row(name, _schema_text(schema))
             self.console.print(t)
         elif kind == "properties":
             t = Table("Property", "Scope", "Value")
@@ -200,6 +261,38 @@ class Shell:
             self.console.print(t)
         else:
             self.console.print_json(json.dumps(e))
+
+
+    def _render_query_description(self, d: dict[str, Any]) -> None:
+        from rich.table import Table
+
+        for label, key in (("ID", "id"), ("Query Type", "queryType"), ("SQL", "statementText"),
+                           ("State", "state")):
+            self.console.print(f"{label:<12}: {d.get(key, '')}", highlight=False)
+        t = Table("Field", "Type")
+        for f in d.get("fields", []):
+            extra = " (key)" if f.get("type") == "KEY" else ""
+            t.add_row(f["name"], _schema_text(f["schema"]) + extra)
+        self.console.print(t)
+        self.console.print(f"Sources     : {', '.join(d.get('sources', []))}\n"
+                           f"Sinks       : {', '.join(d.get('sinks', []))}", highlight=False)
+
+
+def _schema_text(schema: dict[str, Any]) -> str:
+    """ksqlDB's SchemaInfo as SQL type text: STRUCT<`A` INTEGER>, ARRAY<STRING>..."""
+    kind = schema.get("type", "")
+    if kind == "STRUCT":
+        inner = ", ".join(f"`{f['name']}` {_schema_text(f['schema'])}"
+                          for f in schema.get("fields") or [])
+        return f"STRUCT<{inner}>"
+    if kind == "ARRAY":
+        return f"ARRAY<{_schema_text(schema.get('memberSchema') or {})}>"
+    if kind == "MAP":
+        return f"MAP<STRING, {_schema_text(schema.get('memberSchema') or {})}>"
+    if kind == "DECIMAL" and schema.get("parameters"):
+        p = schema["parameters"]
+        return f"DECIMAL({p.get('precision')}, {p.get('scale')})"
+    return str(kind)
 
 
 def _split_schema(schema: str) -> list[str]:
