@@ -215,6 +215,18 @@ class Analyzer:
         raise _err(f"Cannot add {lower} '{name}': A {existing.source_type.value.lower()} with the "
                    "same name already exists", node)
 
+    def _check_upgrade(self, stmt: ast.CreateSource | ast.CreateAsSelect,
+                       new: DataSource) -> None:
+        """CREATE OR REPLACE over an existing source: ksqlDB's DataSource.canUpgradeTo."""
+        old = self.metastore.get(stmt.name) if stmt.or_replace else None
+        if old is None:
+            return
+        from hayase.sql.upgrade import source_upgrade_error
+
+        issue = source_upgrade_error(old, new)
+        if issue is not None:
+            raise _err(f"Cannot upgrade data source: {issue}", stmt)
+
     def create_source(self, stmt: ast.CreateSource) -> DdlResult:
         props = stmt.properties
         self._check_properties(props, stmt)
@@ -296,6 +308,7 @@ class Analyzer:
                 raise ParseError(f"'WINDOW_SIZE' config is required for '{window_type.upper()}' "
                                  "windows.", stmt.line, stmt.column)
             source.window = WindowInfo(window_type.upper(), parse_window_size(size) if size else None)
+        self._check_upgrade(stmt, source)
         self.metastore.sources[stmt.name] = source
         return DdlResult(f"{kind.capitalize()} created", source,
                          topics_to_create=[Topic(topic, partitions, replicas)])
@@ -482,9 +495,16 @@ class Analyzer:
             raise _err(f"Invalid result type. Your SELECT query produces a {produced}. Please use "
                        f"CREATE {other} AS SELECT statement instead.", stmt)
         sink = planner.sink_source(stmt.name, stmt.source_type, stmt.properties, stmt)
-        if prior is not None and prior.schema != sink.schema:
-            raise _err(f"Cannot upgrade data source: {stmt.name} schema changed from "
-                       f"{prior.schema} to {sink.schema}", stmt)
+        self._check_upgrade(stmt, sink)
+        if prior is not None and prior.created_by_query in self.metastore.queries:
+            from hayase.sql.parser import parse_statement
+            from hayase.sql.upgrade import query_upgrade_error
+
+            old = parse_statement(self.metastore.queries[prior.created_by_query].sql)
+            if isinstance(old, ast.CreateAsSelect):
+                issue = query_upgrade_error(old.query, stmt.query, self.metastore.sources)
+                if issue is not None:
+                    raise _err(issue, stmt)
         qid = (prior.created_by_query if prior is not None and prior.created_by_query else
                self.metastore.next_query_id(f"{prefix}_{stmt.name}"))
         sink.sql = stmt.text
