@@ -31,3 +31,20 @@ D = decimal.Decimal
 ])
 def test_json_edges(expr: str, cols: str, row: tuple[object, ...], expected: object) -> None:
     assert evaluate(expr, cols, row) == expected
+
+
+@pytest.mark.parametrize(("array", "value", "cols", "expected"), [
+    ("[1, 2]", 1, "V INT", True),
+    ("[1.0]", 1, "V INT", False),  # a float token never matches an INT
+    ("[1]", 1.0, "V DOUBLE", False),  # an integer token never matches a DOUBLE
+    ("[1e2]", 100.0, "V DOUBLE", True),
+    ("[\"a\", null]", None, "V STRING", True),
+    ("[[1], {\"a\": 1}]", 1, "V INT", False),  # nested values are skipped
+    ("[1, 2", 1, "V INT", True),  # matched before the malformed tail
+    ("{\"a\": 1}", 1, "V INT", False),
+    (None, 1, "V INT", None),
+    ("[true]", True, "V BOOLEAN", True),
+])
+def test_json_array_contains(array: str | None, value: object, cols: str,
+                             expected: bool | None) -> None:
+    assert evaluate("JSON_ARRAY_CONTAINS(S, V)", f"S STRING, {cols}", (array, value)) == expected

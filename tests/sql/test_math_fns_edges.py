@@ -52,3 +52,23 @@ def test_math_edge_nan_and_types() -> None:
     assert result_type("ABS(X)", "X BIGINT") == "BIGINT"
     assert result_type("ABS(D)", "D DECIMAL(5, 2)") == "DECIMAL(5, 2)"
     assert result_type("ROUND(D, 1)", "D DECIMAL(5, 2)") == "DECIMAL(5, 2)"
+
+
+@pytest.mark.parametrize(("expr", "expected"), [
+    ("GEO_DISTANCE(37.4439, -122.1663, 51.5257, -0.1122)", 8634.6598),
+    ("GEO_DISTANCE(37.4439, -122.1663, 51.5257, -0.1122, 'Miles')", 5365.6597),
+    ("GEO_DISTANCE(37.4439, -122.1663, 51.5257, -0.1122, 'kilometres')", 8634.6598),
+    ("GEO_DISTANCE(37.4439, -122.1663, 51.5257, -0.1122, '')", 8634.6598),  # empty: KM
+    ("GEO_DISTANCE(37.4439, -122.1663, 51.5257, -0.1122, 'kms')", None),
+    ("GEO_DISTANCE(97.0, 0.0, 0.0, 0.0)", None),  # latitude out of range
+])
+def test_geo_distance(expr: str, expected: float | None) -> None:
+    out = evaluate(expr, "X INT", (1,))
+    assert (out is None) if expected is None else round(out, 4) == expected
+
+
+def test_geo_distance_has_no_numeric_radius_overload() -> None:
+    from hayase.sql.errors import StatementError
+
+    with pytest.raises(StatementError, match="does not accept parameters"):
+        evaluate("GEO_DISTANCE(0.0, 0.0, 1.0, 1.0, 2.0)", "X INT", (1,))

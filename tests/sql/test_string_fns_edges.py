@@ -61,3 +61,10 @@ def test_named_group_reference_in_replacement() -> None:
     from hayase.sql.functions.string_fns import _regexp_replace
 
     assert _regexp_replace("ab", "(?<x>a)", "[${x}]") == "[a]b"
+
+
+def test_byte_order_must_be_known() -> None:
+    row = (b"\x01\x00\x00\x00",)
+    assert evaluate("INT_FROM_BYTES(B, 'little_endian')", "B BYTES", row) == 1
+    assert evaluate("INT_FROM_BYTES(B, 'BIG_ENDIAN')", "B BYTES", row) == 16_777_216
+    assert evaluate("INT_FROM_BYTES(B, 'MIDDLE')", "B BYTES", row) is None

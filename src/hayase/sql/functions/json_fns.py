@@ -115,37 +115,53 @@ def _json_array_length(text: str) -> int | None:
     return len(v) if isinstance(v, list) else None
 
 
+def _json_item_matches(item: Any, value: Any) -> bool:
+    """Jackson token vs. the SQL value's Java class: an integer token matches INT/BIGINT, a float
+    token DOUBLE, then the values must be equal (a DECIMAL never matches)."""
+    if item is None or value is None:
+        return item is None and value is None
+    if isinstance(item, bool) or isinstance(value, bool):
+        return isinstance(item, bool) and isinstance(value, bool) and item == value
+    if isinstance(item, int):
+        return isinstance(value, int) and item == value
+    if isinstance(item, decimal.Decimal):
+        return isinstance(value, float) and float(item) == value
+    if isinstance(item, str):
+        return isinstance(value, str) and item == value
+    return False  # a nested array or object
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+
+
 def _json_array_contains(text: str, value: Any) -> bool:
-    try:
-        arr = _loads(text)
-    except ValueError:
+    """Reads the array element by element, as Jackson's streaming parser does: a match before a
+    malformed tail still counts; anything but an array is false."""
+    pos = _WS.match(text).end()  # type: ignore[union-attr]
+    if not text.startswith("[", pos):
         return False
-    if not isinstance(arr, list):
+    pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
+    if text.startswith("]", pos):
         return False
-    for item in arr:
-        if isinstance(item, bool) or isinstance(value, bool):
-            if isinstance(item, bool) and isinstance(value, bool) and item == value:
-                return True
-            continue
-        if item is None and value is None:
+    while True:
+        try:
+            item, pos = _DECODER.raw_decode(text, pos)
+        except ValueError:
+            return False
+        if _json_item_matches(item, value):
             return True
-        if isinstance(item, str) and isinstance(value, str) and item == value:
-            return True
-        if isinstance(item, (int, decimal.Decimal)) and isinstance(value, (int, float, decimal.Decimal)) \
-                and not isinstance(value, bool):
-            try:
-                if decimal.Decimal(str(item)) == decimal.Decimal(str(value)):
-                    return True
-            except decimal.InvalidOperation:
-                continue
-    return False
+        pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+        if not text.startswith(",", pos):
+            return False
+        pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
 
 
 def _json_array_contains_bind(types: list[SqlType], literals: list[Any]) -> Bound:
     if len(types) != 2 or types[0].base not in ("STRING", "NULL"):
         raise FunctionArgError(f"Function 'json_array_contains' does not accept parameters "
                                f"({', '.join(str(t) for t in types)}).")
-    return Bound(BOOLEAN, lambda s, v: False if s is None else _json_array_contains(s, v),
+    # A null array text fails the call in ksqlDB (the parser gets no input): null.
+    return Bound(BOOLEAN, lambda s, v: None if s is None else _json_array_contains(s, v),
                  nulls=False)
 
 

@@ -261,47 +261,43 @@ simple("PI", [([], DOUBLE)], lambda: math.pi, category="MATHEMATICAL")
 simple("RANDOM", [([], DOUBLE)], random.random, deterministic=False, category="MATHEMATICAL")
 
 
-def _geo_distance(lat1: float, lon1: float, lat2: float, lon2: float, unit: str = "KM") -> float:
-    u = unit.lower()
-    if u in ("mi", "miles", "mile"):
+_MILES = ("mi", "mile", "miles")
+_KMS = ("km", "kilometer", "kilometers", "kilometre", "kilometres")
+
+
+def _geo_distance(lat1: float, lon1: float, lat2: float, lon2: float,
+                  unit: str | None = None) -> float:
+    """Haversine great-circle distance, computed in the same order as ksqlDB (bit-equal)."""
+    from hayase.sql.errors import KsqlRuntimeError
+
+    if lat1 < -90 or lat2 < -90 or lat1 > 90 or lat2 > 90:
+        raise KsqlRuntimeError("valid latitude values for GeoDistance function are in the range "
+                               "of -90 to 90 decimal degrees")
+    if lon1 < -180 or lon2 < -180 or lon1 > 180 or lon2 > 180:
+        raise KsqlRuntimeError("valid longitude values for GeoDistance function are in the range "
+                               "of -180 to +180 decimal degrees")
+    radius = 6371.0
+    u = (unit or "").strip().lower()
+    if u in _MILES:
         radius = 3959.0
-    elif u in ("km", "kilometers", "kilometer", "kms"):
-        radius = 6371.0
-    else:
-        from hayase.sql.errors import KsqlRuntimeError
-
-        raise KsqlRuntimeError("GeoDistance function units parameter must be one of MI, MILES, "
-                               "KM or KILOMETERS")
-    for lat, lon in ((lat1, lon1), (lat2, lon2)):
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            from hayase.sql.errors import KsqlRuntimeError
-
-            raise KsqlRuntimeError("valid latitude values for GeoDistance function are in the "
-                                   "range of -90 to 90 decimal degrees, and valid longitude values "
-                                   "are in the range of -180 to 180 decimal degrees")
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dlat, dlon = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dlat / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dlon / 2) ** 2
-    return 2 * radius * math.asin(math.sqrt(a))
-
-
-def _geo_distance_any(lat1: float, lon1: float, lat2: float, lon2: float,
-                     unit: Any = "KM") -> float:
-    if isinstance(unit, str):
-        return _geo_distance(lat1, lon1, lat2, lon2, unit)
-    return _geo_distance(lat1, lon1, lat2, lon2, "KM") / 6371.0 * float(unit)
+    elif u and u not in _KMS:
+        raise KsqlRuntimeError("GeoDistance function units parameter must be one of "
+                               + ", ".join(_MILES + _KMS[:-1]) + " or " + _KMS[-1]
+                               + ". Values are case-insensitive.")
+    d_lat = math.radians(lat2 - lat1)
+    d_lon = math.radians(lon2 - lon1)
+    a = (math.sin(d_lat / 2) ** 2
+         + math.sin(d_lon / 2) ** 2 * math.cos(math.radians(lat1)) * math.cos(math.radians(lat2)))
+    return 2 * math.asin(math.sqrt(a)) * radius
 
 
 def _geo_distance_nullable(*args: Any) -> float | None:
     if any(a is None for a in args[:4]):
-        return None
-    if len(args) == 5 and args[4] is None:
-        args = args[:4]
-    return _geo_distance_any(*args)
+        return None  # a null coordinate fails the call (primitive double parameters)
+    return _geo_distance(*args)
 
 
-simple("GEO_DISTANCE", [(["DOUBLE"] * 4, DOUBLE), (["DOUBLE"] * 4 + ["STRING"], DOUBLE),
-                        (["DOUBLE"] * 5, DOUBLE)],
+simple("GEO_DISTANCE", [(["DOUBLE"] * 4, DOUBLE), (["DOUBLE"] * 4 + ["STRING"], DOUBLE)],
        _geo_distance_nullable, category="MATHEMATICAL", nulls=False)
 
 

@@ -555,6 +555,9 @@ def _from_bytes_num(kind: str) -> Any:
     import struct
 
     def conv(b: bytes, order: str = "BIG_ENDIAN") -> Any:
+        if order.upper() not in ("BIG_ENDIAN", "LITTLE_ENDIAN"):
+            raise KsqlRuntimeError("Byte order must be BIG_ENDIAN or LITTLE_ENDIAN. Unknown byte "
+                                   f"order '{order}'.")
         o = ">" if order.upper() == "BIG_ENDIAN" else "<"
         fmt = {"int": "i", "bigint": "q", "double": "d"}[kind]
         size = struct.calcsize(fmt)
