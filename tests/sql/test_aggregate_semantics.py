@@ -115,3 +115,20 @@ def test_min_max_over_strings_and_decimals_plan(session: Any) -> None:
     assert str(plan.sink.source.schema) == "ID INTEGER KEY, MN STRING, MD DECIMAL(4, 2)"
     with pytest.raises(StatementError):
         session.execute("CREATE TABLE T2 AS SELECT ID, MAX(B) FROM S GROUP BY ID;")
+
+
+@pytest.mark.parametrize(("name", "type_text", "accepted"), [
+    ("TOPK", "INT", True), ("TOPK", "STRING", True), ("TOPK", "DECIMAL(4,2)", False),
+    ("TOPK", "TIMESTAMP", False), ("TOPK", "BOOLEAN", False),
+    ("TOPKDISTINCT", "DECIMAL(4,2)", True), ("TOPKDISTINCT", "DOUBLE", True),
+    ("TOPKDISTINCT", "DATE", False),
+])
+def test_topk_sort_types(name: str, type_text: str, accepted: bool) -> None:
+    from hayase.sql.types import parse_type
+
+    if accepted:
+        agg = bind(name, [parse_type(type_text)], [2])
+        assert str(agg.return_type) == f"ARRAY<{parse_type(type_text)}>"
+    else:
+        with pytest.raises(Exception, match=name.lower()):
+            bind(name, [parse_type(type_text)], [2])

@@ -353,11 +353,16 @@ def _histogram(types: list[SqlType], literals: list[Any]) -> BoundAggregate:
 register_aggregate("HISTOGRAM", _histogram)
 
 
+# TOPK sorts INT, BIGINT, DOUBLE and STRING; TOPKDISTINCT DECIMAL too (ksqlDB's factories).
+_TOPK_TYPES = {"INTEGER", "BIGINT", "DOUBLE", "STRING"}
+
+
 def _topk(distinct: bool) -> AggregateBinder:
     name = "TOPKDISTINCT" if distinct else "TOPK"
+    sortable = _TOPK_TYPES | ({"DECIMAL"} if distinct else set())
 
     def bind(types: list[SqlType], literals: list[Any]) -> BoundAggregate:
-        if not types or types[0].base not in _ORDERED or (distinct and len(types) > 1):
+        if not types or types[0].base not in sortable or (distinct and len(types) > 1):
             raise _fail(name, types + [INTEGER])
         k = literals[-1] if literals else None
         if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
