@@ -40,3 +40,24 @@ def test_nan_orders_above_every_double() -> None:
     assert evaluate("ARRAY_MIN(L)", "L ARRAY<DOUBLE>", row) == -2.0
     out = evaluate("ARRAY_SORT(L)", "L ARRAY<DOUBLE>", row)
     assert out[:2] == [-2.0, 1.0] and math.isnan(out[2]) and out[3] is None
+
+
+@pytest.mark.parametrize(("expr", "cols", "row", "expected"), [
+    # A lambda's BOOLEAN is unboxed: null fails the whole call.
+    ("FILTER(L, x => x > 1)", "L ARRAY<INT>", ([1, 2, 3],), [2, 3]),
+    ("FILTER(L, x => x > 1)", "L ARRAY<INT>", ([1, None, 3],), [3]),  # null > 1 is false
+    ("FILTER(L, x => CASE WHEN x = 2 THEN CAST(NULL AS BOOLEAN) ELSE true END)", "L ARRAY<INT>",
+     ([1, 2, 3],), None),
+    # Maps are collected with Collectors.toMap: repeated keys or null values fail the call.
+    ("TRANSFORM(M, (k, v) => 'same', (k, v) => v)", "M MAP<STRING, INT>", ({"a": 1, "b": 2},),
+     None),
+    ("TRANSFORM(M, (k, v) => UCASE(k), (k, v) => v + 1)", "M MAP<STRING, INT>",
+     ({"a": 1, "b": 2},), {"A": 2, "B": 3}),
+    ("FILTER(M, (k, v) => k = 'a')", "M MAP<STRING, INT>", ({"a": None, "b": 2},), None),
+    ("FILTER(M, (k, v) => k = 'b')", "M MAP<STRING, INT>", ({"a": None, "b": 2},), {"b": 2}),
+    # REDUCE: a null initial state is null; a null collection is the initial state.
+    ("REDUCE(L, 0, (s, x) => s + x)", "L ARRAY<INT>", (None,), 0),
+    ("REDUCE(L, CAST(NULL AS INT), (s, x) => s + x)", "L ARRAY<INT>", ([1],), None),
+])
+def test_lambda_edges(expr: str, cols: str, row: tuple[object, ...], expected: object) -> None:
+    assert evaluate(expr, cols, row) == expected

@@ -276,6 +276,29 @@ register(Udf("ENTRIES", _entries_bind, category="MAP"))
 # --------------------------------------------------------------------------- lambdas
 
 
+def _predicate(v: Any) -> bool:
+    """A lambda's Boolean unboxed, as Java does: null fails the call."""
+    if v is None:
+        raise KsqlRuntimeError("The lambda returned null where a BOOLEAN was needed")
+    return bool(v)
+
+
+def _to_map(entries: Any) -> dict[Any, Any]:
+    """Collectors.toMap: a repeated key or a null value fails the call."""
+    out: dict[Any, Any] = {}
+    for k, v in entries:
+        if k in out:
+            raise KsqlRuntimeError(f"Duplicate key {k}")
+        if v is None:
+            raise KsqlRuntimeError(f"The map value for key {k} is null")
+        out[k] = v
+    return out
+
+
+def _transform_map(m: dict[Any, Any], fk: Any, fv: Any) -> dict[Any, Any]:
+    return _to_map((fk(k, v), fv(k, v)) for k, v in m.items())
+
+
 def _transform_params(types: list[SqlType], index: int) -> list[SqlType]:
     c = types[0] if types else NULL
     if isinstance(c, ArrayType):
@@ -292,7 +315,7 @@ def _transform_bind(types: list[SqlType], literals: list[Any]) -> Bound:
                      lambda a, f: [f(x) for x in a])
     if isinstance(c, MapType) and len(types) == 3:
         return Bound(map_of(getattr(types[1], "returns", NULL), getattr(types[2], "returns", NULL)),
-                     lambda m, fk, fv: {fk(k, v): fv(k, v) for k, v in m.items()})
+                     _transform_map)
     raise _fail("TRANSFORM", types)
 
 
@@ -304,9 +327,9 @@ def _filter_bind(types: list[SqlType], literals: list[Any]) -> Bound:
     if len(types) == 2 and getattr(types[1], "returns", NULL).base not in ("BOOLEAN", "NULL"):
         raise FunctionArgError("FILTER lambda must return a BOOLEAN")
     if isinstance(c, ArrayType) and len(types) == 2:
-        return Bound(c, lambda a, f: [x for x in a if f(x) is True])
+        return Bound(c, lambda a, f: [x for x in a if _predicate(f(x))])
     if isinstance(c, MapType) and len(types) == 2:
-        return Bound(c, lambda m, f: {k: v for k, v in m.items() if f(k, v) is True})
+        return Bound(c, lambda m, f: _to_map((k, v) for k, v in m.items() if _predicate(f(k, v))))
     raise _fail("FILTER", types)
 
 
