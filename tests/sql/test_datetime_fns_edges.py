@@ -69,6 +69,7 @@ def test_stringtotimestamp_patterns(text: str, pattern: str, tz: str | None,
     ("PARSE_DATE(S, 'yyyy-MM-dd HH')", "S STRING", ("2022-01-01 00",), 18_993),
     ("STRINGTODATE(S, 'yyyy-MM')", "S STRING", ("2022-01",), None),  # LocalDate needs a day
     ("STRINGTODATE(S, 'yyyy-DDD')", "S STRING", ("2020-366",), 18_627),
+    ("STRINGTODATE(S, 'dd-MMM-yyyy')", "S STRING", ("01-JAN-2022",), 18_993),
 ])
 def test_date_and_time_patterns(expr: str, cols: str, row: tuple[object, ...],
                                 expected: object) -> None:

@@ -106,8 +106,9 @@ def _format_date(days: int, pattern: str) -> str:
 
 
 def _stringtodate(text: str, pattern: str) -> int:
-    """STRINGTODATE: LocalDate.parse, so the text needs a full date (time fields may come too)."""
-    return _days(resolve_date(parse_fields(text, pattern), defaults=False))
+    """STRINGTODATE: LocalDate.parse with a case-insensitive formatter, so the text needs a full
+    date (time fields may come too)."""
+    return _days(resolve_date(parse_fields(text, pattern, case_insensitive=True), defaults=False))
 
 
 def _parse_date(text: str, pattern: str) -> int:
