@@ -36,3 +36,19 @@ def test_refused_comparisons(expr: str, columns: str, message: str) -> None:
 ])
 def test_mixed_comparisons(expr: str, columns: str, row: tuple[Any, ...], expected: Any) -> None:
     assert evaluate(expr, columns, row) is expected
+
+
+@pytest.mark.parametrize(("expr", "message"), [
+    ("X = NULL", "Comparison with NULL not supported: INTEGER = NULL"),
+    ("NULL <> NULL", "Comparison with NULL not supported: NULL <> NULL"),
+    ("NULL < X", "Comparison with NULL not supported: NULL < INTEGER"),
+])
+def test_a_null_literal_operand_is_refused(expr: str, message: str) -> None:
+    with pytest.raises(StatementError) as err:
+        evaluate(expr, "X INT", (1,))
+    assert err.value.message == message + "\nUse 'IS NULL' or 'IS NOT NULL' instead."
+
+
+def test_a_null_column_value_compares_false() -> None:
+    assert evaluate("X = 1", "X INT", (None,)) is False
+    assert evaluate("X IS NULL", "X INT", (None,)) is True

@@ -452,6 +452,11 @@ class ExpressionCompiler:
         a = self.compile(e.left)
         b = self.compile(e.right)
         op = e.op
+        if a.type is NULL or b.type is NULL:
+            # ksqlDB's ComparisonUtil refuses a NULL operand at compile time.
+            raise StatementError(f"Comparison with NULL not supported: {a.type.base} {op} "
+                                 f"{b.type.base}\nUse 'IS NULL' or 'IS NOT NULL' instead.",
+                                 e.line, e.column)
         a, b = self.comparable(a, b, op, e.left, e.right)
         py = {"=": "==", "<>": "!="}.get(op, op)
         if isinstance(a.type, (ArrayType, MapType, StructType)) and op in ("<", "<=", ">", ">="):
