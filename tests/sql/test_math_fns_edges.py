@@ -72,3 +72,16 @@ def test_geo_distance_has_no_numeric_radius_overload() -> None:
 
     with pytest.raises(StatementError, match="does not accept parameters"):
         evaluate("GEO_DISTANCE(0.0, 0.0, 1.0, 1.0, 2.0)", "X INT", (1,))
+
+
+@pytest.mark.parametrize(("expr", "row", "expected"), [
+    ("POWER(X, Y)", (0.0, -1.0), math.inf),
+    ("POWER(X, Y)", (-0.0, -1.0), -math.inf),
+    ("POWER(X, Y)", (-10.0, 309.0), -math.inf),  # overflow keeps the sign
+    ("POWER(X, Y)", (10.0, 309.0), math.inf),
+    ("COT(X)", (-0.0, 0.0), -math.inf),
+    ("SINH(X)", (-1000.0, 0.0), -math.inf),
+    ("COSH(X)", (-1000.0, 0.0), math.inf),
+])
+def test_java_math_infinities(expr: str, row: tuple[float, float], expected: float) -> None:
+    assert evaluate(expr, "X DOUBLE, Y DOUBLE", row) == expected

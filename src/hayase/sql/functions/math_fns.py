@@ -215,21 +215,37 @@ def _log(a: float, b: float | None = None) -> float:
     return _ln(b) / math.log(a)
 
 
+def _odd_integer(b: float) -> bool:
+    return math.isfinite(b) and b == math.floor(b) and math.fmod(b, 2) != 0
+
+
 def _power(a: float, b: float) -> float:
+    """Math.pow: a zero base to a negative power is infinite (negative for -0.0 and an odd
+    power), an overflow is infinite with the result's sign."""
     try:
-        r = math.pow(a, b)
+        return math.pow(a, b)
     except ValueError:
+        if a == 0 and b < 0:
+            negative = math.copysign(1.0, a) < 0 and _odd_integer(b)
+            return -math.inf if negative else math.inf
         return math.nan
     except (OverflowError, ZeroDivisionError):
-        return math.inf
-    return r
+        return -math.inf if a < 0 and _odd_integer(b) else math.inf
 
 
 def _cot(v: float) -> float:
+    """1.0 / Math.tan(v): the infinity takes the sign of a zero tangent."""
     t = math.tan(v)
     if t == 0:
-        return math.inf
+        return math.copysign(math.inf, t)
     return 1.0 / t
+
+
+def _sinh(v: float) -> float:
+    try:
+        return math.sinh(v)
+    except OverflowError:
+        return math.copysign(math.inf, v)
 
 
 simple("SQRT", [(["DOUBLE"], DOUBLE)], _sqrt, category="MATHEMATICAL")
@@ -251,7 +267,7 @@ simple("LOG", [(["DOUBLE"], DOUBLE), (["DOUBLE", "DOUBLE"], DOUBLE)], _log,
        category="MATHEMATICAL")
 simple("POWER", [(["DOUBLE", "DOUBLE"], DOUBLE)], _power, category="MATHEMATICAL")
 for _n, _f in (("SIN", math.sin), ("COS", math.cos), ("TAN", math.tan), ("ASIN", math.asin),
-               ("ACOS", math.acos), ("ATAN", math.atan), ("SINH", math.sinh),
+               ("ACOS", math.acos), ("ATAN", math.atan), ("SINH", _sinh),
                ("COSH", math.cosh), ("TANH", math.tanh), ("DEGREES", math.degrees),
                ("RADIANS", math.radians)):
     simple(_n, [(["DOUBLE"], DOUBLE)], _safe(_f), category="MATHEMATICAL")
