@@ -61,3 +61,14 @@ def test_nan_orders_above_every_double() -> None:
 ])
 def test_lambda_edges(expr: str, cols: str, row: tuple[object, ...], expected: object) -> None:
     assert evaluate(expr, cols, row) == expected
+
+
+def test_generate_series_types() -> None:
+    from tests.sql.conftest import result_type
+
+    from hayase.sql.errors import StatementError
+
+    assert result_type("GENERATE_SERIES(1, X)", "X BIGINT") == "ARRAY<BIGINT>"
+    assert result_type("GENERATE_SERIES(X, 3)", "X INT") == "ARRAY<INTEGER>"
+    with pytest.raises(StatementError, match="does not accept parameters"):
+        result_type("GENERATE_SERIES(1, 5, X)", "X BIGINT")  # the step is an INT

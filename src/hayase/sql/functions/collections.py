@@ -226,8 +226,16 @@ def _generate_series(start: int, end: int, step: int | None = None) -> list[int]
     return list(range(start, end + (1 if step > 0 else -1), step))
 
 
-_fn("GENERATE_SERIES", (2, 3), lambda t: array_of(t[0] if t[0].base != "NULL" else INTEGER),
-    _generate_series, check=lambda t: all(x.base in ("INTEGER", "BIGINT") for x in t))
+def _series_type(types: list[SqlType]) -> SqlType:
+    """ARRAY<BIGINT> when the start or the end is a BIGINT (the long overload), else INT."""
+    from hayase.sql.types import BIGINT
+
+    return array_of(BIGINT if any(t.base == "BIGINT" for t in types[:2]) else INTEGER)
+
+
+_fn("GENERATE_SERIES", (2, 3), _series_type, _generate_series,
+    check=lambda t: all(x.base in ("INTEGER", "BIGINT", "NULL") for x in t[:2])
+    and all(x.base in ("INTEGER", "NULL") for x in t[2:]))
 
 # --------------------------------------------------------------------------- maps
 
