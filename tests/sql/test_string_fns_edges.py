@@ -68,3 +68,8 @@ def test_byte_order_must_be_known() -> None:
     assert evaluate("INT_FROM_BYTES(B, 'little_endian')", "B BYTES", row) == 1
     assert evaluate("INT_FROM_BYTES(B, 'BIG_ENDIAN')", "B BYTES", row) == 16_777_216
     assert evaluate("INT_FROM_BYTES(B, 'MIDDLE')", "B BYTES", row) is None
+
+
+def test_len_counts_utf16_units() -> None:
+    assert evaluate("LEN(S)", "S STRING", ("h\u00e9\U0001F600",)) == 4
+    assert evaluate("LEN(B)", "B BYTES", (b"\x00\x01",)) == 2

@@ -50,7 +50,14 @@ def _substring(s: str | bytes, pos: int, length: int | None = None) -> str | byt
 simple("SUBSTRING", [([S, "INT"], STRING), ([S, "INT", "INT"], STRING),
                      (["BYTES", "INT"], BYTES), (["BYTES", "INT", "INT"], BYTES)], _substring,
        category="STRING")
-simple("LEN", [([S], INTEGER), (["BYTES"], INTEGER)], len, category="STRING")
+def _len(v: str | bytes) -> int:
+    """String.length(): UTF-16 code units (a character outside the BMP counts 2)."""
+    if isinstance(v, bytes) or v.isascii():
+        return len(v)
+    return len(v.encode("utf-16-le", "surrogatepass")) // 2
+
+
+simple("LEN", [([S], INTEGER), (["BYTES"], INTEGER)], _len, category="STRING")
 simple("LCASE", [([S], STRING)], str.lower, category="STRING")
 simple("UCASE", [([S], STRING)], str.upper, category="STRING")
 
