@@ -85,3 +85,27 @@ def test_geo_distance_has_no_numeric_radius_overload() -> None:
 ])
 def test_java_math_infinities(expr: str, row: tuple[float, float], expected: float) -> None:
     assert evaluate(expr, "X DOUBLE, Y DOUBLE", row) == expected
+
+
+@pytest.mark.parametrize(("expr", "cols"), [
+    ("ROUND(X, 1)", "X INT"),  # ROUND(DOUBLE, INT) or ROUND(DECIMAL, INT)
+    ("TRUNC(X, 1)", "X BIGINT"),
+    ("POWER(X, Y)", "X INT, Y BIGINT"),  # POWER(BIGINT, BIGINT) or POWER(DOUBLE, DOUBLE)
+    ("LOG(X, Y)", "X BIGINT, Y INT"),
+    ("ATAN2(X, Y)", "X INT, Y DECIMAL(3, 1)"),
+])
+def test_calls_that_casts_make_ambiguous(expr: str, cols: str) -> None:
+    from hayase.sql.errors import StatementError
+
+    with pytest.raises(StatementError, match="cannot be resolved due to ambiguous method"):
+        result_type(expr, cols)
+
+
+@pytest.mark.parametrize(("expr", "cols", "expected"), [
+    ("ROUND(X)", "X INT", "BIGINT"),
+    ("POWER(X, Y)", "X INT, Y DOUBLE", "DOUBLE"),
+    ("ATAN2(X, Y)", "X INT, Y BIGINT", "DOUBLE"),  # every pair is declared
+    ("LOG(X, Y)", "X DECIMAL(3, 1), Y INT", "DOUBLE"),  # only LOG(DOUBLE, DOUBLE) fits
+])
+def test_calls_that_resolve(expr: str, cols: str, expected: str) -> None:
+    assert result_type(expr, cols) == expected

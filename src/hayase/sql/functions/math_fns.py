@@ -16,6 +16,7 @@ from hayase.sql.functions import (
     Udf,
     first_type,
     format_types,
+    lookup,
     register,
     simple,
 )
@@ -137,7 +138,38 @@ def _java_round(v: float) -> int:
     return max(-(2**63), min(2**63 - 1, math.floor(v + 0.5)))
 
 
-register(Udf("ROUND", _round_bind, category="MATHEMATICAL"))
+def _ambiguous(name: str, types: list[SqlType]) -> FunctionArgError:
+    return FunctionArgError(f"Function '{name}' cannot be resolved due to ambiguous method "
+                            f"parameters ({format_types(types)}).")
+
+
+# ksqlDB resolves a call first by exact parameter types, then by implicit casts
+# (INT < BIGINT < DECIMAL < DOUBLE); when casts leave more than one overload, the call is
+# ambiguous and the statement fails.
+_CASTS_TO = {"INTEGER": ("INTEGER", "BIGINT", "DECIMAL", "DOUBLE"),
+             "BIGINT": ("BIGINT", "DECIMAL", "DOUBLE"), "DECIMAL": ("DECIMAL", "DOUBLE"),
+             "DOUBLE": ("DOUBLE",)}
+
+
+def _check_overloads(name: str, overloads: list[tuple[str, ...]]) -> Callable[[list[SqlType]],
+                                                                               None]:
+    def precheck(types: list[SqlType]) -> None:
+        bases = tuple(t.base for t in types)
+        if any(b not in _CASTS_TO for b in bases):
+            return  # nulls and non-numbers: the binder decides
+        sized = [o for o in overloads if len(o) == len(bases)]
+        if tuple(bases) in sized:
+            return
+        fits = [o for o in sized if all(p in _CASTS_TO[b] for b, p in zip(bases, o, strict=True))]
+        if len(fits) > 1:
+            raise _ambiguous(name, types)
+    return precheck
+
+
+register(Udf("ROUND", _round_bind, category="MATHEMATICAL",
+             precheck=_check_overloads("round", [("BIGINT",), ("INTEGER",), ("DOUBLE",),
+                                                 ("DOUBLE", "INTEGER"), ("DECIMAL",),
+                                                 ("DECIMAL", "INTEGER")])))
 
 
 def _trunc_bind(types: list[SqlType], literals: list[Any]) -> Bound:
@@ -167,7 +199,10 @@ def _trunc_bind(types: list[SqlType], literals: list[Any]) -> Bound:
     return Bound(DOUBLE, trunc_places, coerce=[DOUBLE])
 
 
-register(Udf("TRUNC", _trunc_bind, category="MATHEMATICAL"))
+register(Udf("TRUNC", _trunc_bind, category="MATHEMATICAL",
+             precheck=_check_overloads("trunc", [("BIGINT",), ("INTEGER",), ("DOUBLE",),
+                                                 ("DOUBLE", "INTEGER"), ("DECIMAL",),
+                                                 ("DECIMAL", "INTEGER")])))
 
 
 def _sign(v: Any) -> int:
@@ -273,6 +308,12 @@ for _n, _f in (("SIN", math.sin), ("COS", math.cos), ("TAN", math.tan), ("ASIN",
     simple(_n, [(["DOUBLE"], DOUBLE)], _safe(_f), category="MATHEMATICAL")
 simple("COT", [(["DOUBLE"], DOUBLE)], _cot, category="MATHEMATICAL")
 simple("ATAN2", [(["DOUBLE", "DOUBLE"], DOUBLE)], _safe(math.atan2), category="MATHEMATICAL")
+_SAME_TYPE_PAIRS = [(t, t) for t in ("INTEGER", "BIGINT", "DOUBLE")]
+_ALL_PAIRS = [(a, b) for a in ("INTEGER", "BIGINT", "DOUBLE") for b in ("INTEGER", "BIGINT", "DOUBLE")]
+for _n, _pairs in (("LOG", _SAME_TYPE_PAIRS), ("POWER", _SAME_TYPE_PAIRS), ("ATAN2", _ALL_PAIRS)):
+    _registered = lookup(_n)
+    assert _registered is not None
+    _registered.precheck = _check_overloads(_n.lower(), list(_pairs))
 simple("PI", [([], DOUBLE)], lambda: math.pi, category="MATHEMATICAL")
 simple("RANDOM", [([], DOUBLE)], random.random, deterministic=False, category="MATHEMATICAL")
 
