@@ -101,3 +101,11 @@ def test_invalid_patterns_fail_the_call() -> None:
 def test_date_arithmetic_and_zones(expr: str, cols: str, row: tuple[object, ...],
                                    expected: object) -> None:
     assert evaluate(expr, cols, row) == expected
+
+
+def test_timestampadd_takes_an_int_interval() -> None:
+    from hayase.sql.errors import StatementError
+
+    assert evaluate("TIMESTAMPADD(SECONDS, N, T)", "N INT, T TIMESTAMP", (2, 1_000)) == 3_000
+    with pytest.raises(StatementError, match="does not accept parameters"):
+        evaluate("TIMESTAMPADD(SECONDS, N, T)", "N BIGINT, T TIMESTAMP", (2, 1_000))

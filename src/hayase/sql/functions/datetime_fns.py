@@ -229,9 +229,9 @@ def _neg(fn: Callable[[str, int, int], int]) -> Callable[[str, int, int], int]:
 
 # TIMESTAMPADD(unit, n, ts): the unit is an identifier in SQL (SECONDS, ...); the compiler passes
 # it as a string literal when the first argument is a bare column-like name.
-simple("TIMESTAMPADD", [(["STRING", "BIGINT", "TIMESTAMP"], TIMESTAMP)], _ts_add,
+simple("TIMESTAMPADD", [(["STRING", "INT", "TIMESTAMP"], TIMESTAMP)], _ts_add,
        category="DATE / TIME")
-simple("TIMESTAMPSUB", [(["STRING", "BIGINT", "TIMESTAMP"], TIMESTAMP)], _neg(_ts_add),
+simple("TIMESTAMPSUB", [(["STRING", "INT", "TIMESTAMP"], TIMESTAMP)], _neg(_ts_add),
        category="DATE / TIME")
 simple("DATEADD", [(["STRING", "INT", "DATE"], DATE)], _date_add, category="DATE / TIME")
 simple("DATESUB", [(["STRING", "INT", "DATE"], DATE)], _neg(_date_add), category="DATE / TIME")
