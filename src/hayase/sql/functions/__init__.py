@@ -151,6 +151,8 @@ def simple(name: str, overloads: Sequence[tuple[Sequence[str], ReturnSpec]],
     """Register a function given overloads ``([param specs], return type or fn(arg types))``."""
 
     def bind(types: list[SqlType], literals: list[Any]) -> Bound:
+        if any(t.base == "NULL" for t in types):
+            _reject_ambiguous_null(name, overloads, types, variadic)
         for specs, ret in overloads:
             coerce = signature_matches(specs, types, variadic)
             if coerce is not None:
@@ -161,6 +163,18 @@ def simple(name: str, overloads: Sequence[tuple[Sequence[str], ReturnSpec]],
 
     return register(Udf(name.upper(), bind, category=category, description=description,
                         deterministic=deterministic))
+
+
+def _reject_ambiguous_null(name: str, overloads: Sequence[tuple[Sequence[str], ReturnSpec]],
+                           types: list[SqlType], variadic: bool) -> None:
+    """ksqlDB's untyped NULL literal fits every parameter: when it lets two overloads match
+    without any cast (SUBSTRING(NULL, 1): STRING or BYTES), the call is ambiguous."""
+    exact = [specs for specs, _ in overloads
+             if (c := signature_matches(specs, types, variadic)) is not None
+             and all(x is None for x in c)]
+    if len({tuple(specs) for specs in exact}) > 1:
+        raise FunctionArgError(f"Function '{name.lower()}' cannot be resolved due to ambiguous "
+                               f"method parameters ({format_types(types)}).")
 
 
 def first_type(types: list[SqlType]) -> SqlType:

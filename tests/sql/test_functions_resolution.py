@@ -1,0 +1,30 @@
+"""How a call picks a function's overload when an argument is the untyped NULL literal."""
+
+from __future__ import annotations
+
+import pytest
+from tests.sql.conftest import evaluate
+
+from hayase.sql.errors import StatementError
+
+
+@pytest.mark.parametrize("expr", [
+    "SUBSTRING(NULL, 1)",  # SUBSTRING(STRING, INT) or SUBSTRING(BYTES, INT)
+    "LEN(NULL)",
+    "CHR(NULL)",  # CHR(INT) or CHR(STRING)
+    "FLOOR(NULL)",
+])
+def test_null_literal_matching_two_overloads_is_ambiguous(expr: str) -> None:
+    with pytest.raises(StatementError, match="cannot be resolved due to ambiguous method "
+                                             r"parameters \(null"):
+        evaluate(expr, "S STRING", ("x",))
+
+
+@pytest.mark.parametrize(("expr", "expected"), [
+    ("SUBSTRING(CAST(NULL AS STRING), 1)", None),
+    ("SUBSTRING(S, NULL)", None),
+    ("LPAD(S, NULL, 'x')", None),
+    ("MASK(NULL)", None),  # one overload takes a single argument
+])
+def test_null_literal_with_one_overload(expr: str, expected: object) -> None:
+    assert evaluate(expr, "S STRING", ("x",)) == expected
