@@ -249,3 +249,21 @@ def test_is_valid_property(running: Running) -> None:
     denied = httpx.get(running.url + "/is_valid_property/ksql.service.id")
     assert denied.status_code == 400
     assert denied.json()["message"].endswith("[ksql.service.id]")
+
+
+def test_table_pull_select_star_names_header_columns(running: Running) -> None:
+    """ksqlDB's header schema puts a table's header columns after its key columns, with their
+    HEADER('k') constraint; the rows keep the value columns before them."""
+    url = running.url
+    _ksql(url, "CREATE SOURCE TABLE H (ID STRING PRIMARY KEY, NAME STRING, "
+               "TRACE BYTES HEADER('t')) WITH (KAFKA_TOPIC='h', VALUE_FORMAT='JSON', "
+               "PARTITIONS=1);")
+    running.server.backend.produce("h", b"x", b'{"NAME": "n1"}', 1000, (("t", b"!"),))
+    items = httpx.post(url + "/query", json={"ksql": "SELECT * FROM H;"}, timeout=30).json()
+    assert items[0]["header"]["schema"] == (
+        "`ID` STRING KEY, `TRACE` BYTES HEADER('t'), `NAME` STRING")
+    assert [i["row"]["columns"] for i in items[1:]] == [["x", "n1", "IQ=="]]
+    # A projection keeps its own order and plain types.
+    items = httpx.post(url + "/query", json={"ksql": "SELECT ID, TRACE FROM H;"},
+                       timeout=30).json()
+    assert items[0]["header"]["schema"] == "`ID` STRING KEY, `TRACE` BYTES"

@@ -53,10 +53,14 @@ class TransientQuery:
     result_is_table: bool
     key_flags: list[bool]  # pull queries on tables mark key columns (and window bounds) KEY
     scalable: bool = False  # a scalable push query (ksql.query.push.v2.enabled)
+    # The header schema when it is not the rows' columns in order (see _header_schema).
+    header_schema: str | None = None
 
     @property
     def schema_text(self) -> str:
         """ksqlDB's header schema: "`K` STRING KEY, `ID` INTEGER"."""
+        if self.header_schema is not None:
+            return self.header_schema
         return ", ".join(f"`{n}` {t}" + (" KEY" if k else "")
                          for (n, t), k in zip(self.columns, self.key_flags, strict=True))
 
@@ -262,6 +266,10 @@ def plan_transient(session: Any, statement: ast.QueryStatement,
         n_key = len(sink.schema.key)
         order = order[:n_key] + [-1, -2] + order[n_key:]
     is_table_pull = is_pull and source.source_type is SourceType.TABLE
+    header_schema = None
+    select_star = len(query.select) == 1 and not isinstance(query.select[0], ast.SingleColumn)
+    if is_table_pull and select_star and source.schema.headers and len(plan.sources) == 1:
+        header_schema = _header_schema(source)
     key_names = {c.name for c in sink.schema.key}
     cols: list[tuple[str, SqlType]] = []
     for i in order:
@@ -284,7 +292,24 @@ def plan_transient(session: Any, statement: ast.QueryStatement,
     else:
         qid = f"transient_{source.name}_{n}"
     return TransientQuery(qid, statement.text, is_pull, limit, source, plan, cols, order,
-                          sink.source_type is SourceType.TABLE, key_flags, scalable=v2)
+                          sink.source_type is SourceType.TABLE, key_flags, scalable=v2,
+                          header_schema=header_schema)
+
+
+def _header_schema(source: DataSource) -> str | None:
+    """The header schema of SELECT * in a pull query on a table with header columns, as ksqlDB
+    gives it: key columns, then header columns (HEADER('k') / HEADERS), then value columns,
+    while its rows keep the value columns before the header columns."""
+    if source.window is not None:
+        return None
+    rank = {Namespace.KEY: 0, Namespace.HEADERS: 1, Namespace.VALUE: 2}
+    parts = []
+    for c in sorted(source.schema.columns, key=lambda c: rank[c.namespace]):
+        note = " KEY" if c.namespace is Namespace.KEY else ""
+        if c.namespace is Namespace.HEADERS:
+            note = f" HEADER('{c.header_key}')" if c.header_key is not None else " HEADERS"
+        parts.append(f"`{c.name}` {c.type}{note}")
+    return ", ".join(parts)
 
 
 class RowDecoder:
