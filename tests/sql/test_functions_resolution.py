@@ -13,6 +13,9 @@ from hayase.sql.errors import StatementError
     "LEN(NULL)",
     "CHR(NULL)",  # CHR(INT) or CHR(STRING)
     "FLOOR(NULL)",
+    "ROUND(NULL)",
+    "ROUND(NULL, 1)",  # ROUND(DOUBLE, INT) or ROUND(DECIMAL, INT)
+    "ABS(NULL)",
 ])
 def test_null_literal_matching_two_overloads_is_ambiguous(expr: str) -> None:
     with pytest.raises(StatementError, match="cannot be resolved due to ambiguous method "
@@ -25,6 +28,7 @@ def test_null_literal_matching_two_overloads_is_ambiguous(expr: str) -> None:
     ("SUBSTRING(S, NULL)", None),
     ("LPAD(S, NULL, 'x')", None),
     ("MASK(NULL)", None),  # one overload takes a single argument
+    ("POWER(NULL, 2)", None),  # only POWER(INT, INT) fits without a cast
 ])
 def test_null_literal_with_one_overload(expr: str, expected: object) -> None:
     assert evaluate(expr, "S STRING", ("x",)) == expected

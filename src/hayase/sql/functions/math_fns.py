@@ -56,7 +56,9 @@ def _abs_bind(types: list[SqlType], literals: list[Any]) -> Bound:
     return Bound(DOUBLE, _abs, coerce=[DOUBLE])
 
 
-register(Udf("ABS", _abs_bind, category="MATHEMATICAL"))
+register(Udf("ABS", _abs_bind, category="MATHEMATICAL",
+             precheck=lambda types: _check_overloads("abs", [
+                 ("INTEGER",), ("BIGINT",), ("DOUBLE",), ("DECIMAL",)])(types)))
 
 
 def _to_whole(to_int: Callable[[float], int], rounding: str) -> Callable[[Any], Any]:
@@ -155,10 +157,14 @@ def _check_overloads(name: str, overloads: list[tuple[str, ...]]) -> Callable[[l
                                                                                None]:
     def precheck(types: list[SqlType]) -> None:
         bases = tuple(t.base for t in types)
-        if any(b not in _CASTS_TO for b in bases):
-            return  # nulls and non-numbers: the binder decides
         sized = [o for o in overloads if len(o) == len(bases)]
-        if tuple(bases) in sized:
+        if any(b not in _CASTS_TO and b != "NULL" for b in bases):
+            return  # non-numbers: the binder decides
+        # An untyped NULL fits every parameter, without a cast.
+        exact = [o for o in sized if all(b in ("NULL", p) for b, p in zip(bases, o, strict=True))]
+        if len(exact) > 1:
+            raise _ambiguous(name, types)
+        if exact or "NULL" in bases:
             return
         fits = [o for o in sized if all(p in _CASTS_TO[b] for b, p in zip(bases, o, strict=True))]
         if len(fits) > 1:
