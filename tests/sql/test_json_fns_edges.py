@@ -48,3 +48,9 @@ def test_json_edges(expr: str, cols: str, row: tuple[object, ...], expected: obj
 def test_json_array_contains(array: str | None, value: object, cols: str,
                              expected: bool | None) -> None:
     assert evaluate("JSON_ARRAY_CONTAINS(S, V)", f"S STRING, {cols}", (array, value)) == expected
+
+
+def test_non_numeric_numbers_are_not_json() -> None:
+    assert evaluate("IS_JSON_STRING(S)", "S STRING", ("NaN",)) is False
+    assert evaluate("JSON_ARRAY_LENGTH(S)", "S STRING", ("[Infinity]",)) is None
+    assert evaluate("IS_JSON_STRING(S)", "S STRING", ("[1] trailing",)) is True

@@ -24,7 +24,12 @@ from hayase.sql.types import ArrayType, MapType, SqlType, StructType, array_of
 _PATH_TOKEN = re.compile(r"\.([^.\[\]]+)|\[\s*(-?\d+)\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]")
 
 
-_DECODER = json.JSONDecoder(parse_float=decimal.Decimal)
+def _no_constants(name: str) -> Any:
+    # Jackson rejects NaN and Infinity unless ALLOW_NON_NUMERIC_NUMBERS is on (it is not).
+    raise ValueError(f"Non-standard token '{name}'")
+
+
+_DECODER = json.JSONDecoder(parse_float=decimal.Decimal, parse_constant=_no_constants)
 
 
 def _loads(text: str) -> Any:
