@@ -54,3 +54,8 @@ def test_non_numeric_numbers_are_not_json() -> None:
     assert evaluate("IS_JSON_STRING(S)", "S STRING", ("NaN",)) is False
     assert evaluate("JSON_ARRAY_LENGTH(S)", "S STRING", ("[Infinity]",)) is None
     assert evaluate("IS_JSON_STRING(S)", "S STRING", ("[1] trailing",)) is True
+
+
+def test_control_characters_escape_in_upper_case() -> None:
+    text = '{"a": ["x\\u001fy", "\\\\u001f"]}'
+    assert evaluate("EXTRACTJSONFIELD(S, '$.a')", "S STRING", (text,)) == '["x\\u001Fy","\\\\u001f"]'

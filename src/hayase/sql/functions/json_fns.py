@@ -87,13 +87,25 @@ def _raw_json(v: Any, plain: bool = False) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, dict):
-        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + _raw_json(x, plain)
+        return "{" + ",".join(_json_text(k) + ":" + _raw_json(x, plain)
                               for k, x in v.items()) + "}"
     if isinstance(v, list):
         return "[" + ",".join(_raw_json(x, plain) for x in v) + "]"
     if v is None:
         return "null"
+    if isinstance(v, str):
+        return _json_text(v)
     return json.dumps(v, ensure_ascii=False)
+
+
+def _json_text(s: str) -> str:
+    """A JSON string as Jackson writes it: control characters as \\u00XX in upper case."""
+    out = json.dumps(s, ensure_ascii=False)
+    return _LOWER_ESCAPE.sub(lambda m: m.group(1) + "\\u00" + m.group(2).upper(), out)
+
+
+# A \u00xx escape, not one whose backslash is itself escaped.
+_LOWER_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u00([0-9a-f]{2})")
 
 
 simple("EXTRACTJSONFIELD", [(["STRING", "STRING"], STRING)], _extract, category="JSON")
