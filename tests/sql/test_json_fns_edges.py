@@ -59,3 +59,7 @@ def test_non_numeric_numbers_are_not_json() -> None:
 def test_control_characters_escape_in_upper_case() -> None:
     text = '{"a": ["x\\u001fy", "\\\\u001f"]}'
     assert evaluate("EXTRACTJSONFIELD(S, '$.a')", "S STRING", (text,)) == '["x\\u001Fy","\\\\u001f"]'
+
+
+def test_to_json_string_escapes_like_jackson() -> None:
+    assert evaluate("TO_JSON_STRING(S)", "S STRING", ("a\x1f\u00e9",)) == '"a\\u001F\u00e9"'

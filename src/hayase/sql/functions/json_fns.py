@@ -302,18 +302,18 @@ def to_json_value(v: Any, t: SqlType | None) -> str:
     if b == "DECIMAL":
         return format(v, "f")
     if b == "STRING":
-        return json.dumps(v, ensure_ascii=False)
+        return _json_text(v)
     if b == "BYTES":
         return json.dumps(base64.b64encode(v).decode())
     if isinstance(t, ArrayType):
         return "[" + ",".join(to_json_value(x, t.element) for x in v) + "]"
     # ksqlDB writes map entries and struct fields in key order (a TreeMap).
     if isinstance(t, MapType):
-        return "{" + ",".join(json.dumps(str(k), ensure_ascii=False) + ":"
+        return "{" + ",".join(_json_text(str(k)) + ":"
                               + to_json_value(v[k], t.value)
                               for k in sorted(v, key=str)) + "}"
     if isinstance(t, StructType):
-        return "{" + ",".join(json.dumps(n, ensure_ascii=False) + ":" + to_json_value(v.get(n), ft)
+        return "{" + ",".join(_json_text(n) + ":" + to_json_value(v.get(n), ft)
                               for n, ft in sorted(t.fields)) + "}"
     return _raw_json(v)
 
