@@ -73,3 +73,11 @@ def test_byte_order_must_be_known() -> None:
 def test_len_counts_utf16_units() -> None:
     assert evaluate("LEN(S)", "S STRING", ("h\u00e9\U0001F600",)) == 4
     assert evaluate("LEN(B)", "B BYTES", (b"\x00\x01",)) == 2
+
+
+def test_java_regex_quoting_and_anchors() -> None:
+    from hayase.sql.functions.string_fns import _regexp_replace
+
+    assert _regexp_replace("a.*b", r"\Q.*\E", "-") == "a-b"
+    assert _regexp_replace("ab\n", r"b\Z", "X") == "aX\n"  # \Z may precede a final newline
+    assert _regexp_replace("ab\n", r"b\z", "X") == "ab\n"  # \z is the very end

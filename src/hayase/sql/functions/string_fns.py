@@ -139,6 +139,10 @@ _JAVA_CLASSES = {"Lower": "a-z", "Upper": "A-Z", "ASCII": "\\x00-\\x7F", "Alpha"
 
 
 def _translate_java_regex(p: str) -> str:
+    # \Q...\E quotes its text; \z is the very end (Python's \Z); \Z may precede a last newline.
+    p = re.sub(r"\\Q(.*?)(?:\\E|$)", lambda m: re.escape(m.group(1)), p, flags=re.DOTALL)
+    p = re.sub(r"(?<!\\)((?:\\\\)*)\\Z", r"\1(?=\\n?\\Z)", p)
+    p = re.sub(r"(?<!\\)((?:\\\\)*)\\z", r"\1\\Z", p)
     p = re.sub(r"\(\?<([A-Za-z][A-Za-z0-9]*)>", r"(?P<\1>", p)
     p = re.sub(r"\\k<([A-Za-z][A-Za-z0-9]*)>", r"(?P=\1)", p)
 
