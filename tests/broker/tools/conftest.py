@@ -1,0 +1,66 @@
+"""Apache Kafka's own command-line tools (kafka-topics, kafka-consumer-groups, kafka-configs,
+the console producer and consumer, ...) run as subprocesses from the Kafka 4.x jars, against
+both backends of the `kafka` fixture."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+from tests.broker.tools.apache_tools import JVM_FLAGS, LOG4J2, Tool, tools_missing
+
+from hayase.testing.apache_kafka import default_libs
+from hayase.testing.brokers import Backend
+
+
+@pytest.fixture(scope="session")
+def kafka_tool(tmp_path_factory: pytest.TempPathFactory) -> Tool:
+    """run(tool_class, *args, input=None, check=True): the tool's CompletedProcess (text).
+    With check, a non-zero exit fails the test with the tool's output."""
+    reason = tools_missing()
+    if reason:
+        pytest.skip(reason)
+    config = tmp_path_factory.mktemp("kafka-tools") / "log4j2.properties"
+    config.write_text(LOG4J2)
+    base = ["java", *JVM_FLAGS, f"-Dlog4j2.configurationFile={config}",
+            "-cp", f"{default_libs()}/*"]
+
+    def run(cls: str, *args: str, input: str | None = None, check: bool = True,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([*base, cls, *args], input=input, capture_output=True, text=True,
+                              timeout=timeout)
+        if check and done.returncode != 0:
+            pytest.fail(f"{cls} {' '.join(args)} exited {done.returncode}:\n"
+                        f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        return done
+
+    return run
+
+
+@pytest.fixture
+def admin(kafka: Backend) -> AdminClient:
+    return AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
+
+
+@pytest.fixture
+def new_topic(admin: AdminClient) -> Iterator[Callable[[int], str]]:
+    """new_topic(partitions): a fresh topic, deleted after the test."""
+    made: list[str] = []
+
+    def make(partitions: int) -> str:
+        name = f"tools-{uuid.uuid4().hex[:10]}"
+        admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
+        made.append(name)
+        return name
+
+    yield make
+    if made:
+        for f in admin.delete_topics(made).values():
+            with contextlib.suppress(Exception):  # a test may have deleted it already
+                f.result(30)
+
+
