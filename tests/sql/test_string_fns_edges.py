@@ -81,3 +81,15 @@ def test_java_regex_quoting_and_anchors() -> None:
     assert _regexp_replace("a.*b", r"\Q.*\E", "-") == "a-b"
     assert _regexp_replace("ab\n", r"b\Z", "X") == "aX\n"  # \Z may precede a final newline
     assert _regexp_replace("ab\n", r"b\z", "X") == "ab\n"  # \z is the very end
+
+
+@pytest.mark.parametrize(("expr", "expected"), [
+    ("TO_BYTES('4a6B', 'hex')", b"Jk"),  # any case
+    ("TO_BYTES('0x41', 'hex')", None),  # no prefix in TO_BYTES
+    ("TO_BYTES('ABC', 'hex')", None),  # odd digit count
+    ("ENCODE('0x4a', 'hex', 'utf8')", "J"),  # ENCODE strips 0x and X'..'
+    ("ENCODE('X''4A''', 'hex', 'utf8')", "J"),
+    ("ENCODE('0X4A', 'hex', 'utf8')", None),  # only a lower-case 0x is a prefix
+])
+def test_hex_text(expr: str, expected: object) -> None:
+    assert evaluate(expr, "S STRING", ("x",)) == expected

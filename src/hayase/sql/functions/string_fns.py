@@ -472,20 +472,21 @@ simple("UUID", [([], STRING), (["BYTES"], STRING)],
        deterministic=False, category="STRING")
 
 
-def _hex_decode(s: str) -> bytes:
-    """Hex text as ksqlDB reads it: plain (even length), 0x-prefixed (odd length gets a leading
-    zero) or the SQL literal form X'..' (even length)."""
-    if s[:2] in ("0x", "0X"):
-        body = s[2:]
-        if len(body) % 2:
-            body = "0" + body
-    elif len(s) >= 3 and s[0] in "xX" and s[1] == "'" and s[-1] == "'":
-        body = s[2:-1]
-    else:
-        body = s
-    if len(body) % 2 or not re.fullmatch(r"[0-9a-fA-F]*", body):
+def _hex_strict(s: str) -> bytes:
+    """DatatypeConverter.parseHexBinary (TO_BYTES): an even number of hex digits, any case."""
+    if len(s) % 2 or not re.fullmatch(r"[0-9a-fA-F]*", s):
         raise ValueError(f"invalid hex string '{s}'")
-    return bytes.fromhex(body)
+    return bytes.fromhex(s)
+
+
+def _hex_strip(s: str) -> str:
+    """ENCODE's hexStrip: drops a 0x prefix (an odd digit count gets a leading zero) or the
+    X'..' literal form; anything else is left as it is."""
+    if s.startswith("0x"):
+        return ("0" if len(s) % 2 else "") + s[2:]
+    if len(s) >= 3 and s[0] in "xX" and s[1] == "'" and s[-1] == "'":
+        return s[2:-1]
+    return s
 
 
 def _base64_strict(s: str) -> bytes:
@@ -511,7 +512,7 @@ def _to_bytes(s: str, enc: str) -> bytes:
     e = enc.lower()
     try:
         if e == "hex":
-            return _hex_decode(s)
+            return _hex_strict(s)
         if e == "utf8":
             return s.encode("utf-8")
         if e == "ascii":
@@ -544,7 +545,11 @@ def _encode(s: str, in_enc: str, out_enc: str) -> str:
     if in_enc.lower() + out_enc.lower() not in _ENCODE_PAIRS:
         raise KsqlRuntimeError("Supported input and output encodings are: hex, utf8, ascii and "
                                "base64")
-    raw = _base64_lenient(s) if in_enc.lower() == "base64" else _to_bytes(s, in_enc)
+    src = in_enc.lower()
+    if src == "base64":
+        raw = _base64_lenient(s)
+    else:
+        raw = _to_bytes(_hex_strip(s) if src == "hex" else s, in_enc)
     out = _from_bytes(raw, out_enc)
     return out.lower() if out_enc.lower() == "hex" else out
 
