@@ -93,3 +93,21 @@ def test_java_regex_quoting_and_anchors() -> None:
 ])
 def test_hex_text(expr: str, expected: object) -> None:
     assert evaluate(expr, "S STRING", ("x",)) == expected
+
+
+@pytest.mark.parametrize(("fn", "url", "expected"), [
+    ("HOST", "HTTP://Example.COM:8080/a%20b?x=1#f%21", "Example.COM"),  # case kept
+    ("PROTOCOL", "HTTP://Example.COM:8080/", "HTTP"),
+    ("PATH", "http://x.com/a%20b", "/a b"),  # decoded
+    ("PATH", "http://x.com", ""),
+    ("PATH", "mailto:a@b.com", None),  # an opaque URI has no path
+    ("HOST", "http://my_host.com:80/", None),  # not a server name
+    ("PORT", "http://my_host.com:80/", None),
+    ("HOST", "http://[::1]:80/p", "[::1]"),
+    ("QUERY", "http://x.com/?", ""),  # a bare '?' is an empty query
+    ("QUERY", "http://x.com/", None),
+    ("FRAGMENT", "http://x.com/#", ""),
+    ("FRAGMENT", "http://x.com/#f%21", "f!"),
+])
+def test_url_parts_as_java_net_uri(fn: str, url: str, expected: object) -> None:
+    assert evaluate(f"URL_EXTRACT_{fn}(S)", "S STRING", (url,)) == expected

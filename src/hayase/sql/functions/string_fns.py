@@ -612,7 +612,7 @@ def _url(fn: Any) -> Any:
 
 def _param(parts: urllib.parse.SplitResult, name: str) -> str | None:
     """URI.getQuery (percent-decoded), split on '&' then on the first '='; a bare key is ''."""
-    if not parts.query:
+    if not parts.query or _opaque(parts):
         return None
     for piece in urllib.parse.unquote(parts.query).split("&"):
         k, sep, v = piece.partition("=")
@@ -633,14 +633,63 @@ def _url_decode(s: str) -> str:
     return urllib.parse.unquote_plus(s)
 
 
-simple("URL_EXTRACT_HOST", [([S], STRING)], _url(lambda p: p.hostname), category="URL")
-simple("URL_EXTRACT_PORT", [([S], INTEGER)], _url(lambda p: p.port), category="URL")
-simple("URL_EXTRACT_PROTOCOL", [([S], STRING)], _url(lambda p: p.scheme or None), category="URL")
-simple("URL_EXTRACT_PATH", [([S], STRING)], _url(lambda p: p.path), category="URL")
-simple("URL_EXTRACT_QUERY", [([S], STRING)],
-       _url(lambda p: urllib.parse.unquote(p.query) if p.query else None), category="URL")
-simple("URL_EXTRACT_FRAGMENT", [([S], STRING)],
-       _url(lambda p: urllib.parse.unquote(p.fragment) if p.fragment else None), category="URL")
+_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
+
+
+def _host(p: urllib.parse.SplitResult) -> str | None:
+    """URI.getHost: the host as written (case kept, IPv6 in brackets); null when the authority
+    is not a server name (java.net.URI then reads it as registry-based)."""
+    if _opaque(p) or not p.netloc:
+        return None
+    hostport = p.netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        return hostport[:end + 1] if end > 0 else None
+    host = hostport.partition(":")[0]
+    labels = host.rstrip(".").split(".")
+    if not host or not all(_HOST_LABEL.fullmatch(x) for x in labels):
+        return None
+    if all(x.isdigit() for x in labels):
+        return host if len(labels) == 4 and all(int(x) < 256 for x in labels) else None
+    return host if labels[-1][0].isalpha() else None
+
+
+def _opaque(p: urllib.parse.SplitResult) -> bool:
+    """scheme:rest without a '/' after the colon (mailto:a@b) has no path, query or host."""
+    return bool(p.scheme) and not p.netloc and not p.path.startswith("/")
+
+
+def _protocol(u: str) -> Any:
+    def scheme(p: urllib.parse.SplitResult) -> str | None:
+        return u[:len(p.scheme)] if p.scheme else None  # as written: HTTP stays HTTP
+    return _url(scheme)(u)
+
+
+def _path(p: urllib.parse.SplitResult) -> str | None:
+    return None if _opaque(p) else urllib.parse.unquote(p.path)
+
+
+simple("URL_EXTRACT_HOST", [([S], STRING)], _url(_host), category="URL")
+simple("URL_EXTRACT_PORT", [([S], INTEGER)], _url(lambda p: p.port if _host(p) else None),
+       category="URL")
+simple("URL_EXTRACT_PROTOCOL", [([S], STRING)], _protocol, category="URL")
+simple("URL_EXTRACT_PATH", [([S], STRING)], _url(_path), category="URL")
+def _query(u: str) -> Any:
+    """URI.getQuery, decoded: '' after a bare '?', null without one (or in an opaque URI)."""
+    def query(p: urllib.parse.SplitResult) -> str | None:
+        if _opaque(p) or "?" not in u.partition("#")[0]:
+            return None
+        return urllib.parse.unquote(p.query)
+    return _url(query)(u)
+
+
+def _fragment(u: str) -> Any:
+    """URI.getFragment, decoded: '' after a bare '#', null without one."""
+    return _url(lambda p: urllib.parse.unquote(p.fragment) if "#" in u else None)(u)
+
+
+simple("URL_EXTRACT_QUERY", [([S], STRING)], _query, category="URL")
+simple("URL_EXTRACT_FRAGMENT", [([S], STRING)], _fragment, category="URL")
 simple("URL_EXTRACT_PARAMETER", [([S, S], STRING)], _url(_param), category="URL")
 simple("URL_ENCODE_PARAM", [([S], STRING)], _url_encode, category="URL")
 simple("URL_DECODE_PARAM", [([S], STRING)], _url_decode, category="URL")
