@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import decimal
+import math
 from typing import Any
 
 from hayase.sql.functions import Bound, FunctionArgError, Udf, format_types, register
@@ -14,6 +16,20 @@ def _common(name: str, types: list[SqlType]) -> SqlType:
     except NoCommonType:
         raise FunctionArgError(f"Function '{name}' does not accept parameters "
                                f"({format_types(types)}).") from None
+
+
+def java_equals(a: Any, b: Any) -> bool:
+    """Object.equals as the boxed Java values compare: a BigDecimal equals only at the same
+    scale (1.0 is not 1.00); Double.equals holds for NaN and tells -0.0 from 0.0."""
+    if isinstance(a, decimal.Decimal) and isinstance(b, decimal.Decimal):
+        return a == b and a.as_tuple().exponent == b.as_tuple().exponent
+    if isinstance(a, float) and isinstance(b, float):
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False
+    return bool(a == b)
 
 
 def _coalesce(*vals: Any) -> Any:
@@ -44,7 +60,7 @@ def _nullif_bind(types: list[SqlType], literals: list[Any]) -> Bound:
                                f"({format_types(types)}).")
     rt = _common("nullif", types)
     return Bound(types[0] if types[0].base != "NULL" else rt,
-                 lambda a, b: None if a is not None and a == b else a, nulls=False)
+                 lambda a, b: None if a is not None and java_equals(a, b) else a, nulls=False)
 
 
 def _as_value_bind(types: list[SqlType], literals: list[Any]) -> Bound:
