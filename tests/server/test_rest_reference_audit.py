@@ -267,3 +267,24 @@ def test_table_pull_select_star_names_header_columns(running: Running) -> None:
     items = httpx.post(url + "/query", json={"ksql": "SELECT ID, TRACE FROM H;"},
                        timeout=30).json()
     assert items[0]["header"]["schema"] == "`ID` STRING KEY, `TRACE` BYTES"
+
+
+def test_a_request_is_validated_whole_before_any_statement_runs(running: Running) -> None:
+    url = running.url
+    err = _ksql(url, "CREATE STREAM A (ID INT) WITH (KAFKA_TOPIC='a', VALUE_FORMAT='JSON', "
+                     "PARTITIONS=1);"
+                     "CREATE STREAM B AS SELECT NOPE FROM A;", 400)
+    assert (err["@type"], err["error_code"], err["entities"]) == ("statement_error", 40001, [])
+    assert err["statementText"] == "CREATE STREAM B AS SELECT NOPE FROM A;"
+    assert _ksql(url, "SHOW STREAMS;")[0]["streams"] == []
+    # A later statement may rely on an earlier one of the same request.
+    out = _ksql(url, "CREATE STREAM A (ID INT) WITH (KAFKA_TOPIC='a', VALUE_FORMAT='JSON', "
+                     "PARTITIONS=1); CREATE STREAM B AS SELECT ID FROM A; PAUSE CSAS_B_0;"
+                     "TERMINATE CSAS_B_0;")
+    assert [e["commandId"] for e in out] == [
+        "stream/`A`/create", "stream/`B`/create", "pause/CSAS_B_0/execute",
+        "terminate/CSAS_B_0/execute"]
+    # A SELECT anywhere in the request: the query endpoints' error, nothing run.
+    err = _ksql(url, "DROP STREAM B; SELECT * FROM A EMIT CHANGES;", 400)
+    assert (err["error_code"], err["entities"]) == (40002, [])
+    assert [s["name"] for s in _ksql(url, "SHOW STREAMS;")[0]["streams"]] == ["A", "B"]

@@ -231,6 +231,7 @@ class KsqlServer:
             try:
                 session.properties.update(props)
                 session.variables.update(variables)
+                self._validate(chunks)
                 for chunk, line, column in chunks:
                     entity = self._execute_one(chunk, line, column, out)
                     if entity is not None:
@@ -241,6 +242,46 @@ class KsqlServer:
                 session.variables.clear()
                 session.variables.update(saved_vars)
             return out
+
+    def _validate(self, chunks: list[tuple[str, int, int]]) -> None:
+        """ksqlDB validates every statement of a request, in order, on a sandbox before it
+        executes any: a request whose third statement is wrong runs none of them. The sandbox
+        is a session over copies of the metastore's entries; raises RequestError (with no
+        entities) for the first statement the SQL layer refuses."""
+        from dataclasses import replace
+
+        from hayase.sql import Session  # type: ignore[attr-defined]
+
+        ms = self.session.metastore
+        sandbox = Session(dict(self.session.properties), metastore=Metastore(
+            sources={k: replace(v) for k, v in ms.sources.items()}, types=dict(ms.types),
+            queries={k: replace(v) for k, v in ms.queries.items()},
+            query_counter=ms.query_counter))
+        sandbox.variables.update(self.session.variables)
+        for chunk, line, column in chunks:
+            text = chunk.strip() + ";"
+            try:
+                stmt = sandbox.parse(chunk, line, column)
+                if isinstance(stmt, ast.QueryStatement):
+                    raise RequestError(E.statement_error(E.QUERY_ENDPOINT_MESSAGE, text,
+                                                         E.ERROR_CODE_QUERY_ENDPOINT))
+                if not self._check_here(stmt, sandbox.metastore):
+                    sandbox.execute_statement(chunk, line, column)
+            except KsqlError as e:
+                raise RequestError(E.statement_error(_message(e), text)) from None
+
+    def _check_here(self, stmt: ast.Statement, ms: Metastore) -> bool:
+        """Validation of the statements the server answers itself (see _execute_here) over
+        the metastore ``ms``: raises their errors; False for the other statements."""
+        if isinstance(stmt, _PAUSE_RESUME):
+            _set_query_state(stmt, ms)
+        elif isinstance(stmt, ast.DescribeFunction):
+            _function(stmt.name)
+        elif isinstance(stmt, ast.Show) and stmt.what == "CONNECTORS":
+            raise StatementError(E.NO_CONNECT_MESSAGE)
+        else:
+            return False
+        return True
 
     def _execute_one(self, chunk: str, line: int, column: int,
                      done: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -370,14 +411,8 @@ class KsqlServer:
         if isinstance(stmt, _PAUSE_RESUME):
             return self._pause_resume(stmt, text, props)
         if isinstance(stmt, ast.DescribeFunction):
-            from hayase.sql.functions import lookup
-
-            udf = lookup(stmt.name)
-            if udf is None:  # ksqlDB's FunctionRegistry message
-                raise StatementError(f"Can't find any functions with the name '{stmt.name}'")
-            return E.describe_function(udf, text)
-        if isinstance(stmt, ast.Show) and stmt.what == "CONNECTORS":
-            raise StatementError(E.NO_CONNECT_MESSAGE)
+            return E.describe_function(_function(stmt.name), text)
+        self._check_here(stmt, self.session.metastore)  # SHOW CONNECTORS raises
         return None
 
     def _pause_resume(self, stmt: ast.PauseQuery | ast.ResumeQuery, text: str,
@@ -391,24 +426,8 @@ class KsqlServer:
         message = f"Query {verb}: {ids[0]}" if stmt.query_id else f"All queries {verb}."
         return E.current_status(text, cid, message, seq)
 
-    def _set_query_state(self, stmt: ast.PauseQuery | ast.ResumeQuery) -> list[str]:
-        """The metastore's side of PAUSE / RESUME: the ids of the queries it applies to.
-        Raises StatementError for an unknown query id (nothing changes then)."""
-        ms = self.session.metastore
-        if stmt.query_id is None:
-            ids = sorted(ms.queries)
-        else:
-            qid = stmt.query_id.upper()
-            if qid not in ms.queries:
-                raise StatementError(f"Unknown queryId: {stmt.query_id}")
-            ids = [qid]
-        state = "PAUSED" if isinstance(stmt, ast.PauseQuery) else "RUNNING"
-        for qid in ids:
-            ms.queries[qid].state = state
-        return ids
-
     def _apply_pause_resume(self, stmt: ast.PauseQuery | ast.ResumeQuery) -> list[str]:
-        ids = self._set_query_state(stmt)
+        ids = _set_query_state(stmt, self.session.metastore)
         for qid in ids:
             if isinstance(stmt, ast.PauseQuery):
                 self.backend.pause_query(qid)
@@ -429,7 +448,7 @@ class KsqlServer:
         stmt = self._pause_resume_statement(text)
         if stmt is None:
             return False
-        self._set_query_state(stmt)
+        _set_query_state(stmt, self.session.metastore)
         return True
 
     # ------------------------------------------------------------------ SHOW / DESCRIBE
@@ -638,6 +657,32 @@ class _MetastoreSnapshot:
         ms.queries.clear()
         ms.queries.update(self.queries)
         ms.query_counter = self.query_counter
+
+
+def _set_query_state(stmt: ast.PauseQuery | ast.ResumeQuery, ms: Metastore) -> list[str]:
+    """The metastore's side of PAUSE / RESUME: the ids of the queries it applies to. Raises
+    StatementError for an unknown query id (nothing changes then)."""
+    if stmt.query_id is None:
+        ids = sorted(ms.queries)
+    else:
+        qid = stmt.query_id.upper()
+        if qid not in ms.queries:
+            raise StatementError(f"Unknown queryId: {stmt.query_id}")
+        ids = [qid]
+    state = "PAUSED" if isinstance(stmt, ast.PauseQuery) else "RUNNING"
+    for qid in ids:
+        ms.queries[qid].state = state
+    return ids
+
+
+def _function(name: str) -> Any:
+    """DESCRIBE FUNCTION's function, or ksqlDB's FunctionRegistry error."""
+    from hayase.sql.functions import lookup
+
+    udf = lookup(name)
+    if udf is None:
+        raise StatementError(f"Can't find any functions with the name '{name}'")
+    return udf
 
 
 def _refusal(e: Exception) -> KsqlError | None:
