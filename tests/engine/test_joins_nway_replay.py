@@ -401,4 +401,4 @@ def test_read_committed_applies_committed_runs_and_fences_dead_ones() -> None:
     assert _receive(reader, b3) == [] and _receive(reader, b3) == []  # a copy is dropped
     run2.committed = 3
     assert [_receive(reader, m) for m in run2.commit_markers()] == [["b3"]]
-    assert not [k for k, _ in store.items() if k[0] == repartition.PENDING]
+    assert not list(store.range_items(repartition.PENDING))

@@ -28,7 +28,7 @@ records (retract, then add), which may go to different partitions, like KTable g
 A join's table result is broadcast instead, by upstream key, to every repartition partition
 (:meth:`AggregateQuery._broadcast`): a restarted join task does not replay it identically.
 A stream-stream join's rows are read committed (:attr:`AggregateQuery.sequenced`, see
-:mod:`hayase.engine.repartition`): pending ``("P", upstream task, seq)`` entries until the join
+:mod:`hayase.engine.repartition`): pending entries (a key range of their own) until the join
 task's commit marker, so the groups' outputs wait for that commit.
 """
 
@@ -142,7 +142,7 @@ class PartitionState:
         # Repartition records applied: see hayase.engine.repartition.
         self.forwarded: repartition.Marks = dict(meta.get("forwarded", {}))
         # Sequenced upstream tasks (a stream-stream join's results, read committed): upstream
-        # -> [run, seen, committed]; their pending records are ("P", ...) entries.
+        # -> [run, seen, committed]; their pending records: repartition.ReadCommitted.
         self.upstreams: dict[int, list[Any]] = {
             u: list(v) for u, v in meta.get("upstreams", {}).items()}
         self.reader: repartition.ReadCommitted | None = None  # opened at the first record

@@ -54,7 +54,7 @@ from hayase.engine.processing_log import (
 )
 from hayase.engine.query import UnsupportedPlan, _row_builder
 from hayase.engine.record import OutputRecord, Record
-from hayase.engine.state import META_KEY, MemoryStore, StateStore
+from hayase.engine.state import APART, META_KEY, MemoryStore, StateStore, is_apart
 from hayase.engine.timestamps import InvalidTimestamp, make_extractor, throw_on_invalid
 from hayase.formats import SerdeError, key_serde, value_serde
 from hayase.sql.errors import KsqlRuntimeError, StatementError
@@ -1273,26 +1273,40 @@ class JoinQuery(ProcessingLogReporter):
 
 class _Namespaced(StateStore):
     """A view of another store under a key prefix; its commit only stages the metadata (the
-    owner commits the underlying store, so both states become durable together)."""
+    owner commits the underlying store, so both states become durable together). A key range
+    of the view (``(APART, name, ...)``) is the range ``namespace/name`` of the store."""
 
     def __init__(self, inner: StateStore, namespace: str) -> None:
         self.inner = inner
         self.namespace = namespace
+        self._ranges = namespace + "/"
+
+    def _key(self, key: Any) -> Any:
+        if is_apart(key):
+            return (APART, self._ranges + key[1], *key[2:])
+        return (self.namespace, key)
 
     def get(self, key: Any, default: Any = None) -> Any:
-        return self.inner.get((self.namespace, key), default)
+        return self.inner.get(self._key(key), default)
 
     def put(self, key: Any, value: Any) -> None:
-        self.inner.put((self.namespace, key), value)
+        self.inner.put(self._key(key), value)
 
     def delete(self, key: Any) -> None:
-        self.inner.delete((self.namespace, key))
+        self.inner.delete(self._key(key))
 
     def items(self) -> Iterator[tuple[Any, Any]]:
+        ns, ranges = self.namespace, self._ranges
         for key, value in self.inner.items():
-            if isinstance(key, tuple) and len(key) == 2 and key[0] == self.namespace and \
+            if isinstance(key, tuple) and len(key) == 2 and key[0] == ns and \
                     key[1] != META_KEY:
                 yield key[1], value
+            elif is_apart(key) and key[1].startswith(ranges):
+                yield (APART, key[1][len(ranges):], *key[2:]), value
+
+    def range_items(self, name: str) -> Iterator[tuple[Any, Any]]:
+        for key, value in self.inner.range_items(self._ranges + name):
+            yield (APART, name, *key[2:]), value
 
     def commit(self, meta: dict[str, Any],
                before_write: Callable[[list[tuple[Any, Any]]], None] | None = None,

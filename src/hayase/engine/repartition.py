@@ -29,10 +29,16 @@ over the committed input order, whatever the join (inner, outer, GRACE: any orde
 whichever side crashes, in whatever process a task resumes. It needs per-partition order from
 one (idempotent) producer; a zombie committing after its successor restored is out of scope,
 as for every store here. Cost: the groups' outputs wait for the join task's commit.
+
+The pending records are a key range of their own in the receiver's store
+(:data:`hayase.engine.state.APART`), so opening a receiver reads only them, not the join
+store around them. A store written before that layout (pending records under ``("P", ...)``
+keys, no :data:`LAYOUT_KEY`) is migrated when its receiver opens: the one scan it takes.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 from collections import deque
@@ -40,6 +46,9 @@ from typing import Any
 
 from hayase.client.partitioners import kafka_partition
 from hayase.engine.record import OutputRecord, Record
+from hayase.engine.state import APART, StateStore
+
+log = logging.getLogger("hayase.engine.repartition")
 
 # (repartition topic, source topic, source partition) -> last (offset, sequence) applied
 Marks = dict[tuple[str, str, int], tuple[int, int]]
@@ -72,7 +81,16 @@ def receive(marks: Marks, rec: Record) -> Any:
 # ---------------------------------------------------------------- read-committed forwarding
 
 DATA, COMMIT, FINALIZE = "D", "C", "F"
-PENDING = "P"  # receiving store key: (PENDING, upstream task, seq) -> (payload, headers)
+# A receiving store's pending records: (APART, PENDING, upstream task, seq) -> (payload,
+# headers), a key range of their own; LAYOUT_KEY says the store uses it.
+PENDING = "pending"
+LAYOUT_KEY = ("read-committed-layout",)
+LAYOUT = 2
+_OLD_PENDING = "P"  # layout 1: (_OLD_PENDING, upstream task, seq), among the other keys
+
+
+def _pending_key(upstream: int, seq: int) -> tuple[str, str, int, int]:
+    return (APART, PENDING, upstream, seq)
 
 
 class Sequencer:
@@ -126,16 +144,30 @@ class ReadCommitted:
     committed are ``(PENDING, upstream, seq)`` entries of ``store`` (both committed with the
     task's state, so a restarted receiver resumes exactly)."""
 
-    def __init__(self, store: Any, upstreams: dict[int, list[Any]]) -> None:
+    def __init__(self, store: StateStore, upstreams: dict[int, list[Any]]) -> None:
         self.store = store
         self.upstreams = upstreams
         self._pending: dict[int, deque[int]] = {}
+        if store.get(LAYOUT_KEY) != LAYOUT:
+            if upstreams:  # state of a version before the pending key range
+                self._migrate()
+            store.put(LAYOUT_KEY, LAYOUT)  # committed with the task's next commit
         found: dict[int, list[int]] = {}
-        for key, _value in store.items():
-            if key[0] == PENDING:
-                found.setdefault(key[1], []).append(key[2])
+        for key, _value in store.range_items(PENDING):
+            found.setdefault(key[2], []).append(key[3])
         for upstream, seqs in found.items():
             self._pending[upstream] = deque(sorted(seqs))
+
+    def _migrate(self) -> None:
+        """Move layout 1's pending records into their key range (written with the task's
+        next commit; a crash before it migrates again)."""
+        old = [(k, v) for k, v in self.store.items()
+               if k.__class__ is tuple and len(k) == 3 and k[0] == _OLD_PENDING]
+        for key, value in old:
+            self.store.delete(key)
+            self.store.put(_pending_key(key[1], key[2]), value)
+        log.info("read-committed state of an earlier layout: %d pending records moved to "
+                 "their own key range", len(old))
 
     def receive(self, rec: Record) -> list[tuple[Any, Any]]:
         """The ``(payload, headers)`` a record makes committed, in the order to apply them
@@ -161,7 +193,7 @@ class ReadCommitted:
         if seq <= entry[1]:
             return []  # a copy
         entry[1] = seq
-        self.store.put((PENDING, upstream, seq), (payload, rec.headers))
+        self.store.put(_pending_key(upstream, seq), (payload, rec.headers))
         self._pending.setdefault(upstream, deque()).append(seq)
         return []
 
@@ -169,7 +201,7 @@ class ReadCommitted:
         seqs = self._pending.get(upstream)
         applied = []
         while seqs and seqs[0] <= seq:
-            key = (PENDING, upstream, seqs.popleft())
+            key = _pending_key(upstream, seqs.popleft())
             applied.append(self.store.get(key))
             self.store.delete(key)
         if seq > entry[2]:
@@ -178,4 +210,4 @@ class ReadCommitted:
 
     def _drop(self, upstream: int) -> None:
         for s in self._pending.pop(upstream, ()):
-            self.store.delete((PENDING, upstream, s))
+            self.store.delete(_pending_key(upstream, s))

@@ -13,6 +13,12 @@ backend's business:
 Both hand the dirty entries to the caller on commit (``commit`` returns them) so the runtime can
 write the same entries to the store's changelog topic (see :mod:`hayase.engine.changelog`).
 Keys and values are encoded with pickle (deterministic for the plain values stored here).
+
+A key ``(APART, name, ...)`` belongs to the key range ``name``, which
+:meth:`StateStore.range_items` reads without the rest of the store: RocksDB keeps it under a
+prefix of its own that sorts before every pickled key (a read-committed receiver's pending
+rows, read once per task opening, inside a join task's store). The changelog carries such
+keys pickled like any other.
 """
 
 from __future__ import annotations
@@ -23,7 +29,33 @@ from pathlib import Path
 from typing import Any
 
 META_KEY: tuple[str] = ("__meta__",)
+APART = "\x00"  # first element of a key kept in a range of its own (see range_items)
 _DELETED = object()
+
+
+def is_apart(key: Any) -> bool:
+    """Whether ``key`` is ``(APART, name, ...)``."""
+    return key.__class__ is tuple and len(key) > 1 and key[0] == APART
+
+
+def range_prefix(name: str) -> bytes:
+    """The database key prefix of range ``name``: a pickle starts with 0x80, so this sorts
+    before every other key, and the terminating NUL keeps ranges apart from each other."""
+    if "\x00" in name:
+        raise ValueError(f"a key range name cannot contain NUL: {name!r}")
+    return b"\x00" + name.encode() + b"\x00"
+
+
+def db_key(key: Any, raw: bytes) -> bytes:
+    """The database key of ``key`` (``raw``: its pickle)."""
+    return range_prefix(key[1]) + raw if is_apart(key) else raw
+
+
+def key_of(raw: bytes) -> Any:
+    """The key of a database key (:func:`db_key`'s inverse)."""
+    if raw[:1] == b"\x00":
+        raw = raw[raw.index(b"\x00", 1) + 1:]
+    return decode(raw)
 
 
 def encode(obj: Any) -> bytes:
@@ -59,6 +91,12 @@ class StateStore:
     def items(self) -> Iterator[tuple[Any, Any]]:
         """Every (key, value) except the metadata entry."""
         raise NotImplementedError
+
+    def range_items(self, name: str) -> Iterator[tuple[Any, Any]]:
+        """Every entry whose key is ``(APART, name, ...)``, in no particular order. A store
+        that keeps ranges apart (RocksDB) reads only those; this default scans."""
+        head = (APART, name)
+        return ((k, v) for k, v in self.items() if k.__class__ is tuple and k[:2] == head)
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -185,7 +223,7 @@ class RocksDBStore(StateStore):
         if self._complete:
             value = None
         else:
-            raw = self.db.get(encode(key))
+            raw = self.db.get(db_key(key, encode(key)))
             value = None if raw is None else decode(raw)
         if value is None:
             self._absent.add(key)
@@ -214,10 +252,29 @@ class RocksDBStore(StateStore):
             if v is not None and k != META_KEY:
                 yield k, v
         for raw_k, raw_v in self.db.items():
-            k = decode(bytes(raw_k))  # type: ignore[arg-type]
+            k = key_of(bytes(raw_k))  # type: ignore[arg-type]
             if k in seen or k == META_KEY:
                 continue
             yield k, decode(bytes(raw_v))  # type: ignore[arg-type]
+
+    def range_items(self, name: str) -> Iterator[tuple[Any, Any]]:
+        prefix = range_prefix(name)
+        seen: set[Any] = set()
+        for k, v in list(self._dirty.items()):
+            if is_apart(k) and k[1] == name:
+                seen.add(k)
+                if v is not None:
+                    yield k, v
+        it = self.db.iter()
+        it.seek(prefix)
+        while it.valid():
+            raw_k = bytes(it.key())
+            if not raw_k.startswith(prefix):
+                break
+            k = decode(raw_k[len(prefix):])
+            if k not in seen:
+                yield k, decode(bytes(it.value()))
+            it.next()
 
     def commit(self, meta: dict[str, Any],
                before_write: Callable[[list[tuple[Any, Any]]], None] | None = None,
@@ -236,7 +293,9 @@ class RocksDBStore(StateStore):
             before_write(changes)
         batch = WriteBatch(raw_mode=True)
         put, delete = batch.put, batch.delete
-        for raw_key, raw_value in encoded:
+        for (k, _v), (raw_key, raw_value) in zip(items, encoded, strict=True):
+            if is_apart(k):
+                raw_key = db_key(k, raw_key)
             if raw_value is None:
                 delete(raw_key)
             else:
@@ -255,14 +314,14 @@ class RocksDBStore(StateStore):
         absent, get = self._absent, self.db.get
         images: list[bytes | None] = []
         for (k, _v), (raw_key, _raw_value) in zip(items, encoded, strict=True):
-            raw: Any = None if k in absent else get(raw_key)
+            raw: Any = None if k in absent else get(db_key(k, raw_key))
             images.append(None if raw is None else bytes(raw))
         return images
 
     def committed(self, key: Any) -> bytes | None:
         if key in self._absent:
             return None  # known absent as of the last commit: no database read
-        raw = self.db.get(encode(key))  # the database: what the last commit wrote
+        raw = self.db.get(db_key(key, encode(key)))  # what the last commit wrote
         return None if raw is None else bytes(raw)  # type: ignore[arg-type]
 
     def close(self) -> None:
