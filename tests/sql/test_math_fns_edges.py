@@ -109,3 +109,10 @@ def test_calls_that_casts_make_ambiguous(expr: str, cols: str) -> None:
 ])
 def test_calls_that_resolve(expr: str, cols: str, expected: str) -> None:
     assert result_type(expr, cols) == expected
+
+
+def test_greatest_and_least_order_nan_as_java() -> None:
+    row = (1.0, math.nan)
+    assert math.isnan(evaluate("GREATEST(X, Y)", "X DOUBLE, Y DOUBLE", row))
+    assert evaluate("LEAST(X, Y)", "X DOUBLE, Y DOUBLE", row) == 1.0
+    assert evaluate("LEAST(Y, X)", "X DOUBLE, Y DOUBLE", row) == 1.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from hayase.sql.errors import KsqlRuntimeError
@@ -16,6 +15,7 @@ from hayase.sql.functions import (
     format_types,
     register,
 )
+from hayase.sql.functions.misc import java_order
 from hayase.sql.types import (
     NULL,
     ArrayType,
@@ -66,11 +66,6 @@ def _same(types: list[SqlType]) -> SqlType:
     return types[0]
 
 
-def _sort_key(v: Any) -> Any:
-    """Java's natural order: Double.compareTo puts NaN above every number and -0.0 below 0.0."""
-    if isinstance(v, float):
-        return (math.isnan(v), v, math.copysign(1.0, v) if v == 0 else 0.0)
-    return v
 
 
 def _array_length(a: list[Any]) -> int:
@@ -104,12 +99,12 @@ _fn("ARRAY_DISTINCT", (1,), _same, _distinct, check=lambda t: _is_array(t[0]))
 
 def _array_max(a: list[Any]) -> Any:
     vals = [v for v in a if v is not None]
-    return max(vals, key=_sort_key) if vals else None
+    return max(vals, key=java_order) if vals else None
 
 
 def _array_min(a: list[Any]) -> Any:
     vals = [v for v in a if v is not None]
-    return min(vals, key=_sort_key) if vals else None
+    return min(vals, key=java_order) if vals else None
 
 
 _fn("ARRAY_MAX", (1,), lambda t: _elem(t[0]), _array_max, check=lambda t: _is_array(t[0]))
@@ -120,7 +115,7 @@ def _array_sort(a: list[Any], direction: str = "ASC") -> list[Any] | None:
     d = direction.upper()
     if d not in ("ASC", "ASCENDING", "DESC", "DESCENDING"):
         return None
-    vals = sorted((v for v in a if v is not None), key=_sort_key, reverse=d.startswith("DESC"))
+    vals = sorted((v for v in a if v is not None), key=java_order, reverse=d.startswith("DESC"))
     nulls = [None] * (len(a) - len(vals))
     return vals + nulls
 

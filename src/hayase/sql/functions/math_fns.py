@@ -20,6 +20,7 @@ from hayase.sql.functions import (
     register,
     simple,
 )
+from hayase.sql.functions.misc import java_order
 from hayase.sql.types import BIGINT, DecimalType, SqlType, decimal_type, widen_numeric
 
 _HALF_UP = decimal.ROUND_HALF_UP
@@ -391,7 +392,7 @@ def _extreme(name: str, pick: Any) -> Udf:
             present = [v for v in vals if v is not None]
             if not present:
                 return None
-            return pick(present)
+            return pick(present, key=java_order)
         return Bound(rt, impl, nulls=False, coerce=[rt] * len(types))
     def precheck(types: list[SqlType]) -> None:
         numeric = {t.base if t.base != "DECIMAL" else str(t) for t in types if t.is_numeric}

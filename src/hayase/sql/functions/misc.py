@@ -32,6 +32,14 @@ def java_equals(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def java_order(v: Any) -> Any:
+    """Sort key for Java's natural order: Double.compareTo puts NaN above every number and
+    -0.0 below 0.0."""
+    if isinstance(v, float):
+        return (math.isnan(v), v, math.copysign(1.0, v) if v == 0 else 0.0)
+    return v
+
+
 def _coalesce(*vals: Any) -> Any:
     for v in vals:
         if v is not None:
