@@ -10,10 +10,18 @@ from typing import Any
 
 import pytest
 
-from hayase.engine import repartition
+from hayase.engine import changelog, repartition
 from hayase.engine.joins import _Namespaced
 from hayase.engine.record import OutputRecord, Record
-from hayase.engine.state import APART, MemoryStore, RocksDBStore, StateStore, range_prefix
+from hayase.engine.state import (
+    APART,
+    META_KEY,
+    MemoryStore,
+    RocksDBStore,
+    StateStore,
+    encode,
+    range_prefix,
+)
 
 
 class _NoScan(StateStore):
@@ -98,12 +106,15 @@ def test_state_of_the_earlier_layout_is_migrated(backend: str, tmp_path: Path) -
     store: StateStore = MemoryStore() if backend == "memory" else RocksDBStore(tmp_path / "d")
     up = repartition.Sequencer("rep", 1, 5, 0)
     up.announced = True
-    outs = [up.forward(b"k", f"r{i}", 0) for i in range(1, 4)]
-    for i, _out in enumerate(outs, start=1):
-        store.put(("P", 5, i), (f"r{i}", ()))
-    store.put(("A", ("g",)), ((1,), 0, False))
+    for i in range(1, 4):
+        up.forward(b"k", f"r{i}", 0)
     upstreams = {5: [up.run, 3, 0]}
-    store.commit({"upstreams": upstreams})
+    # The earlier version's changelog: its entries, then the commit marker.
+    entries = [(("P", 5, i), (f"r{i}", ())) for i in range(1, 4)]
+    entries.append((("A", ("g",)), ((1,), 0, False)))
+    log = [(offset, encode(k), encode(v), None) for offset, (k, v) in enumerate(entries)]
+    log.append((len(log), encode(META_KEY), encode({"upstreams": upstreams}), None))
+    assert changelog.replay(store, lambda start: [log[start:]]) == len(log)
 
     reader = repartition.ReadCommitted(store, upstreams)
     assert not [k for k, _ in store.items() if k[0] == "P"]
