@@ -109,3 +109,14 @@ def test_timestampadd_takes_an_int_interval() -> None:
     assert evaluate("TIMESTAMPADD(SECONDS, N, T)", "N INT, T TIMESTAMP", (2, 1_000)) == 3_000
     with pytest.raises(StatementError, match="does not accept parameters"):
         evaluate("TIMESTAMPADD(SECONDS, N, T)", "N BIGINT, T TIMESTAMP", (2, 1_000))
+
+
+def test_parse_date_two_digit_year_window() -> None:
+    import datetime
+
+    from hayase.sql.functions.javatime import lenient_date, parse_fields
+
+    today = datetime.date(2026, 6, 1)  # the window is 1946..2045
+    assert lenient_date(parse_fields("01/02/45", "dd/MM/yy"), today) == datetime.date(2045, 2, 1)
+    assert lenient_date(parse_fields("01/02/46", "dd/MM/yy"), today) == datetime.date(1946, 2, 1)
+    assert lenient_date(parse_fields("01/02/0046", "dd/MM/yyyy"), today).year == 46

@@ -373,6 +373,7 @@ def _offset_value(text: str) -> datetime.timedelta:
 class Parsed:
     fields: dict[str, int]
     zone: datetime.tzinfo | None = None
+    two_digit_year: bool = False  # the year came from 'yy' (read as 20yy)
 
     def has_any(self, letters: str) -> bool:
         return any(k in letters for k in self.fields)
@@ -390,6 +391,7 @@ def parse_fields(text: str, pattern: str, case_insensitive: bool = False,
         if value is None:
             continue  # an optional section that did not match
         out_letter, v = _field_value(letter, count, value)
+        out.two_digit_year = out.two_digit_year or (letter in "yuY" and count == 2)
         if out_letter == "zone":
             out.zone = zone_of(value, short_ids=True)[0] if letter in "Vz" else datetime.timezone(
                 _offset_value(value))
@@ -460,11 +462,15 @@ def resolve_date(p: Parsed, defaults: bool) -> datetime.date:
     return d
 
 
-def lenient_date(p: Parsed) -> datetime.date:
+def lenient_date(p: Parsed, today: datetime.date | None = None) -> datetime.date:
     """SimpleDateFormat's lenient calendar: missing fields are 1970-01-01's, a month or day past
-    its end rolls over into the next (2019-13-01 is 2020-01-01)."""
+    its end rolls over into the next (2019-13-01 is 2020-01-01); a two-digit year falls in the
+    century from 80 years before ``today`` to 20 years after it."""
     f = p.fields
     year = f.get("u", f.get("y", 1970))
+    if p.two_digit_year:
+        start = (today or datetime.date.today()).year - 80
+        year = start + (year % 100 - start) % 100
     if "D" in f:
         return datetime.date(year, 1, 1) + datetime.timedelta(days=f["D"] - 1)
     month = f.get("M", 1) - 1
