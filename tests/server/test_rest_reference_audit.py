@@ -288,3 +288,21 @@ def test_a_request_is_validated_whole_before_any_statement_runs(running: Running
     err = _ksql(url, "DROP STREAM B; SELECT * FROM A EMIT CHANGES;", 400)
     assert (err["error_code"], err["entities"]) == (40002, [])
     assert [s["name"] for s in _ksql(url, "SHOW STREAMS;")[0]["streams"]] == ["A", "B"]
+
+
+def test_query_endpoints_refuse_other_statements_as_ksqldb(running: Running) -> None:
+    url = running.url
+    _ksql(url, SETUP)
+    r = httpx.post(url + "/query-stream", json={"sql": "SHOW STREAMS;"}, timeout=30)
+    assert r.status_code == 400
+    assert (r.json()["error_code"], r.json()["message"]) == (40001, "Not a query")
+    r = httpx.post(url + "/query-stream", timeout=30,
+                   json={"sql": "SELECT * FROM S; SELECT * FROM T;"})
+    assert r.json()["message"] == "Expected exactly one KSQL statement; found 2 instead"
+    r = httpx.post(url + "/query", json={"ksql": "SHOW STREAMS;"}, timeout=30)
+    assert r.status_code == 400
+    body = r.json()
+    assert (body["@type"], body["error_code"]) == ("generic_error", 40000)
+    assert body["message"].endswith("not supported for this resource")
+    r = httpx.post(url + "/query", json={"ksql": "  "}, timeout=30)
+    assert (r.status_code, r.json()["message"]) == (400, '"ksql" field must be populated')

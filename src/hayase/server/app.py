@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from hayase.server import entities as E
 from hayase.server.backend import BackendError, Subscription
-from hayase.server.engine import VERSION, KsqlServer, QueryInfo, RequestError
+from hayase.server.engine import VERSION, KsqlServer, NotAQueryError, QueryInfo, RequestError
 from hayase.server.transient import Row, TransientQuery, TransientRunner, run_pull
 
 KSQL_V1 = "application/vnd.ksql.v1+json"
@@ -266,8 +266,16 @@ class KsqlApp:
         if isinstance(body, Response):
             return body
         props = body.get("streamsProperties") or {}
+        sql = body.get("ksql")
+        if not isinstance(sql, str) or not sql.strip():
+            return _json(E.generic_error("\"ksql\" field must be populated"), 400, request)
         try:
-            tq = await self._plan(body.get("ksql"), props, body.get("sessionVariables"))
+            tq = await self._plan(sql, props, body.get("sessionVariables"))
+        except NotAQueryError:
+            # ksqlDB's StreamedQueryResource names the class of its parsed statement here.
+            return _json(E.generic_error(
+                "Statement type `io.confluent.ksql.parser.KsqlParser$PreparedStatement' not "
+                "supported for this resource"), 400, request)
         except RequestError as e:
             return _json(e.entity, e.status, request)
         if not self._acquire():

@@ -54,6 +54,11 @@ class RequestError(Exception):
         self.status = status
 
 
+class NotAQueryError(RequestError):
+    """A query endpoint was given another statement: /query-stream's error entity; /query
+    answers its own (see KsqlApp.query)."""
+
+
 @dataclass
 class CommandStatus:
     command_id: str
@@ -621,13 +626,11 @@ class KsqlServer:
             chunks = split_statements(sql)
             if len(chunks) != 1:
                 raise RequestError(E.statement_error(
-                    "Expected exactly one statement, got " + str(len(chunks)), sql))
+                    f"Expected exactly one KSQL statement; found {len(chunks)} instead", sql))
             chunk, line, column = chunks[0]
             stmt = self.session.parse(chunk, line, column)
             if not isinstance(stmt, ast.QueryStatement):
-                raise RequestError(E.statement_error(
-                    "The following statement types should be issued to the /ksql "
-                    "endpoint: not a query", sql))
+                raise NotAQueryError(E.statement_error("Not a query", sql))
             return plan_transient(self.session, stmt, properties)
         except KsqlError as e:
             raise RequestError(E.statement_error(_message(e), sql)) from None
