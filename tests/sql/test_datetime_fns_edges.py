@@ -120,3 +120,14 @@ def test_parse_date_two_digit_year_window() -> None:
     assert lenient_date(parse_fields("01/02/45", "dd/MM/yy"), today) == datetime.date(2045, 2, 1)
     assert lenient_date(parse_fields("01/02/46", "dd/MM/yy"), today) == datetime.date(1946, 2, 1)
     assert lenient_date(parse_fields("01/02/0046", "dd/MM/yyyy"), today).year == 46
+
+
+@pytest.mark.parametrize(("text", "pattern", "expected"), [
+    ("2020-1-5", "yyyy-MM-dd", 18_266),  # any digit count where numbers are not adjacent
+    ("5/1/2020", "dd/MM/yyyy", 18_266),
+    ("20200105", "yyyyMMdd", 18_266),  # adjacent numbers keep their widths
+    ("05-jan-2020", "dd-MMM-yyyy", 18_266),
+    ("05/01/2020", "dd/MM/yy", 18_266),  # more than two digits: the year as written
+])
+def test_parse_date_free_widths(text: str, pattern: str, expected: int) -> None:
+    assert evaluate(f"PARSE_DATE(S, '{pattern}')", "S STRING", (text,)) == expected

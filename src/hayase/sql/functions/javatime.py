@@ -296,8 +296,19 @@ def _field_regex(letter: str, count: int, following_numeric: bool) -> str:
     return rf"\d{{{count}}}"
 
 
-def _regex_for(tokens: tuple[Token, ...], case_insensitive: bool) -> tuple[re.Pattern[str],
-                                                                        list[tuple[str, int]]]:
+_NUMERIC_LETTERS = set("uyYDdHhKkmsSAnNwWFQqMLeEc")
+
+
+def _is_number(letter: str, count: int) -> bool:
+    if letter in "MLQqEec":
+        return count <= 2 and letter != "E"
+    return letter in _NUMERIC_LETTERS
+
+
+def _regex_for(tokens: tuple[Token, ...], case_insensitive: bool,
+               free_width: bool = False) -> tuple[re.Pattern[str], list[tuple[str, int]]]:
+    """``free_width``: a number not followed by another number takes any count of digits
+    (FastDateFormat); otherwise widths are DateTimeFormatter's strict ones."""
     parts: list[str] = []
     fields: list[tuple[str, int]] = []
     for idx, tok in enumerate(tokens):
@@ -313,15 +324,20 @@ def _regex_for(tokens: tuple[Token, ...], case_insensitive: bool) -> tuple[re.Pa
             continue
         nxt = tokens[idx + 1] if idx + 1 < len(tokens) else None
         following = not isinstance(nxt, str) and nxt is not None and nxt[0] not in "[]"
-        parts.append(f"({_field_regex(letter, count, following)})")
+        if free_width and _is_number(letter, count):
+            adjacent = following and nxt is not None and _is_number(*nxt)  # type: ignore[misc]
+            parts.append(rf"(\d{{{count}}})" if adjacent or letter == "S" else r"(\d+)")
+        else:
+            parts.append(f"({_field_regex(letter, count, following)})")
         fields.append((letter, count))
     flags = re.IGNORECASE if case_insensitive else 0
     return re.compile("".join(parts), flags), fields
 
 
 @lru_cache(maxsize=512)
-def _parser(pattern: str, case_insensitive: bool) -> tuple[re.Pattern[str], list[tuple[str, int]]]:
-    return _regex_for(compile_pattern(pattern), case_insensitive)
+def _parser(pattern: str, case_insensitive: bool,
+            free_width: bool) -> tuple[re.Pattern[str], list[tuple[str, int]]]:
+    return _regex_for(compile_pattern(pattern), case_insensitive, free_width)
 
 
 def zone_of(text: str, short_ids: bool = False) -> tuple[datetime.tzinfo, str]:
@@ -381,8 +397,9 @@ class Parsed:
 
 def parse_fields(text: str, pattern: str, case_insensitive: bool = False,
                  prefix: bool = False) -> Parsed:
-    """The fields of ``text``; ``prefix`` lets text follow the match (SimpleDateFormat does)."""
-    rx, fields = _parser(pattern, case_insensitive)
+    """The fields of ``text``; ``prefix`` reads as SimpleDateFormat does: text may follow the
+    match and a number not next to another number takes any count of digits."""
+    rx, fields = _parser(pattern, case_insensitive, prefix)
     m = rx.match(text) if prefix else rx.fullmatch(text)
     if m is None:
         raise KsqlRuntimeError(f"Text '{text}' could not be parsed with pattern '{pattern}'")
@@ -391,7 +408,8 @@ def parse_fields(text: str, pattern: str, case_insensitive: bool = False,
         if value is None:
             continue  # an optional section that did not match
         out_letter, v = _field_value(letter, count, value)
-        out.two_digit_year = out.two_digit_year or (letter in "yuY" and count == 2)
+        out.two_digit_year = out.two_digit_year or (letter in "yuY" and count == 2
+                                                     and len(value) <= 2)
         if out_letter == "zone":
             out.zone = zone_of(value, short_ids=True)[0] if letter in "Vz" else datetime.timezone(
                 _offset_value(value))
@@ -421,7 +439,7 @@ def _field_value(letter: str, count: int, value: str) -> tuple[str, int]:
     if letter in "Qq":
         return "Q", int(re.sub(r"\D", "", value)[:1])
     v = int(value)
-    if letter in "yuY" and count == 2:
+    if letter in "yuY" and count == 2 and len(value) <= 2:
         return letter.replace("Y", "y"), 2000 + v
     if letter == "L":
         return "M", v
