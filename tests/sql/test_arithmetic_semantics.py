@@ -59,3 +59,12 @@ def test_cast_string_to_bytes_reads_base64() -> None:
     assert evaluate("CAST(X AS BYTES)", "X STRING", (" YWJj ",)) == b"abc"
     assert evaluate("CAST(X AS BYTES)", "X STRING", ("not base64!",)) is None
     assert evaluate("CAST(X AS BYTES)", "X STRING", (None,)) is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("true", True), ("TrUe", True), ("t", True), (" tr ", True), ("yes", True), ("Y", True),
+    ("truex", False), ("yess", False), ("", False), ("no", False), ("false", False),
+    ("1", False),
+])
+def test_cast_string_to_boolean_as_sql_booleans_parse_boolean(text: str, expected: bool) -> None:
+    assert evaluate("CAST(X AS BOOLEAN)", "X STRING", (text,)) is expected

@@ -1038,8 +1038,12 @@ def _cast_value(v: Any, src: SqlType, dst: SqlType) -> Any:
             return runtime.parse_decimal(v, dst)
         return runtime.dec(v, dst)
     if d == "BOOLEAN":
-        # CAST: only text equal to "true" (any case) is true; anything else is false.
-        return v.strip().lower() == "true" if s == "STRING" else bool(v)
+        # CAST (ksqlDB's SqlBooleans.parseBoolean): a non-empty prefix of "true" or "yes", in
+        # any case, is true; any other text is false.
+        if s == "STRING":
+            low = v.strip().lower()
+            return bool(low) and ("true".startswith(low) or "yes".startswith(low))
+        return bool(v)
     if d == "TIMESTAMP":
         if s == "STRING":
             return runtime.parse_timestamp(v)
