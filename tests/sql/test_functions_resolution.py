@@ -16,11 +16,14 @@ from hayase.sql.errors import StatementError
     "ROUND(NULL)",
     "ROUND(NULL, 1)",  # ROUND(DOUBLE, INT) or ROUND(DECIMAL, INT)
     "ABS(NULL)",
+    "ROUND(S, NULL)",  # after casts: ROUND(DOUBLE, INT) or ROUND(DECIMAL, INT)
+    "LOG(NULL)",
+    "ATAN2(NULL, S)",
 ])
 def test_null_literal_matching_two_overloads_is_ambiguous(expr: str) -> None:
     with pytest.raises(StatementError, match="cannot be resolved due to ambiguous method "
-                                             r"parameters \(null"):
-        evaluate(expr, "S STRING", ("x",))
+                                             r"parameters \((INTEGER, )?null"):
+        evaluate(expr.replace("(S", "(I").replace(", S)", ", I)"), "I INT", (1,))
 
 
 @pytest.mark.parametrize(("expr", "expected"), [

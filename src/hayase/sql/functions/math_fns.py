@@ -165,9 +165,10 @@ def _check_overloads(name: str, overloads: list[tuple[str, ...]]) -> Callable[[l
         exact = [o for o in sized if all(b in ("NULL", p) for b, p in zip(bases, o, strict=True))]
         if len(exact) > 1:
             raise _ambiguous(name, types)
-        if exact or "NULL" in bases:
+        if exact:
             return
-        fits = [o for o in sized if all(p in _CASTS_TO[b] for b, p in zip(bases, o, strict=True))]
+        fits = [o for o in sized
+                if all(b == "NULL" or p in _CASTS_TO[b] for b, p in zip(bases, o, strict=True))]
         if len(fits) > 1:
             raise _ambiguous(name, types)
     return precheck
@@ -317,7 +318,9 @@ simple("COT", [(["DOUBLE"], DOUBLE)], _cot, category="MATHEMATICAL")
 simple("ATAN2", [(["DOUBLE", "DOUBLE"], DOUBLE)], _safe(math.atan2), category="MATHEMATICAL")
 _SAME_TYPE_PAIRS = [(t, t) for t in ("INTEGER", "BIGINT", "DOUBLE")]
 _ALL_PAIRS = [(a, b) for a in ("INTEGER", "BIGINT", "DOUBLE") for b in ("INTEGER", "BIGINT", "DOUBLE")]
-for _n, _pairs in (("LOG", _SAME_TYPE_PAIRS), ("POWER", _SAME_TYPE_PAIRS), ("ATAN2", _ALL_PAIRS)):
+_SINGLES = [("INTEGER",), ("BIGINT",), ("DOUBLE",)]
+for _n, _pairs in (("LOG", _SINGLES + _SAME_TYPE_PAIRS), ("POWER", _SAME_TYPE_PAIRS),
+                   ("ATAN2", _ALL_PAIRS)):
     _registered = lookup(_n)
     assert _registered is not None
     _registered.precheck = _check_overloads(_n.lower(), list(_pairs))
