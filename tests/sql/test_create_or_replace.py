@@ -86,3 +86,12 @@ def test_a_sink_whose_query_ended_takes_a_new_query_over_another_source() -> Non
     s.execute("TERMINATE ALL;")
     s.execute("CREATE OR REPLACE STREAM C AS SELECT ID, A FROM S2;")
     assert [q.sources for q in s.metastore.queries.values()] == [["S2"]]
+
+
+def test_an_old_query_text_that_no_longer_parses_skips_the_query_check() -> None:
+    s = session()
+    qid = s.metastore.get("C").created_by_query
+    assert qid is not None
+    s.metastore.queries[qid].sql = "CREATE STREAM C AS SELECT ${gone} FROM S;"
+    s.execute("CREATE OR REPLACE STREAM C AS SELECT ID, A FROM S2;")  # only the source check
+    assert s.metastore.queries[qid].sources == ["S2"]

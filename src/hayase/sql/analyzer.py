@@ -17,7 +17,7 @@ from hayase.sql.compiler import (
     Typed,
     build_function,
 )
-from hayase.sql.errors import StatementError
+from hayase.sql.errors import KsqlError, StatementError
 from hayase.sql.errors import statement_error as _err
 from hayase.sql.metastore import Metastore, PersistentQuery
 from hayase.sql.naming import RESERVED
@@ -500,7 +500,11 @@ class Analyzer:
             from hayase.sql.parser import parse_statement
             from hayase.sql.upgrade import query_upgrade_error
 
-            old = parse_statement(self.metastore.queries[prior.created_by_query].sql)
+            try:
+                old: ast.Statement | None = parse_statement(
+                    self.metastore.queries[prior.created_by_query].sql)
+            except KsqlError:  # the old text no longer parses: no plan to compare with
+                old = None
             if isinstance(old, ast.CreateAsSelect):
                 issue = query_upgrade_error(old.query, stmt.query, self.metastore.sources)
                 if issue is not None:
