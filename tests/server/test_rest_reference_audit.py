@@ -306,3 +306,14 @@ def test_query_endpoints_refuse_other_statements_as_ksqldb(running: Running) -> 
     assert body["message"].endswith("not supported for this resource")
     r = httpx.post(url + "/query", json={"ksql": "  "}, timeout=30)
     assert (r.status_code, r.json()["message"]) == (400, '"ksql" field must be populated')
+
+
+def test_query_stream_pull_metadata_has_the_query_id(running: Running) -> None:
+    _ksql(running.url, SETUP)
+    _insert(running.url, "a", 1)
+    r = httpx.post(running.url + "/query-stream", json={"sql": "SELECT * FROM T WHERE K='a';"},
+                   timeout=30)
+    meta, *rows = [json.loads(line) for line in r.text.splitlines()]
+    assert meta["queryId"].startswith("query_")
+    assert (meta["columnNames"], meta["columnTypes"]) == (["K", "TOTAL"], ["STRING", "INTEGER"])
+    assert rows == [["a", 1]]

@@ -353,7 +353,6 @@ class KsqlApp:
             if isinstance(pulled, Response):
                 return pulled
             rows, _limited = pulled
-            meta.pop("queryId")
             parts = [frame(meta, True)] + [frame(r.columns, False) for r in rows]
             return Response("".join(parts) + ("" if delimited else "]\n"), media_type=media)
         pushed = await self._push(tq, props, None)
