@@ -19,6 +19,8 @@ from hayase.sql.errors import StatementError
     "ROUND(S, NULL)",  # after casts: ROUND(DOUBLE, INT) or ROUND(DECIMAL, INT)
     "LOG(NULL)",
     "ATAN2(NULL, S)",
+    "SQRT(NULL)",  # SQRT(INT), SQRT(BIGINT) or SQRT(DOUBLE)
+    "SIGN(NULL)",
 ])
 def test_null_literal_matching_two_overloads_is_ambiguous(expr: str) -> None:
     with pytest.raises(StatementError, match="cannot be resolved due to ambiguous method "

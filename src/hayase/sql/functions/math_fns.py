@@ -316,14 +316,19 @@ for _n, _f in (("SIN", math.sin), ("COS", math.cos), ("TAN", math.tan), ("ASIN",
     simple(_n, [(["DOUBLE"], DOUBLE)], _safe(_f), category="MATHEMATICAL")
 simple("COT", [(["DOUBLE"], DOUBLE)], _cot, category="MATHEMATICAL")
 simple("ATAN2", [(["DOUBLE", "DOUBLE"], DOUBLE)], _safe(math.atan2), category="MATHEMATICAL")
-_SAME_TYPE_PAIRS = [(t, t) for t in ("INTEGER", "BIGINT", "DOUBLE")]
-_ALL_PAIRS = [(a, b) for a in ("INTEGER", "BIGINT", "DOUBLE") for b in ("INTEGER", "BIGINT", "DOUBLE")]
-_SINGLES = [("INTEGER",), ("BIGINT",), ("DOUBLE",)]
+_INTEGRAL_OR_DOUBLE = ("INTEGER", "BIGINT", "DOUBLE")
+_SINGLES: list[tuple[str, ...]] = [(t,) for t in _INTEGRAL_OR_DOUBLE]
+_SAME_TYPE_PAIRS: list[tuple[str, ...]] = [(t, t) for t in _INTEGRAL_OR_DOUBLE]
+_ALL_PAIRS: list[tuple[str, ...]] = [(a, b) for a in _INTEGRAL_OR_DOUBLE
+                                     for b in _INTEGRAL_OR_DOUBLE]
+# The one-argument functions declare INT, BIGINT and DOUBLE overloads: a NULL literal fits all.
+_ONE_ARG = ("SQRT", "CBRT", "EXP", "LN", "SIN", "COS", "TAN", "ASIN", "ACOS", "ATAN", "SINH",
+            "COSH", "TANH", "DEGREES", "RADIANS", "COT", "SIGN")
 for _n, _pairs in (("LOG", _SINGLES + _SAME_TYPE_PAIRS), ("POWER", _SAME_TYPE_PAIRS),
-                   ("ATAN2", _ALL_PAIRS)):
+                   ("ATAN2", _ALL_PAIRS), *((n, _SINGLES) for n in _ONE_ARG)):
     _registered = lookup(_n)
     assert _registered is not None
-    _registered.precheck = _check_overloads(_n.lower(), list(_pairs))
+    _registered.precheck = _check_overloads(_n.lower(), _pairs)
 simple("PI", [([], DOUBLE)], lambda: math.pi, category="MATHEMATICAL")
 simple("RANDOM", [([], DOUBLE)], random.random, deterministic=False, category="MATHEMATICAL")
 
