@@ -52,3 +52,28 @@ def test_a_null_literal_operand_is_refused(expr: str, message: str) -> None:
 def test_a_null_column_value_compares_false() -> None:
     assert evaluate("X = 1", "X INT", (None,)) is False
     assert evaluate("X IS NULL", "X INT", (None,)) is True
+
+
+@pytest.mark.parametrize(("expr", "message"), [
+    ("CASE WHEN X > 0 THEN 1 ELSE 2.5 END",
+     "Invalid Case expression. Type for the default clause should be the same as for 'THEN' "
+     "clauses.\nTHEN type: INTEGER.\nDEFAULT type: DECIMAL(2, 1)."),
+    ("CASE WHEN X > 0 THEN 1 WHEN X < 0 THEN CAST(2 AS BIGINT) END",
+     "Invalid Case expression. Type for all 'THEN' clauses should be the same.\nTHEN expression "
+     "'WHEN (X < 0) THEN CAST(2 AS BIGINT)' has type: BIGINT.\nPrevious THEN expression(s) type: "
+     "INTEGER."),
+    ("CASE WHEN X > 0 THEN 'a' ELSE 1 END", "DEFAULT type: INTEGER."),
+])
+def test_case_branches_need_the_very_same_type(expr: str, message: str) -> None:
+    with pytest.raises(StatementError) as err:
+        evaluate(expr, "X INT", (1,))
+    assert message in err.value.message
+
+
+@pytest.mark.parametrize(("expr", "row", "expected"), [
+    ("CASE WHEN X > 0 THEN NULL ELSE 2 END", (1,), None),    # a NULL branch takes the type
+    ("CASE WHEN X > 0 THEN 1 ELSE NULL END", (0,), None),
+    ("CASE WHEN X > 0 THEN 'a' WHEN X = 0 THEN 'b' ELSE 'c' END", (0,), "b"),
+])
+def test_case_with_null_branches(expr: str, row: tuple[Any, ...], expected: Any) -> None:
+    assert evaluate(expr, "X INT", row) == expected

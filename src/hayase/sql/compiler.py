@@ -29,12 +29,10 @@ from hayase.sql.types import (
     ArrayType,
     DecimalType,
     MapType,
-    NoCommonType,
     SqlType,
     StructType,
     array_of,
     as_decimal,
-    common_type,
     decimal_arithmetic,
     decimal_exact,
     map_of,
@@ -726,18 +724,36 @@ class ExpressionCompiler:
         rtypes = [r.type for r in results] + [default.type]
         if all(t is NULL for t in rtypes):
             raise self._type_error(e, "Invalid Case expression. All case branches have NULL type")
-        try:
-            rt = common_type(rtypes)
-        except NoCommonType as err:
-            raise StatementError("Invalid Case expression. Type for all 'THEN' clauses should be "
-                                 f"the same.\nTHEN expression types: {err.left} and {err.right}",
-                                 e.line, e.column) from None
+        rt = self._case_type(e, results, default)
         results = [self.coerce(r, rt) for r in results]
         default = self.coerce(default, rt)
         code = default.code
         for c, r in reversed(list(zip(conds, results, strict=True))):
             code = f"({r.code} if {c.code} is True else {code})"
         return Typed(code, rt)
+
+    def _case_type(self, e: ast.Case, results: list[Typed], default: Typed) -> SqlType:
+        """ksqlDB's ExpressionTypeManager: every THEN and the ELSE have the very same type (no
+        widening: INT and BIGINT, or DECIMAL(2, 1) and DECIMAL(3, 1), are refused); NULL
+        branches take it."""
+        then_type: SqlType | None = None
+        for (cond, result_expr), r in zip(e.whens, results, strict=True):
+            if r.type is NULL:
+                continue
+            if then_type is None:
+                then_type = r.type
+            elif r.type != then_type:
+                raise StatementError(
+                    "Invalid Case expression. Type for all 'THEN' clauses should be the same.\n"
+                    f"THEN expression 'WHEN {cond.to_sql()} THEN {result_expr.to_sql()}' has "
+                    f"type: {r.type}.\nPrevious THEN expression(s) type: {then_type}.",
+                    e.line, e.column)
+        if then_type is not None and default.type is not NULL and default.type != then_type:
+            raise StatementError(
+                "Invalid Case expression. Type for the default clause should be the same as for "
+                f"'THEN' clauses.\nTHEN type: {then_type}.\nDEFAULT type: {default.type}.",
+                e.line, e.column)
+        return then_type if then_type is not None else default.type
 
     def _Cast(self, e: ast.Cast) -> Typed:
         a = self.compile(e.operand)
