@@ -12,6 +12,7 @@ import httpx
 import pytest
 from server_helpers import Running
 
+from hayase.client.ksql import KsqlClient
 from hayase.server.backend import MemoryBackend
 from hayase.server.engine import KsqlServer
 from hayase.sql import ast
@@ -317,3 +318,30 @@ def test_query_stream_pull_metadata_has_the_query_id(running: Running) -> None:
     assert meta["queryId"].startswith("query_")
     assert (meta["columnNames"], meta["columnTypes"]) == (["K", "TOTAL"], ["STRING", "INTEGER"])
     assert rows == [["a", 1]]
+
+
+def test_terminate_names_a_push_query(running: Running) -> None:
+    import threading
+
+    from server_helpers import wait_until
+
+    _ksql(running.url, SETUP)
+    got: list[Any] = []
+    with KsqlClient(running.url, timeout=30) as client:
+        stream = client.stream("SELECT * FROM S EMIT CHANGES;")
+
+        def read() -> None:
+            got.extend(stream)
+
+        t = threading.Thread(target=read)
+        t.start()
+        assert wait_until(lambda: bool(running.server.transient), 30)
+        qid = stream.query_id
+        assert qid is not None and qid in running.server.transient
+        out = _ksql(running.url, f"TERMINATE {qid};")[0]
+        assert out == {"@type": "terminate_query", "statementText": f"TERMINATE {qid};",
+                       "warnings": [], "queryId": qid, "wasTerminated": True}
+        t.join(30)
+        assert not t.is_alive() and got == []
+        stream.close()
+    assert wait_until(lambda: not running.server.transient, 30)

@@ -280,6 +280,8 @@ class KsqlServer:
         the metastore ``ms``: raises their errors; False for the other statements."""
         if isinstance(stmt, _PAUSE_RESUME):
             _set_query_state(stmt, ms)
+        elif isinstance(stmt, ast.Terminate) and self._transient_id(stmt) is not None:
+            pass
         elif isinstance(stmt, ast.DescribeFunction):
             _function(stmt.name)
         elif isinstance(stmt, ast.Show) and stmt.what == "CONNECTORS":
@@ -417,7 +419,22 @@ class KsqlServer:
             return self._pause_resume(stmt, text, props)
         if isinstance(stmt, ast.DescribeFunction):
             return E.describe_function(_function(stmt.name), text)
+        if isinstance(stmt, ast.Terminate):
+            qid = self._transient_id(stmt)
+            if qid is not None:  # a push query: closed, not a command (ksqlDB 0.15+)
+                self.transient[qid].close.set()
+                return {"@type": "terminate_query", "statementText": text, "warnings": [],
+                        "queryId": qid, "wasTerminated": True}
         self._check_here(stmt, self.session.metastore)  # SHOW CONNECTORS raises
+        return None
+
+    def _transient_id(self, stmt: ast.Terminate) -> str | None:
+        """The id of the running push query TERMINATE names, if it names one."""
+        if stmt.query_id is None:
+            return None
+        for qid in list(self.transient):
+            if qid.upper() == stmt.query_id.upper():
+                return qid
         return None
 
     def _pause_resume(self, stmt: ast.PauseQuery | ast.ResumeQuery, text: str,
