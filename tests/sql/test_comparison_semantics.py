@@ -77,3 +77,14 @@ def test_case_branches_need_the_very_same_type(expr: str, message: str) -> None:
 ])
 def test_case_with_null_branches(expr: str, row: tuple[Any, ...], expected: Any) -> None:
     assert evaluate(expr, "X INT", row) == expected
+
+
+@pytest.mark.parametrize(("expr", "row", "expected"), [
+    ("X LIKE 'a%'", (None, "a%"), None),
+    ("X NOT LIKE 'a%'", (None, "a%"), None),
+    ("X LIKE Y", ("ab", None), None),
+    ("X LIKE Y", ("ab", "a%"), True),
+    ("X NOT LIKE 'a%'", ("ba", "a%"), True),
+])
+def test_like_with_a_null_operand_is_null(expr: str, row: tuple[Any, ...], expected: Any) -> None:
+    assert evaluate(expr, "X STRING, Y STRING", row) is expected

@@ -522,10 +522,12 @@ class ExpressionCompiler:
         if p.const and p.code != "None":
             rx = self.ns.const(runtime.like_regex(_eval_const(p.code, self.ns), e.escape), "rx")
             neg = "is None" if e.negated else "is not None"
-            body = self._false_guard([v], lambda n: f"({rx}.fullmatch({n[0]}) {neg})")
+            body = self._null_guard([v], lambda n: f"({rx}.fullmatch({n[0]}) {neg})")
         else:
             neg = "not " if e.negated else ""
-            body = self._false_guard([v, p], lambda n: f"({neg}_rt.like({n[0]}, {n[1]}, {esc}))")
+            body = self._null_guard([v, p], lambda n: f"({neg}_rt.like({n[0]}, {n[1]}, {esc}))")
+        # A null operand is null, not false: ksqlDB's LikeEvaluator fails on it (no null check
+        # in the generated code), which makes the expression null.
         return Typed(body, BOOLEAN)
 
     # ------------------------------------------------------------------ structure
