@@ -345,3 +345,14 @@ def test_terminate_names_a_push_query(running: Running) -> None:
         assert not t.is_alive() and got == []
         stream.close()
     assert wait_until(lambda: not running.server.transient, 30)
+
+
+@pytest.mark.parametrize("sql", ["SELECT * FROM S EMIT FINAL;",
+                                 "SELECT K, COUNT(*) FROM S GROUP BY K EMIT FINAL;"])
+def test_emit_final_without_a_windowed_aggregation_is_refused(running: Running,
+                                                              sql: str) -> None:
+    _ksql(running.url, SETUP)
+    for path, field in (("/query", "ksql"), ("/query-stream", "sql")):
+        r = httpx.post(running.url + path, json={field: sql}, timeout=30)
+        assert r.status_code == 400
+        assert r.json()["message"] == "EMIT FINAL is only supported for windowed aggregations."

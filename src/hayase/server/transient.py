@@ -194,6 +194,9 @@ def plan_transient(session: Any, statement: ast.QueryStatement,
     props.update({k: str(v) for k, v in properties.items()})
     if is_pull:
         _check_pull(query, session, props)
+    elif str(query.emit).upper() == "FINAL" and (query.window is None or not query.group_by):
+        # The scratch C*AS below is planned without its EMIT: the SQL layer's check here.
+        raise StatementError("EMIT FINAL is only supported for windowed aggregations.")
     limit = query.limit
     star: list[str] | None = None
     tables = _relations(query.from_)
