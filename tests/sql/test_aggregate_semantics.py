@@ -132,3 +132,19 @@ def test_topk_sort_types(name: str, type_text: str, accepted: bool) -> None:
     else:
         with pytest.raises(Exception, match=name.lower()):
             bind(name, [parse_type(type_text)], [2])
+
+
+def test_min_max_and_topk_order_doubles_and_bytes_as_java_compare_to() -> None:
+    from hayase.sql.types import BYTES
+
+    nan = float("nan")
+    mn, mx = bind("MIN", [DOUBLE]), bind("MAX", [DOUBLE])
+    assert mn.result(fold(mn, nan, 2.0, 1.0)) == 1.0       # NaN is above every double
+    assert math.isnan(mx.result(fold(mx, 1.0, nan, 2.0)))
+    assert math.copysign(1.0, mn.result(fold(mn, 0.0, -0.0))) == -1.0  # -0.0 < 0.0
+    bmin, bmax = bind("MIN", [BYTES]), bind("MAX", [BYTES])
+    assert bmin.result(fold(bmin, b"\x01", b"\x80")) == b"\x80"  # signed: 0x80 is -128
+    assert bmax.result(fold(bmax, b"\xff", b"\x01")) == b"\x01"
+    top = bind("TOPK", [DOUBLE], [2])
+    out = top.result(fold(top, 1.0, nan, 3.0))
+    assert math.isnan(out[0]) and out[1] == 3.0

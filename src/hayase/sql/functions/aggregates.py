@@ -234,10 +234,35 @@ _ORDERED = {"INTEGER", "BIGINT", "DOUBLE", "DECIMAL", "STRING", "DATE", "TIME", 
             "BYTES"}
 
 
-def _extreme(name: str, pick: Callable[[Any, Any], Any]) -> AggregateBinder:
+def _signed_bytes(b: bytes) -> bytes:
+    """Sort key for ByteBuffer.compareTo, which compares bytes as signed values."""
+    return bytes(x ^ 0x80 for x in b)
+
+
+def _java_key(t: SqlType) -> Callable[[Any], Any]:
+    """The Comparable.compareTo order of the type's Java value (NaN above every double, -0.0
+    below 0.0; signed bytes)."""
+    from hayase.sql.functions.misc import java_order
+
+    if t.base == "DOUBLE":
+        return java_order
+    if t.base == "BYTES":
+        return _signed_bytes
+    return lambda v: v
+
+
+def _extreme(name: str, smaller: bool) -> AggregateBinder:
+    """MIN / MAX (ksqlDB's MinKudaf / MaxKudaf): the kept value unless the new one compares
+    lower (higher); a tie keeps the new one."""
+
     def bind(types: list[SqlType], literals: list[Any]) -> BoundAggregate:
         if len(types) != 1 or types[0].base not in _ORDERED:
             raise _fail(name, types)
+        key = _java_key(types[0])
+
+        def pick(acc: Any, v: Any) -> Any:
+            ka, kv = key(acc), key(v)
+            return acc if (ka < kv if smaller else ka > kv) else v
 
         def add(acc: Any, args: tuple[Any, ...]) -> Any:
             v = args[0]
@@ -248,14 +273,14 @@ def _extreme(name: str, pick: Callable[[Any, Any], Any]) -> AggregateBinder:
         def merge(a: Any, b: Any) -> Any:
             if a is None:
                 return b
-            return a if b is None else pick(a, b)
+            return a if b is None else pick(b, a)
 
         return BoundAggregate(name, types[0], lambda: None, add, lambda acc: acc, None, merge)
     return bind
 
 
-register_aggregate("MIN", _extreme("MIN", min))
-register_aggregate("MAX", _extreme("MAX", max))
+register_aggregate("MIN", _extreme("MIN", smaller=True))
+register_aggregate("MAX", _extreme("MAX", smaller=False))
 
 
 # --------------------------------------------------------------------------- collections
@@ -367,6 +392,7 @@ def _topk(distinct: bool) -> AggregateBinder:
         k = literals[-1] if literals else None
         if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
             raise FunctionArgError(f"Function '{name.lower()}' requires a positive literal k")
+        key = _java_key(types[0])  # Comparable.compareTo: NaN above every double
         extra = types[1:]
         if extra:
             # TOPK(sort_col, col0, col1, ..., k): structs ordered by sort_col.
@@ -377,10 +403,10 @@ def _topk(distinct: bool) -> AggregateBinder:
                 if args[0] is None:
                     return acc
                 entry = {"sort_col": args[0], **{f"col{i}": v for i, v in enumerate(args[1:])}}
-                return sorted(acc + [entry], key=lambda e: e["sort_col"], reverse=True)[:k]
+                return sorted(acc + [entry], key=lambda e: key(e["sort_col"]), reverse=True)[:k]
 
             def merge_s(a: list[Any], b: list[Any]) -> list[Any]:
-                return sorted(a + b, key=lambda e: e["sort_col"], reverse=True)[:k]
+                return sorted(a + b, key=lambda e: key(e["sort_col"]), reverse=True)[:k]
 
             return BoundAggregate(name, rtype, list, add_s, list, None, merge_s)
 
@@ -388,11 +414,11 @@ def _topk(distinct: bool) -> AggregateBinder:
             v = args[0]
             if v is None or (distinct and v in acc):
                 return acc
-            return sorted(acc + [v], reverse=True)[:k]
+            return sorted(acc + [v], key=key, reverse=True)[:k]
 
         def merge(a: list[Any], b: list[Any]) -> list[Any]:
             both = a + [v for v in b if not (distinct and v in a)]
-            return sorted(both, reverse=True)[:k]
+            return sorted(both, key=key, reverse=True)[:k]
 
         return BoundAggregate(name, array_of(types[0]), list, add, list, None, merge)
     return bind
