@@ -356,3 +356,18 @@ def test_emit_final_without_a_windowed_aggregation_is_refused(running: Running,
         r = httpx.post(running.url + path, json={field: sql}, timeout=30)
         assert r.status_code == 400
         assert r.json()["message"] == "EMIT FINAL is only supported for windowed aggregations."
+
+
+def test_push_query_emit_final_gives_closed_windows_only(running: Running) -> None:
+    url = running.url
+    _ksql(url, SETUP)
+    for key, ts in (("a", 0), ("a", 1000), ("b", 2000), ("a", 61000)):
+        _ksql(url, f"INSERT INTO S (ROWTIME, K, ID) VALUES ({ts}, '{key}', 1);")
+    r = httpx.post(url + "/query", timeout=60, json={
+        "ksql": "SELECT K, WINDOWSTART AS WS, COUNT(*) AS N FROM S "
+                "WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 0 SECONDS) GROUP BY K "
+                "EMIT FINAL LIMIT 2;",
+        "streamsProperties": {"auto.offset.reset": "earliest"}})
+    rows = [i["row"]["columns"] for i in r.json() if "row" in i]
+    # The record at 61 s closes the first minute: one final row per key, no updates.
+    assert sorted(rows) == [["a", 0, 2], ["b", 0, 1]]

@@ -209,8 +209,10 @@ def plan_transient(session: Any, statement: ast.QueryStatement,
                 star = star[:n_key] + ["WINDOWSTART", "WINDOWEND"] + star[n_key:]
     names = _projection_names(query.select, star)
     select, renames = _rewrite_select(query)
+    # EMIT FINAL (a windowed aggregation's) is planned too: the engine suppresses the updates.
+    final = "FINAL" if str(query.emit).upper() == "FINAL" else None
     body = ast.Query(select, query.from_, query.window, query.where, query.group_by,
-                     query.partition_by, query.having, None, None)
+                     query.partition_by, query.having, final, None)
     n = next(_counter)
     name = f"__TRANSIENT_{n}"
     props[TRANSIENT_PROPERTY] = "true"
