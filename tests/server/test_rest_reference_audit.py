@@ -371,3 +371,18 @@ def test_push_query_emit_final_gives_closed_windows_only(running: Running) -> No
     rows = [i["row"]["columns"] for i in r.json() if "row" in i]
     # The record at 61 s closes the first minute: one final row per key, no updates.
     assert sorted(rows) == [["a", 0, 2], ["b", 0, 1]]
+
+
+def test_command_sequence_number_waits_for_the_command(make_server: Any) -> None:
+    from hayase.server.app import ServerConfig
+
+    url = make_server(ServerConfig(command_wait_seconds=0.2)).url
+    seq = _ksql(url, SETUP)[-1]["commandSequenceNumber"]
+    assert seq == 1
+    shown = _ksql(url, "SHOW STREAMS;", commandSequenceNumber=seq)[0]
+    assert [s["name"] for s in shown["streams"]] == ["S"]
+    assert _pull(url, "SELECT * FROM T;", commandSequenceNumber=seq) == []
+    behind = _ksql(url, "SHOW STREAMS;", 503, commandSequenceNumber=seq + 5)
+    assert behind["error_code"] == 50301
+    assert behind["message"].endswith(f"command sequence number: {seq + 5}")
+    assert _ksql(url, "SHOW STREAMS;", 400, commandSequenceNumber="x")["error_code"] == 40000

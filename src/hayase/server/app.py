@@ -47,6 +47,9 @@ _NOT_SETTABLE = frozenset({"ksql.service.id", "ksql.internal.topic.replicas",
 class ServerConfig:
     max_request_bytes: int = 10 * 1024 * 1024
     max_concurrent_queries: int = 16
+    # How long a request naming a commandSequenceNumber waits for that command
+    # (ksql.server.command.response.timeout.ms).
+    command_wait_seconds: float = 5.0
     basic_auth: tuple[str, str] | None = None  # (user, password)
 
 
@@ -176,11 +179,30 @@ class KsqlApp:
             f"Host is at maximum concurrent queries: {self.config.max_concurrent_queries}",
             E.ERROR_CODE_TOO_MANY_REQUESTS), 429, request)
 
+    async def _caught_up(self, body: Mapping[str, Any], request: Request) -> Response | None:
+        """KsqlRequest's commandSequenceNumber: the error response when this server has not
+        applied that command in time (or the number is no number), else None."""
+        seq = body.get("commandSequenceNumber")
+        if seq is None:
+            return None
+        if isinstance(seq, bool) or not isinstance(seq, int):
+            return _json(E.generic_error(
+                "Invalid JSON in request: commandSequenceNumber must be a number"), 400, request)
+        try:
+            await anyio.to_thread.run_sync(self.server.wait_for_command, seq,
+                                           self.config.command_wait_seconds)
+        except RequestError as e:
+            return _json(e.entity, e.status, request)
+        return None
+
     # ------------------------------------------------------------------ /ksql
     async def ksql(self, request: Request) -> Response:
         body = await self._json_body(request)
         if isinstance(body, Response):
             return body
+        behind = await self._caught_up(body, request)
+        if behind is not None:
+            return behind
         text = body.get("ksql")
         if not isinstance(text, str) or not text.strip():
             return _json(E.generic_error("\"ksql\" field must be given"), 400, request)
@@ -265,6 +287,9 @@ class KsqlApp:
         body = await self._json_body(request)
         if isinstance(body, Response):
             return body
+        behind = await self._caught_up(body, request)
+        if behind is not None:
+            return behind
         props = body.get("streamsProperties") or {}
         sql = body.get("ksql")
         if not isinstance(sql, str) or not sql.strip():

@@ -213,6 +213,17 @@ class KsqlServer:
         self.statuses[command_id] = CommandStatus(command_id)
         return self.command_seq
 
+    def wait_for_command(self, seq: int, timeout: float) -> None:
+        """A request's commandSequenceNumber: wait until this server has applied that command
+        (another server's, read from the command topic), or raise ksqlDB's 503."""
+        deadline = time.monotonic() + timeout
+        while self.command_seq < seq:
+            if time.monotonic() >= deadline:
+                raise RequestError(E.generic_error(
+                    "Timed out while waiting for a previous command to execute. command "
+                    f"sequence number: {seq}", E.ERROR_CODE_COMMAND_QUEUE_CATCHUP_TIMEOUT), 503)
+            time.sleep(0.05)
+
     # ================================================================== /ksql
     def execute(self, text: str, streams_properties: Mapping[str, Any] | None = None,
                 session_variables: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ ERROR_CODE_UNAUTHORIZED = 40100
 ERROR_CODE_NOT_FOUND = 40400
 ERROR_CODE_TOO_MANY_REQUESTS = 42900
 ERROR_CODE_SERVER_ERROR = 50000
+ERROR_CODE_COMMAND_QUEUE_CATCHUP_TIMEOUT = 50301
 
 QUERY_ENDPOINT_MESSAGE = ("The following statement types should be issued to the websocket "
                           "endpoint '/query':\n\t* PRINT\n\t* SELECT")
