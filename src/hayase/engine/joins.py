@@ -46,13 +46,12 @@ from typing import Any
 from hayase.engine import repartition, windows
 from hayase.engine.aggregate import freeze
 from hayase.engine.processing_log import (
-    DESERIALIZATION_ERROR,
     RECORD_PROCESSING_ERROR,
     SERIALIZATION_ERROR,
     ProcessingLog,
     ProcessingLogReporter,
 )
-from hayase.engine.query import UnsupportedPlan, _row_builder
+from hayase.engine.query import UnsupportedPlan, _row_builder, deserialize
 from hayase.engine.record import OutputRecord, Record
 from hayase.engine.state import APART, META_KEY, MemoryStore, StateStore, is_apart
 from hayase.engine.timestamps import InvalidTimestamp, make_extractor, throw_on_invalid
@@ -104,7 +103,6 @@ class _Input:
     build_row: Callable[..., tuple[Any, ...]]
     extract_ts: Callable[[Row, int], int] | None
     null_key: tuple[Any, ...]
-    windowed: bool
 
 
 @dataclass
@@ -260,7 +258,7 @@ class JoinQuery(ProcessingLogReporter):
             key_serde=key_serde(src.key_format, src.schema.key),
             value_serde=value_serde(src.value_format, src.schema.value),
             build_row=_row_builder(src), extract_ts=self._extractor(index, src),
-            null_key=(None,) * len(src.schema.key), windowed=src.window is not None)
+            null_key=(None,) * len(src.schema.key))
 
     def _extractor(self, index: int, src: DataSource) -> Callable[[Row, int], int] | None:
         compiled = getattr(self.plan, "source_timestamp", None)
@@ -531,33 +529,8 @@ class JoinQuery(ProcessingLogReporter):
             self._current = None
             self._suppress_errors = False
 
-    def _deserialize(self, inp: _Input, rec: Record) -> tuple[Any, Any, tuple[Any, ...]] | None:
-        """(key, value, window bounds: (WINDOWSTART, WINDOWEND) of a windowed source, or ())."""
-        key_bytes = rec.key
-        bounds: tuple[Any, ...] = ()
-        if inp.windowed:
-            assert inp.source.window is not None
-            try:
-                key_bytes, ws, we = windows.unwrap(key_bytes, inp.source.window.type,
-                                                   inp.source.window.size_ms)
-                bounds = (ws, we)
-            except ValueError as e:
-                self._entry(DESERIALIZATION_ERROR, str(e), "key", rec.key)
-                return None
-        try:
-            key = inp.key_serde.deserialize(key_bytes)
-        except SerdeError as e:
-            self._entry(DESERIALIZATION_ERROR, e.message, "key", rec.key)
-            return None
-        try:
-            value = inp.value_serde.deserialize(rec.value)
-        except SerdeError as e:
-            self._entry(DESERIALIZATION_ERROR, e.message, "value", rec.value)
-            return None
-        return key, value, bounds
-
     def _process_input(self, st: _TaskState, inp: _Input, rec: Record) -> list[OutputRecord]:
-        parts = self._deserialize(inp, rec)
+        parts = deserialize(self, rec, inp.source.window, inp.key_serde, inp.value_serde)
         if parts is None:
             return []
         key, value, bounds = parts

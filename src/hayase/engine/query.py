@@ -33,11 +33,39 @@ from hayase.sql.plan import (
     Row,
     SelectKeyStep,
     SourceType,
+    WindowInfo,
 )
 
 
 class UnsupportedPlan(Exception):
     """The plan needs operators this engine does not have yet (aggregation, joins)."""
+
+
+def deserialize(reporter: ProcessingLogReporter, rec: Record, window: WindowInfo | None,
+                key_serde: Any, value_serde: Any,
+                ) -> tuple[Any, Any, tuple[Any, ...]] | None:
+    """A source record's (key, value, window bounds: (WINDOWSTART, WINDOWEND) of a windowed
+    source, or ()), or None once the failure is in the processing log."""
+    key_bytes = rec.key
+    bounds: tuple[Any, ...] = ()
+    if window is not None:
+        try:
+            key_bytes, wstart, wend = windows.unwrap(key_bytes, window.type, window.size_ms)
+        except ValueError as e:
+            reporter._entry(DESERIALIZATION_ERROR, str(e), "key", rec.key)
+            return None
+        bounds = (wstart, wend)
+    try:
+        key = key_serde.deserialize(key_bytes)
+    except SerdeError as e:
+        reporter._entry(DESERIALIZATION_ERROR, e.message, "key", rec.key)
+        return None
+    try:
+        value = value_serde.deserialize(rec.value)
+    except SerdeError as e:
+        reporter._entry(DESERIALIZATION_ERROR, e.message, "value", rec.value)
+        return None
+    return key, value, bounds
 
 
 def _row_builder(source: DataSource) -> Callable[[tuple[Any, ...], tuple[Any, ...] | None,
@@ -156,29 +184,6 @@ class StatelessQuery(ProcessingLogReporter):
 
     # ------------------------------------------------------------------ operators
 
-    def _deserialize(self, rec: Record) -> tuple[tuple[Any, ...] | None, tuple[Any, ...] | None,
-                                                 int | None, int | None] | None:
-        key_bytes = rec.key
-        wstart = wend = None
-        if self.source.window is not None:
-            try:
-                key_bytes, wstart, wend = windows.unwrap(
-                    key_bytes, self.source.window.type, self.source.window.size_ms)
-            except ValueError as e:
-                self._entry(DESERIALIZATION_ERROR, str(e), "key", rec.key)
-                return None
-        try:
-            key = self._key_serde.deserialize(key_bytes)
-        except SerdeError as e:
-            self._entry(DESERIALIZATION_ERROR, e.message, "key", rec.key)
-            return None
-        try:
-            value = self._value_serde.deserialize(rec.value)
-        except SerdeError as e:
-            self._entry(DESERIALIZATION_ERROR, e.message, "value", rec.value)
-            return None
-        return key, value, wstart, wend
-
     def process(self, rec: Record) -> list[OutputRecord]:
         """Run one source record through the query; returns the records for the sink topic."""
         self._current = rec
@@ -194,10 +199,11 @@ class StatelessQuery(ProcessingLogReporter):
             self._suppress_errors = False
 
     def _process(self, rec: Record) -> list[OutputRecord]:
-        parts = self._deserialize(rec)
+        parts = deserialize(self, rec, self.source.window, self._key_serde, self._value_serde)
         if parts is None:
             return []
-        key, value, wstart, wend = parts
+        key, value, bounds = parts
+        wstart, wend = bounds or (None, None)
         tombstone = value is None
         null_key = key is None
         if null_key and self.is_table and self.source.schema.key:
@@ -216,9 +222,7 @@ class StatelessQuery(ProcessingLogReporter):
                         f"{rec.topic}-{rec.partition}@{rec.offset}: {e}") from e
                 self._entry(RECORD_PROCESSING_ERROR, str(e))
                 return []
-        row: Row = columns + (ts, rec.partition, rec.offset)
-        if self.source.window is not None:
-            row = row + (wstart, wend)
+        row: Row = columns + (ts, rec.partition, rec.offset) + bounds
         self._suppress_errors = tombstone
         return self._run_steps(rec, row, 0, tombstone, null_key, None, ts, wstart, wend)
 
