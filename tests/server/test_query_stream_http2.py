@@ -1,0 +1,93 @@
+"""/query-stream as ksqlDB's own clients use it, over HTTP/2 (prior knowledge, as ksqlDB's Java
+client and httpx speak it) and HTTP/1.1, against a real `hayase server --http2` process on the
+embedded broker: delimited rows, LIMIT, /close-query of a push query, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from server_helpers import free_port, wait_until
+
+pytest.importorskip("hypercorn")
+pytest.importorskip("h2")
+
+DELIMITED = "application/vnd.ksqlapi.delimited.v1"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("http2")
+    port = free_port()
+    log_path = tmp / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "hayase", "server", "--http2",
+                                 "--port", str(port), "--data-dir", str(tmp / "data")],
+                                stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return httpx.get(url + "/healthcheck", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            assert wait_until(up, 60), Path(log_path).read_text()
+            r = httpx.post(url + "/ksql", timeout=60, json={"ksql": (
+                "CREATE STREAM RIDES (ID STRING KEY, KM DOUBLE) WITH (KAFKA_TOPIC='rides', "
+                "VALUE_FORMAT='JSON', PARTITIONS=1);"
+                "INSERT INTO RIDES (ID, KM) VALUES ('r1', 2.5);"
+                "INSERT INTO RIDES (ID, KM) VALUES ('r2', 7.0);")})
+            assert r.status_code == 200, r.text
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+@pytest.mark.parametrize("http2", [True, False], ids=["HTTP/2", "HTTP/1.1"])
+def test_push_query_with_limit(server: str, http2: bool) -> None:
+    with httpx.Client(http2=http2, http1=not http2, timeout=60) as c:
+        r = c.post(server + "/query-stream", headers={"Accept": DELIMITED}, json={
+            "sql": "SELECT ID, KM FROM RIDES EMIT CHANGES LIMIT 2;",
+            "properties": {"auto.offset.reset": "earliest"}})
+        assert r.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
+        assert r.status_code == 200 and r.headers["content-type"].startswith(DELIMITED)
+        meta, *rows = [json.loads(line) for line in r.text.splitlines()]
+        assert meta["queryId"] and meta["columnNames"] == ["ID", "KM"]
+        assert meta["columnTypes"] == ["STRING", "DOUBLE"]
+        assert rows == [["r1", 2.5], ["r2", 7.0]]
+
+
+@pytest.mark.parametrize("http2", [True, False], ids=["HTTP/2", "HTTP/1.1"])
+def test_close_query_ends_a_push_query(server: str, http2: bool) -> None:
+    with httpx.Client(http2=http2, http1=not http2, timeout=60) as c, c.stream(
+            "POST", server + "/query-stream", headers={"Accept": DELIMITED},
+            json={"sql": "SELECT * FROM RIDES EMIT CHANGES;",
+                  "properties": {"auto.offset.reset": "earliest"}}) as r:
+        lines = r.iter_lines()
+        meta = json.loads(next(lines))
+        assert [json.loads(next(lines)), json.loads(next(lines))] == [["r1", 2.5], ["r2", 7.0]]
+        with httpx.Client(http2=http2, http1=not http2, timeout=60) as other:
+            closed = other.post(server + "/close-query", json={"queryId": meta["queryId"]})
+        assert closed.status_code == 200
+        assert [line for line in lines if line.strip()] == []  # the response ended
+
+
+@pytest.mark.parametrize("http2", [True, False], ids=["HTTP/2", "HTTP/1.1"])
+def test_errors(server: str, http2: bool) -> None:
+    with httpx.Client(http2=http2, http1=not http2, timeout=60) as c:
+        r = c.post(server + "/query-stream", json={"sql": "SELECT * FROM NOPE;"})
+        assert r.status_code == 400
+        assert (r.json()["error_code"], r.json()["message"]) == (40001, "NOPE does not exist.")
+        r = c.post(server + "/query-stream", json={"sql": "LIST STREAMS;"})
+        assert (r.status_code, r.json()["message"]) == (400, "Not a query")
+        pulled = c.post(server + "/query-stream", json={"sql": "SELECT * FROM RIDES;"},
+                        headers={"Accept": "application/json"})
+        assert pulled.json()[1:] == [["r1", 2.5], ["r2", 7.0]]
