@@ -964,14 +964,7 @@ class JoinQuery(ProcessingLogReporter):
         a tombstone when the join no longer has a row for the key."""
         step = self.joins[node]
         key, row, tombstone, ts = change
-        skey = ("T", node, side, key)
-        old_entry = st.store.get(skey)
-        old = None if old_entry is None else old_entry[0]
-        if tombstone:
-            if old_entry is not None:
-                st.store.delete(skey)
-        else:
-            st.store.put(skey, (row, ts))
+        old = self._store_table_row(st, node, side, change)
         other = RIGHT if side == LEFT else LEFT
         other_entry = st.store.get(("T", node, other, key))
         other_row = None if other_entry is None else other_entry[0]
@@ -988,6 +981,20 @@ class JoinQuery(ProcessingLogReporter):
         if other_row is not None and other_outer:
             return [(key, self._combine(node, side, None, other_row), False, out_ts)]
         return [(key, base, True, out_ts)]
+
+    @staticmethod
+    def _store_table_row(st: _TaskState, node: int, side: str, change: TableChange) -> Row | None:
+        """Write a table side's change into the node's store; the row it replaces (None:
+        none)."""
+        key, row, tombstone, ts = change
+        skey = ("T", node, side, key)
+        old_entry = st.store.get(skey)
+        if tombstone:
+            if old_entry is not None:
+                st.store.delete(skey)
+        else:
+            st.store.put(skey, (row, ts))
+        return None if old_entry is None else old_entry[0]
 
     @staticmethod
     def _outer_sides(join_type: str, side: str) -> tuple[bool, bool]:
@@ -1021,14 +1028,7 @@ class JoinQuery(ProcessingLogReporter):
                  change: TableChange) -> list[TableChange]:
         step = self.joins[node]
         key, row, tombstone, ts = change
-        skey = ("T", node, side, key)
-        old_entry = st.store.get(skey)
-        old = None if old_entry is None else old_entry[0]
-        if tombstone:
-            if old_entry is not None:
-                st.store.delete(skey)
-        else:
-            st.store.put(skey, (row, ts))
+        old = self._store_table_row(st, node, side, change)
         left_join = step.join_type == "LEFT"
         if side == RIGHT:
             return self._fk_right(st, node, key, None if tombstone else row, ts, left_join)
