@@ -15,6 +15,7 @@ hayase-only names:
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -41,6 +42,12 @@ DEFAULTS: dict[str, str] = {
 }
 
 DURABILITY_MODES = ("none", "interval", "always")
+
+# Dynamic broker configs (AlterConfigs on a broker resource) live here, in the data dir, so they
+# survive a restart as Kafka's do in its metadata log: {"default": {...}, "node": {...}}, the
+# cluster-wide default (resource name "") and this broker's own (resource name = node.id).
+DYNAMIC_CONFIGS_FILE = "dynamic-broker-configs.json"
+DYNAMIC_SCOPES = ("default", "node")
 
 
 class ConfigError(ValueError):
@@ -89,6 +96,8 @@ class BrokerConfig:
     data_dir: Path
     props: dict[str, str] = field(default_factory=dict)
     explicit: set[str] = field(default_factory=set)  # names set by file, --config or flags
+    dynamic: dict[str, dict[str, str]] = field(
+        default_factory=lambda: {scope: {} for scope in DYNAMIC_SCOPES})
 
     @classmethod
     def build(cls, data_dir: Path, *, port: int | None = None, host: str | None = None,
@@ -109,7 +118,7 @@ class BrokerConfig:
             props["listeners"] = (f"PLAINTEXT://{host or cur.host}:"
                                   f"{port if port is not None else cur.port}")
             explicit.add("listeners")
-        cfg = cls(Path(data_dir), props, explicit)
+        cfg = cls(Path(data_dir), props, explicit, load_dynamic_configs(Path(data_dir)))
         cfg.validate()
         return cfg
 
@@ -135,8 +144,11 @@ class BrokerConfig:
 
     def storage_props(self) -> dict[str, str]:
         """What the LogManager gets: the properties set explicitly, so that topic configs not
-        set anywhere report DEFAULT_CONFIG (not STATIC_BROKER_CONFIG) in DescribeConfigs."""
-        return {k: v for k, v in self.props.items() if k in self.explicit}
+        set anywhere report DEFAULT_CONFIG (not STATIC_BROKER_CONFIG) in DescribeConfigs,
+        overridden by the dynamic cluster default and then by this broker's dynamic configs
+        (Kafka's order of precedence)."""
+        static = {k: v for k, v in self.props.items() if k in self.explicit}
+        return {**static, **self.dynamic["default"], **self.dynamic["node"]}
 
     def get_int(self, name: str) -> int:
         return int(self.props[name])
@@ -182,3 +194,18 @@ class BrokerConfig:
     @property
     def num_partitions(self) -> int:
         return self.get_int("num.partitions")
+
+
+def load_dynamic_configs(data_dir: Path) -> dict[str, dict[str, str]]:
+    """The persisted dynamic broker configs (none when the file does not exist)."""
+    path = data_dir / DYNAMIC_CONFIGS_FILE
+    out: dict[str, dict[str, str]] = {scope: {} for scope in DYNAMIC_SCOPES}
+    if not path.exists():
+        return out
+    try:
+        data = json.loads(path.read_text())
+        for scope in DYNAMIC_SCOPES:
+            out[scope] = {str(k): str(v) for k, v in dict(data.get(scope, {})).items()}
+    except (ValueError, TypeError, AttributeError) as e:
+        raise ConfigError(f"{path} is not a valid dynamic broker config file: {e}") from None
+    return out

@@ -25,14 +25,25 @@ from hayase.broker.apis.admin import (
     handle_incremental_alter_configs,
     handle_init_producer_id,
 )
-from hayase.broker.apis.cluster import handle_api_versions, handle_describe_cluster, handle_metadata
+from hayase.broker.apis.cluster import (
+    handle_api_versions,
+    handle_describe_cluster,
+    handle_describe_topic_partitions,
+    handle_metadata,
+)
 from hayase.broker.apis.fetch import handle_fetch
+from hayase.broker.apis.log_dirs import handle_describe_log_dirs
 from hayase.broker.apis.offsets import (
     handle_delete_records,
     handle_list_offsets,
     handle_offset_for_leader_epoch,
 )
 from hayase.broker.apis.produce import handle_produce
+from hayase.broker.apis.replicas import (
+    handle_alter_partition_reassignments,
+    handle_elect_leaders,
+    handle_list_partition_reassignments,
+)
 from hayase.broker.context import BrokerState, CloseConnection, RequestContext
 from hayase.broker.protocol.frames import (
     RequestHeader,
@@ -61,11 +72,16 @@ HANDLERS: dict[int, Handler] = {
     ApiKey.INIT_PRODUCER_ID: handle_init_producer_id,
     ApiKey.OFFSET_FOR_LEADER_EPOCH: handle_offset_for_leader_epoch,
     ApiKey.DESCRIBE_CONFIGS: handle_describe_configs,
+    ApiKey.DESCRIBE_LOG_DIRS: handle_describe_log_dirs,
     ApiKey.CREATE_PARTITIONS: handle_create_partitions,
     ApiKey.DESCRIBE_CLUSTER: handle_describe_cluster,
+    ApiKey.DESCRIBE_TOPIC_PARTITIONS: handle_describe_topic_partitions,
     ApiKey.ALTER_CONFIGS: handle_alter_configs,
     ApiKey.DELETE_RECORDS: handle_delete_records,
     ApiKey.INCREMENTAL_ALTER_CONFIGS: handle_incremental_alter_configs,
+    ApiKey.ELECT_LEADERS: handle_elect_leaders,
+    ApiKey.ALTER_PARTITION_REASSIGNMENTS: handle_alter_partition_reassignments,
+    ApiKey.LIST_PARTITION_REASSIGNMENTS: handle_list_partition_reassignments,
 }
 
 Outcome = bytes | None | Awaitable[bytes | None]

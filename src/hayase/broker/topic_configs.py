@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 
 # DescribeConfigs config_source values
 DYNAMIC_TOPIC_CONFIG = 1
+DYNAMIC_BROKER_CONFIG = 2
+DYNAMIC_DEFAULT_BROKER_CONFIG = 3
 STATIC_BROKER_CONFIG = 4
 DEFAULT_CONFIG = 5
 
@@ -90,9 +92,13 @@ def topic_config_entries(broker: BrokerState, topic: str,
             value, source = props[synonym], STATIC_BROKER_CONFIG
         else:
             value, source = default, DEFAULT_CONFIG
+        dynamic = _dynamic_synonyms(broker, synonym)
+        if dynamic and name not in overrides:
+            source = dynamic[0]["source"]
         if name in overrides:
             synonyms.append({"name": name, "value": overrides[name],
                              "source": DYNAMIC_TOPIC_CONFIG})
+        synonyms.extend(dynamic)
         if synonym is not None and synonym in explicit:
             synonyms.append({"name": synonym, "value": props[synonym],
                              "source": STATIC_BROKER_CONFIG})
@@ -102,10 +108,32 @@ def topic_config_entries(broker: BrokerState, topic: str,
     return out
 
 
+def _dynamic_synonyms(broker: BrokerState, name: str | None) -> list[dict[str, Any]]:
+    """The dynamic broker configs of `name`, this broker's before the cluster default's."""
+    if name is None:
+        return []
+    dynamic = getattr(broker.config, "dynamic", {})
+    return [{"name": name, "value": dynamic[scope][name], "source": source}
+            for scope, source in (("node", DYNAMIC_BROKER_CONFIG),
+                                  ("default", DYNAMIC_DEFAULT_BROKER_CONFIG))
+            if name in dynamic.get(scope, {})]
+
+
 _READ_ONLY_BROKER = frozenset({"listeners", "advertised.listeners", "node.id", "broker.id"})
 
 
-def broker_config_entries(broker: BrokerState, keys: set[str] | None) -> list[dict[str, Any]]:
+def broker_config_entries(broker: BrokerState, keys: set[str] | None,
+                          cluster_default: bool = False) -> list[dict[str, Any]]:
+    """A broker resource's configs. The cluster-wide resource ("") holds only the dynamic
+    defaults, as in Kafka; the broker's own resource every config, by precedence: its dynamic
+    value, the dynamic default, the static value, Kafka's default."""
+    dynamic = broker.config.dynamic
+    if cluster_default:
+        return [_entry(name, value, DYNAMIC_DEFAULT_BROKER_CONFIG, STRING,
+                       [{"name": name, "value": value,
+                         "source": DYNAMIC_DEFAULT_BROKER_CONFIG}])
+                for name, value in sorted(dynamic["default"].items())
+                if keys is None or name in keys]
     explicit = broker.config.explicit
     props = dict(broker.config.props)
     # The listeners as the broker runs them (port 0 resolved, advertised defaulted); like
@@ -115,15 +143,20 @@ def broker_config_entries(broker: BrokerState, keys: set[str] | None) -> list[di
     props["listeners"] = f"PLAINTEXT://{broker.config.listener.host}:{bound}"
     props["advertised.listeners"] = f"PLAINTEXT://{adv.host}:{adv.port}"
     static = explicit | {"listeners", "advertised.listeners"}
+    names = set(props) | set(dynamic["default"]) | set(dynamic["node"])
     out = []
-    for name, value in sorted(props.items()):
+    for name in sorted(names):
         if keys is not None and name not in keys:
             continue
-        source = STATIC_BROKER_CONFIG if name in static else DEFAULT_CONFIG
-        synonyms = [{"name": name, "value": value, "source": source}]
+        synonyms = _dynamic_synonyms(broker, name)
+        if name in props:
+            source = STATIC_BROKER_CONFIG if name in static else DEFAULT_CONFIG
+            synonyms.append({"name": name, "value": props[name], "source": source})
         if name in explicit and name in DEFAULTS:
             synonyms.append({"name": name, "value": DEFAULTS[name], "source": DEFAULT_CONFIG})
-        entry = _entry(name, value, source, _BROKER_TYPES.get(name, STRING), synonyms)
+        top = synonyms[0]
+        entry = _entry(name, top["value"], top["source"], _BROKER_TYPES.get(name, STRING),
+                       synonyms)
         entry["read_only"] = name in _READ_ONLY_BROKER
         out.append(entry)
     return out

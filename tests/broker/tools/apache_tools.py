@@ -23,6 +23,8 @@ LOG_DIRS = "org.apache.kafka.tools.LogDirsCommand"
 CLUSTER_TOOL = "org.apache.kafka.tools.ClusterTool"
 PRODUCER_PERFORMANCE = "org.apache.kafka.tools.ProducerPerformance"
 CONSUMER_PERFORMANCE = "org.apache.kafka.tools.ConsumerPerformance"
+LEADER_ELECTION = "org.apache.kafka.tools.LeaderElectionCommand"
+REASSIGN = "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"
 
 # The tools' log lines go to stderr (Kafka's distribution ships tools-log4j2.yaml for that), so
 # that stdout holds only what the tool prints for the operator.

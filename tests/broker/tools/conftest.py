@@ -24,15 +24,27 @@ def kafka_tool(tmp_path_factory: pytest.TempPathFactory) -> Tool:
     reason = tools_missing()
     if reason:
         pytest.skip(reason)
-    config = tmp_path_factory.mktemp("kafka-tools") / "log4j2.properties"
+    folder = tmp_path_factory.mktemp("kafka-tools")
+    config = folder / "log4j2.properties"
     config.write_text(LOG4J2)
-    base = ["java", *JVM_FLAGS, f"-Dlog4j2.configurationFile={config}",
-            "-cp", f"{default_libs()}/*"]
+    # Class data sharing: the first run archives the classes it loaded, later runs map them and
+    # start in about half the time (-Xshare:auto ignores an unusable archive); -Xlog:disable
+    # keeps the JVM's own warnings out of the tools' stdout.
+    archive = folder / "tools.jsa"
+    base = ["java", *JVM_FLAGS, "-Xlog:disable", "-Xshare:auto",
+            f"-Dlog4j2.configurationFile={config}", "-cp", f"{default_libs()}/*"]
+
+    archiving = [True]  # only the first run tries to write the archive
 
     def run(cls: str, *args: str, input: str | None = None, check: bool = True,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([*base, cls, *args], input=input, capture_output=True, text=True,
-                              timeout=timeout)
+        cds = []
+        if archive.exists():
+            cds = [f"-XX:SharedArchiveFile={archive}"]
+        elif archiving.pop() if archiving else False:
+            cds = [f"-XX:ArchiveClassesAtExit={archive}"]
+        done = subprocess.run([*base, *cds, cls, *args], input=input, capture_output=True,
+                              text=True, timeout=timeout)
         if check and done.returncode != 0:
             pytest.fail(f"{cls} {' '.join(args)} exited {done.returncode}:\n"
                         f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -12,10 +13,13 @@ from confluent_kafka.admin import AdminClient
 from tests.broker.tools.apache_tools import (
     CLUSTER_TOOL,
     CONSUMER_PERFORMANCE,
+    LEADER_ELECTION,
     LOG_DIRS,
     PRODUCER_PERFORMANCE,
+    REASSIGN,
     Tool,
     node_id,
+    write,
 )
 
 from hayase.testing.brokers import Backend
@@ -70,3 +74,31 @@ def _watermarks(bootstrap: str, topic: str, partition: int) -> tuple[int, int]:
         return int(low), int(high)
     finally:
         c.close()
+
+
+def test_leader_election_and_reassignment(kafka: Backend, kafka_tool: Tool, admin: AdminClient,
+                                          tmp_path: Path,
+                                          new_topic: Callable[[int], str]) -> None:
+    """A one-replica partition always has its preferred leader, and the only reassignment is
+    to the replica it has: the tools say so, as Kafka's do on any healthy cluster."""
+    bs = ["--bootstrap-server", kafka.bootstrap_servers]
+    topic = new_topic(2)
+    out = kafka_tool(LEADER_ELECTION, *bs, "--election-type", "preferred",
+                     "--all-topic-partitions").stdout
+    assert topic not in out
+    out = kafka_tool(LEADER_ELECTION, *bs, "--election-type", "preferred", "--topic", topic,
+                     "--partition", "1").stdout
+    assert f"Valid replica already elected for partitions {topic}-1" in out
+
+    assert "No partition reassignments found." in kafka_tool(REASSIGN, *bs, "--list").stdout
+    node = node_id(admin)
+    plan = {"version": 1, "partitions": [{"topic": topic, "partition": p, "replicas": [node],
+                                          "log_dirs": ["any"]} for p in (0, 1)]}
+    plan_file = write(tmp_path / "plan.json", json.dumps(plan))
+    out = kafka_tool(REASSIGN, *bs, "--execute", "--reassignment-json-file", plan_file).stdout
+    assert f"Successfully started partition reassignments for {topic}-0,{topic}-1" in out
+    out = kafka_tool(REASSIGN, *bs, "--verify", "--reassignment-json-file", plan_file).stdout
+    assert f"Reassignment of partition {topic}-0 is completed." in out
+    assert f"Reassignment of partition {topic}-1 is completed." in out
+    leaders = admin.list_topics(topic, timeout=30).topics[topic].partitions
+    assert [leaders[p].replicas for p in (0, 1)] == [[node], [node]]

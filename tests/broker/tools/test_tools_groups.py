@@ -17,7 +17,9 @@ from hayase.testing.brokers import Backend
 
 pytestmark = pytest.mark.integration
 
-T0 = 1_600_000_000_000  # record timestamps: T0 + offset seconds
+# Record timestamps start an hour ago: older than retention.ms (7 days), Apache Kafka's
+# retention check would delete the records' segments in the middle of a test.
+T0 = (int(time.time()) - 3600) * 1000
 
 
 def _produce(bootstrap: str, topic: str, per_partition: int) -> None:

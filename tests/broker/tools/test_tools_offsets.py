@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from hayase.testing.brokers import Backend
 
 pytestmark = pytest.mark.integration
 
-T0 = 1_700_000_000_000
+# Record timestamps start an hour ago: older than retention.ms (7 days), Apache Kafka's
+# retention check would delete the records' segments in the middle of a test.
+T0 = (int(time.time()) - 3600) * 1000
 # Partition 0's timestamps, offset by offset: the largest (T0 + 9 s) first appears at offset 2.
 TIMESTAMPS = [T0 + 1000, T0 + 5000, T0 + 9000, T0 + 3000, T0 + 9000, T0 + 4000]
 

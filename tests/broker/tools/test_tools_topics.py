@@ -60,9 +60,18 @@ def test_topic_lifecycle(kafka: Backend, kafka_tool: Tool) -> None:
     leader = admin.list_topics(topic, timeout=30).topics[topic].partitions[0].leader
     assert all(f"Leader: {leader}" in line and f"Isr: {leader}" in line
                for line in partition_lines)
+    # Described with DescribeTopicPartitions (KIP-966), not the Metadata fallback, whose
+    # unknown eligible leader replicas print as N/A.
+    assert "N/A" not in described
 
     kafka_tool(TOPIC_COMMAND, *bs, "--alter", "--topic", topic, "--partitions", "5")
     assert _partitions(admin, topic) == 5
+    # Two partitions per response: the tool follows the cursor to the fifth.
+    paged = kafka_tool(TOPIC_COMMAND, *bs, "--describe", "--topic", topic,
+                       "--partition-size-limit-per-response", "2").stdout
+    assert "PartitionCount: 5" in paged
+    assert [line.split("Partition:")[1].split()[0] for line in paged.splitlines()
+            if "Partition:" in line] == ["0", "1", "2", "3", "4"]
     shrink = kafka_tool(TOPIC_COMMAND, *bs, "--alter", "--topic", topic, "--partitions", "2",
                         check=False)
     assert shrink.returncode != 0

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from hayase.broker import dynamic_configs
 from hayase.broker.apis.common import (
     INTERNAL_TOPICS,
+    INVALID_CONFIG,
     INVALID_PARTITIONS,
     INVALID_REPLICA_ASSIGNMENT,
     INVALID_REPLICATION_FACTOR,
@@ -207,7 +209,7 @@ def handle_describe_configs(ctx: RequestContext, body: Any) -> dict[str, Any]:
                 raise _Rejected(INVALID_REQUEST,
                                 f"Unexpected broker id, expected {broker.node_id} or empty "
                                 f"string, but received {r.resource_name}")
-            configs = broker_config_entries(broker, keys)
+            configs = broker_config_entries(broker, keys, r.resource_name == "")
         else:
             raise _Rejected(INVALID_REQUEST,
                             f"Unsupported resource type {r.resource_type}")
@@ -269,14 +271,33 @@ def _new_overrides(current: dict[str, str], changes: Any, incremental: bool) -> 
     return out
 
 
+def _alter_broker_configs(broker: BrokerState, r: Any, incremental: bool,
+                          validate_only: bool) -> None:
+    """Dynamic broker configs: "" is the cluster-wide default, the node id this broker."""
+    try:
+        scope = dynamic_configs.scope_of(broker, r.resource_name)
+    except dynamic_configs.DynamicConfigError as e:
+        raise _Rejected(INVALID_REQUEST, str(e)) from None
+    new = _new_overrides(broker.config.dynamic[scope], r.configs or (), incremental)
+    try:
+        dynamic_configs.apply(broker, scope, new, validate_only)
+    except dynamic_configs.DynamicConfigError as e:
+        raise _Rejected(INVALID_CONFIG, str(e)) from None
+    if not validate_only:
+        log.info("altered dynamic configs of broker resource %r: %s", r.resource_name, new)
+
+
 def _alter_configs(ctx: RequestContext, body: Any, incremental: bool) -> dict[str, Any]:
     broker = ctx.broker
     lm = broker.log_manager
 
     def answer(r: Any, _entry: dict[str, Any]) -> None:
+        if r.resource_type == RESOURCE_BROKER:
+            _alter_broker_configs(broker, r, incremental, body.validate_only)
+            return
         if r.resource_type != RESOURCE_TOPIC:
-            raise _Rejected(INVALID_REQUEST, "only topic configs can be altered; broker "
-                                             "configs are static (restart with --config)")
+            raise _Rejected(INVALID_REQUEST, f"Unsupported resource type {r.resource_type}: "
+                                             f"topic and broker configs can be altered")
         if r.resource_name not in lm.topics():
             raise _Rejected(UNKNOWN_TOPIC_OR_PARTITION,
                             f"Topic {r.resource_name} does not exist.")

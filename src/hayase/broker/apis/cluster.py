@@ -118,3 +118,42 @@ def handle_describe_cluster(ctx: RequestContext, body: Any) -> dict[str, Any]:
         "brokers": [_broker_entry(broker)],
         "cluster_authorized_operations": _UNKNOWN_OPS,
     }
+
+
+# The most partitions one DescribeTopicPartitions response holds (Kafka's
+# max.request.partition.size.limit default); the client pages on with the cursor.
+MAX_PARTITIONS_PER_DESCRIBE = 2000
+
+
+def handle_describe_topic_partitions(ctx: RequestContext, body: Any) -> dict[str, Any]:
+    """KIP-966's describe (what kafka-topics --describe asks first): topics in name order, every
+    topic when none is named, at most `response_partition_limit` partitions, then a cursor
+    where the next response starts. No partition has eligible leader replicas beyond its
+    leader: the ELR lists are empty (not unknown), as Kafka answers with ELR disabled."""
+    broker = ctx.broker
+    counts = broker.log_manager.topics()
+    names = sorted({t.name for t in body.topics}) if body.topics else sorted(counts)
+    cursor = body.cursor
+    if cursor is not None:
+        names = [n for n in names if n >= cursor.topic_name]
+    room = max(1, min(int(body.response_partition_limit), MAX_PARTITIONS_PER_DESCRIBE))
+    topics: list[dict[str, Any]] = []
+    next_cursor = None
+    for name in names:
+        if name not in counts:
+            topics.append(_error_topic(name, UNKNOWN_TOPIC_OR_PARTITION))
+            continue
+        if room == 0:
+            next_cursor = {"topic_name": name, "partition_index": 0}
+            break
+        start = cursor.partition_index if cursor is not None and name == cursor.topic_name else 0
+        entry = topic_metadata(broker, name, counts[name])
+        entry["partitions"] = [{**p, "eligible_leader_replicas": (), "last_known_elr": ()}
+                               for p in entry["partitions"][start:start + room]]
+        topics.append(entry)
+        room -= len(entry["partitions"])
+        if start + len(entry["partitions"]) < counts[name]:
+            next_cursor = {"topic_name": name,
+                           "partition_index": start + len(entry["partitions"])}
+            break
+    return {"throttle_time": 0, "topics": topics, "next_cursor": next_cursor}

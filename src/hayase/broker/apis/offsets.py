@@ -16,19 +16,26 @@ from hayase.broker.context import RequestContext
 LATEST = -1
 EARLIEST = -2
 MAX_TIMESTAMP = -3
+EARLIEST_LOCAL = -4  # v8+: the first offset on local disk (no tiered storage: the log start)
+LATEST_TIERED = -5  # v9+: the last offset in remote storage (none here: -1, as Kafka answers)
 
 
 def _list_one(plog: Any, timestamp: int) -> tuple[int, int]:
     """(offset, timestamp) answering one ListOffsets partition query."""
     if timestamp == LATEST:
         return plog.high_watermark, -1
-    if timestamp == EARLIEST:
+    if timestamp in (EARLIEST, EARLIEST_LOCAL):
         return plog.log_start_offset, -1
+    if timestamp == LATEST_TIERED:
+        return -1, -1
     if timestamp == MAX_TIMESTAMP:
-        # Approximation: the last offset (the record with the largest timestamp is usually the
-        # newest with CreateTime from one producer clock); -1 when the log is empty.
-        hw = plog.high_watermark
-        return (hw - 1, -1) if hw > plog.log_start_offset else (-1, -1)
+        # The first record holding the largest timestamp, as Kafka answers since KAFKA-16310;
+        # the segments know the largest timestamp, a lookup by that timestamp finds its record.
+        best = plog.max_timestamp_and_offset()
+        if best is None or plog.high_watermark <= plog.log_start_offset:
+            return -1, -1
+        found = plog.offset_for_timestamp(best[0])
+        return (int(found[0]), int(found[1])) if found is not None else (-1, -1)
     found = plog.offset_for_timestamp(timestamp)
     if found is None:
         return -1, -1

@@ -36,7 +36,9 @@ from hayase.broker.coordinator.results import (
     JoinResult,
     LeaveResult,
     ListResult,
+    OffsetDeleteResult,
     Output,
+    PartitionError,
     SyncResult,
 )
 from hayase.broker.protocol.versions import ApiKey
@@ -55,6 +57,7 @@ API_VERSIONS: dict[int, tuple[int, int]] = {
     ApiKey.DESCRIBE_GROUPS: (0, 5),
     ApiKey.LIST_GROUPS: (0, 5),
     ApiKey.DELETE_GROUPS: (0, 2),
+    ApiKey.OFFSET_DELETE: (0, 0),
 }
 
 COORDINATOR_KEY_GROUP = 0
@@ -128,6 +131,10 @@ class GroupApi:
             return self._convert(self._commit(reply, body, version, now_ms))
         if api_key == ApiKey.DELETE_GROUPS:
             return self._convert(c.delete_groups(reply, list(body.groups_names)))
+        if api_key == ApiKey.OFFSET_DELETE:
+            partitions = [(t.name, int(p.partition_index)) for t in body.topics
+                          for p in t.partitions]
+            return self._convert(c.delete_offsets(reply, body.group_id, partitions))
         if api_key == ApiKey.OFFSET_FETCH:
             return Output(replies=[(token, self._offset_fetch(body, version))])
         if api_key == ApiKey.FIND_COORDINATOR:
@@ -271,6 +278,10 @@ def response_body(api_key: int, version: int, result: Any) -> dict[str, Any]:
             "throttle_time": 0,
             "results": [{"group_id": g, "error_code": e} for g, e in result.results],
         }
+    if api_key == ApiKey.OFFSET_DELETE:
+        assert isinstance(result, OffsetDeleteResult)
+        return {"throttle_time": 0, "error_code": result.error,
+                "topics": _topics_body(result.partitions)}
     raise ValueError(f"no deferred answers for API key {api_key}")
 
 
@@ -312,16 +323,18 @@ def leave_body(r: LeaveResult, version: int) -> dict[str, Any]:
     }
 
 
-def commit_body(r: CommitResult) -> dict[str, Any]:
+def _topics_body(partitions: tuple[PartitionError, ...]) -> list[dict[str, Any]]:
+    """Per-partition error codes grouped by topic (OffsetCommit, OffsetDelete)."""
     topics: dict[str, list[dict[str, Any]]] = {}
-    for p in r.partitions:
+    for p in partitions:
         topics.setdefault(p.topic, []).append(
             {"partition_index": p.partition, "error_code": p.error}
         )
-    return {
-        "throttle_time": 0,
-        "topics": [{"name": name, "partitions": parts} for name, parts in topics.items()],
-    }
+    return [{"name": name, "partitions": parts} for name, parts in topics.items()]
+
+
+def commit_body(r: CommitResult) -> dict[str, Any]:
+    return {"throttle_time": 0, "topics": _topics_body(r.partitions)}
 
 
 def _fetch_topics_body(r: FetchResult) -> list[dict[str, Any]]:

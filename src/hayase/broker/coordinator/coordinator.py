@@ -47,6 +47,7 @@ from hayase.broker.coordinator.results import (
     LeftMember,
     ListedGroup,
     ListResult,
+    OffsetDeleteResult,
     Output,
     PartitionError,
     SyncResult,
@@ -938,6 +939,39 @@ class GroupCoordinator:
                 self._delete_group(group, out)
                 results.append((group_id, E.none))
         out.replies.append((token, DeleteResult(tuple(results))))
+        return out
+
+    def delete_offsets(
+        self, token: Any, group_id: str, partitions: Iterable[tuple[str, int]]
+    ) -> Output:
+        """OffsetDelete (KIP-496), as Kafka's OffsetMetadataManager.deleteOffsets: only an Empty
+        group, or a "consumer" group for the topics its members do not subscribe to (those
+        partitions answer GROUP_SUBSCRIBED_TO_TOPIC); a partition without an offset is fine."""
+        out = Output()
+        group = self.groups.get(group_id)
+        if group is None and group_id not in self.offsets or (
+            group is not None and group.is_in(GroupState.DEAD)
+        ):
+            out.replies.append((token, OffsetDeleteResult(E.group_id_not_found)))
+            return out
+        if group is not None and not group.is_in(GroupState.EMPTY) and (
+            group.protocol_type != "consumer"
+        ):
+            out.replies.append((token, OffsetDeleteResult(E.non_empty_group)))
+            return out
+        subscribed = group.subscribed_topics() if group is not None else frozenset()
+        results = []
+        deletable = []
+        for topic, partition in partitions:
+            if topic in subscribed:
+                results.append(PartitionError(topic, partition, E.group_subscribed_to_topic))
+            else:
+                deletable.append((topic, partition))
+                results.append(PartitionError(topic, partition, E.none))
+        out.records.extend(self.offsets.delete(group_id, deletable))
+        if out.records:
+            log.info("Deleted %d offset(s) of group %s", len(out.records), group_id)
+        out.replies.append((token, OffsetDeleteResult(E.none, tuple(results))))
         return out
 
     def _delete_group(self, group: ClassicGroup, out: Output) -> None:

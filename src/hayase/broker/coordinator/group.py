@@ -8,6 +8,7 @@ the caller injects (`now_ms`), checked by `GroupCoordinator.tick`.
 from __future__ import annotations
 
 import enum
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,27 @@ SHARED_MEMBER_FIELDS = ("member_id", "group_instance_id", "client_id", "client_h
 def shared_member_fields(source: object) -> dict[str, Any]:
     """`source`'s SHARED_MEMBER_FIELDS as keyword arguments for building another form."""
     return {name: getattr(source, name) for name in SHARED_MEMBER_FIELDS}
+
+
+def subscription_topics(metadata: bytes) -> list[str]:
+    """The topics of a ConsumerProtocolSubscription (every version starts with an int16
+    version and the topics as an int32-counted array of int16-sized strings); a malformed one
+    names none, as Kafka ignores an unreadable subscription."""
+    try:
+        (count,) = struct.unpack_from(">i", metadata, 2)
+        pos, topics = 6, []
+        if count < 0 or count * 2 > len(metadata) - pos:
+            return []
+        for _ in range(count):
+            (size,) = struct.unpack_from(">h", metadata, pos)
+            end = pos + 2 + size
+            if size < 0 or end > len(metadata):
+                return []
+            topics.append(metadata[pos + 2:end].decode())
+            pos = end
+        return topics
+    except (struct.error, UnicodeDecodeError):
+        return []
 
 
 @dataclass
@@ -124,6 +146,17 @@ class ClassicGroup:
 
     def is_leader(self, member_id: str) -> bool:
         return self.leader_id is not None and self.leader_id == member_id
+
+    def subscribed_topics(self) -> frozenset[str]:
+        """The topics the members of a "consumer" group subscribe to (Kafka's
+        ClassicGroup.subscribedTopics, read from each member's ConsumerProtocolSubscription);
+        empty for other protocol types and for an Empty group."""
+        if self.protocol_type != "consumer" or self.protocol_name is None:
+            return frozenset()
+        topics: set[str] = set()
+        for m in self.members.values():
+            topics.update(subscription_topics(m.metadata(self.protocol_name)))
+        return frozenset(topics)
 
     def num_awaiting_join(self) -> int:
         return sum(1 for m in self.members.values() if m.awaiting_join)

@@ -67,7 +67,17 @@ class OffsetStore:
     ) -> list[Record]:
         """Delete the group's offsets for which `expired` holds; their tombstones."""
         committed = self._by_group.get(group_id, {})
-        gone = sorted(tp for tp, c in committed.items() if expired(c))
+        return self._remove(group_id, [tp for tp, c in committed.items() if expired(c)])
+
+    def delete(self, group_id: str, tps: Sequence[TopicPartition]) -> list[Record]:
+        """Delete the group's offsets of these partitions (OffsetDelete); the tombstones of
+        those it had."""
+        committed = self._by_group.get(group_id, {})
+        return self._remove(group_id, [tp for tp in set(tps) if tp in committed])
+
+    def _remove(self, group_id: str, tps: list[TopicPartition]) -> list[Record]:
+        committed = self._by_group.get(group_id, {})
+        gone = sorted(tps)
         for tp in gone:
             del committed[tp]
         if not committed:

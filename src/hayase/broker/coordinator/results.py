@@ -133,6 +133,12 @@ class DeleteResult:
     results: tuple[tuple[str, ErrorCode], ...]
 
 
+@dataclass(frozen=True)
+class OffsetDeleteResult:
+    error: ErrorCode
+    partitions: tuple[PartitionError, ...] = ()
+
+
 @dataclass
 class Output:
     """Records to append to `__consumer_offsets`, then replies to send (token, result)."""

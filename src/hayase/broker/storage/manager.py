@@ -272,6 +272,20 @@ class LogManager:
         self._save_topics()
         return config
 
+    def set_broker_config(self, broker_config: dict[str, str]) -> None:
+        """New broker defaults (dynamic broker configs): every topic's config is resolved
+        again, its own configs kept. All are resolved before any changes, so a bad value
+        changes nothing."""
+        self._check_open()
+        resolved = {k: str(v) for k, v in broker_config.items()}
+        configs = {name: TopicConfig.from_kafka(dict(meta.get("configs") or {}), resolved)
+                   for name, meta in self._topics.items()}
+        self.broker_config = resolved
+        for name, config in configs.items():
+            self._configs[name] = config
+            for p in range(self._topics[name]["partitions"]):
+                self._logs[(name, p)].config = config
+
     def topics(self) -> dict[str, int]:
         return {name: meta["partitions"] for name, meta in self._topics.items()}
 
