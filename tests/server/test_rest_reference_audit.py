@@ -386,3 +386,18 @@ def test_command_sequence_number_waits_for_the_command(make_server: Any) -> None
     assert behind["error_code"] == 50301
     assert behind["message"].endswith(f"command sequence number: {seq + 5}")
     assert _ksql(url, "SHOW STREAMS;", 400, commandSequenceNumber="x")["error_code"] == 40000
+
+
+@pytest.mark.parametrize(("sql", "clause"), [
+    ("SELECT * FROM S JOIN T ON S.K = T.K WINDOW TUMBLING (SIZE 1 SECOND);", "JOIN"),
+    ("SELECT K, COUNT(*) FROM S WINDOW TUMBLING (SIZE 1 SECOND) GROUP BY K;", "WINDOW"),
+    ("SELECT K, COUNT(*) FROM S GROUP BY K HAVING COUNT(*) > 1;", "GROUP BY"),
+    ("SELECT * FROM S PARTITION BY ID;", "PARTITION BY"),
+])
+def test_pull_query_restrictions_in_ksqldb_order(running: Running, sql: str,
+                                                 clause: str) -> None:
+    _ksql(running.url, SETUP)
+    r = httpx.post(running.url + "/query", json={"ksql": sql}, timeout=30)
+    assert r.status_code == 400
+    assert r.json()["message"].startswith(f"Pull queries don't support {clause} clauses. ")
+    assert r.json()["message"].endswith("Add EMIT CHANGES if you intended to issue a push query.")

@@ -123,15 +123,17 @@ def _refuse_offset_columns(clause: str, exprs: list[ast.Expression]) -> None:
 
 
 def _check_pull(query: ast.Query, session: Any, props: Mapping[str, Any]) -> None:
-    """ksqlDB's restrictions on pull queries (PullQueryValidator)."""
+    """ksqlDB's restrictions on pull queries (PullQueryValidator), in its rules' order."""
+    if isinstance(query.from_, ast.Join):
+        raise StatementError(f"Pull queries don't support JOIN clauses. {_MORE}")
     if query.window is not None:
         raise StatementError(f"Pull queries don't support WINDOW clauses. {_MORE}")
     if query.group_by is not None:
         raise StatementError(f"Pull queries don't support GROUP BY clauses. {_MORE}")
-    if isinstance(query.from_, ast.Join):
-        raise StatementError(f"Pull queries don't support JOIN clauses. {_MORE}")
     if query.partition_by is not None:
         raise StatementError(f"Pull queries don't support PARTITION BY clauses. {_MORE}")
+    if query.having is not None:
+        raise StatementError(f"Pull queries don't support HAVING clauses. {_MORE}")
     _refuse_offset_columns("SELECT", [item.expression for item in query.select
                                       if isinstance(item, ast.SingleColumn)])
     if query.where is not None:
