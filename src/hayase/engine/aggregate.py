@@ -46,7 +46,7 @@ from hayase.engine import repartition, windows
 from hayase.engine.processing_log import RECORD_PROCESSING_ERROR, SERIALIZATION_ERROR, ProcessingLog
 from hayase.engine.query import StatelessQuery
 from hayase.engine.record import OutputRecord, Record
-from hayase.engine.state import MemoryStore, StateStore
+from hayase.engine.state import MemoryStore, StateStore, TaskStores
 from hayase.engine.timestamps import InvalidTimestamp
 from hayase.formats import SerdeError
 from hayase.formats.kafka import KafkaSerde
@@ -155,7 +155,7 @@ class PartitionState:
         return meta
 
 
-class AggregateQuery(StatelessQuery):
+class AggregateQuery(TaskStores, StatelessQuery):
     """Runs a QueryPlan whose steps are ``[FilterStep...] AggregateStep``."""
 
     ALLOWED_STEPS = (FilterStep, AggregateStep)
@@ -279,15 +279,6 @@ class AggregateQuery(StatelessQuery):
     def after_restore(self, partition: int) -> list[OutputRecord]:
         """Records to produce when the task opens, before it processes anything."""
         return []
-
-    def close_partition(self, partition: int) -> None:
-        st = self.states.pop(partition, None)
-        if st is not None:
-            st.store.close()
-
-    def close(self) -> None:
-        for p in list(self.states):
-            self.close_partition(p)
 
     # ------------------------------------------------------------------ records
 

@@ -53,7 +53,14 @@ from hayase.engine.processing_log import (
 )
 from hayase.engine.query import UnsupportedPlan, _row_builder, deserialize
 from hayase.engine.record import OutputRecord, Record
-from hayase.engine.state import APART, META_KEY, MemoryStore, StateStore, is_apart
+from hayase.engine.state import (
+    APART,
+    META_KEY,
+    MemoryStore,
+    StateStore,
+    TaskStores,
+    is_apart,
+)
 from hayase.engine.timestamps import InvalidTimestamp, make_extractor, throw_on_invalid
 from hayase.formats import SerdeError, key_serde, value_serde
 from hayase.sql.errors import KsqlRuntimeError, StatementError
@@ -154,7 +161,7 @@ def _join_key(value: Any) -> Any:
     return freeze(value)
 
 
-class JoinQuery(ProcessingLogReporter):
+class JoinQuery(TaskStores, ProcessingLogReporter):
     """Runs a QueryPlan whose steps are ``JoinStep... [FilterStep] [SelectKeyStep]
     ProjectStep`` (SelectKeyStep: PARTITION BY after the join)."""
 
@@ -482,13 +489,7 @@ class JoinQuery(ProcessingLogReporter):
     def close_partition(self, partition: int) -> None:
         if self.aggregate is not None:
             self.aggregate.close_partition(partition)
-        st = self.states.pop(partition, None)
-        if st is not None:
-            st.store.close()
-
-    def close(self) -> None:
-        for p in list(self.states):
-            self.close_partition(p)
+        super().close_partition(partition)
 
     # ------------------------------------------------------------------ errors
 

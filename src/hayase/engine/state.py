@@ -138,6 +138,22 @@ class StateStore:
         pass
 
 
+class TaskStores:
+    """What a stateful query does with its tasks' states (``states``: task -> a state holding
+    its ``store``) when they leave it: each closes its store."""
+
+    states: dict[int, Any]
+
+    def close_partition(self, partition: int) -> None:
+        st = self.states.pop(partition, None)
+        if st is not None:
+            st.store.close()
+
+    def close(self) -> None:
+        for p in list(self.states):
+            self.close_partition(p)
+
+
 class MemoryStore(StateStore):
     def __init__(self) -> None:
         self.data: dict[Any, Any] = {}
