@@ -401,3 +401,11 @@ def test_pull_query_restrictions_in_ksqldb_order(running: Running, sql: str,
     assert r.status_code == 400
     assert r.json()["message"].startswith(f"Pull queries don't support {clause} clauses. ")
     assert r.json()["message"].endswith("Add EMIT CHANGES if you intended to issue a push query.")
+
+
+def test_undefine_of_an_undefined_variable_warns(running: Running) -> None:
+    out = _ksql(running.url, "DEFINE a = 'x'; UNDEFINE a; UNDEFINE a;")
+    assert out == [{"@type": "warning_entity", "statementText": "UNDEFINE a;", "warnings": [],
+                    "message": "Cannot undefine variable 'A' which was never defined"}]
+    out = _ksql(running.url, "UNDEFINE b; SHOW VARIABLES;", sessionVariables={"b": "1"})
+    assert out[0]["@type"] == "variables" and out[0]["variables"] == []

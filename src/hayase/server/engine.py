@@ -316,6 +316,11 @@ class KsqlServer:
             session.execute_statement(chunk, line, column)
             return None
         props_now = dict(session.properties)
+        if isinstance(stmt, ast.UndefineVariable) and stmt.name not in session.variables:
+            # ksqlDB's VariableExecutor answers a warning, not an error.
+            return {"@type": "warning_entity", "statementText": text, "warnings": [],
+                    "message": f"Cannot undefine variable '{stmt.name}' which was never "
+                               "defined"}
         try:
             special = self._execute_here(stmt, text, props_now)
         except KsqlError as e:

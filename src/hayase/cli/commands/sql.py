@@ -235,6 +235,8 @@ class Shell:
         elif kind == "query_descriptions" or kind == "queryDescription":
             for d in e.get("queryDescriptions") or [e.get("queryDescription", {})]:
                 self._render_query_description(d)
+        elif kind == "warning_entity":
+            self.console.print(e["message"], highlight=False)
         elif kind == "function_names":
             t = Table("Function Name", "Category")
             for f in e["functions"]:
