@@ -26,6 +26,7 @@ from hayase.engine.joins import make_query
 from hayase.engine.processing_log import ProcessingLog
 from hayase.engine.query import StatelessQuery
 from hayase.engine.record import Headers, OutputRecord, Record
+from hayase.engine.upgrade import carry_state
 from hayase.formats import key_serde, value_serde
 from hayase.sql.plan import DataSource, DdlResult, InsertValues, QueryPlan
 from hayase.testing import specs
@@ -76,7 +77,7 @@ class TestDriver:
     def add_query(self, plan: QueryPlan) -> StatelessQuery:
         """Start a persistent query from an analyzed plan (what ``execute`` does for C*AS)."""
         self._apply(plan)
-        return self.queries[-1]
+        return next(q for q in self.queries if q.query_id == plan.query_id)
 
     def _apply(self, result: Any) -> None:
         if isinstance(result, DdlResult):
@@ -95,10 +96,20 @@ class TestDriver:
             self.sinks_by_topic[sink.topic] = sink
             if sink.topic not in self.created_topics:
                 self.created_topics.append(sink.topic)
-            self.queries.append(make_query(result, self.processing_log,
-                                           self.session_properties()))
+            self._start(make_query(result, self.processing_log, self.session_properties()))
         elif isinstance(result, InsertValues):
             self._insert(result)
+
+    def _start(self, query: StatelessQuery) -> None:
+        """Run ``query``; CREATE OR REPLACE (the analyzer reuses the query id) replaces the
+        running query in place, as ksqlDB does: same position, so the same consumed offsets
+        (records already read are not read again), and the same state stores."""
+        for i, old in enumerate(self.queries):
+            if old.query_id == query.query_id:
+                carry_state(old, query)
+                self.queries[i] = query
+                return
+        self.queries.append(query)
 
     def session_properties(self) -> dict[str, Any]:
         props = getattr(self.session, "properties", None)
