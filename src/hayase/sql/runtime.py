@@ -191,12 +191,38 @@ def _inner_str(v: Any, t: SqlType | None) -> str:
 # --------------------------------------------------------------------------- parsing / casts
 
 
+def java_trim(s: str) -> str:
+    """Java's String.trim: strips the characters up to U+0020 (controls and space) at both
+    ends and nothing else (Python's strip also strips Unicode spaces such as U+00A0)."""
+    i, j = 0, len(s)
+    while i < j and s[i] <= " ":
+        i += 1
+    while j > i and s[j - 1] <= " ":
+        j -= 1
+    return s[i:j]
+
+
+# Integer.parseInt / Long.parseLong: a sign, then decimal digits as Character.digit reads them
+# (any Unicode Nd digit of the Basic Multilingual Plane: "١٢" is 12); no underscores, no spaces.
+_JAVA_INT = re.compile(r"[+-]?\d+\Z")
+# new BigDecimal(String): sign, digits with one optional point, optional exponent; the digits
+# again as Character.digit reads them. No NaN, no Infinity, no underscores.
+_JAVA_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
+
+
+def _java_digits(s: str) -> bool:
+    """Python's ``\\d`` and int() take Nd digits of every plane; Java reads UTF-16 units, so
+    a supplementary-plane digit (two surrogates) is no digit to it."""
+    return all(ord(c) <= 0xFFFF for c in s)
+
+
 def parse_int(s: str, bits: int) -> int:
+    """CAST(STRING AS INT / BIGINT): ksqlDB's ``Integer.parseInt(s.trim())`` (Long.parseLong)."""
     name = "INTEGER" if bits == 32 else "BIGINT"
-    try:
-        v = int(s.strip())
-    except ValueError:
-        raise KsqlRuntimeError(f'invalid input syntax for type {name}: "{s}".') from None
+    text = java_trim(s)
+    if not (_JAVA_INT.match(text) and _java_digits(text)):
+        raise KsqlRuntimeError(f'invalid input syntax for type {name}: "{s}".')
+    v = int(text)
     limit = 2 ** (bits - 1)
     if not -limit <= v < limit:
         raise KsqlRuntimeError(f'invalid input syntax for type {name}: "{s}".')
@@ -204,15 +230,28 @@ def parse_int(s: str, bits: int) -> int:
 
 
 def parse_double(s: str) -> float:
+    """CAST(STRING AS DOUBLE): ``Double.parseDouble(s.trim())``: ASCII digits only, "NaN" and
+    "Infinity" spelled so, hex floats and a trailing f/F/d/D accepted (Python's float takes
+    "inf", "nan" in any case, underscores and Unicode digits instead)."""
+    from hayase.formats.javanum import parse_double as java_parse_double
+
+    text = java_trim(s)
     try:
-        return float(s.strip())
+        # FloatingDecimal reads ASCII only: no Unicode digits, no Unicode space left by trim.
+        if not text.isascii():
+            raise ValueError(text)
+        return java_parse_double(text)
     except ValueError:
         raise KsqlRuntimeError(f'invalid input syntax for type DOUBLE: "{s}".') from None
 
 
 def parse_decimal(s: str, t: DecimalType) -> decimal.Decimal | None:
+    """CAST(STRING AS DECIMAL): ksqlDB's ``new BigDecimal(s.trim())`` (DecimalUtil.cast)."""
+    text = java_trim(s)
+    if not (_JAVA_DECIMAL.match(text) and _java_digits(text)):
+        raise KsqlRuntimeError(f'invalid input syntax for type DECIMAL: "{s}".')
     try:
-        d = decimal.Decimal(s.strip())
+        d = decimal.Decimal(text)
     except decimal.InvalidOperation:
         raise KsqlRuntimeError(f'invalid input syntax for type DECIMAL: "{s}".') from None
     return quantize(d, t)
@@ -284,24 +323,42 @@ def decimal_to_int(v: decimal.Decimal, bits: int) -> int:
 # --------------------------------------------------------------------------- LIKE
 
 
-_LIKE_CACHE: dict[tuple[str, str | None], re.Pattern[str]] = {}
+# Java's "." without DOTALL: any character but a line terminator (Pattern's default set).
+_ANY = "[^\n\r\u0085\u2028\u2029]"
+_LIKE_CACHE: dict[tuple[str, str | None], re.Pattern[str] | _EscapeAtEnd] = {}
 
 
-def like_regex(pattern: str, escape: str | None) -> re.Pattern[str]:
+class _EscapeAtEnd:
+    """A LIKE pattern that ends with its escape character: ksqlDB's LikeEvaluator fails on
+    every record it matches (so the expression fails), it does not match literally."""
+
+    def fullmatch(self, _value: str) -> re.Match[str] | None:
+        raise KsqlRuntimeError("LIKE pattern must not end with escape character")
+
+
+def like_regex(pattern: str, escape: str | None) -> re.Pattern[str] | _EscapeAtEnd:
+    """The regular expression ksqlDB's LikeEvaluator builds: ``%`` is ``.*`` and ``_`` is
+    ``.``, Java's dot, which matches no line terminator (so ``'a%'`` does not match
+    ``'a\\nb'``); the escape character makes the next character literal."""
     key = (pattern, escape)
     rx = _LIKE_CACHE.get(key)
     if rx is None:
-        out = []
+        out: list[str] = []
         i = 0
         while i < len(pattern):
             ch = pattern[i]
-            if escape is not None and ch == escape and i + 1 < len(pattern):
+            if escape is not None and ch == escape:
+                if i + 1 == len(pattern):
+                    break
                 out.append(re.escape(pattern[i + 1]))
                 i += 2
                 continue
-            out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+            out.append(_ANY + "*" if ch == "%" else _ANY if ch == "_" else re.escape(ch))
             i += 1
-        rx = re.compile("".join(out), re.DOTALL)
+        else:
+            rx = re.compile("".join(out))
+        if rx is None:
+            rx = _EscapeAtEnd()
         if len(_LIKE_CACHE) < 10_000:
             _LIKE_CACHE[key] = rx
     return rx
