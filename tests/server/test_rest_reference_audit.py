@@ -63,7 +63,8 @@ def test_paused_query_processes_nothing_until_resumed(running: Running) -> None:
     paused = _ksql(url, "PAUSE CTAS_T_0;")[0]
     assert paused["@type"] == "currentStatus"
     assert paused["commandId"] == "pause/CTAS_T_0/execute"
-    assert paused["commandStatus"]["status"] == "SUCCESS"
+    assert paused["commandStatus"] == {"status": "SUCCESS", "message": "Query paused.",
+                                       "queryId": None}
     _insert(url, "a", 2)
     assert _pull(url, "SELECT * FROM T WHERE K='a';") == [["a", 1]]
     q = _ksql(url, "SHOW QUERIES;")[0]["queries"][0]
@@ -71,6 +72,7 @@ def test_paused_query_processes_nothing_until_resumed(running: Running) -> None:
 
     resumed = _ksql(url, "RESUME CTAS_T_0;")[0]
     assert resumed["commandId"] == "resume/CTAS_T_0/execute"
+    assert resumed["commandStatus"]["message"] == "Query resumed."
     assert resumed["commandSequenceNumber"] == paused["commandSequenceNumber"] + 1
     # The record that came while paused is processed now, then the query goes on.
     assert _pull(url, "SELECT * FROM T WHERE K='a';") == [["a", 3]]
@@ -189,7 +191,9 @@ def test_command_ids_of_insert_into_and_drop(running: Running) -> None:
                              "INSERT INTO S2 SELECT * FROM S;")
     assert [e["commandId"] for e in out] == [
         "stream/`S`/create", "table/`T`/create", "stream/`S2`/create", "stream/`S2`/create"]
-    _ksql(url, "TERMINATE ALL;")
+    terminated = _ksql(url, "TERMINATE ALL;")[0]
+    assert (terminated["commandId"], terminated["commandStatus"]["message"]) == (
+        "terminate/ALL/execute", "Query terminated.")
     assert _ksql(url, "DROP STREAM S2;")[0]["commandId"] == "stream/S2/drop"
 
 

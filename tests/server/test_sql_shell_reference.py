@@ -67,7 +67,7 @@ def test_pause_resume_and_listings_render_as_tables(shell: tuple[Shell, io.Strin
     """)
     text = out.getvalue()
     assert "@type" not in text  # every entity had a renderer
-    assert "Query paused: CTAS_T_0" in text and "All queries resumed." in text
+    assert "Query paused." in text and "Query resumed." in text
     assert "PAUSED" in text
     assert "ConsumerGroups" in text
     assert "AGGREGATE" in text

@@ -132,7 +132,10 @@ class KsqlServer:
                 if isinstance(result, QueryPlan):
                     plans.append((result, {**self.session.properties, **props}))
             running = self.session.metastore.queries
-            for plan, props in plans:
+            # A CREATE OR REPLACE replayed after its original: only the query's last plan runs
+            # (starting the old one first would let it process records the new one owns).
+            latest = {plan.query_id: (plan, props) for plan, props in plans}
+            for plan, props in latest.values():
                 if plan.query_id in running:
                     self.backend.start_query(plan, props,
                                              paused=running[plan.query_id].state == "PAUSED")
@@ -396,6 +399,7 @@ class KsqlServer:
             self.backend.stop_query(qid)
         for name in result.topics_to_delete:
             self.backend.delete_topic(name)
+        message = result.message
         if isinstance(stmt, ast.CreateSource):
             cid = E.command_id(stmt.source_type.lower(), f"`{stmt.name}`", "create")
         elif isinstance(stmt, ast.DropSource):
@@ -403,13 +407,14 @@ class KsqlServer:
             cid = E.command_id(stmt.source_type.lower(), stmt.name, "drop")
         elif isinstance(stmt, ast.Terminate):
             cid = E.command_id("terminate", stmt.query_id or "ALL", "execute")
+            message = "Query terminated."  # ksqlDB's, for one query or ALL
         elif isinstance(stmt, ast.CreateType | ast.DropType):
             cid = E.command_id("type", stmt.name, "create" if isinstance(stmt, ast.CreateType)
                                else "drop")
         else:
             cid = E.command_id("cluster", "CLUSTER", "execute")
         seq = self._record(cid, text, props) if isinstance(stmt, _RECORDED) else self.command_seq
-        return E.current_status(text, cid, result.message, seq)
+        return E.current_status(text, cid, message, seq)
 
     def _check_existing_topic(self, name: str, partitions: int | None, replicas: int | None,
                               existing: int) -> None:
@@ -455,14 +460,13 @@ class KsqlServer:
 
     def _pause_resume(self, stmt: ast.PauseQuery | ast.ResumeQuery, text: str,
                       props: dict[str, str]) -> dict[str, Any]:
-        ids = self._apply_pause_resume(stmt)
+        self._apply_pause_resume(stmt)
         pause = isinstance(stmt, ast.PauseQuery)
         cid = E.command_id("pause" if pause else "resume",
                            stmt.query_id.upper() if stmt.query_id else "ALL", "execute")
         seq = self._record(cid, text, props)
-        verb = "paused" if pause else "resumed"
-        message = f"Query {verb}: {ids[0]}" if stmt.query_id else f"All queries {verb}."
-        return E.current_status(text, cid, message, seq)
+        # ksqlDB's InteractiveStatementExecutor: the same message for one query or ALL.
+        return E.current_status(text, cid, "Query paused." if pause else "Query resumed.", seq)
 
     def _apply_pause_resume(self, stmt: ast.PauseQuery | ast.ResumeQuery) -> list[str]:
         ids = _set_query_state(stmt, self.session.metastore)
