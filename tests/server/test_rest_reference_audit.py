@@ -413,3 +413,23 @@ def test_undefine_of_an_undefined_variable_warns(running: Running) -> None:
                     "message": "Cannot undefine variable 'A' which was never defined"}]
     out = _ksql(running.url, "UNDEFINE b; SHOW VARIABLES;", sessionVariables={"b": "1"})
     assert out[0]["@type"] == "variables" and out[0]["variables"] == []
+
+
+def test_pause_from_another_server_applies_here() -> None:
+    """A PAUSE another server (same service id) wrote to the command topic, as the follower
+    applies it."""
+    backend = MemoryBackend()
+    server = KsqlServer(backend, record_commands=False)
+    try:
+        server.execute(SETUP)
+        server._apply_remote({"statement": "PAUSE CTAS_T_0;", "streamsProperties": {}},
+                             "pause/CTAS_T_0/execute")
+        assert server.session.metastore.queries["CTAS_T_0"].state == "PAUSED"
+        assert server.statuses["pause/CTAS_T_0/execute"].status == "SUCCESS"
+        server.execute("INSERT INTO S (K, ID) VALUES ('a', 1);")
+        assert backend.query_stats("CTAS_T_0")["lag"] == 1
+        server._apply_remote({"statement": "RESUME ALL;", "streamsProperties": {}},
+                             "resume/ALL/execute")
+        assert backend.query_stats("CTAS_T_0") == {"consumed": 1, "produced": 1, "lag": 0}
+    finally:
+        server.close()
