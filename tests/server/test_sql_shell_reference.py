@@ -73,3 +73,18 @@ def test_pause_resume_and_listings_render_as_tables(shell: tuple[Shell, io.Strin
     assert "AGGREGATE" in text
     assert "STRUCT<`A` INTEGER, `B` ARRAY<STRING>>" in text
     assert "Sources     : S" in text and "Sinks       : T" in text
+
+
+def test_emit_final_query_streams_in_the_shell(shell: tuple[Shell, io.StringIO]) -> None:
+    sh, out = shell
+    assert run_script(sh, """
+        SET 'auto.offset.reset' = 'earliest';
+        CREATE STREAM S (K STRING KEY, ID INT)
+          WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);
+        INSERT INTO S (ROWTIME, K, ID) VALUES (0, 'a', 1);
+        INSERT INTO S (ROWTIME, K, ID) VALUES (61000, 'a', 1);
+        SELECT K, COUNT(*) AS N FROM S
+          WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 0 SECONDS) GROUP BY K
+          EMIT FINAL LIMIT 1;
+    """)
+    assert "Query terminated: 1 row(s)" in out.getvalue()

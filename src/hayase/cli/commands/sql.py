@@ -165,7 +165,7 @@ class Shell:
     def _query(self, sql: str) -> None:
         from rich.table import Table
 
-        push = re.search(r"\bEMIT\s+CHANGES\b", sql, re.IGNORECASE) is not None
+        push = re.search(r"\bEMIT\s+(CHANGES|FINAL)\b", sql, re.IGNORECASE) is not None
         if not push:
             header, rows = self.client.pull(sql, self.properties)
             table = Table(*[c.split("` ")[0].strip("`") for c in _split_schema(
