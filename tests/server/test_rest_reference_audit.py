@@ -433,3 +433,24 @@ def test_pause_from_another_server_applies_here() -> None:
         assert backend.query_stats("CTAS_T_0") == {"consumed": 1, "produced": 1, "lag": 0}
     finally:
         server.close()
+
+
+def test_inserts_stream_checks_its_target_first(running: Running) -> None:
+    url = running.url
+    _ksql(url, SETUP + "CREATE STREAM `Mixed` (ID INT) WITH (KAFKA_TOPIC='m', "
+                       "VALUE_FORMAT='JSON', PARTITIONS=1);")
+
+    def post(target: str) -> httpx.Response:
+        body = json.dumps({"target": target}) + "\n" + json.dumps({"ID": 1}) + "\n"
+        return httpx.post(url + "/inserts-stream", content=body, timeout=30)
+
+    for target, message in (("nope", "Cannot insert values into an unknown stream: `NOPE`"),
+                            ("t", "Cannot insert into a table")):
+        r = post(target)
+        assert r.status_code == 400
+        assert (r.json()["error_code"], r.json()["message"]) == (40001, message)
+    ok = post("`Mixed`")
+    assert ok.status_code == 200
+    assert [json.loads(line) for line in ok.text.splitlines()] == [{"status": "ok", "seq": 0}]
+    assert _pull(url, "SELECT * FROM `Mixed`;") == [[1]]
+    assert post("s").status_code == 200  # unquoted names are upper-cased

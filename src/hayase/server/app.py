@@ -423,6 +423,10 @@ class KsqlApp:
         if not isinstance(target, str):
             return _json(E.generic_error("Inserts stream must start with {\"target\": ...}"),
                          400)
+        try:  # the target is checked before any row is read, as ksqlDB does
+            target = await anyio.to_thread.run_sync(self.server.insert_target, target)
+        except RequestError as e:
+            return _json(e.entity, e.status)
 
         async def acks() -> AsyncIterator[str]:
             seq = 0

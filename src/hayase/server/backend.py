@@ -216,10 +216,26 @@ class MemoryBackend:
     def start_query(self, plan: QueryPlan, properties: Mapping[str, Any],
                     paused: bool = False) -> None:
         from hayase.engine.joins import make_query
+        from hayase.engine.upgrade import carry_state
 
         outputs = []
         with self.cond:
             query = make_query(plan, self.processing_log, dict(properties))
+            old = self.queries.get(plan.query_id)
+            if old is not None:
+                # CREATE OR REPLACE: ksqlDB's in-place upgrade. The new plan goes on from the
+                # old one's state and position (nothing consumed is read again, no earliest
+                # replay); from now on records go through the new plan only, those a paused
+                # query held back too.
+                carry_state(old, query)
+                self.queries[plan.query_id] = query
+                held = self.paused.pop(plan.query_id, [])
+                if paused:
+                    self.paused[plan.query_id] = held
+                else:
+                    outputs = [out for rec in held for out in query.process(rec)]
+                self._write(outputs)
+                return
             self.queries[plan.query_id] = query
             self.stats[plan.query_id] = {"consumed": 0, "produced": 0}
             if paused:
@@ -448,6 +464,12 @@ class KafkaBackend:
         from hayase.engine.launch import launch_query
         from hayase.sql.errors import KsqlError
 
+        # CREATE OR REPLACE of a running query (same query id): ksqlDB's in-place upgrade. The
+        # old worker stops first (it commits its offsets and its changelog); the new plan's
+        # worker then runs in the same consumer group over the same state, so it goes on from
+        # there: nothing consumed is read again, and only the new plan writes from now on.
+        self._stop_worker(plan.query_id)
+        self.paused.discard(plan.query_id)
         if paused:  # its worker starts at RESUME
             self.launched[plan.query_id] = (plan, dict(properties))
             self.paused.add(plan.query_id)

@@ -626,13 +626,31 @@ class KsqlServer:
         value = value_serde(t.value_format, t.schema.value).serialize(tuple(iv.value))
         self.backend.produce(t.topic, key, value, iv.timestamp, tuple(iv.headers or ()))
 
-    def insert_row(self, target: str, row: Mapping[str, Any]) -> None:
-        """/inserts-stream: one JSON object -> INSERT INTO target (cols) VALUES (...)."""
+    def insert_target(self, target: str) -> str:
+        """/inserts-stream's target: the stream's name (unquoted names upper-case, `quoted`
+        ones as they are), or RequestError with ksqlDB's InsertsStreamEndpoint refusals."""
+        name = target[1:-1] if len(target) > 1 and target[0] == target[-1] == "`" \
+            else target.upper()
         with self.lock:
-            src = self.session.metastore.get(target.upper()) or self.session.metastore.get(
-                target)
+            src = self.session.metastore.get(name)
+        problem = None
         if src is None:
-            raise KsqlError(f"Cannot insert values into an unknown stream/table: `{target}`")
+            problem = f"Cannot insert values into an unknown stream: `{name}`"
+        elif src.window is not None:
+            problem = "Cannot insert values into windowed stream"
+        elif src.source_type.value == "TABLE":
+            problem = "Cannot insert into a table"
+        if problem is not None:
+            raise RequestError(E.generic_error(problem, E.ERROR_CODE_BAD_STATEMENT))
+        return name
+
+    def insert_row(self, target: str, row: Mapping[str, Any]) -> None:
+        """/inserts-stream: one JSON object -> INSERT INTO target (cols) VALUES (...);
+        ``target`` as insert_target resolved it."""
+        with self.lock:
+            src = self.session.metastore.get(target)
+        if src is None:  # dropped while the inserts stream was open
+            raise KsqlError(f"Cannot insert values into an unknown stream: `{target}`")
         by_name = {str(k).upper(): v for k, v in row.items()}
         key = tuple(_coerce(by_name.get(c.name), c.type) for c in src.schema.key)
         value = tuple(_coerce(by_name.get(c.name), c.type) for c in src.schema.value)
