@@ -602,7 +602,12 @@ class HeadlessRuntime:
             elif isinstance(result, QueryPlan):
                 # Now: a later statement reading this sink sizes its own sink after it.
                 launch.ensure_sink(result, self.topics)
-                plans.append(result)
+                # CREATE OR REPLACE reuses the query id: the last plan runs, in its place.
+                ids = [p.query_id for p in plans]
+                if result.query_id in ids:
+                    plans[ids.index(result.query_id)] = result
+                else:
+                    plans.append(result)
             elif isinstance(result, InsertValues):
                 pending_inserts.append(result)
         self._insert(pending_inserts)
