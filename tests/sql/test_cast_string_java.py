@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from hayase.sql import runtime
@@ -41,18 +39,15 @@ def test_bigint_range() -> None:
 
 @pytest.mark.parametrize(("text", "value"), [
     (" 1.5 ", 1.5), ("1e3", 1000.0), (".5", 0.5), ("5.", 5.0), ("1.5f", 1.5), ("2d", 2.0),
-    ("0x1p4", 16.0), ("-Infinity", -math.inf), ("+Infinity", math.inf),
+    ("0x1p4", 16.0), ("1e-400", 0.0),
 ])
 def test_double_as_double_parse_double(text: str, value: float) -> None:
     assert runtime.parse_double(text) == value
 
 
-def test_double_nan() -> None:
-    assert math.isnan(runtime.parse_double("NaN"))
-
-
 @pytest.mark.parametrize("text", ["1_0.5", "inf", "nan", "infinity", "INFINITY", "١٢",
-                                  "\u00a01.5", ""])
+                                  "\u00a01.5", "",
+                                  "NaN", "Infinity", "-Infinity", "1e400"])  # SqlDoubles
 def test_double_refuses_python_only_forms(text: str) -> None:
     with pytest.raises(KsqlRuntimeError, match="DOUBLE"):
         runtime.parse_double(text)

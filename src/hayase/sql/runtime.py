@@ -230,9 +230,10 @@ def parse_int(s: str, bits: int) -> int:
 
 
 def parse_double(s: str) -> float:
-    """CAST(STRING AS DOUBLE): ``Double.parseDouble(s.trim())``: ASCII digits only, "NaN" and
-    "Infinity" spelled so, hex floats and a trailing f/F/d/D accepted (Python's float takes
-    "inf", "nan" in any case, underscores and Unicode digits instead)."""
+    """CAST(STRING AS DOUBLE): ksqlDB's ``SqlDoubles.parseDouble(s.trim())``, Java's
+    Double.parseDouble (ASCII digits, hex floats and a trailing f/F/d/D accepted; Python's
+    float takes "inf", "nan" in any case, underscores and Unicode digits instead) refusing
+    NaN and infinities, as SqlDoubles does."""
     from hayase.formats.javanum import parse_double as java_parse_double
 
     text = java_trim(s)
@@ -240,9 +241,12 @@ def parse_double(s: str) -> float:
         # FloatingDecimal reads ASCII only: no Unicode digits, no Unicode space left by trim.
         if not text.isascii():
             raise ValueError(text)
-        return java_parse_double(text)
+        value = java_parse_double(text)
     except ValueError:
         raise KsqlRuntimeError(f'invalid input syntax for type DOUBLE: "{s}".') from None
+    if not math.isfinite(value):
+        raise KsqlRuntimeError(f'invalid input syntax for type DOUBLE: "{s}".')
+    return value
 
 
 def parse_decimal(s: str, t: DecimalType) -> decimal.Decimal | None:
