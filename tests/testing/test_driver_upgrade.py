@@ -47,3 +47,17 @@ def test_upgrade_keeps_statement_order_and_other_queries() -> None:
     d.pipe_json("s", 1, {"A": "x", "B": 1})
     assert values(d, "C") == [(1, {"A": "X"})]
     assert values(d, "D") == [(1, {"B": 1})]
+
+
+def test_windowed_aggregate_upgrade_keeps_its_windows() -> None:
+    d = TestDriver()
+    d.execute(SOURCE + "CREATE TABLE W AS SELECT ID, COUNT(*) AS N FROM S "
+              "WINDOW TUMBLING (SIZE 10 MILLISECONDS) GROUP BY ID;")
+    d.pipe_json("s", 1, {"A": "x", "B": 1}, timestamp=1)
+    d.pipe_json("s", 1, {"A": "x", "B": 1}, timestamp=2)
+    d.execute("CREATE OR REPLACE TABLE W AS SELECT ID, COUNT(*) AS N FROM S "
+              "WINDOW TUMBLING (SIZE 10 MILLISECONDS) WHERE B > 0 GROUP BY ID;")
+    d.pipe_json("s", 1, {"A": "x", "B": 1}, timestamp=3)    # same window: goes on from 2
+    d.pipe_json("s", 1, {"A": "x", "B": 1}, timestamp=12)   # the next window starts at 1
+    out = [(r.window.start if r.window else None, r.value) for r in d.read_output("W")]
+    assert out == [(0, {"N": 1}), (0, {"N": 2}), (0, {"N": 3}), (10, {"N": 1})]
