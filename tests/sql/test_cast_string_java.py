@@ -99,3 +99,14 @@ def test_cast_in_a_query_logs_and_nulls_bad_text() -> None:
     d.pipe_json("s", 3, {"T": "x\ny"})
     assert [r.value for r in d.read_output("C")] == [
         {"I": 7, "L": False}, {"I": None, "L": False}, {"I": None, "L": False}]
+
+
+def test_like_ending_with_escape_fails_the_expression_per_record() -> None:
+    d = TestDriver()
+    d.execute("CREATE STREAM S (ID INT KEY, T STRING) WITH (kafka_topic='s', format='JSON', "
+              "partitions=1);"
+              "CREATE STREAM C AS SELECT ID, T LIKE 'a!' ESCAPE '!' AS L FROM S;"
+              "CREATE STREAM D AS SELECT ID, T FROM S WHERE T LIKE 'a!' ESCAPE '!';")
+    d.pipe_json("s", 1, {"T": "a"})
+    assert [r.value for r in d.read_output("C")] == [{"L": None}]  # logged, null
+    assert d.read_output("D") == []                                  # logged, dropped
