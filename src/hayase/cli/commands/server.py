@@ -82,7 +82,9 @@ def command(port: int, host: str, bootstrap_servers: str | None, service_id: str
             click.echo(f"hayase server: {e}", err=True)
             sys.exit(1)
         click.echo(f"replayed {n} commands from {server.command_topic}", err=True)
-        app = KsqlApp(server, ServerConfig(max_request_bytes, max_concurrent_queries, auth))
+        app = KsqlApp(server, ServerConfig(max_request_bytes=max_request_bytes,
+                                             max_concurrent_queries=max_concurrent_queries,
+                                             basic_auth=auth))
         click.echo(f"hayase server listening on http://{host}:{port}"
                    + (" (HTTP/1.1 and HTTP/2)" if http2 else ""), err=True)
         try:
