@@ -88,3 +88,18 @@ def test_emit_final_query_streams_in_the_shell(shell: tuple[Shell, io.StringIO])
           EMIT FINAL LIMIT 1;
     """)
     assert "Query terminated: 1 row(s)" in out.getvalue()
+
+
+def test_print_in_the_shell(shell: tuple[Shell, io.StringIO]) -> None:
+    sh, out = shell
+    assert run_script(sh, """
+        CREATE STREAM S (K STRING KEY, ID INT)
+          WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);
+        INSERT INTO S (ROWTIME, K, ID) VALUES (0, 'a', 10);
+        PRINT 's' FROM BEGINNING LIMIT 1;
+    """)
+    text = out.getvalue()
+    assert 'rowtime: 1970/01/01 00:00:00.000 Z, key: a, value: {"ID":10}, partition: 0' in text
+    assert "Topic printing ceased" in text
+    assert sh.run("PRINT 'nope';") is False
+    assert "Could not find topic 'nope'" in out.getvalue()

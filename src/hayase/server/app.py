@@ -29,6 +29,7 @@ from starlette.routing import Route
 from hayase.server import entities as E
 from hayase.server.backend import BackendError, Subscription
 from hayase.server.engine import VERSION, KsqlServer, NotAQueryError, QueryInfo, RequestError
+from hayase.server.print_topic import Printer, PrintSyntaxError, is_print, parse_print
 from hayase.server.transient import Row, TransientQuery, TransientRunner, run_pull
 
 KSQL_V1 = "application/vnd.ksql.v1+json"
@@ -294,6 +295,8 @@ class KsqlApp:
         sql = body.get("ksql")
         if not isinstance(sql, str) or not sql.strip():
             return _json(E.generic_error("\"ksql\" field must be populated"), 400, request)
+        if is_print(sql):
+            return await self._print(request, sql)
         try:
             tq = await self._plan(sql, props, body.get("sessionVariables"))
         except NotAQueryError:
@@ -306,6 +309,48 @@ class KsqlApp:
         if not self._acquire():
             return self._too_many(request)
         return await self._streamed_rows(request, tq, props)
+
+    async def _print(self, request: Request, sql: str) -> Response:
+        """PRINT over /query: the topic's records as text lines until LIMIT or the client
+        leaves (ksqlDB's TopicStreamWriter)."""
+        try:
+            stmt = parse_print(sql)
+        except PrintSyntaxError as e:
+            return _json(E.statement_error(str(e), sql), 400, request)
+        topics = await anyio.to_thread.run_sync(self.server.backend.topics)
+        if stmt.topic not in topics:
+            message = (f"Could not find topic '{stmt.topic}', or the KSQL user does not have "
+                       "permissions to list the topic. Topic names are case-sensitive.")
+            similar = sorted(t for t in topics if t.lower() == stmt.topic.lower())
+            if similar:
+                message += "\nDid you mean:\n" + "\n".join(f"\tprint {t};" for t in similar)
+            return _json(E.generic_error(message), 400, request)
+        if not self._acquire():
+            return self._too_many(request)
+        try:
+            sub = await anyio.to_thread.run_sync(self.server.backend.tail, stmt.topic,
+                                                 stmt.from_beginning)
+        except BackendError as e:
+            self._release()
+            return _json(E.generic_error(str(e), E.ERROR_CODE_SERVER_ERROR), 500, request)
+
+        async def lines() -> AsyncIterator[str]:
+            printer = Printer(stmt)
+            try:
+                while not printer.done:
+                    for rec in await anyio.to_thread.run_sync(sub.poll, POLL_SECONDS):
+                        for line in printer.lines(rec.key, rec.value, rec.timestamp,
+                                                  rec.partition):
+                            yield line + "\n"
+                        if printer.done:
+                            break
+                    if await request.is_disconnected():
+                        return
+            finally:
+                await anyio.to_thread.run_sync(sub.close)
+                self._release()
+
+        return StreamingResponse(lines(), media_type="application/json")
 
     async def _streamed_rows(self, request: Request, tq: TransientQuery,
                              props: Mapping[str, Any], media: str = "application/json",

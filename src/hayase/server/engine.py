@@ -23,6 +23,7 @@ from typing import Any
 from hayase.formats import key_serde, value_serde
 from hayase.server import entities as E
 from hayase.server.backend import Backend, BackendError
+from hayase.server.print_topic import is_print
 from hayase.server.transient import TransientQuery, plan_transient
 from hayase.sql import ast
 from hayase.sql.errors import KsqlError, StatementError
@@ -280,6 +281,9 @@ class KsqlServer:
         for chunk, line, column in chunks:
             text = chunk.strip() + ";"
             try:
+                if is_print(chunk):  # PRINT is the query endpoints' only
+                    raise RequestError(E.statement_error(E.QUERY_ENDPOINT_MESSAGE, text,
+                                                         E.ERROR_CODE_QUERY_ENDPOINT))
                 stmt = sandbox.parse(chunk, line, column)
                 if isinstance(stmt, ast.QueryStatement):
                     raise RequestError(E.statement_error(E.QUERY_ENDPOINT_MESSAGE, text,
@@ -683,6 +687,8 @@ class KsqlServer:
                 raise RequestError(E.statement_error(
                     f"Expected exactly one KSQL statement; found {len(chunks)} instead", sql))
             chunk, line, column = chunks[0]
+            if is_print(chunk):  # /query answers PRINT itself (KsqlApp.query)
+                raise NotAQueryError(E.statement_error("Not a query", sql))
             stmt = self.session.parse(chunk, line, column)
             if not isinstance(stmt, ast.QueryStatement):
                 raise NotAQueryError(E.statement_error("Not a query", sql))

@@ -27,7 +27,8 @@ KEYWORDS = [
     "CREATE", "OR", "REPLACE", "STREAM", "TABLE", "SOURCE", "WITH", "INSERT", "INTO", "VALUES",
     "DROP", "DELETE", "TOPIC", "IF", "EXISTS", "SHOW", "LIST", "STREAMS", "TABLES", "TOPICS",
     "QUERIES", "PROPERTIES", "FUNCTIONS", "TYPES", "VARIABLES", "DESCRIBE", "EXTENDED",
-    "EXPLAIN", "TERMINATE", "PAUSE", "RESUME", "FUNCTION", "ALL", "SET", "UNSET", "DEFINE", "UNDEFINE", "KEY", "PRIMARY",
+    "EXPLAIN", "TERMINATE", "PAUSE", "RESUME", "FUNCTION", "PRINT", "BEGINNING", "INTERVAL",
+    "ALL", "SET", "UNSET", "DEFINE", "UNDEFINE", "KEY", "PRIMARY",
     "KAFKA_TOPIC", "VALUE_FORMAT", "KEY_FORMAT", "FORMAT", "PARTITIONS", "REPLICAS",
     "TIMESTAMP", "TIMESTAMP_FORMAT", "INT", "INTEGER", "BIGINT", "DOUBLE", "DECIMAL", "STRING",
     "VARCHAR", "BOOLEAN", "BYTES", "DATE", "TIME", "ARRAY", "MAP", "STRUCT", "EXIT", "QUIT",
@@ -105,6 +106,8 @@ class Shell:
         try:
             if re.match(r"^\s*SELECT\b", text, re.IGNORECASE):
                 self._query(self._substitute(text))
+            elif re.match(r"^\s*PRINT\b", text, re.IGNORECASE):
+                self._print(text)
             else:
                 for entity in self.client.ksql(text, self.properties, self.variables):
                     self.render(entity)
@@ -123,6 +126,26 @@ class Shell:
                 return False
             raise
         return True
+
+    def _print(self, text: str) -> None:
+        """PRINT: the topic's record lines from /query until LIMIT or Ctrl-C."""
+        import httpx
+
+        from hayase.client.ksql import KsqlServerError
+
+        with self.client.http.stream(
+                "POST", "/query", json={"ksql": text, "streamsProperties": self.properties},
+                timeout=httpx.Timeout(self.client.timeout, read=None)) as resp:
+            if resp.status_code >= 400:
+                resp.read()
+                raise KsqlServerError(resp.status_code, resp.json())
+            try:
+                for line in resp.iter_lines():
+                    if line:
+                        self.console.print(line, highlight=False, markup=False)
+            except KeyboardInterrupt:
+                pass
+        self.console.print("Topic printing ceased", highlight=False)
 
     def _variable_statement(self, text: str) -> bool:
         """DEFINE / UNDEFINE, kept by the shell; False for any other statement."""
