@@ -91,3 +91,13 @@ def test_errors(server: str, http2: bool) -> None:
         pulled = c.post(server + "/query-stream", json={"sql": "SELECT * FROM RIDES;"},
                         headers={"Accept": "application/json"})
         assert pulled.json()[1:] == [["r1", 2.5], ["r2", 7.0]]
+
+
+def test_print_on_the_embedded_broker(server: str) -> None:
+    r = httpx.post(server + "/query", json={"ksql": "PRINT 'rides' FROM BEGINNING LIMIT 2;"},
+                   timeout=60)
+    assert r.status_code == 200
+    lines = r.text.splitlines()
+    assert lines[0] == "Key format: KAFKA_STRING"
+    assert [line.split(", key: ")[1] for line in lines[2:]] == [
+        'r1, value: {"KM":2.5}, partition: 0', 'r2, value: {"KM":7.0}, partition: 0']
