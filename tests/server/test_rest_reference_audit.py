@@ -454,3 +454,15 @@ def test_inserts_stream_checks_its_target_first(running: Running) -> None:
     assert [json.loads(line) for line in ok.text.splitlines()] == [{"status": "ok", "seq": 0}]
     assert _pull(url, "SELECT * FROM `Mixed`;") == [[1]]
     assert post("s").status_code == 200  # unquoted names are upper-cased
+
+
+@pytest.mark.parametrize(("accept", "media"), [
+    (KSQL_V1, KSQL_V1), ("application/json", "application/json"), (None, "application/json")])
+def test_query_answers_the_content_type_asked_for(running: Running, accept: str | None,
+                                                  media: str) -> None:
+    _ksql(running.url, SETUP)
+    headers = {"Accept": accept} if accept else {}
+    for sql in ("SELECT * FROM S;", "SELECT * FROM S EMIT CHANGES LIMIT 0;"):
+        r = httpx.post(running.url + "/query", json={"ksql": sql}, headers=headers, timeout=30)
+        assert r.status_code == 200 and r.headers["content-type"].startswith(media)
+        assert "header" in r.json()[0]

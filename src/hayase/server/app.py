@@ -308,7 +308,9 @@ class KsqlApp:
             return _json(e.entity, e.status, request)
         if not self._acquire():
             return self._too_many(request)
-        return await self._streamed_rows(request, tq, props)
+        # The content type asked for: ksqlDB's own, or application/json.
+        media = KSQL_V1 if KSQL_V1 in request.headers.get("accept", "") else "application/json"
+        return await self._streamed_rows(request, tq, props, media)
 
     async def _print(self, request: Request, sql: str) -> Response:
         """PRINT over /query: the topic's records as text lines until LIMIT or the client
