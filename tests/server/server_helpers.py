@@ -3,18 +3,22 @@ backend; tests that need Kafka build their own over the `kafka` fixture."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 
 from hayase.server.app import KsqlApp, ServerConfig
 from hayase.server.backend import Backend
 from hayase.server.engine import KsqlServer
-from hayase.testing.apache_kafka import free_port  # noqa: F401 - test_pypi_client imports it from here
+from hayase.testing.apache_kafka import free_port
 
 
 @dataclass
@@ -57,3 +61,31 @@ def serve(backend: Backend, config: ServerConfig | None = None,
     return Running(f"http://127.0.0.1:{port}", server, app), stop
 
 
+
+
+@contextlib.contextmanager
+def server_process(folder: Path, *options: str) -> Iterator[str]:
+    """A `hayase server` process (embedded broker, data in ``folder``) on a free port: its URL
+    once /healthcheck answers; terminated afterwards."""
+    import httpx
+
+    port = free_port()
+    log_path = folder / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "hayase", "server", *options, "--port",
+                                 str(port), "--data-dir", str(folder / "data")],
+                                stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return httpx.get(url + "/healthcheck", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            assert wait_until(up, 60), log_path.read_text()
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(30)

@@ -6,16 +6,13 @@ stream, inserts rows and runs a push and a pull query."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from server_helpers import free_port, wait_until
+from server_helpers import server_process, wait_until
 
 pytest.importorskip("ksqldb")
 pytest.importorskip("hypercorn")
@@ -23,26 +20,8 @@ pytest.importorskip("hypercorn")
 
 @pytest.fixture
 def hayase_server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "hayase", "server", "--http2", "--port",
-                             str(port), "--data-dir", str(tmp_path / "data")], stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(url + "/healthcheck", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        assert wait_until(up, 60), (tmp_path / "server.log").read_text()
+    with server_process(tmp_path, "--http2") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
 
 
 def test_ksqldb_client_against_hayase_server(hayase_server: str) -> None:

@@ -5,14 +5,11 @@ embedded broker: delimited rows, LIMIT, /close-query of a push query, errors."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from server_helpers import free_port, wait_until
+from server_helpers import server_process
 
 pytest.importorskip("hypercorn")
 pytest.importorskip("h2")
@@ -22,33 +19,14 @@ DELIMITED = "application/vnd.ksqlapi.delimited.v1"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("http2")
-    port = free_port()
-    log_path = tmp / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "hayase", "server", "--http2",
-                                 "--port", str(port), "--data-dir", str(tmp / "data")],
-                                stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            try:
-                return httpx.get(url + "/healthcheck", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        try:
-            assert wait_until(up, 60), Path(log_path).read_text()
-            r = httpx.post(url + "/ksql", timeout=60, json={"ksql": (
-                "CREATE STREAM RIDES (ID STRING KEY, KM DOUBLE) WITH (KAFKA_TOPIC='rides', "
-                "VALUE_FORMAT='JSON', PARTITIONS=1);"
-                "INSERT INTO RIDES (ID, KM) VALUES ('r1', 2.5);"
-                "INSERT INTO RIDES (ID, KM) VALUES ('r2', 7.0);")})
-            assert r.status_code == 200, r.text
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    with server_process(tmp_path_factory.mktemp("http2"), "--http2") as url:
+        r = httpx.post(url + "/ksql", timeout=60, json={"ksql": (
+            "CREATE STREAM RIDES (ID STRING KEY, KM DOUBLE) WITH (KAFKA_TOPIC='rides', "
+            "VALUE_FORMAT='JSON', PARTITIONS=1);"
+            "INSERT INTO RIDES (ID, KM) VALUES ('r1', 2.5);"
+            "INSERT INTO RIDES (ID, KM) VALUES ('r2', 7.0);")})
+        assert r.status_code == 200, r.text
+        yield url
 
 
 @pytest.mark.parametrize("http2", [True, False], ids=["HTTP/2", "HTTP/1.1"])
