@@ -1,7 +1,8 @@
 """The HTTP layer: ksqlDB's REST API on Starlette (served by uvicorn).
 
-Endpoints: POST /ksql, /query, /query-stream, /inserts-stream, /close-query; GET /info,
-/healthcheck, /status[/type/entity/action]; the web console at / (static files).
+Endpoints: POST /ksql, /query (also PRINT), /query-stream, /inserts-stream, /close-query; GET
+/info, /healthcheck, /clusterStatus, /is_valid_property/{name}, /v1/metadata[/id],
+/status[/type/entity/action]; the web console at / (static files).
 Blocking work (statement execution, topic scans, polling subscriptions) runs in worker threads;
 push queries poll their subscriptions and stop when the client disconnects, LIMIT is reached or
 /close-query closes them, and always close their consumers.
