@@ -1084,20 +1084,13 @@ class JoinQuery(TaskStores, ProcessingLogReporter):
     def _fk_send(self, st: _TaskState, node: int, side: str,
                  change: TableChange) -> list[OutputRecord]:
         key, row, tombstone, ts = change
-        skey = ("T", node, side, key)
-        old_entry = st.store.get(skey)
-        if tombstone:
-            if old_entry is not None:
-                st.store.delete(skey)
-        else:
-            st.store.put(skey, (row, ts))
+        old = self._store_table_row(st, node, side, change)
         if side == RIGHT:
             subscribers = st.subs.get(node, {}).get(key, {})
             return [self._fk_answer(node, lkey, None if tombstone else row, ts, *sub)
                     for lkey, sub in sorted(subscribers.items(),
                                             key=lambda e: _sort_key(e[0]))]
-        return self._fk_left(st, node, key, None if old_entry is None else old_entry[0],
-                             None if tombstone else row, ts)
+        return self._fk_left(st, node, key, old, None if tombstone else row, ts)
 
     def _fk_left(self, st: _TaskState, node: int, key: Any, old: Row | None, new: Row | None,
                  ts: int) -> list[OutputRecord]:
