@@ -118,6 +118,8 @@ def test_reset_and_delete_offsets(kafka: Backend, kafka_tool: Tool,
     assert f"Deletion of requested consumer groups ('{group}') was successful." in out
     assert group not in kafka_tool(GROUP_COMMAND, *bs, "--list").stdout.split()
     assert _committed(bootstrap, group, topic) == [-1001, -1001]
+    gone = kafka_tool(GROUP_COMMAND, *bs, "--describe", "--group", group, check=False)
+    assert f"GroupIdNotFoundException: Group {group} not found." in gone.stdout + gone.stderr
 
 
 def test_describe_active_group(kafka: Backend, kafka_tool: Tool,
