@@ -103,3 +103,14 @@ def test_print_in_the_shell(shell: tuple[Shell, io.StringIO]) -> None:
     assert "Topic printing ceased" in text
     assert sh.run("PRINT 'nope';") is False
     assert "Could not find topic 'nope'" in out.getvalue()
+
+
+def test_assert_topic_in_the_shell(shell: tuple[Shell, io.StringIO]) -> None:
+    sh, out = shell
+    assert run_script(sh, """
+        CREATE STREAM S (ID INT) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);
+        ASSERT TOPIC s;
+        ASSERT NOT EXISTS TOPIC t TIMEOUT 0 SECONDS;
+    """)
+    assert "Topic s exists" in out.getvalue() and "Topic t does not exist" in out.getvalue()
+    assert sh.run("ASSERT TOPIC t TIMEOUT 0 SECONDS;") is False

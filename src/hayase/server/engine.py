@@ -22,6 +22,14 @@ from typing import Any
 
 from hayase.formats import key_serde, value_serde
 from hayase.server import entities as E
+from hayase.server.assertions import (
+    DEFAULT_TIMEOUT_MS,
+    AssertionSyntaxError,
+    AssertTopic,
+    check_topic,
+    is_assert_topic,
+    parse_assert_topic,
+)
 from hayase.server.backend import Backend, BackendError
 from hayase.server.print_topic import is_print
 from hayase.server.transient import TransientQuery, plan_transient
@@ -284,6 +292,9 @@ class KsqlServer:
                 if is_print(chunk):  # PRINT is the query endpoints' only
                     raise RequestError(E.statement_error(E.QUERY_ENDPOINT_MESSAGE, text,
                                                          E.ERROR_CODE_QUERY_ENDPOINT))
+                if is_assert_topic(chunk):  # checked against the broker when it runs
+                    _parse_assertion(chunk, text)
+                    continue
                 stmt = sandbox.parse(chunk, line, column)
                 if isinstance(stmt, ast.QueryStatement):
                     raise RequestError(E.statement_error(E.QUERY_ENDPOINT_MESSAGE, text,
@@ -312,6 +323,8 @@ class KsqlServer:
                      done: list[dict[str, Any]]) -> dict[str, Any] | None:
         session = self.session
         text = chunk.strip() + ";"
+        if is_assert_topic(chunk):
+            return self._assert_topic(_parse_assertion(chunk, text), text)
         try:
             stmt = session.parse(chunk, line, column)
         except KsqlError as e:
@@ -436,6 +449,22 @@ class KsqlServer:
                 f"replication factor (topic has {factor}).")
 
     # ------------------------------------------------------------------ statements of the server
+    def _assert_topic(self, stmt: AssertTopic, text: str) -> dict[str, Any]:
+        """ASSERT [NOT EXISTS] TOPIC: checked until it holds or its timeout passes (then
+        ksqlDB's 417 / 41700 with what is wrong)."""
+        timeout_ms = stmt.timeout_ms if stmt.timeout_ms is not None else int(
+            self.base_properties.get("ksql.assert.topic.default.timeout.ms", DEFAULT_TIMEOUT_MS))
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            problem = check_topic(stmt, self.backend.partitions(stmt.topic),
+                                  self.backend.replication_factor(stmt.topic))
+            if problem is None:
+                return {"@type": "assert_topic", "statementText": text, "warnings": [],
+                        "topicName": stmt.topic, "exists": stmt.exists}
+            if time.monotonic() >= deadline:
+                raise RequestError(E.generic_error(problem, E.ERROR_CODE_ASSERTION_FAILED), 417)
+            time.sleep(0.1)
+
     def _execute_here(self, stmt: ast.Statement, text: str,
                       props: dict[str, str]) -> dict[str, Any] | None:
         """The entity of a statement the server answers itself rather than the SQL session
@@ -737,6 +766,13 @@ def _set_query_state(stmt: ast.PauseQuery | ast.ResumeQuery, ms: Metastore) -> l
     for qid in ids:
         ms.queries[qid].state = state
     return ids
+
+
+def _parse_assertion(chunk: str, text: str) -> AssertTopic:
+    try:
+        return parse_assert_topic(chunk)
+    except AssertionSyntaxError as e:
+        raise RequestError(E.statement_error(str(e), text)) from None
 
 
 def _function(name: str) -> Any:

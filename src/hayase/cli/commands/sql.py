@@ -258,6 +258,9 @@ class Shell:
         elif kind == "query_descriptions" or kind == "queryDescription":
             for d in e.get("queryDescriptions") or [e.get("queryDescription", {})]:
                 self._render_query_description(d)
+        elif kind == "assert_topic":
+            state = "exists" if e.get("exists", True) else "does not exist"
+            self.console.print(f"Topic {e['topicName']} {state}", highlight=False)
         elif kind == "warning_entity":
             self.console.print(e["message"], highlight=False)
         elif kind == "function_names":
