@@ -466,3 +466,39 @@ def test_query_answers_the_content_type_asked_for(running: Running, accept: str 
         r = httpx.post(running.url + "/query", json={"ksql": sql}, headers=headers, timeout=30)
         assert r.status_code == 200 and r.headers["content-type"].startswith(media)
         assert "header" in r.json()[0]
+
+
+def test_healthcheck_reports_an_unreachable_cluster(tmp_path: Any) -> None:
+    import socket
+    import threading
+
+    import uvicorn
+
+    from hayase.engine.processing_log import DEFAULT_TOPIC
+    from hayase.server.app import KsqlApp
+    from hayase.server.backend import KafkaBackend
+    from hayase.testing.apache_kafka import free_port
+
+    # Nothing listens there: the cluster does not answer.
+    backend = KafkaBackend({"bootstrap.servers": f"127.0.0.1:{free_port()}"}, "h_",
+                           tmp_path / "state", DEFAULT_TOPIC)
+    server = KsqlServer(backend, "h_", record_commands=False)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    uv = uvicorn.Server(uvicorn.Config(KsqlApp(server), log_level="error"))
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        from server_helpers import wait_until
+
+        assert wait_until(lambda: uv.started)
+        r = httpx.get(f"http://127.0.0.1:{sock.getsockname()[1]}/healthcheck", timeout=30)
+        assert r.status_code == 503
+        assert r.json() == {"isHealthy": False, "details": {
+            "metastore": {"isHealthy": True}, "kafka": {"isHealthy": False},
+            "commandRunner": {"isHealthy": True}}}
+    finally:
+        uv.should_exit = True
+        thread.join(60)
+        sock.close()
+        server.close()

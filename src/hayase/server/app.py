@@ -504,9 +504,15 @@ class KsqlApp:
                                          "serverStatus": "RUNNING"}}, 200, request)
 
     async def healthcheck(self, request: Request) -> Response:
-        ok = {"isHealthy": True}
-        return _json({"isHealthy": True, "details": {"metastore": ok, "kafka": ok,
-                                                     "commandRunner": ok}}, 200, request)
+        """ksqlDB's health check: the metastore, the Kafka cluster (answers a metadata request
+        within 2 s; the in-memory backend always does) and the command runner; 503 when one
+        is not healthy."""
+        reachable = getattr(self.server.backend, "reachable", None)
+        kafka = True if reachable is None else await anyio.to_thread.run_sync(reachable, 2.0)
+        details = {"metastore": {"isHealthy": True}, "kafka": {"isHealthy": kafka},
+                   "commandRunner": {"isHealthy": True}}
+        return _json({"isHealthy": kafka, "details": details}, 200 if kafka else 503,
+                     request)
 
     async def cluster_status(self, request: Request) -> Response:
         """GET /clusterStatus: this server is the whole cluster (no heartbeats between

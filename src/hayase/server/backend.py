@@ -385,6 +385,17 @@ class KafkaBackend:
     def topics(self) -> dict[str, int]:
         return {t.name: t.partitions for t in self.admin.list_topics(include_internal=False)}
 
+    def reachable(self, timeout: float) -> bool:
+        """Whether the cluster answers a metadata request within ``timeout`` seconds
+        (/healthcheck's kafka check)."""
+        from confluent_kafka import KafkaException
+
+        try:
+            self.admin.client.list_topics(timeout=timeout)
+        except KafkaException:
+            return False
+        return True
+
     def partitions(self, topic: str) -> int | None:
         return self.kafka_topics.partitions(topic)
 
