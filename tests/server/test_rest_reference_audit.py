@@ -502,3 +502,20 @@ def test_healthcheck_reports_an_unreachable_cluster(tmp_path: Any) -> None:
         thread.join(60)
         sock.close()
         server.close()
+
+
+def test_variable_substitution_can_be_turned_off(running: Running) -> None:
+    url = running.url
+    off = {"ksql.variable.substitution.enable": "false"}
+    _ksql(url, "CREATE STREAM V (ID STRING KEY, TXT STRING) WITH (KAFKA_TOPIC='v', "
+               "VALUE_FORMAT='JSON', PARTITIONS=1);"
+               "INSERT INTO V (ID, TXT) VALUES ('a', '${x}');",
+          streamsProperties=off, sessionVariables={"x": "substituted"})
+    assert _pull(url, "SELECT TXT FROM V;", streamsProperties=off,
+                 sessionVariables={"x": "y"}) == [["${x}"]]
+    _ksql(url, "SET 'ksql.variable.substitution.enable'='false';"
+               "INSERT INTO V (ID, TXT) VALUES ('b', '${x}');")
+    # On again (the default): substituted.
+    _ksql(url, "INSERT INTO V (ID, TXT) VALUES ('c', '${x}');", sessionVariables={"x": "z"})
+    assert sorted(_pull(url, "SELECT ID, TXT FROM V;")) == [
+        ["a", "${x}"], ["b", "${x}"], ["c", "z"]]

@@ -295,6 +295,7 @@ class KsqlServer:
                 if is_assert_topic(chunk):  # checked against the broker when it runs
                     _parse_assertion(chunk, text)
                     continue
+                _follow_substitution_property(sandbox)
                 stmt = sandbox.parse(chunk, line, column)
                 if isinstance(stmt, ast.QueryStatement):
                     raise RequestError(E.statement_error(E.QUERY_ENDPOINT_MESSAGE, text,
@@ -325,6 +326,7 @@ class KsqlServer:
         text = chunk.strip() + ";"
         if is_assert_topic(chunk):
             return self._assert_topic(_parse_assertion(chunk, text), text)
+        _follow_substitution_property(session)
         try:
             stmt = session.parse(chunk, line, column)
         except KsqlError as e:
@@ -718,6 +720,7 @@ class KsqlServer:
             chunk, line, column = chunks[0]
             if is_print(chunk):  # /query answers PRINT itself (KsqlApp.query)
                 raise NotAQueryError(E.statement_error("Not a query", sql))
+            _follow_substitution_property(self.session, properties)
             stmt = self.session.parse(chunk, line, column)
             if not isinstance(stmt, ast.QueryStatement):
                 raise NotAQueryError(E.statement_error("Not a query", sql))
@@ -766,6 +769,15 @@ def _set_query_state(stmt: ast.PauseQuery | ast.ResumeQuery, ms: Metastore) -> l
     for qid in ids:
         ms.queries[qid].state = state
     return ids
+
+
+def _follow_substitution_property(session: Any,
+                                  request: Mapping[str, Any] | None = None) -> None:
+    """ksql.variable.substitution.enable (default true), from the request's properties or
+    the session's (SET): false leaves ${name} as it is."""
+    props = {**session.properties, **(request or {})}
+    on = str(props.get("ksql.variable.substitution.enable", "true")).strip().lower()
+    session.substitution = on != "false"
 
 
 def _parse_assertion(chunk: str, text: str) -> AssertTopic:
