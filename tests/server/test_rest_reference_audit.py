@@ -155,9 +155,15 @@ def test_describe_function(running: Running) -> None:
     assert err["message"] == "Can't find any functions with the name 'NO_SUCH_FN'"
 
 
-def test_connectors_are_refused_clearly(running: Running) -> None:
-    err = _ksql(running.url, "SHOW CONNECTORS;", 400)
+@pytest.mark.parametrize("sql", [
+    "SHOW CONNECTORS;", "LIST SOURCE CONNECTORS;", "SHOW SINK CONNECTORS;",
+    "SHOW CONNECTOR PLUGINS;", "DESCRIBE CONNECTOR c;", "DROP CONNECTOR c;",
+    "CREATE SOURCE CONNECTOR c WITH ('connector.class'='x');",
+    "CREATE SINK CONNECTOR c WITH ('connector.class'='x');"])
+def test_connectors_are_refused_clearly(running: Running, sql: str) -> None:
+    err = _ksql(running.url, sql, 400)
     assert err["@type"] == "statement_error" and "Kafka Connect" in err["message"]
+    assert err["statementText"] == sql
 
 
 def test_show_types_gives_schema_info(running: Running) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -43,6 +44,13 @@ log = logging.getLogger("hayase.server")
 VERSION = "7.6.0-hayase"
 _RECORDED = (ast.CreateSource, ast.CreateAsSelect, ast.InsertInto, ast.DropSource,
              ast.Terminate, ast.CreateType, ast.DropType)
+# CREATE SOURCE|SINK CONNECTOR, DROP / DESCRIBE CONNECTOR, SHOW SOURCE|SINK CONNECTORS, SHOW
+# CONNECTOR PLUGINS: ksqlDB's statements for Kafka Connect, which hayase does not run (the
+# grammar knows only SHOW CONNECTORS; these would be syntax errors).
+_CONNECTOR_STATEMENT = re.compile(
+    r"^\s*(CREATE\s+(SOURCE|SINK)\s+CONNECTOR|DROP\s+CONNECTOR|DESCRIBE\s+CONNECTOR|"
+    r"(SHOW|LIST)\s+((SOURCE|SINK)\s+CONNECTORS|CONNECTOR\s+PLUGINS))\b",
+    re.IGNORECASE)
 # PAUSE / RESUME (ksqlDB 0.26+): the server carries them out itself (they change only the
 # queries' state); recorded in the command topic too, so a restart keeps a query paused.
 _PAUSE_RESUME = (ast.PauseQuery, ast.ResumeQuery)
@@ -295,6 +303,8 @@ class KsqlServer:
                 if is_assert_topic(chunk):  # checked against the broker when it runs
                     _parse_assertion(chunk, text)
                     continue
+                if _CONNECTOR_STATEMENT.match(chunk):
+                    raise StatementError(E.NO_CONNECT_STATEMENT)
                 _follow_substitution_property(sandbox)
                 stmt = sandbox.parse(chunk, line, column)
                 if isinstance(stmt, ast.QueryStatement):

@@ -29,6 +29,8 @@ QUERY_ENDPOINT_MESSAGE = ("The following statement types should be issued to the
 # SHOW CONNECTORS and the other connector statements: hayase has no Kafka Connect integration.
 NO_CONNECT_MESSAGE = ("Failed to list connectors: no Kafka Connect cluster is configured "
                       "(ksql.connect.url); hayase does not run connectors")
+NO_CONNECT_STATEMENT = ("Connector statements need a Kafka Connect cluster, and none is "
+                        "configured (ksql.connect.url); hayase does not run connectors")
 
 
 def statement_error(message: str, statement: str, code: int = ERROR_CODE_BAD_STATEMENT,
