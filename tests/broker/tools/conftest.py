@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -67,6 +68,13 @@ def new_topic(admin: AdminClient) -> Iterator[Callable[[int], str]]:
         name = f"tools-{uuid.uuid4().hex[:10]}"
         admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
         made.append(name)
+        # Apache Kafka answers once its controller has the topic; wait until the broker does.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            t = admin.list_topics(name, timeout=30).topics.get(name)
+            if t is not None and t.error is None and len(t.partitions) == partitions:
+                break
+            time.sleep(0.1)
         return name
 
     yield make

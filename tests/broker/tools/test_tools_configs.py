@@ -4,6 +4,7 @@ that does not set the config itself."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -29,6 +30,20 @@ def _topic_config(admin: AdminClient, topic: str, name: str) -> tuple[str, int]:
     return entry.value, int(entry.source)
 
 
+def _expect(admin: AdminClient, topic: str, name: str, value: str,
+            source: int | None = None) -> None:
+    """The topic's config reaches `value` (and `source`). Apache Kafka answers an alter once
+    its controller has committed it; the broker that describes applies it a moment later."""
+    deadline = time.monotonic() + 15
+    while True:
+        got = _topic_config(admin, topic, name)
+        if got[0] == value and source in (None, got[1]):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{topic} {name} is {got}, expected {value} ({source})")
+        time.sleep(0.1)
+
+
 def test_topic_configs(kafka: Backend, kafka_tool: Tool, admin: AdminClient,
                        new_topic: Callable[[int], str]) -> None:
     bs = ["--bootstrap-server", kafka.bootstrap_servers]
@@ -37,8 +52,8 @@ def test_topic_configs(kafka: Backend, kafka_tool: Tool, admin: AdminClient,
     out = kafka_tool(CONFIG_COMMAND, *bs, *entity, "--alter", "--add-config",
                      "retention.ms=86400000,cleanup.policy=[compact,delete]").stdout
     assert f"Completed updating config for topic {topic}." in out
-    assert _topic_config(admin, topic, "retention.ms")[0] == "86400000"
-    assert _topic_config(admin, topic, "cleanup.policy")[0] == "compact,delete"
+    _expect(admin, topic, "retention.ms", "86400000")
+    _expect(admin, topic, "cleanup.policy", "compact,delete")
 
     described = kafka_tool(CONFIG_COMMAND, *bs, *entity, "--describe").stdout
     assert f"Dynamic configs for topic {topic} are:" in described
@@ -46,7 +61,7 @@ def test_topic_configs(kafka: Backend, kafka_tool: Tool, admin: AdminClient,
     assert "cleanup.policy=compact,delete sensitive=false" in described
 
     kafka_tool(CONFIG_COMMAND, *bs, *entity, "--alter", "--delete-config", "retention.ms")
-    assert _topic_config(admin, topic, "retention.ms") == ("604800000", DEFAULT_CONFIG)
+    _expect(admin, topic, "retention.ms", "604800000", DEFAULT_CONFIG)
     described = kafka_tool(CONFIG_COMMAND, *bs, *entity, "--describe").stdout
     assert "retention.ms=" not in described and "cleanup.policy=compact,delete" in described
     every = kafka_tool(CONFIG_COMMAND, *bs, *entity, "--describe", "--all").stdout
@@ -58,7 +73,7 @@ def test_topic_configs(kafka: Backend, kafka_tool: Tool, admin: AdminClient,
     bad = kafka_tool(CONFIG_COMMAND, *bs, *entity, "--alter", "--add-config",
                      "retention.ms=soon", check=False)
     assert bad.returncode != 0
-    assert _topic_config(admin, topic, "cleanup.policy")[0] == "compact,delete"
+    _expect(admin, topic, "cleanup.policy", "compact,delete")
 
 
 def test_dynamic_broker_configs(kafka: Backend, kafka_tool: Tool, admin: AdminClient,
@@ -72,8 +87,7 @@ def test_dynamic_broker_configs(kafka: Backend, kafka_tool: Tool, admin: AdminCl
         out = kafka_tool(CONFIG_COMMAND, *bs, *cluster_default, "--alter", "--add-config",
                          f"{BROKER_CONFIG}=7200000").stdout
         assert "Completed updating default config for brokers in the cluster." in out
-        assert _topic_config(admin, topic, TOPIC_CONFIG) == (
-            "7200000", DYNAMIC_DEFAULT_BROKER_CONFIG)
+        _expect(admin, topic, TOPIC_CONFIG, "7200000", DYNAMIC_DEFAULT_BROKER_CONFIG)
         described = kafka_tool(CONFIG_COMMAND, *bs, *cluster_default, "--describe").stdout
         assert (f"{BROKER_CONFIG}=7200000 sensitive=false synonyms="
                 f"{{DYNAMIC_DEFAULT_BROKER_CONFIG:{BROKER_CONFIG}=7200000}}") in described
@@ -82,7 +96,7 @@ def test_dynamic_broker_configs(kafka: Backend, kafka_tool: Tool, admin: AdminCl
         out = kafka_tool(CONFIG_COMMAND, *bs, *this_broker, "--alter", "--add-config",
                          f"{BROKER_CONFIG}=3600000").stdout
         assert f"Completed updating config for broker {node}." in out
-        assert _topic_config(admin, topic, TOPIC_CONFIG) == ("3600000", DYNAMIC_BROKER_CONFIG)
+        _expect(admin, topic, TOPIC_CONFIG, "3600000", DYNAMIC_BROKER_CONFIG)
         described = kafka_tool(CONFIG_COMMAND, *bs, *this_broker, "--describe").stdout
         assert f"Dynamic configs for broker {node} are:" in described
         assert (f"{BROKER_CONFIG}=3600000 sensitive=false synonyms="
@@ -94,7 +108,7 @@ def test_dynamic_broker_configs(kafka: Backend, kafka_tool: Tool, admin: AdminCl
         # A topic's own value still beats both.
         kafka_tool(CONFIG_COMMAND, *bs, "--entity-type", "topics", "--entity-name", topic,
                    "--alter", "--add-config", f"{TOPIC_CONFIG}=1000")
-        assert _topic_config(admin, topic, TOPIC_CONFIG) == ("1000", 1)
+        _expect(admin, topic, TOPIC_CONFIG, "1000", 1)
         kafka_tool(CONFIG_COMMAND, *bs, "--entity-type", "topics", "--entity-name", topic,
                    "--alter", "--delete-config", TOPIC_CONFIG)
     finally:
@@ -102,6 +116,6 @@ def test_dynamic_broker_configs(kafka: Backend, kafka_tool: Tool, admin: AdminCl
                    BROKER_CONFIG, check=False)
         kafka_tool(CONFIG_COMMAND, *bs, *cluster_default, "--alter", "--delete-config",
                    BROKER_CONFIG, check=False)
-    assert _topic_config(admin, topic, TOPIC_CONFIG) == ("86400000", DEFAULT_CONFIG)
+    _expect(admin, topic, TOPIC_CONFIG, "86400000", DEFAULT_CONFIG)
     assert BROKER_CONFIG not in kafka_tool(CONFIG_COMMAND, *bs, *this_broker,
                                            "--describe").stdout

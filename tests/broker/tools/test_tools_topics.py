@@ -22,6 +22,15 @@ def _partitions(admin: AdminClient, topic: str) -> int | None:
     return len(t.partitions)
 
 
+def _expect_partitions(admin: AdminClient, topic: str, count: int) -> None:
+    """Apache Kafka's tools return once the controller has committed a change; the broker's
+    metadata follows a moment later."""
+    deadline = time.monotonic() + 15
+    while _partitions(admin, topic) != count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _partitions(admin, topic) == count
+
+
 def _topic_exists(admin: AdminClient, topic: str) -> bool:
     return topic in admin.list_topics(timeout=30).topics
 
@@ -34,7 +43,7 @@ def test_topic_lifecycle(kafka: Backend, kafka_tool: Tool) -> None:
     out = kafka_tool(TOPIC_COMMAND, *bs, "--create", "--topic", topic, "--partitions", "3",
                      "--replication-factor", "1", "--config", "retention.ms=123456").stdout
     assert f"Created topic {topic}." in out
-    assert _partitions(admin, topic) == 3
+    _expect_partitions(admin, topic, 3)
     res = ConfigResource("topic", topic)
     configs = admin.describe_configs([res])[res].result(30)
     assert configs["retention.ms"].value == "123456"
@@ -65,7 +74,7 @@ def test_topic_lifecycle(kafka: Backend, kafka_tool: Tool) -> None:
     assert "N/A" not in described
 
     kafka_tool(TOPIC_COMMAND, *bs, "--alter", "--topic", topic, "--partitions", "5")
-    assert _partitions(admin, topic) == 5
+    _expect_partitions(admin, topic, 5)
     # Two partitions per response: the tool follows the cursor to the fifth.
     paged = kafka_tool(TOPIC_COMMAND, *bs, "--describe", "--topic", topic,
                        "--partition-size-limit-per-response", "2").stdout
