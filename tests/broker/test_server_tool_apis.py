@@ -109,3 +109,25 @@ def test_list_offsets_tiered_storage_specs(state: BrokerState) -> None:
 
     assert offsets(-4) == 0  # earliest local: the log start
     assert offsets(-5) == -1  # latest tiered: nothing is tiered
+
+
+def test_quotas_are_refused_not_silently_ignored(state: BrokerState) -> None:
+    described = call(state, 48, 1, {"components": [], "strict": False})
+    assert described.error_code == 0 and described.entries == ()
+    altered = call(state, 49, 1, {"validate_only": False, "entries": [
+        {"entity": [{"entity_type": "client-id", "entity_name": "c1"}],
+         "ops": [{"key": "producer_byte_rate", "value": 1024.0, "remove": False}]}]})
+    (entry,) = altered.entries
+    assert entry.error_code == 42 and "does not enforce client quotas" in entry.error_message
+
+
+def test_acls_answer_security_disabled(state: BrokerState) -> None:
+    described = call(state, 29, 3, {"resource_type_filter": 1, "resource_name_filter": None,
+                                    "pattern_type_filter": 1, "principal_filter": None,
+                                    "host_filter": None, "operation": 1,
+                                    "permission_type": 1})
+    assert described.error_code == 54
+    created = call(state, 30, 3, {"creations": [
+        {"resource_type": 2, "resource_name": "t", "resource_pattern_type": 3,
+         "principal": "User:a", "host": "*", "operation": 3, "permission_type": 3}]})
+    assert [r.error_code for r in created.results] == [54]

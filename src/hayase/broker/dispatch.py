@@ -39,10 +39,17 @@ from hayase.broker.apis.offsets import (
     handle_offset_for_leader_epoch,
 )
 from hayase.broker.apis.produce import handle_produce
+from hayase.broker.apis.quotas import handle_alter_client_quotas, handle_describe_client_quotas
 from hayase.broker.apis.replicas import (
     handle_alter_partition_reassignments,
     handle_elect_leaders,
     handle_list_partition_reassignments,
+)
+from hayase.broker.apis.security import (
+    handle_create_acls,
+    handle_delete_acls,
+    handle_describe_acls,
+    handle_describe_user_scram_credentials,
 )
 from hayase.broker.context import BrokerState, CloseConnection, RequestContext
 from hayase.broker.protocol.frames import (
@@ -76,6 +83,12 @@ HANDLERS: dict[int, Handler] = {
     ApiKey.CREATE_PARTITIONS: handle_create_partitions,
     ApiKey.DESCRIBE_CLUSTER: handle_describe_cluster,
     ApiKey.DESCRIBE_TOPIC_PARTITIONS: handle_describe_topic_partitions,
+    ApiKey.DESCRIBE_ACLS: handle_describe_acls,
+    ApiKey.CREATE_ACLS: handle_create_acls,
+    ApiKey.DELETE_ACLS: handle_delete_acls,
+    ApiKey.DESCRIBE_CLIENT_QUOTAS: handle_describe_client_quotas,
+    ApiKey.ALTER_CLIENT_QUOTAS: handle_alter_client_quotas,
+    ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS: handle_describe_user_scram_credentials,
     ApiKey.ALTER_CONFIGS: handle_alter_configs,
     ApiKey.DELETE_RECORDS: handle_delete_records,
     ApiKey.INCREMENTAL_ALTER_CONFIGS: handle_incremental_alter_configs,

@@ -15,6 +15,7 @@ from hayase.testing.apache_kafka import default_libs
 TOPIC_COMMAND = "org.apache.kafka.tools.TopicCommand"
 GROUP_COMMAND = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
 CONFIG_COMMAND = "kafka.admin.ConfigCommand"
+ACL_COMMAND = "org.apache.kafka.tools.AclCommand"
 CONSOLE_PRODUCER = "org.apache.kafka.tools.ConsoleProducer"
 CONSOLE_CONSUMER = "org.apache.kafka.tools.consumer.ConsoleConsumer"
 GET_OFFSET_SHELL = "org.apache.kafka.tools.GetOffsetShell"

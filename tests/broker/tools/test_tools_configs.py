@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
-from tests.broker.tools.apache_tools import CONFIG_COMMAND, Tool, node_id
+from tests.broker.tools.apache_tools import ACL_COMMAND, CONFIG_COMMAND, Tool, node_id
 
 from hayase.testing.brokers import Backend
 
@@ -119,3 +119,18 @@ def test_dynamic_broker_configs(kafka: Backend, kafka_tool: Tool, admin: AdminCl
     _expect(admin, topic, TOPIC_CONFIG, "86400000", DEFAULT_CONFIG)
     assert BROKER_CONFIG not in kafka_tool(CONFIG_COMMAND, *bs, *this_broker,
                                            "--describe").stdout
+
+
+def test_acls_and_quotas_of_a_cluster_without_security(kafka: Backend, kafka_tool: Tool) -> None:
+    """No authorizer: kafka-acls says so; no quotas and no SCRAM users: kafka-configs lists
+    none for clients and users."""
+    bs = ["--bootstrap-server", kafka.bootstrap_servers]
+    acls = kafka_tool(ACL_COMMAND, *bs, "--list", check=False)
+    assert acls.returncode != 0
+    assert "SecurityDisabledException: No Authorizer is configured on the broker" in acls.stdout
+    for entity in ("clients", "users"):
+        listed = kafka_tool(CONFIG_COMMAND, *bs, "--entity-type", entity, "--describe")
+        assert listed.stdout.strip() == "", entity
+    named = kafka_tool(CONFIG_COMMAND, *bs, "--entity-type", "users", "--entity-name", "alice",
+                       "--describe")
+    assert named.stdout.strip() == ""
