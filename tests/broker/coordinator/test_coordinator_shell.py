@@ -143,7 +143,7 @@ def test_failed_fsync_or_append_is_never_acknowledged() -> None:
 
 def test_handler_declares_group_api_versions_only() -> None:
     h = handler(broker())
-    assert set(h.api_versions()) == {8, 9, 10, 11, 12, 13, 14, 15, 16, 42}
+    assert set(h.api_versions()) == {8, 9, 10, 11, 12, 13, 14, 15, 16, 42, 47}
 
 
 def test_group_lag_is_log_end_minus_committed() -> None:
