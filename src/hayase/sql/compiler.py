@@ -365,6 +365,14 @@ class ExpressionCompiler:
             code = self._null_guard([a, b], lambda n: _wrap(f"{n[0]} {op} {n[1]}", bits))
         return Typed(code, result, const)
 
+    def _exact(self, t: Typed) -> Typed:
+        """A number as a Python Decimal for comparing; a DOUBLE keeps the DOUBLE type (no
+        DECIMAL type holds every double) though its value is a Decimal."""
+        if t.type.base == "DOUBLE":
+            return Typed(self._null_guard([t], lambda n: f"_rt.double_to_decimal({n[0]})"),
+                         t.type, t.const)
+        return self._to_decimal(t, t.type)
+
     def _to_decimal(self, t: Typed, st: SqlType) -> Typed:
         if st.base == "DECIMAL":
             return t
@@ -382,6 +390,10 @@ class ExpressionCompiler:
             return a, b
         if ta.is_numeric and tb.is_numeric:
             w = widen_numeric(ta, tb)
+            if w.base == "DOUBLE" and "DECIMAL" in (ta.base, tb.base):
+                # SqlToJavaVisitor compares a DECIMAL with any number as BigDecimals: a DOUBLE
+                # becomes BigDecimal.valueOf(d), its shortest decimal text, not a rounded double.
+                return self._exact(a), self._exact(b)
             if w.base == "DOUBLE":
                 return self.coerce(a, DOUBLE), self.coerce(b, DOUBLE)
             if w.base == "DECIMAL":
@@ -459,8 +471,9 @@ class ExpressionCompiler:
         py = {"=": "==", "<>": "!="}.get(op, op)
         if isinstance(a.type, (ArrayType, MapType, StructType)) and op in ("<", "<=", ">", ">="):
             raise self._cannot_compare(e.left, e.right, a.type, b.type, op)
-        return Typed(self._false_guard([a, b], lambda n: f"({n[0]} {py} {n[1]})"), BOOLEAN,
-                     a.const and b.const)
+        k = _order_key(a.type) if op in ("<", "<=", ">", ">=") else ""
+        return Typed(self._false_guard([a, b], lambda n: f"({k}({n[0]}) {py} {k}({n[1]}))"),
+                     BOOLEAN, a.const and b.const)
 
     def _IsNull(self, e: ast.IsNull) -> Typed:
         a = self.compile(e.operand)
@@ -479,17 +492,23 @@ class ExpressionCompiler:
         v = self.compile(e.operand)
         lo = self.compile(e.low)
         hi = self.compile(e.high)
+        if NULL in (v.type, lo.type, hi.type):
+            # ksqlDB types a BETWEEN without looking at its operands, and its code generator
+            # fails on an untyped NULL: the statement is refused.
+            raise StatementError(f"Comparison with NULL not supported in BETWEEN: "
+                                 f"{self.render(e)}", e.line, e.column)
         v1, lo = self.comparable(v, lo, ">=", e.operand, e.low)
         v2, hi = self.comparable(v, hi, "<=", e.operand, e.high)
-        if v1.code != v2.code:
-            v1 = v2 = self.coerce(v, widen_numeric(v1.type, v2.type)) if (
-                v1.type.is_numeric and v2.type.is_numeric) else v1
-            lo = self.coerce(lo, v1.type) if lo.type.is_numeric and v1.type.is_numeric else lo
-            hi = self.coerce(hi, v1.type) if hi.type.is_numeric and v1.type.is_numeric else hi
-        body = self._false_guard([v1, lo, hi], lambda n: f"({n[1]} <= {n[0]} <= {n[2]})")
-        if e.negated:
-            body = self._false_guard([v1, lo, hi], lambda n: f"(not ({n[1]} <= {n[0]} <= {n[2]}))")
-        return Typed(body, BOOLEAN)
+        k = _order_key(v1.type)
+        if v1.code == v2.code:
+            body = self._false_guard([v1, lo, hi],
+                                     lambda n: f"({k}({n[1]}) <= {k}({n[0]}) <= {k}({n[2]}))")
+        else:  # the bounds convert the value differently (INT and DECIMAL and DOUBLE bounds)
+            body = (f"({self._false_guard([v1, lo], lambda n: f'({n[0]} >= {n[1]})')} and "
+                    f"{self._false_guard([v2, hi], lambda n: f'({n[0]} <= {n[1]})')})")
+        # ksqlDB's AstBuilder wraps BETWEEN in a NotExpression: NOT of the comparisons' false on
+        # a null operand is true.
+        return Typed(f"(not {body})" if e.negated else body, BOOLEAN)
 
     def _InList(self, e: ast.InList) -> Typed:
         v0 = self.compile(e.operand)
@@ -976,6 +995,12 @@ _SIMPLE = re.compile(r"^(row\[\d+\]|_[A-Za-z0-9_]+|[0-9.]+|'[^']*')$")
 
 
 _LITERAL_CODE = re.compile(r"^(-?[0-9][0-9.eE+-]*|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|True|False)$")
+
+
+def _order_key(t: SqlType) -> str:
+    """The generated code's sort-key call for ordering values of ``t`` (nothing but STRING
+    needs one: String.compareTo orders UTF-16 units)."""
+    return "_rt.java_string_key" if t.base == "STRING" else ""
 
 
 def _is_literal_code(code: str) -> bool:

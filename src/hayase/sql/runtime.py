@@ -75,6 +75,23 @@ def dec(value: Any, t: DecimalType) -> decimal.Decimal | None:
     return quantize(d, t)
 
 
+def java_string_key(s: str) -> bytes:
+    """Sort key for String.compareTo, which compares UTF-16 code units, not code points: a
+    character above U+FFFF (a surrogate pair, D800-DFFF) sorts below U+E000-U+FFFF.  Big-endian
+    units compare as bytes.  Every ordering of strings goes through this key."""
+    return s.encode("utf-16-be", "surrogatepass")
+
+
+def double_to_decimal(value: float) -> decimal.Decimal:
+    """BigDecimal.valueOf(double): the decimal of Double.toString (Python's repr is the same
+    shortest text); NaN and the infinities have none (NumberFormatException)."""
+    if not math.isfinite(value):
+        raise KsqlRuntimeError(f"Character {'N' if math.isnan(value) else 'I'} is neither a "
+                               "decimal digit number, decimal point, nor \"e\" notation "
+                               "exponential mark.")
+    return decimal.Decimal(repr(value))
+
+
 def dec_div(a: decimal.Decimal, b: decimal.Decimal, t: DecimalType) -> decimal.Decimal | None:
     if b == 0:
         return None

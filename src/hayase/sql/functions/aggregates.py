@@ -244,7 +244,7 @@ def _java_key(t: SqlType) -> Callable[[Any], Any]:
     below 0.0; signed bytes)."""
     from hayase.sql.functions.misc import java_order
 
-    if t.base == "DOUBLE":
+    if t.base in ("DOUBLE", "STRING"):
         return java_order
     if t.base == "BYTES":
         return _signed_bytes

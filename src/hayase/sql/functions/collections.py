@@ -262,7 +262,7 @@ _fn("AS_MAP", (2,), lambda t: map_of(_elem(t[0]), _elem(t[1])), _as_map,
 
 
 def _entries(m: dict[Any, Any], sort: bool) -> list[dict[str, Any]]:
-    items = sorted(m.items()) if sort else list(m.items())
+    items = sorted(m.items(), key=lambda kv: java_order(kv[0])) if sort else list(m.items())
     return [{"K": k, "V": v} for k, v in items]
 
 

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from hayase.sql.functions import Bound, FunctionArgError, Udf, format_types, register
+from hayase.sql.runtime import java_string_key
 from hayase.sql.types import NoCommonType, SqlType, common_type
 
 
@@ -34,9 +35,11 @@ def java_equals(a: Any, b: Any) -> bool:
 
 def java_order(v: Any) -> Any:
     """Sort key for Java's natural order: Double.compareTo puts NaN above every number and
-    -0.0 below 0.0."""
+    -0.0 below 0.0; String.compareTo compares UTF-16 units."""
     if isinstance(v, float):
         return (math.isnan(v), v, math.copysign(1.0, v) if v == 0 else 0.0)
+    if isinstance(v, str):
+        return java_string_key(v)
     return v
 
 

@@ -9,6 +9,7 @@ import re
 import unicodedata
 import urllib.parse
 import uuid as uuid_mod
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -27,6 +28,38 @@ from hayase.sql.functions import (
 from hayase.sql.types import BIGINT, DOUBLE, SqlType, array_of, map_of
 
 S = "STRING"
+
+
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _pair(m: re.Match[str]) -> str:
+    v = ord(m.group()) - 0x10000
+    return chr(0xD800 + (v >> 10)) + chr(0xDC00 + (v & 0x3FF))
+
+
+def to_units(s: str) -> str:
+    """The string as Java holds it: one Python character per UTF-16 code unit (a character
+    above U+FFFF becomes its surrogate pair), so indexes and lengths count as Java's do."""
+    return s if s.isascii() else _ASTRAL.sub(_pair, s)
+
+
+def from_units(u: str) -> str:
+    """Back from :func:`to_units`: pairs join into characters; a surrogate left alone by a cut
+    becomes '?', as Java's UTF-8 encoder writes it."""
+    if u.isascii():
+        return u
+    joined = u.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+    return _LONE_SURROGATE.sub("?", joined)
+
+
+def _in_units(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``fn`` over UTF-16 units: its string arguments converted, a string result back."""
+    def wrapped(*args: Any) -> Any:
+        r = fn(*(to_units(a) if isinstance(a, str) else a for a in args))
+        return from_units(r) if isinstance(r, str) else r
+    return wrapped
 
 
 def _substring(s: str | bytes, pos: int, length: int | None = None) -> str | bytes:
@@ -48,7 +81,8 @@ def _substring(s: str | bytes, pos: int, length: int | None = None) -> str | byt
 
 
 simple("SUBSTRING", [([S, "INT"], STRING), ([S, "INT", "INT"], STRING),
-                     (["BYTES", "INT"], BYTES), (["BYTES", "INT", "INT"], BYTES)], _substring,
+                     (["BYTES", "INT"], BYTES), (["BYTES", "INT", "INT"], BYTES)],
+       _in_units(_substring),
        category="STRING")
 def _len(v: str | bytes) -> int:
     """String.length(): UTF-16 code units (a character outside the BMP counts 2)."""
@@ -335,7 +369,7 @@ def _instr(s: str | None, sub: str | None, pos: int = 1, occurrence: int = 1) ->
 
 
 simple("INSTR", [([S, S], INTEGER), ([S, S, "INT"], INTEGER), ([S, S, "INT", "INT"], INTEGER)],
-       _instr, category="STRING", nulls=False)
+       _in_units(_instr), category="STRING", nulls=False)
 
 
 def _pad(left: bool) -> Any:
@@ -350,9 +384,11 @@ def _pad(left: bool) -> Any:
     return pad
 
 
-simple("LPAD", [([S, "INT", S], STRING), (["BYTES", "INT", "BYTES"], BYTES)], _pad(True),
+simple("LPAD", [([S, "INT", S], STRING), (["BYTES", "INT", "BYTES"], BYTES)],
+       _in_units(_pad(True)),
        category="STRING")
-simple("RPAD", [([S, "INT", S], STRING), (["BYTES", "INT", "BYTES"], BYTES)], _pad(False),
+simple("RPAD", [([S, "INT", S], STRING), (["BYTES", "INT", "BYTES"], BYTES)],
+       _in_units(_pad(False)),
        category="STRING")
 
 
