@@ -8,19 +8,21 @@ The delimiter character comes from the format's ``delimiter`` property, resolved
 from __future__ import annotations
 
 import base64
-from decimal import Decimal, InvalidOperation
+import binascii
 from typing import Any
 
 from hayase.formats.base import SerdeError, Values
 from hayase.formats.decimals import ensure_fit
 from hayase.formats.javafmt import java_double
-from hayase.formats.javanum import parse_boolean, parse_double, parse_int
+from hayase.formats.javanum import parse_big_decimal, parse_boolean, parse_double, parse_int
 from hayase.sql.plan import Column
 from hayase.sql.types import DecimalType, SqlType
 
 
 def split_line(line: str, delimiter: str) -> list[str | None]:
-    """Split one record; a field that was quoted is kept even when empty (it is "", not null)."""
+    """Split the first record of ``line`` (Commons CSV reads a line break outside quotes as the
+    end of the record; ksqlDB takes the first record). A field that was quoted is kept even
+    when empty ("", where an unquoted empty field is None)."""
     fields: list[str | None] = []
     i, n = 0, len(line)
     if n == 0:
@@ -42,21 +44,19 @@ def split_line(line: str, delimiter: str) -> list[str | None]:
                     break
                 buf.append(c)
                 i += 1
-            # Commons CSV tolerates nothing but the delimiter after a closing quote.
-            if i < n and line[i] != delimiter:
+            # Commons CSV tolerates nothing but the delimiter or a line break after a closing
+            # quote.
+            if i < n and line[i] not in (delimiter, "\r", "\n"):
                 raise SerdeError("invalid char between encapsulated token and delimiter")
             fields.append("".join(buf))
         else:
-            j = line.find(delimiter, i)
-            end = n if j < 0 else j
+            end = i
+            while end < n and line[end] not in (delimiter, "\r", "\n"):
+                end += 1
             token = line[i:end]
-            if token.endswith("\r\n"):
-                token = token[:-2]
-            elif token.endswith("\n"):
-                token = token[:-1]
             fields.append(token if token != "" else None)
             i = end
-        if i >= n:
+        if i >= n or line[i] in "\r\n":
             break
         i += 1  # the delimiter
         if i >= n:
@@ -85,6 +85,14 @@ def _format_field(text: str, delimiter: str, first_field: bool) -> str:
     return text
 
 
+def _base64_decode(text: str) -> bytes:
+    """java.util.Base64's basic decoder: the standard alphabet, padding optional."""
+    if len(text) % 4 == 1:
+        raise ValueError("Last unit does not have enough valid bits")
+    padding = "" if text.endswith("=") else "=" * (-len(text) % 4)  # given padding must be whole
+    return base64.b64decode(text + padding, validate=True)
+
+
 def _parse(text: str, t: SqlType) -> Any:
     b = t.base
     try:
@@ -99,10 +107,10 @@ def _parse(text: str, t: SqlType) -> Any:
         if b == "BOOLEAN":
             return parse_boolean(text)
         if isinstance(t, DecimalType):
-            return ensure_fit(Decimal(text.strip()), t, text)
+            return ensure_fit(parse_big_decimal(text), t, text)
         if b == "BYTES":
-            return base64.b64decode(text, validate=True)
-    except (ValueError, InvalidOperation) as e:
+            return _base64_decode(text)
+    except (ValueError, binascii.Error) as e:
         raise SerdeError(f"Failed to parse {t} value '{text}': {e}") from None
     raise SerdeError(f"The 'DELIMITED' format does not support type '{b}'")
 
@@ -141,8 +149,9 @@ class DelimitedSerde:
                     f"Column count mismatch on deserialization. topic: , expected: "
                     f"{len(self.columns)}, got: {len(fields)}"
                 )
+            # ksqlDB reads an empty field as NULL whether it was quoted or not, for every type.
             return tuple(
-                None if f is None else _parse(f, c.type)
+                None if not f else _parse(f, c.type)
                 for f, c in zip(fields, self.columns, strict=True)
             )
         except SerdeError as e:

@@ -1,20 +1,29 @@
 """Java's text-to-number rules (Integer.parseInt, Long.parseLong, Double.parseDouble,
-Boolean.parseBoolean), which ksqlDB's serdes use: Python's int() and float() accept more
-(whitespace, underscores, "inf") and would let bad records through."""
+new BigDecimal(String), Boolean.parseBoolean), which ksqlDB's serdes use: Python's int(),
+float() and Decimal() accept more (whitespace, underscores, "inf", "NaN") and would let bad
+records through.
+
+The character rules are the ones CAST uses (hayase.sql.runtime): Integer.parseInt and
+new BigDecimal read digits with Character.digit (any Unicode decimal digit of the Basic
+Multilingual Plane, no trimming); Double.parseDouble trims what String.trim trims and then
+reads ASCII only."""
 
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
 
-_INT = re.compile(r"[+-]?[0-9]+\Z")
+from hayase.sql.runtime import _JAVA_DECIMAL, _JAVA_INT, _java_digits, java_trim
+
 _DOUBLE = re.compile(
-    r"[+-]?(NaN|Infinity|((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)|"
-    r"(0[xX][0-9a-fA-F]*\.?[0-9a-fA-F]*[pP][+-]?\d+))[fFdD]?\Z"
+    r"[+-]?(NaN|Infinity|(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)|"
+    r"(0[xX][0-9a-fA-F]*\.?[0-9a-fA-F]*[pP][+-]?[0-9]+))[fFdD]?\Z"
 )
 
 
 def parse_long(text: str) -> int:
-    if not _INT.match(text):
+    """Long.parseLong: a sign and decimal digits, nothing else (no spaces)."""
+    if not (_JAVA_INT.match(text) and _java_digits(text)):
         raise ValueError(f'For input string: "{text}"')
     return int(text)
 
@@ -27,14 +36,25 @@ def parse_int(text: str, bits: int = 32) -> int:
 
 
 def parse_double(text: str) -> float:
-    stripped = text.strip()  # Double.parseDouble trims whitespace
-    if not _DOUBLE.match(stripped):
+    """Double.parseDouble: String.trim, then ASCII decimal or hex floating-point text."""
+    stripped = java_trim(text)
+    if not (stripped.isascii() and _DOUBLE.match(stripped)):
         raise ValueError(f'For input string: "{text}"')
-    if stripped[-1] in "fFdD" and "x" not in stripped.lower():
-        stripped = stripped[:-1]
     if "x" in stripped.lower():
         return float.fromhex(stripped.rstrip("fFdD"))
+    if stripped[-1] in "fFdD":
+        stripped = stripped[:-1]
     return float(stripped)
+
+
+def parse_big_decimal(text: str) -> Decimal:
+    """new BigDecimal(String): no spaces, no NaN or Infinity, no underscores."""
+    if not (_JAVA_DECIMAL.match(text) and _java_digits(text)):
+        raise ValueError(f'For input string: "{text}"')
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f'For input string: "{text}"') from None
 
 
 def parse_boolean(text: str) -> bool:

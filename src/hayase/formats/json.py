@@ -22,7 +22,7 @@ import orjson
 from hayase.formats.base import SerdeError, Values
 from hayase.formats.decimals import ensure_fit
 from hayase.formats.javafmt import java_double
-from hayase.formats.javanum import parse_double, parse_long
+from hayase.formats.javanum import parse_big_decimal, parse_double, parse_int
 from hayase.sql.plan import Column
 from hayase.sql.types import (
     ArrayType,
@@ -41,9 +41,11 @@ def _type_name(node: Any) -> str:
     if isinstance(node, bool):
         return "BooleanNode"
     if isinstance(node, int):
-        return "IntNode"
+        if -(2**31) <= node < 2**31:
+            return "IntNode"
+        return "LongNode" if -(2**63) <= node < 2**63 else "BigIntegerNode"
     if isinstance(node, (float, Decimal)):
-        return "DoubleNode"
+        return "DecimalNode"  # ksqlDB reads non-integral numbers as exact BigDecimals
     if isinstance(node, str):
         return "TextNode"
     if isinstance(node, list):
@@ -63,69 +65,117 @@ def _is_number(node: Any) -> bool:
     return isinstance(node, (int, float, Decimal)) and not isinstance(node, bool)
 
 
-def _to_int(node: Any, t: SqlType) -> int:
+def _cannot_coerce(t: SqlType) -> SerdeError:
+    return SerdeError(f"Can't coerce string to type. targetType: {t.base}")
+
+
+def _to_int(node: Any, t: SqlType, bits: int = 64) -> int:
+    """JsonNode.intValue/asLong for numbers (truncated toward zero, the caller wraps);
+    Integer.parseInt / Long.parseLong for text (no spaces, Unicode digits allowed)."""
     if _is_number(node):
         return int(node)
     if isinstance(node, str):
         try:
-            return parse_long(node)
+            return parse_int(node, bits)
         except ValueError:
-            raise SerdeError(f"Cannot convert '{node}' to {t}: not a number") from None
+            raise _cannot_coerce(t) from None
     raise _cannot(node, t)
 
 
 def _to_double(node: Any, t: SqlType) -> float:
     if _is_number(node):
-        return float(node)
+        return float(node) + 0.0  # via BigDecimal, which has no -0: -0.0 reads as 0.0
     if isinstance(node, str):
         try:
             return parse_double(node)
         except ValueError:
-            raise SerdeError(f"Cannot convert '{node}' to {t}: not a number") from None
+            raise _cannot_coerce(t) from None
     raise _cannot(node, t)
 
 
 def _to_decimal(node: Any, t: DecimalType) -> Decimal:
+    """A JSON number (its exact literal), or text as new BigDecimal(String) reads it."""
     if isinstance(node, bool) or not (_is_number(node) or isinstance(node, str)):
         raise _cannot(node, t)
     try:
-        d = Decimal(node) if not isinstance(node, float) else Decimal(repr(node))
-    except InvalidOperation:
+        if isinstance(node, str):
+            d = parse_big_decimal(node)
+        else:
+            d = Decimal(node) if not isinstance(node, float) else Decimal(repr(node))
+    except (ValueError, InvalidOperation):
         raise SerdeError(f"Cannot convert '{node}' to {t}") from None
     return ensure_fit(d, t, node)
 
 
+def _to_time(node: Any, t: SqlType) -> int:
+    """TIME: milliseconds of the day; ksqlDB refuses values outside one day."""
+    ms = _to_int(node, t)
+    if not 0 <= ms <= 86_400_000:
+        raise SerdeError("Time values must use number of milliseconds greater than 0 and "
+                         "less than 86400000.")
+    return ms
+
+
+class NeedsExactNumbers(Exception):
+    """A non-integral JSON number must become text: ksqlDB writes the literal as
+    BigDecimal.toString does ("1.50", "1E+3"), which a float parse has lost. The serde
+    reads the record again with exact numbers."""
+
+
 def _to_text(node: Any) -> str:
+    """JsonNode.asText for scalars; an object is written back as compact JSON; an array
+    becomes its elements as text, "[a, b]" (ksqlDB's processString)."""
     if isinstance(node, str):
         return node
     if isinstance(node, bool):
         return "true" if node else "false"
     if isinstance(node, float):
-        return java_double(node)
+        raise NeedsExactNumbers
     if isinstance(node, (int, Decimal)):
-        return str(node)
-    return json.dumps(_plain(node), separators=(",", ":"), ensure_ascii=False)
-
-
-def _plain(node: Any) -> Any:
-    if isinstance(node, Decimal):
-        return float(node) if node != node.to_integral_value() or "." in str(node) else int(node)
+        return _number_text(node)
     if isinstance(node, list):
-        return [_plain(x) for x in node]
-    if isinstance(node, dict):
-        return {k: _plain(v) for k, v in node.items()}
-    return node
+        return "[" + ", ".join("null" if x is None else _to_text(x) for x in node) + "]"
+    return _compact(node)
+
+
+def _number_text(node: int | Decimal) -> str:
+    """BigInteger/BigDecimal.toString (Python's Decimal str is the same notation), except
+    that BigDecimal has no negative zero."""
+    if isinstance(node, Decimal) and node.is_zero():
+        node = node.copy_abs()
+    return str(node)
+
+
+def _compact(node: Any) -> str:
+    """An object or array written back as compact JSON (Jackson's writeValueAsString), its
+    numbers as their literals (BigDecimal.toString)."""
+    if node is None:
+        return "null"
+    if isinstance(node, bool):
+        return "true" if node else "false"
+    if isinstance(node, float):
+        raise NeedsExactNumbers
+    if isinstance(node, (int, Decimal)):
+        return _number_text(node)
+    if isinstance(node, str):
+        return json.dumps(node, ensure_ascii=False)
+    if isinstance(node, list):
+        return "[" + ",".join(_compact(x) for x in node) + "]"
+    return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + _compact(v)
+                          for k, v in node.items()) + "}"
 
 
 def lookup_field(obj: dict[str, Any], name: str) -> Any:
-    """Exact name first, then case-insensitive (ksqlDB upper-cases JSON field names)."""
+    """Exact name first, then case-insensitive (ksqlDB upper-cases JSON field names; of
+    fields equal but for case, the last one wins)."""
     if name in obj:
         return obj[name]
     upper = name.upper()
+    found = None
     for k, v in obj.items():
         if k.upper() == upper:
-            return v
-    return None
+            found = v
+    return found
 
 
 def from_json(node: Any, t: SqlType) -> Any:
@@ -135,19 +185,17 @@ def from_json(node: Any, t: SqlType) -> Any:
     b = t.base
     if b == "STRING":
         return _to_text(node)
-    if b == "INTEGER":
-        return wrap_int(_to_int(node, t))
+    if b in ("INTEGER", "DATE"):
+        return wrap_int(_to_int(node, t, 32))
     if b in ("BIGINT", "TIMESTAMP"):
         return wrap_bigint(_to_int(node, t))
-    if b in ("DATE", "TIME"):
-        return _to_int(node, t)
+    if b == "TIME":
+        return _to_time(node, t)
     if b == "DOUBLE":
         return _to_double(node, t)
     if b == "BOOLEAN":
-        if isinstance(node, bool):
+        if isinstance(node, bool):  # JsonSerdeUtils.toBoolean: no text, no numbers
             return node
-        if isinstance(node, str) and node.strip().lower() in ("true", "false"):
-            return node.strip().lower() == "true"
         raise _cannot(node, t)
     if isinstance(t, DecimalType):
         return _to_decimal(node, t)
@@ -157,7 +205,7 @@ def from_json(node: Any, t: SqlType) -> Any:
         try:
             return base64.b64decode(node, validate=True)
         except ValueError:
-            raise SerdeError(f"Value is not valid base64 for BYTES: {node!r}") from None
+            raise SerdeError(f"Value is not a valid Base64 encoded string: {node}") from None
     if isinstance(t, ArrayType):
         if not isinstance(node, list):
             raise _cannot(node, t)
@@ -189,7 +237,9 @@ def to_json(value: Any, t: SqlType) -> Any:
         f = float(value)
         if math.isnan(f) or math.isinf(f):
             return java_double(f)  # Jackson writes non-finite doubles as strings
-        return f
+        if f == 0.0 or 1e-3 <= abs(f) < 1e7:
+            return f  # where Double.toString is plain, it is also Python's (orjson's) form
+        return orjson.Fragment(java_double(f).encode())  # Double.toString: 1.0E10, 1.0E-4
     if b == "BYTES":
         return base64.b64encode(value).decode("ascii")
     if isinstance(t, ArrayType):
@@ -226,7 +276,7 @@ _ALREADY = {
     "BIGINT": "type({v}) is int and -9223372036854775808 <= {v} <= 9223372036854775807",
     "TIMESTAMP": "type({v}) is int and -9223372036854775808 <= {v} <= 9223372036854775807",
     "INTEGER": "type({v}) is int and -2147483648 <= {v} <= 2147483647",
-    "DOUBLE": "type({v}) is float",
+    "DOUBLE": "type({v}) is float and {v}",  # 0.0 and -0.0 to the converter (-0.0 -> 0.0)
     "BOOLEAN": "type({v}) is bool",
 }
 
@@ -300,7 +350,7 @@ def converter(t: SqlType) -> Callable[[Any], Any]:
     if b == "INTEGER":
         return lambda v: v if type(v) is int and -(2**31) <= v < 2**31 else from_json(v, t)
     if b == "DOUBLE":
-        return lambda v: v if type(v) is float else from_json(v, t)
+        return lambda v: v if type(v) is float and v else from_json(v, t)
     if b == "BOOLEAN":
         return lambda v: v if type(v) is bool else from_json(v, t)
     return lambda v: from_json(v, t)
@@ -325,15 +375,26 @@ def _has_decimal(t: SqlType) -> bool:
     return False
 
 
+def _no_constant(name: str) -> Any:
+    # Jackson refuses NaN and Infinity (ALLOW_NON_NUMERIC_NUMBERS is off); Python reads them.
+    raise ValueError(f"Non-standard token '{name}': not allowed in JSON")
+
+
+_EXACT = json.JSONDecoder(parse_float=Decimal, parse_constant=_no_constant)
+
+
 def parse_json_bytes(data: bytes, exact: bool) -> Any:
-    """Parse JSON; ``exact`` keeps non-integral numbers as Decimal (for DECIMAL columns)."""
+    """Parse JSON; ``exact`` keeps non-integral numbers as Decimal (their literals, as
+    Jackson's exact BigDecimals). As ObjectMapper.readTree, the first JSON value is read and
+    anything after it ignored (FAIL_ON_TRAILING_TOKENS is off)."""
     try:
         if not exact:
             try:
                 return orjson.loads(data)
             except orjson.JSONDecodeError:
-                pass  # may still be valid JSON orjson refuses (e.g. integers beyond 64 bits)
-        return json.loads(data, parse_float=Decimal)
+                pass  # may still be JSON orjson refuses (integers beyond 64 bits, trailing data)
+        text = data.decode("utf-8").lstrip(" \t\r\n")
+        return _EXACT.raw_decode(text)[0]
     except (ValueError, UnicodeDecodeError) as e:
         raise SerdeError(f"Failed to deserialize JSON: {e}") from None
 
@@ -370,7 +431,7 @@ class JsonSerde:
     def _reader_for(self, shape: tuple[str, ...]) -> Callable[[dict[str, Any]], Values]:
         upper: dict[str, str] = {}
         for k in shape:
-            upper.setdefault(k.upper(), k)
+            upper[k.upper()] = k  # fields equal but for case: the last wins, as in ksqlDB
         plan = tuple(
             (name if name in shape else upper.get(upper_name, name), conv)
             for name, upper_name, conv in self._fields
@@ -400,6 +461,12 @@ class JsonSerde:
                 node = _loads(data)
             except orjson.JSONDecodeError:
                 node = parse_json_bytes(data, False)  # JSON orjson refuses, or the error
+        try:
+            return self._read(node)
+        except NeedsExactNumbers:
+            return self._read(parse_json_bytes(data, True))
+
+    def _read(self, node: Any) -> Values | None:
         try:
             if type(node) is dict and self.wrapped:  # the common case first (_read_object)
                 shape = tuple(node)
