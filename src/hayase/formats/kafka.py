@@ -31,8 +31,9 @@ def _fixed(st: struct.Struct, name: str) -> tuple[Callable[[Any], bytes], Callab
 _CODECS: dict[str, tuple[Callable[[Any], bytes], Callable[[bytes], Any]]] = {
     "INTEGER": _fixed(_INT, "IntegerDeserializer"),
     "BIGINT": _fixed(_LONG, "LongDeserializer"),
-    "DOUBLE": _fixed(_DOUBLE, "DoubleDeserializer"),
-    "STRING": (lambda v: v.encode("utf-8"), lambda d: d.decode("utf-8")),
+    "DOUBLE": _fixed(_DOUBLE, "Deserializer"),  # Kafka's DoubleDeserializer's own wording
+    # StringDeserializer is new String(bytes, UTF_8): malformed bytes become U+FFFD, no error.
+    "STRING": (lambda v: v.encode("utf-8"), lambda d: d.decode("utf-8", "replace")),
     "BYTES": (lambda v: bytes(v), lambda d: bytes(d)),
 }
 
@@ -54,11 +55,7 @@ class KafkaSerde:
     def _deserialize_string(self, data: bytes | None) -> Values | None:
         if data is None:
             return None
-        try:
-            return (data.decode("utf-8"),)
-        except UnicodeDecodeError as e:
-            raise SerdeError(f"Failed to deserialize KAFKA {self.target}: {e}",
-                             self.target) from None
+        return (data.decode("utf-8", "replace"),)
 
     def deserialize(self, data: bytes | None) -> Values | None:
         if data is None:

@@ -1,0 +1,70 @@
+"""DELIMITED fields read and written as ksqlDB's delimited serdes (Apache Commons CSV) do."""
+
+from decimal import Decimal
+
+import pytest
+
+from hayase.formats import SerdeError, value_serde
+from hayase.sql.plan import Column, FormatInfo, Namespace
+from hayase.sql.types import BIGINT, BOOLEAN, BYTES, DOUBLE, INTEGER, STRING, decimal_type
+
+CSV = FormatInfo("DELIMITED")
+
+
+def serde(*types, fmt=CSV):
+    return value_serde(fmt, tuple(Column(f"C{i}", t, Namespace.VALUE)
+                                  for i, t in enumerate(types)))
+
+
+def test_empty_fields_are_null_quoted_or_not_for_every_type():
+    s = serde(STRING, INTEGER, STRING, DOUBLE)
+    assert s.deserialize(b'"",,"",') == (None, None, None, None)
+    assert s.deserialize(b'a,1,"b",2') == ("a", 1, "b", 2.0)
+
+
+def test_a_line_break_ends_the_record():
+    s = serde(STRING, INTEGER)
+    assert s.deserialize(b"a,1\nb,2") == ("a", 1)
+    assert s.deserialize(b'"a",1\r\n') == ("a", 1)
+    assert s.deserialize(b'"x\ny",1') == ("x\ny", 1)
+
+
+def test_wrong_field_count():
+    with pytest.raises(SerdeError, match="expected: 2, got: 3"):
+        serde(STRING, INTEGER).deserialize(b"a,1,2")
+
+
+def test_numbers_parse_as_java_does():
+    s = serde(INTEGER, BIGINT, DOUBLE, decimal_type(4, 2), BOOLEAN)
+    assert s.deserialize(" 1.5 ".join([b"\xd9\xa1,2,".decode(), ",1.5,TRUE"]).encode()) == (
+        1, 2, 1.5, Decimal("1.50"), True)
+    for bad in (b" 1,2,3,1.5,true", b"1,2,3, 1.5,true", b"1,2,3,NaN,true",
+                b"1,2,\xd9\xa1,1.5,true"):
+        with pytest.raises(SerdeError):
+            s.deserialize(bad)
+    assert s.deserialize(b"1,2,3,1.5,yes")[4] is False  # Boolean.parseBoolean
+
+
+def test_bytes_padding_is_optional_but_must_be_whole():
+    s = serde(BYTES)
+    assert s.deserialize(b"AQ") == (b"\x01",)
+    assert s.deserialize(b"AQ==") == (b"\x01",)
+    for bad in (b"AQ=", b"A", b"A*=="):
+        with pytest.raises(SerdeError):
+            s.deserialize(bad)
+
+
+def test_each_type_written():
+    s = serde(DOUBLE, decimal_type(6, 3), BYTES, BOOLEAN, STRING)
+    assert s.serialize((1e10, Decimal("1.500"), b"\x01", True, "a,b")) == \
+        b'1.0E10,1.500,AQ==,true,"a,b"'
+    # Commons CSV quotes an empty string only as the first field (a line is never empty)
+    assert s.serialize((None, None, None, None, "")) == b",,,,"
+    assert serde(STRING, STRING).serialize(("", "")) == b'"",'
+
+
+def test_custom_delimiter_quotes_it():
+    s = serde(STRING, STRING, fmt=FormatInfo("DELIMITED", (("delimiter", "|"),)))
+    assert s.serialize(("a|b", "c")) == b'"a|b"|c'
+    assert s.deserialize(b'"a|b"|c') == ("a|b", "c")
+
