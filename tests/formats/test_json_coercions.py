@@ -152,3 +152,13 @@ def test_wrapped_single_value_written_as_object():
     serde = value_serde(JSON, (Column("V", INTEGER, Namespace.VALUE),))
     assert serde.serialize((1,)) == b'{"V":1}'
     assert write(INTEGER, 1) == b"1"
+
+
+def test_decimal_fit_messages():
+    with pytest.raises(SerdeError, match=r"precision 4 and scale 2 must round to an absolute "
+                                         r"value less than 10\^2. Got 100.5"):
+        one(decimal_type(4, 2), b"100.5")
+    with pytest.raises(SerdeError, match=r"Cannot fit decimal '99.999' into DECIMAL\(4, 2\) "
+                                         r"without rounding. \(Requires 5,3\)"):
+        one(decimal_type(4, 2), b'"99.999"')
+    assert str(one(decimal_type(4, 2), b"-0.5")) == "-0.50"

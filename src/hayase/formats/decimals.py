@@ -6,14 +6,23 @@ from __future__ import annotations
 from decimal import Decimal
 
 from hayase.formats.base import SerdeError
+from hayase.formats.javafmt import plain_decimal
 from hayase.sql.types import DecimalType, quantize
 
 
-def ensure_fit(value: Decimal, t: DecimalType, text: object = None) -> Decimal:
-    shown = value if text is None else text
+def ensure_fit(value: Decimal, t: DecimalType) -> Decimal:
+    """First the integer digits (|value| < 10^(p-s), checked before any rounding), then the
+    scale (no digit may be lost), each with ksqlDB's message."""
+    digits = t.precision - t.scale
+    if abs(value) >= Decimal(10) ** digits:
+        raise SerdeError(
+            f"Numeric field overflow: A field with precision {t.precision} and scale {t.scale} "
+            f"must round to an absolute value less than 10^{digits}. Got {plain_decimal(value)}")
     q = quantize(value, t)
-    if q is None:
-        raise SerdeError(f"Cannot fit decimal '{shown}' into {t}: precision overflow")
-    if q != value:
-        raise SerdeError(f"Cannot fit decimal '{shown}' into {t} without rounding.")
+    if q is None or q != value:
+        _sign, figures, exponent = value.as_tuple()
+        assert isinstance(exponent, int)  # finite: the callers parse numbers only
+        raise SerdeError(
+            f"Cannot fit decimal '{plain_decimal(value)}' into DECIMAL({t.precision}, "
+            f"{t.scale}) without rounding. (Requires {len(figures)},{-exponent})")
     return q

@@ -107,7 +107,7 @@ def _parse(text: str, t: SqlType) -> Any:
         if b == "BOOLEAN":
             return parse_boolean(text)
         if isinstance(t, DecimalType):
-            return ensure_fit(parse_big_decimal(text), t, text)
+            return ensure_fit(parse_big_decimal(text), t)
         if b == "BYTES":
             return _base64_decode(text)
     except (ValueError, binascii.Error) as e:

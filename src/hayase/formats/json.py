@@ -104,7 +104,7 @@ def _to_decimal(node: Any, t: DecimalType) -> Decimal:
             d = Decimal(node) if not isinstance(node, float) else Decimal(repr(node))
     except (ValueError, InvalidOperation):
         raise SerdeError(f"Cannot convert '{node}' to {t}") from None
-    return ensure_fit(d, t, node)
+    return ensure_fit(d, t)
 
 
 def _to_time(node: Any, t: SqlType) -> int:
