@@ -1,5 +1,6 @@
-"""Shared pieces of the scale-out tests: produce keyed JSON, read a sink as a table, wait for a
-group's commits, and start/stop `hayase run` processes."""
+"""Shared pieces of the scale-out tests: produce keyed JSON, read a sink (its records, or as a
+table), wait for a group's commits or for an expected output, and start/stop `hayase run`
+processes."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+T = TypeVar("T")
 
 
 def produce(bootstrap: str, topic: str, records: list[tuple[str, dict | None, int]]) -> None:
@@ -26,9 +30,9 @@ def produce(bootstrap: str, topic: str, records: list[tuple[str, dict | None, in
     assert producer.flush(60) == 0
 
 
-def read_table(bootstrap: str, topic: str, partitions: int) -> dict[str, dict]:
-    """The topic read from its start to its end, folded to the last value per key
-    (tombstones delete); empty when the topic does not exist yet."""
+def read_records(bootstrap: str, topic: str, partitions: int) -> list[tuple[str, dict | None]]:
+    """The topic's records from its start to its end, (key, JSON value or None for a
+    tombstone), in order within each partition; empty when the topic does not exist yet."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"chk-{uuid.uuid4().hex}",
                          "enable.auto.commit": False})
     try:
@@ -37,24 +41,46 @@ def read_table(bootstrap: str, topic: str, partitions: int) -> dict[str, dict]:
             try:
                 ends[p] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
             except KafkaException:  # not created yet
-                return {}
+                return []
         todo = {p for p, (low, high) in ends.items() if high > low}
         consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in todo])
-        table: dict[str, dict] = {}
+        records: list[tuple[str, dict | None]] = []
         while todo:
             msg = consumer.poll(1.0)
             if msg is None or msg.error() is not None:
                 continue
-            key = msg.key().decode()
-            if msg.value() is None:
-                table.pop(key, None)
-            else:
-                table[key] = json.loads(msg.value())
+            value = msg.value()
+            records.append((msg.key().decode(), None if value is None else json.loads(value)))
             if msg.offset() + 1 >= ends[msg.partition()][1]:
                 todo.discard(msg.partition())
-        return table
+        return records
     finally:
         consumer.close()
+
+
+def read_table(bootstrap: str, topic: str, partitions: int) -> dict[str, dict]:
+    """The topic read from its start to its end, folded to the last value per key
+    (tombstones delete); empty when the topic does not exist yet."""
+    table: dict[str, dict] = {}
+    for key, value in read_records(bootstrap, topic, partitions):
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
+    return table
+
+
+def poll_until(read: Callable[[], T], done: Callable[[T], bool], alive: Callable[[], bool],
+               seconds: float = 180) -> T:
+    """``read()`` every second until its answer is ``done``, ``alive()`` turns false (the
+    process that should produce it died) or ``seconds`` pass; the last answer, which the
+    caller asserts on (so that a failure shows what was read)."""
+    deadline = time.monotonic() + seconds
+    answer = read()
+    while not done(answer) and time.monotonic() < deadline and alive():
+        time.sleep(1)
+        answer = read()
+    return answer
 
 
 def committed_to_end(bootstrap: str, group: str, topic: str, partitions: int) -> bool:
@@ -65,8 +91,11 @@ def committed_to_end(bootstrap: str, group: str, topic: str, partitions: int) ->
         tps = [TopicPartition(topic, p) for p in range(partitions)]
         try:
             committed = consumer.committed(tps, timeout=10)
-            return all(tp.offset >= consumer.get_watermark_offsets(tp, timeout=10)[1]
-                       for tp in committed)
+            for tp in committed:
+                high = consumer.get_watermark_offsets(tp, timeout=10)[1]
+                if high and tp.offset < high:  # an empty partition has nothing to commit
+                    return False
+            return True
         except KafkaException:  # the coordinator is still loading
             return False
     finally:
@@ -80,6 +109,11 @@ def wait_until(condition: Callable[[], bool], what: str, seconds: float = 180) -
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.5)
+
+
+def log_beside(state: Path) -> Path:
+    """A log file named after a process' state folder."""
+    return state.with_name(state.name + ".log")
 
 
 def start_run(sql: Path, bootstrap: str, service: str, state: Path, log: Path,

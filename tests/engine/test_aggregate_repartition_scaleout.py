@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from tests.engine.scaleout import (
     committed_to_end,
+    poll_until,
     produce,
     read_table,
     start_run,
@@ -132,12 +133,8 @@ def test_two_processes_share_non_key_group_by_and_survive_a_sigkill(
         batch(3)
         want = {"by_g": _expected_events(4 * EVENTS),
                 "by_region": _expected_regions(4 * UPDATES)}
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and procs[1].poll() is None:
-            tables = {n: read_table(bootstrap, t[n], PARTITIONS) for n in want}
-            if tables == want:
-                break
-            time.sleep(1)
+        tables = poll_until(lambda: {n: read_table(bootstrap, t[n], PARTITIONS) for n in want},
+                            lambda got: got == want, lambda: procs[1].poll() is None)
     finally:
         for p in procs:
             stop_run(p, signal.SIGTERM)

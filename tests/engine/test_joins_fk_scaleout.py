@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.engine.scaleout import produce, read_table, stop_and_read_log, stop_run, wait_until
+from tests.engine.scaleout import (
+    log_beside,
+    poll_until,
+    produce,
+    read_table,
+    start_run,
+    stop_and_read_log,
+    stop_run,
+    wait_until,
+)
 
 from hayase.client.admin import Admin
 from hayase.testing.brokers import ApacheBackend
@@ -34,20 +42,10 @@ def _produce(bootstrap: str, topic: str, records: list[tuple[str, dict | None]])
     produce(bootstrap, topic, [(key, value, BASE_TS + i) for i, (key, value) in enumerate(records)])
 
 
-def _log(state: Path) -> Path:
-    return state.with_name(state.name + ".log")
-
-
 def _start(sql: Path, bootstrap: str, service: str, state: Path) -> subprocess.Popen:
-    """`hayase run`, its output in ``_log(state)``."""
-    with _log(state).open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "hayase", "run", str(sql), "--bootstrap-servers", bootstrap,
-             # The survivor takes the killed member's tasks after its session times out.
-             "--config", "session.timeout.ms=6000",
-             "-p", f"ksql.service.id={service}", "-p", f"ksql.streams.state.dir={state}",
-             "-p", "ksql.streams.commit.interval.ms=300"],
-            stdout=log, stderr=subprocess.STDOUT)
+    """`hayase run`, its output in ``log_beside(state)``."""
+    return start_run(sql, bootstrap, service, state, log_beside(state),
+                     "ksql.streams.commit.interval.ms=300")
 
 
 
@@ -130,15 +128,11 @@ def _scenario(bootstrap: str, topic_name: str, tmp_path: Path, counts: tuple[int
                 for oid, (cust, amount) in orders.items() if cust in customers}
         if before_check is not None:
             before_check()
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and procs[1].poll() is None:
-            got = read_table(bootstrap, t["enriched"], sink_partitions)
-            if got == want:
-                break
-            time.sleep(1)
+        got = poll_until(lambda: read_table(bootstrap, t["enriched"], sink_partitions),
+                         lambda table: table == want, lambda: procs[1].poll() is None)
     finally:
         for i, p in enumerate(procs):
-            outputs.append(stop_and_read_log(p, _log(tmp_path / f"state{i}")))
+            outputs.append(stop_and_read_log(p, log_beside(tmp_path / f"state{i}")))
     log = "\n---\n".join(o[-3000:] for o in outputs)
     missing = sorted(set(want) - set(got))[:10]
     wrong = sorted(k for k in set(want) & set(got) if want[k] != got[k])[:10]

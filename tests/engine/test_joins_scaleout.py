@@ -9,18 +9,25 @@ impressions enriched with the campaigns table (the impressions are repartitioned
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
-from tests.engine.scaleout import produce, stop_and_read_log, stop_run, wait_until
+from tests.engine.scaleout import (
+    committed_to_end,
+    log_beside,
+    poll_until,
+    produce,
+    read_records,
+    start_run,
+    stop_and_read_log,
+    stop_run,
+    wait_until,
+)
 
 from hayase.client.admin import Admin
 from hayase.engine.runtime import group_id
@@ -39,61 +46,9 @@ def _clicked(i: int) -> bool:
 
 
 
-def _read(bootstrap: str, topic: str) -> list[tuple[str, dict]]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"chk-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False})
-    try:
-        ends: dict[int, tuple[int, int]] = {}
-        for p in range(PARTITIONS):
-            try:
-                ends[p] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
-            except KafkaException:
-                return []
-        todo = {p for p, (low, high) in ends.items() if high > low}
-        consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in todo])
-        out: list[tuple[str, dict]] = []
-        while todo:
-            msg = consumer.poll(1.0)
-            if msg is None or msg.error() is not None:
-                continue
-            out.append((msg.key().decode(), json.loads(msg.value())))
-            if msg.offset() + 1 >= ends[msg.partition()][1]:
-                todo.discard(msg.partition())
-        return out
-    finally:
-        consumer.close()
-
-
-def _committed_all(bootstrap: str, group: str, topic: str) -> bool:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        try:
-            committed = consumer.committed(tps, timeout=10)
-        except KafkaException:  # the group coordinator is still loading
-            return False
-        for tp in committed:
-            high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition),
-                                                  timeout=10)[1]
-            if high and tp.offset < high:
-                return False
-        return True
-    finally:
-        consumer.close()
-
-
-def _log(state: Path) -> Path:
-    return state.with_name(state.name + ".log")
-
-
 def _start(sql: Path, bootstrap: str, service: str, state: Path) -> subprocess.Popen:
-    """`hayase run`, its output in ``_log(state)``."""
-    with _log(state).open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "hayase", "run", str(sql), "--bootstrap-servers", bootstrap,
-             "-p", f"ksql.service.id={service}", "-p", f"ksql.streams.state.dir={state}"],
-            stdout=log, stderr=subprocess.STDOUT)
-
+    """`hayase run`, its output in ``log_beside(state)``."""
+    return start_run(sql, bootstrap, service, state, log_beside(state))
 
 
 def test_two_processes_share_joins_and_survive_a_sigkill(kafka, topic_name,
@@ -149,7 +104,7 @@ def _scenario(bootstrap: str, topic_name: str, tmp_path: Path, replicas: int = 1
         # The table is loaded before any impression arrives (the runtime does not order
         # records by timestamp across topics, as Kafka Streams' task idling would).
         enrich_group = group_id(service, "CSAS_ENRICHED_1")
-        wait_until(lambda: _committed_all(bootstrap, enrich_group, t["campaigns"]),
+        wait_until(lambda: committed_to_end(bootstrap, enrich_group, t["campaigns"], PARTITIONS),
                    "the campaigns table to be loaded")
         half = IMPRESSIONS // 2
 
@@ -163,7 +118,7 @@ def _scenario(bootstrap: str, topic_name: str, tmp_path: Path, replicas: int = 1
 
         produce(bootstrap, t["impressions"], impressions(0, half))
         produce(bootstrap, t["clicks"], clicks(0, half // 2))
-        wait_until(lambda: len(_read(bootstrap, t["enriched"])) >= half // 3,
+        wait_until(lambda: len(read_records(bootstrap, t["enriched"], PARTITIONS)) >= half // 3,
                    "a third of the first impressions enriched")
         stop_run(procs[0], signal.SIGKILL)  # mid-stream
         if after_kill is not None:
@@ -180,20 +135,20 @@ def _scenario(bootstrap: str, topic_name: str, tmp_path: Path, replicas: int = 1
                          for i in range(IMPRESSIONS)}
         if before_check is not None:
             before_check()
-        got_clicked: set = set()
-        got_enriched: set = set()
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and procs[1].poll() is None:
-            got_clicked = {(k, v["CAMPAIGN"], v["POS"]) for k, v in
-                           _read(bootstrap, t["clicked"])}
-            got_enriched = {(k, v["IMPRESSION"], v["ADVERTISER"]) for k, v in
-                            _read(bootstrap, t["enriched"])}
-            if got_clicked >= want_clicked and got_enriched >= want_enriched:
-                break
-            time.sleep(1)
+
+        def outputs_read() -> tuple[set, set]:
+            clicked = {(k, v["CAMPAIGN"], v["POS"]) for k, v in
+                       read_records(bootstrap, t["clicked"], PARTITIONS) if v is not None}
+            enriched = {(k, v["IMPRESSION"], v["ADVERTISER"]) for k, v in
+                        read_records(bootstrap, t["enriched"], PARTITIONS) if v is not None}
+            return clicked, enriched
+
+        got_clicked, got_enriched = poll_until(
+            outputs_read, lambda got: got[0] >= want_clicked and got[1] >= want_enriched,
+            lambda: procs[1].poll() is None, seconds=240)
     finally:
         for i, p in enumerate(procs):
-            outputs.append(stop_and_read_log(p, _log(tmp_path / f"state{i}")))
+            outputs.append(stop_and_read_log(p, log_beside(tmp_path / f"state{i}")))
     log = "\n---\n".join(o[-3000:] for o in outputs)
     assert got_clicked == want_clicked, log
     assert got_enriched == want_enriched, log

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from tests.engine.scaleout import (
     committed_to_end,
+    poll_until,
     produce,
     read_table,
     start_run,
@@ -98,12 +99,8 @@ def test_two_processes_share_a_group_by_over_a_join_and_survive_a_sigkill(
         batch(2)
         stop_run(procs[0], signal.SIGKILL)  # mid-stream: batch 2 is being processed
         batch(3)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and procs[1].poll() is None:
-            table = read_table(bootstrap, t["by_region"], PARTITIONS)
-            if table == want:
-                break
-            time.sleep(1)
+        table = poll_until(lambda: read_table(bootstrap, t["by_region"], PARTITIONS),
+                           lambda got: got == want, lambda: procs[1].poll() is None)
     finally:
         for p in procs:
             stop_run(p, signal.SIGTERM)
