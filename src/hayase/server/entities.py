@@ -9,7 +9,7 @@ from hayase.sql.plan import Column, DataSource, Namespace, SourceType
 from hayase.sql.types import ArrayType, MapType, SqlType, StructType
 
 if TYPE_CHECKING:
-    from hayase.sql.functions import Udf
+    from hayase.sql.functions import Signature, Udf
 
 # ksqlDB's error codes (Errors.java).
 ERROR_CODE_BAD_REQUEST = 40000
@@ -137,12 +137,24 @@ def function_type(udf: Udf) -> str:
 
 
 def describe_function(udf: Udf, statement: str) -> dict[str, Any]:
-    """DESCRIBE FUNCTION's FunctionDescriptionList. hayase's functions bind their argument
-    types when called rather than declaring signatures, so ``functions`` (one FunctionInfo per
-    signature in ksqlDB) is empty."""
+    """DESCRIBE FUNCTION's FunctionDescriptionList: one FunctionInfo per overload."""
+    from hayase.sql.functions import signatures_of
+
     return {"@type": "describe_function", "statementText": statement, "warnings": [],
             "name": udf.name.upper(), "description": udf.description, "author": "hayase",
-            "version": "", "path": "internal", "functions": [], "type": function_type(udf)}
+            "version": "", "path": "internal",
+            "functions": [function_info(s) for s in signatures_of(udf)],
+            "type": function_type(udf)}
+
+
+def function_info(sig: Signature) -> dict[str, Any]:
+    """ksqlDB's FunctionInfo: its ArgumentInfos (only the last one variadic), the return type,
+    and the deprecated argumentTypes list its JSON still carries."""
+    last = len(sig.arguments) - 1
+    args = [{"name": a.name, "type": a.type, "description": a.description,
+             "isVariadic": sig.variadic and i == last} for i, a in enumerate(sig.arguments)]
+    return {"arguments": args, "returnType": sig.returns, "description": sig.description,
+            "argumentTypes": [a.type for a in sig.arguments]}
 
 
 def topic_info_extended(name: str, replicas: list[int], consumers: int,

@@ -8,6 +8,7 @@ function is registered with ``nulls=False``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,23 @@ class Bound:
     coerce: list[SqlType | None] | None = None  # implicit argument conversions
 
 
+@dataclass(frozen=True)
+class Argument:
+    """One parameter of a signature, as ksqlDB's ArgumentInfo prints it."""
+    name: str
+    type: str  # ksqlDB's ParamType text: INT, BIGINT, STRING, ARRAY<T>, MAP<K, V>, T, ...
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One overload of a function (ksqlDB's FunctionInfo): what DESCRIBE FUNCTION prints."""
+    arguments: tuple[Argument, ...]
+    returns: str
+    description: str = ""
+    variadic: bool = False  # the last argument repeats
+
+
 @dataclass
 class Udf:
     name: str
@@ -55,6 +73,7 @@ class Udf:
     category: str = "OTHER"
     unify_args: bool = False  # coerce all arguments to one type first (GREATEST, COALESCE, ...)
     precheck: Callable[[list[SqlType]], None] | None = None  # runs on the raw argument types
+    signatures: list[Signature] = field(default_factory=list)  # for DESCRIBE FUNCTION
 
 
 _REGISTRY: dict[str, Udf] = {}
@@ -63,6 +82,16 @@ _REGISTRY: dict[str, Udf] = {}
 def register(udf: Udf) -> Udf:
     _REGISTRY[udf.name.upper()] = udf
     return udf
+
+
+def signatures_of(udf: Udf) -> list[Signature]:
+    """The overloads DESCRIBE FUNCTION lists: those ``simple()`` derived, else the documented
+    ones of the hand-written binders (hayase.sql.functions.signatures)."""
+    if udf.signatures:
+        return udf.signatures
+    from hayase.sql.functions.signatures import documented
+
+    return documented(udf.name)
 
 
 def lookup(name: str) -> Udf | None:
@@ -161,8 +190,70 @@ def simple(name: str, overloads: Sequence[tuple[Sequence[str], ReturnSpec]],
         raise FunctionArgError(
             f"Function '{name.lower()}' does not accept parameters ({format_types(types)}).")
 
+    sigs = [_signature(specs, ret, impl, variadic, description) for specs, ret in overloads]
     return register(Udf(name.upper(), bind, category=category, description=description,
-                        deterministic=deterministic))
+                        deterministic=deterministic, signatures=sigs))
+
+
+# ksqlDB's ParamType text of a parameter spec ("NUM" takes any number: ksqlDB declares one
+# overload per numeric type; hayase prints the one generic parameter).
+_SPEC_TEXT = {"INT": "INT", "NUM": "NUMBER", "ANY": "T", "ARRAY": "ARRAY<T>", "MAP": "MAP<K, V>",
+              "STRUCT": "STRUCT", "ARRAY<STRING>": "ARRAY<STRING>"}
+# A concrete argument type for each spec, to compute a return type given as a function.
+_SPEC_SAMPLE: dict[str, SqlType] = {"INT": INTEGER, "BIGINT": BIGINT, "DOUBLE": DOUBLE,
+                                    "STRING": STRING, "BOOLEAN": BOOLEAN, "BYTES": BYTES,
+                                    "DATE": DATE, "TIME": TIME, "TIMESTAMP": TIMESTAMP,
+                                    "ARRAY<STRING>": ArrayType("ARRAY", STRING)}
+
+
+def type_text(t: SqlType) -> str:
+    """A SQL type as ksqlDB's ParamType prints it (INT, not INTEGER; DECIMAL without its
+    precision, which a declared return type does not fix)."""
+    if isinstance(t, ArrayType):
+        return f"ARRAY<{type_text(t.element) if t.element else 'T'}>"
+    if isinstance(t, MapType):
+        return (f"MAP<{type_text(t.key) if t.key else 'K'}, "
+                f"{type_text(t.value) if t.value else 'V'}>")
+    if isinstance(t, StructType):
+        return "STRUCT"
+    return {"INTEGER": "INT", "NULL": "T"}.get(t.base, t.base)
+
+
+def _return_text(specs: Sequence[str], ret: ReturnSpec) -> str:
+    if not callable(ret):
+        return type_text(ret)
+    if all(s in _SPEC_SAMPLE for s in specs):
+        try:
+            return type_text(ret([_SPEC_SAMPLE[s] for s in specs]))
+        except Exception:  # noqa: BLE001 - a return function that needs a real argument
+            pass
+    # Generic: the return type follows the arguments (the first generic one, as a rule).
+    generic = next((s for s in specs if s not in _SPEC_SAMPLE), None)
+    return _SPEC_TEXT.get(generic, "T") if generic else "T"
+
+
+def _param_names(impl: Callable[..., Any], count: int) -> list[str]:
+    """Names of the implementation's parameters (ksqlDB prints its UDF's parameter names)."""
+    try:
+        params = list(inspect.signature(impl).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    names: list[str] = []
+    for i in range(count):
+        if i < len(params) and params[i].kind is not inspect.Parameter.VAR_KEYWORD:
+            names.append(params[i].name.lstrip("_"))
+        elif params and params[-1].kind is inspect.Parameter.VAR_POSITIONAL:
+            names.append(params[-1].name.lstrip("_"))
+        else:
+            names.append(f"arg{i + 1}")
+    return names
+
+
+def _signature(specs: Sequence[str], ret: ReturnSpec, impl: Callable[..., Any],
+               variadic: bool, description: str) -> Signature:
+    names = _param_names(impl, len(specs))
+    args = tuple(Argument(n, _SPEC_TEXT.get(s, s)) for n, s in zip(names, specs, strict=True))
+    return Signature(args, _return_text(specs, ret), description, variadic)
 
 
 def _reject_ambiguous_null(name: str, overloads: Sequence[tuple[Sequence[str], ReturnSpec]],
@@ -181,7 +272,7 @@ def first_type(types: list[SqlType]) -> SqlType:
     return next((t for t in types if t.base != "NULL"), NULL)
 
 
-__all__ = ["Udf", "Bound", "FunctionArgError", "register", "lookup", "all_functions", "simple",
+__all__ = ["Udf", "Bound", "Argument", "Signature", "signatures_of", "type_text", "FunctionArgError", "register", "lookup", "all_functions", "simple",
            "accepts", "signature_matches", "format_types", "first_type", "BOOLEAN", "BYTES",
            "DATE", "DOUBLE", "INTEGER", "STRING", "TIME", "TIMESTAMP", "DecimalType", "MapType",
            "StructType", "field"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 import unicodedata
@@ -56,6 +57,7 @@ def from_units(u: str) -> str:
 
 def _in_units(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run ``fn`` over UTF-16 units: its string arguments converted, a string result back."""
+    @functools.wraps(fn)
     def wrapped(*args: Any) -> Any:
         r = fn(*(to_units(a) if isinstance(a, str) else a for a in args))
         return from_units(r) if isinstance(r, str) else r
