@@ -68,3 +68,13 @@ def test_custom_delimiter_quotes_it():
     assert s.serialize(("a|b", "c")) == b'"a|b"|c'
     assert s.deserialize(b'"a|b"|c') == ("a|b", "c")
 
+
+
+def test_an_empty_record_has_no_fields():
+    # ksqlDB writes a single NULL column as "", and Commons CSV reads "" as no record at all
+    s = serde(STRING)
+    assert s.serialize((None,)) == b""
+    for data in (b"", b"\r\n", b"\n"):
+        with pytest.raises(SerdeError, match="No fields in record"):
+            s.deserialize(data)
+    assert s.deserialize(b"\nx") == ("x",)  # empty lines before the record are skipped

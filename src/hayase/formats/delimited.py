@@ -25,8 +25,10 @@ def split_line(line: str, delimiter: str) -> list[str | None]:
     when empty ("", where an unquoted empty field is None)."""
     fields: list[str | None] = []
     i, n = 0, len(line)
-    if n == 0:
-        return [None]
+    while i < n and line[i] in "\r\n":
+        i += 1  # Commons CSV skips empty lines (ignoreEmptyLines)
+    if i == n:
+        raise SerdeError("No fields in record")  # "" is no record at all, not one empty field
     while True:
         if i < n and line[i] == '"':
             buf: list[str] = []
