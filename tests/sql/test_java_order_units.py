@@ -96,3 +96,11 @@ def test_between_with_null_value(expr: str, row: tuple[Any, ...], expected: bool
 def test_between_with_an_untyped_null_is_refused(expr: str) -> None:
     with pytest.raises(StatementError, match="NULL"):
         evaluate(expr, "X INT", (1,))
+
+
+def test_simple_case_is_refused_as_ksqldb_does() -> None:
+    # ksqlDB parses CASE x WHEN v THEN ... but its type checker implements only the searched
+    # form (CASE WHEN x = v THEN ...), which stays available.
+    with pytest.raises(StatementError, match="visitSimpleCaseExpression"):
+        evaluate("CASE X WHEN 2 THEN 'two' END", "X INT", (2,))
+    assert evaluate("CASE WHEN X = 2 THEN 'two' END", "X INT", (2,)) == "two"

@@ -728,18 +728,12 @@ class ExpressionCompiler:
     def _Case(self, e: ast.Case) -> Typed:
         conds: list[Typed] = []
         if e.operand is not None:
-            op = self.compile(e.operand)
-            tmp = self.ns.temp()
-            first = True
-            for w, _ in e.whens:
-                wt = self.compile(w)
-                left = Typed(f"({tmp} := {op.code})" if first else tmp, op.type)
-                first = False
-                a, b = self.comparable(left, wt, "=", e.operand, w)
-                conds.append(Typed(f"({a.code} == {b.code})", BOOLEAN))
-        else:
-            for w, _ in e.whens:
-                conds.append(self.compile_predicate(w, "CASE"))
+            # ksqlDB parses the simple form (CASE x WHEN v THEN ...) but no visitor of its
+            # engine implements it: its ExpressionTypeManager refuses every statement using it.
+            raise self._type_error(e, "not yet implemented: io.confluent.ksql.execution.util."
+                                      "ExpressionTypeManager$Visitor.visitSimpleCaseExpression")
+        for w, _ in e.whens:
+            conds.append(self.compile_predicate(w, "CASE"))
         results = [self.compile(r) for _, r in e.whens]
         default = self.compile(e.default) if e.default is not None else Typed("None", NULL, True)
         rtypes = [r.type for r in results] + [default.type]
