@@ -162,3 +162,8 @@ def test_decimal_fit_messages():
                                          r"without rounding. \(Requires 5,3\)"):
         one(decimal_type(4, 2), b'"99.999"')
     assert str(one(decimal_type(4, 2), b"-0.5")) == "-0.50"
+
+
+def test_large_non_integral_numbers_truncate_from_their_literal():
+    assert one(BIGINT, b"123456789012345678.9") == 123456789012345678
+    assert one(INTEGER, b"4294967297.5") == 1  # low 32 bits of the exact integer part

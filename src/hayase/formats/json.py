@@ -73,6 +73,8 @@ def _to_int(node: Any, t: SqlType, bits: int = 64) -> int:
     """JsonNode.intValue/asLong for numbers (truncated toward zero, the caller wraps);
     Integer.parseInt / Long.parseLong for text (no spaces, Unicode digits allowed)."""
     if _is_number(node):
+        if type(node) is float and not -(2.0**53) < node < 2.0**53:
+            raise NeedsExactNumbers  # a float has lost the literal's low digits
         return int(node)
     if isinstance(node, str):
         try:
