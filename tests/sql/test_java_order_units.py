@@ -7,7 +7,7 @@ import decimal
 from typing import Any
 
 import pytest
-from tests.sql.conftest import evaluate
+from tests.sql.conftest import evaluate, result_type
 
 from hayase.sql.errors import StatementError
 from hayase.sql.runtime import java_string_key
@@ -104,3 +104,47 @@ def test_simple_case_is_refused_as_ksqldb_does() -> None:
     with pytest.raises(StatementError, match="visitSimpleCaseExpression"):
         evaluate("CASE X WHEN 2 THEN 'two' END", "X INT", (2,))
     assert evaluate("CASE WHEN X = 2 THEN 'two' END", "X INT", (2,)) == "two"
+
+
+@pytest.mark.parametrize(("expr", "columns"), [
+    ("NULLIF(X, Y)", "X INT, Y BIGINT"),
+    ("NULLIF(X, Y)", "X DECIMAL(3,1), Y DECIMAL(4,1)"),
+    ("NULLIF(X, 1.5)", "X DOUBLE, Y INT"),  # 1.5 is a DECIMAL literal
+    ("NULLIF(X, Y)", "X ARRAY<INT>, Y ARRAY<BIGINT>"),
+])
+def test_nullif_takes_two_arguments_of_one_type(expr: str, columns: str) -> None:
+    with pytest.raises(StatementError, match="Function 'nullif' does not accept parameters"):
+        evaluate(expr, columns, (None, None))
+
+
+def test_nullif_of_one_type_or_null() -> None:
+    assert evaluate("NULLIF(X, Y)", "X BIGINT, Y BIGINT", (3, 3)) is None
+    assert evaluate("NULLIF(X, Y)", "X BIGINT, Y BIGINT", (3, 4)) == 3
+    assert evaluate("NULLIF(X, NULL)", "X BIGINT, Y BIGINT", (3, 4)) == 3
+
+
+@pytest.mark.parametrize("value", ["INT", "BIGINT", "DOUBLE", "BOOLEAN", "STRING"])
+def test_entries_value_types(value: str) -> None:
+    expected = "INTEGER" if value == "INT" else value
+    assert result_type("ENTRIES(M, true)", f"M MAP<STRING, {value}>") == (
+        f"ARRAY<STRUCT<`K` STRING, `V` {expected}>>")
+
+
+def test_entries_widens_a_decimal_value_to_double() -> None:
+    # No DECIMAL overload: the implicit-cast pass picks MAP<STRING, DOUBLE>.
+    assert result_type("ENTRIES(M, true)", "M MAP<STRING, DECIMAL(4,2)>") == (
+        "ARRAY<STRUCT<`K` STRING, `V` DOUBLE>>")
+    assert evaluate("ENTRIES(M, true)", "M MAP<STRING, DECIMAL(4,2)>",
+                    ({"b": D("1.50"), "a": None},)) == [{"K": "a", "V": None},
+                                                         {"K": "b", "V": 1.5}]
+
+
+@pytest.mark.parametrize(("expr", "columns", "message"), [
+    ("ENTRIES(M, true)", "M MAP<STRING, ARRAY<INT>>", "does not accept parameters"),
+    ("ENTRIES(M, true)", "M MAP<STRING, DATE>", "does not accept parameters"),
+    ("ENTRIES(M, 1)", "M MAP<STRING, INT>", "does not accept parameters"),
+    ("ENTRIES(NULL, true)", "M MAP<STRING, INT>", "ambiguous method parameters"),
+])
+def test_entries_refused_types(expr: str, columns: str, message: str) -> None:
+    with pytest.raises(StatementError, match=message):
+        evaluate(expr, columns, (None,))

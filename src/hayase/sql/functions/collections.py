@@ -262,16 +262,39 @@ _fn("AS_MAP", (2,), lambda t: map_of(_elem(t[0]), _elem(t[1])), _as_map,
 
 
 def _entries(m: dict[Any, Any], sort: bool) -> list[dict[str, Any]]:
+    if any(not isinstance(k, str) for k in m):
+        # The struct's K field is a STRING: Struct.put refuses another key (DataException).
+        raise KsqlRuntimeError("Invalid Java object for schema with type STRING: a map key of "
+                               "another type in ENTRIES")
     items = sorted(m.items(), key=lambda kv: java_order(kv[0])) if sort else list(m.items())
     return [{"K": k, "V": v} for k, v in items]
 
 
-def _entries_bind(types: list[SqlType], literals: list[Any]) -> Bound:
-    from hayase.sql.types import struct_of
+# ksqlDB's Entries UDF has one overload per value type: MAP<STRING, INT | BIGINT | DOUBLE |
+# BOOLEAN | STRING>.  Its overload matching (ParamTypes.areCompatible) compares a map's value
+# type only, not its key, and in its second pass widens a number (a DECIMAL value to DOUBLE).
+_ENTRIES_VALUES = ("INTEGER", "BIGINT", "DOUBLE", "BOOLEAN", "STRING")
+_ENTRIES_WIDENING = {"INTEGER": "INTEGER", "BIGINT": "BIGINT", "DECIMAL": "DOUBLE",
+                     "DOUBLE": "DOUBLE", "BOOLEAN": "BOOLEAN", "STRING": "STRING"}
 
-    if len(types) != 2 or not isinstance(types[0], MapType):
+
+def _entries_bind(types: list[SqlType], literals: list[Any]) -> Bound:
+    from hayase.sql.types import BIGINT, BOOLEAN, DOUBLE, INTEGER, struct_of
+
+    if len(types) == 2 and types[0].base == "NULL" and types[1].base in ("BOOLEAN", "NULL"):
+        raise FunctionArgError("Function 'entries' cannot be resolved due to ambiguous method "
+                               f"parameters ({format_types(types)}).")
+    value = types[0].value if len(types) == 2 and isinstance(types[0], MapType) else None
+    target = _ENTRIES_WIDENING.get(value.base) if value is not None else None
+    if value is None or target is None or types[1].base not in ("BOOLEAN", "NULL"):
         raise _fail("ENTRIES", types)
-    return Bound(array_of(struct_of([("K", STRING), ("V", types[0].value or STRING)])), _entries)
+    vt = {"INTEGER": INTEGER, "BIGINT": BIGINT, "DOUBLE": DOUBLE, "BOOLEAN": BOOLEAN,
+          "STRING": STRING}[target]
+    if vt.base == value.base:
+        return Bound(array_of(struct_of([("K", STRING), ("V", vt)])), _entries)
+    return Bound(array_of(struct_of([("K", STRING), ("V", vt)])),
+                 lambda m, sort: _entries({k: float(v) if v is not None else None
+                                           for k, v in m.items()}, sort))
 
 
 register(Udf("ENTRIES", _entries_bind, category="MAP"))

@@ -8,7 +8,7 @@ from typing import Any
 
 from hayase.sql.functions import Bound, FunctionArgError, Udf, format_types, register
 from hayase.sql.runtime import java_string_key
-from hayase.sql.types import NoCommonType, SqlType, common_type
+from hayase.sql.types import NULL, NoCommonType, SqlType, common_type
 
 
 def _common(name: str, types: list[SqlType]) -> SqlType:
@@ -67,6 +67,11 @@ def _ifnull_bind(types: list[SqlType], literals: list[Any]) -> Bound:
 
 def _nullif_bind(types: list[SqlType], literals: list[Any]) -> Bound:
     if len(types) != 2:
+        raise FunctionArgError(f"Function 'nullif' does not accept parameters "
+                               f"({format_types(types)}).")
+    if NULL not in types and types[0] != types[1]:
+        # NULLIF(T expr1, T expr2): ksqlDB binds the generic T to the first argument's type and
+        # accepts the second only of that very type (UdfIndex: generics are never cast).
         raise FunctionArgError(f"Function 'nullif' does not accept parameters "
                                f"({format_types(types)}).")
     rt = _common("nullif", types)
