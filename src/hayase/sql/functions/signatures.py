@@ -49,7 +49,8 @@ _DOCUMENTED: dict[str, tuple[str, ...]] = {
     "ARRAY_SORT": ("array ARRAY<T> -> ARRAY<T>", "array ARRAY<T>, direction STRING -> ARRAY<T>"),
     "SLICE": ("list ARRAY<T>, from INT, to INT -> ARRAY<T>",),
     "AS_MAP": ("keys ARRAY<STRING>, values ARRAY<T> -> MAP<STRING, T>",),
-    "ENTRIES": ("map MAP<STRING, T>, sorted BOOLEAN -> ARRAY<STRUCT<K STRING, V T>>",),
+    "ENTRIES": tuple(f"map MAP<STRING, {t}>, sorted BOOLEAN -> ARRAY<STRUCT<K STRING, V {t}>>"
+                     for t in ("INT", "BIGINT", "DOUBLE", "BOOLEAN", "STRING")),
     "MAP_KEYS": ("input MAP<K, V> -> ARRAY<K>",),
     "MAP_VALUES": ("input MAP<K, V> -> ARRAY<V>",),
     "MAP_UNION": ("map1 MAP<K, V>, map2 MAP<K, V> -> MAP<K, V>",),
