@@ -46,7 +46,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from pathlib import Path
 
 import orjson
@@ -75,7 +75,7 @@ CREATE STREAM MATCHED WITH (KAFKA_TOPIC='{out}') AS
 """
 
 
-def generate(n: int, seed: int = 7) -> list[Event]:
+def generate(n: int, seed: int = 7, click_share: float = 0.02) -> list[Event]:
     rnd = random.Random(seed)
     events: list[Event] = []
     for i in range(n):
@@ -83,7 +83,7 @@ def generate(n: int, seed: int = 7) -> list[Event]:
         key = f"imp{i}".encode()
         events.append(("impressions", key, orjson.dumps(
             {"CAMPAIGN": f"camp{rnd.randrange(500)}", "COST": rnd.randrange(1000) / 100}), ts))
-        if rnd.random() < 0.02:
+        if rnd.random() < click_share:
             if rnd.random() < 0.95:
                 delay = rnd.randrange(0, 60_000)
             else:
@@ -96,8 +96,9 @@ def generate(n: int, seed: int = 7) -> list[Event]:
 # ---------------------------------------------------------------------- plain Python
 
 
-def run_plain(events: list[Event]) -> int:
-    """Inner join both ways within the window; state expires by age like a window store."""
+def run_plain(events: list[Event], per_campaign: Counter[str] | None = None) -> int:
+    """Inner join both ways within the window; state expires by age like a window store.
+    ``per_campaign`` (optional) counts the pairs by the impression's campaign."""
     loads, dumps = orjson.loads, orjson.dumps
     impressions: dict[bytes, list[tuple[int, dict]]] = {}
     clicks: dict[bytes, list[tuple[int, dict]]] = {}
@@ -126,6 +127,8 @@ def run_plain(events: list[Event]) -> int:
                 imp, clk = (row, other_row) if topic == "impressions" else (other_row, row)
                 out.append(dumps({"CAMPAIGN": imp["CAMPAIGN"], "POS": clk["POS"]}))
                 matched += 1
+                if per_campaign is not None:
+                    per_campaign[imp["CAMPAIGN"]] += 1
         if len(out) > 10_000:
             out.clear()
     return matched
@@ -318,13 +321,16 @@ def create_output(bootstrap: str, topic: str, partitions: int) -> None:
 
 
 def run_hayase_e2e(bootstrap: str, names: dict[str, str], expected: int,
-                   processes: int, partitions: int) -> tuple[float, float] | None:
+                   processes: int, partitions: int, sql: str = SQL,
+                   launcher: tuple[str, ...] = (sys.executable, "-m", "hayase"),
+                   out: str | None = None) -> tuple[float, float] | None:
     """`hayase run` processes sharing the query through their consumer group: seconds from
-    their start to the last matched pair in the output topic, and the CPU seconds they used."""
-    out = f"hayase-out-{uuid.uuid4().hex[:8]}"
+    their start to the ``expected``-th record in the output topic (``out``; the last matched
+    pair), and the CPU seconds they used. ``launcher``: the command that is `hayase`."""
+    out = out or f"hayase-out-{uuid.uuid4().hex[:8]}"
     create_output(bootstrap, out, partitions)
     sql_file = Path(tempfile.mkdtemp(prefix="hayase-join-")) / "join.sql"
-    sql_file.write_text(SQL.format(impressions=names["impressions"], clicks=names["clicks"],
+    sql_file.write_text(sql.format(impressions=names["impressions"], clicks=names["clicks"],
                                    out=out))
     service = f"bench_join_{uuid.uuid4().hex[:6]}_"
     started = time.monotonic()
@@ -333,7 +339,7 @@ def run_hayase_e2e(bootstrap: str, names: dict[str, str], expected: int,
     for i in range(processes):
         with open(logs[i], "wb") as log_file:  # a file, never a pipe nobody reads
             procs.append(subprocess.Popen(
-                [sys.executable, "-m", "hayase", "run", str(sql_file),
+                [*launcher, "run", str(sql_file),
                  "--bootstrap-servers", bootstrap, "--property", f"ksql.service.id={service}",
                  "--property", f"ksql.streams.state.dir={sql_file.parent}/s{i}"],
                 stdout=subprocess.DEVNULL, stderr=log_file))
@@ -342,7 +348,7 @@ def run_hayase_e2e(bootstrap: str, names: dict[str, str], expected: int,
                            lambda: all(p.poll() is None for p in procs), timeout=1800)
         cpu = cpu_seconds([p.pid for p in procs])
         if output_count(bootstrap, out) != expected:
-            print(f"hayase run: {output_count(bootstrap, out)} != {expected} pairs",
+            print(f"hayase run: {output_count(bootstrap, out)} != {expected} records",
                   file=sys.stderr)
             return None
         return seconds, cpu
