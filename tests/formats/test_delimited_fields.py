@@ -6,7 +6,16 @@ import pytest
 
 from hayase.formats import SerdeError, value_serde
 from hayase.sql.plan import Column, FormatInfo, Namespace
-from hayase.sql.types import BIGINT, BOOLEAN, BYTES, DOUBLE, INTEGER, STRING, decimal_type
+from hayase.sql.types import (
+    BIGINT,
+    BOOLEAN,
+    BYTES,
+    DOUBLE,
+    INTEGER,
+    STRING,
+    TIME,
+    decimal_type,
+)
 
 CSV = FormatInfo("DELIMITED")
 
@@ -78,3 +87,16 @@ def test_an_empty_record_has_no_fields():
         with pytest.raises(SerdeError, match="No fields in record"):
             s.deserialize(data)
     assert s.deserialize(b"\nx") == ("x",)  # empty lines before the record are skipped
+
+
+def test_time_within_a_day_and_bytes_message():
+    s = serde(STRING, INTEGER)
+    t = value_serde(CSV, (Column("T", TIME, Namespace.VALUE),))
+    assert t.deserialize(b"100") == (100,)
+    for bad in (b"3000000000", b"-5"):
+        with pytest.raises(SerdeError, match="less than 86400000."):
+            t.deserialize(bad)
+    with pytest.raises(SerdeError, match="Value is not a valid Base64 encoded string: a"):
+        serde(BYTES).deserialize(b"a")
+    assert s.deserialize(b'"-01",1') == ("-01", 1)
+    assert serde(decimal_type(4, 2)).deserialize(b'"-01.12"') == (Decimal("-1.12"),)

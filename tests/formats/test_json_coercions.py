@@ -167,3 +167,13 @@ def test_decimal_fit_messages():
 def test_large_non_integral_numbers_truncate_from_their_literal():
     assert one(BIGINT, b"123456789012345678.9") == 123456789012345678
     assert one(INTEGER, b"4294967297.5") == 1  # low 32 bits of the exact integer part
+
+
+def test_quoted_mixed_case_column_matches_only_upper_cased_json_names_equal_to_it():
+    serde = value_serde(JSON, (Column("caseField", BIGINT, Namespace.VALUE),
+                               Column("ID", BIGINT, Namespace.VALUE)))
+    assert serde.deserialize(b'{"CASEFIELD": 1, "id": 2}') == (None, 2)
+    assert serde.deserialize(b'{"casefield": 1, "Id": 2}') == (None, 2)
+    assert serde.deserialize(b'{"caseField": 1}') == (1, None)
+    nested = one(struct_of([("aB", INTEGER), ("C", INTEGER)]), b'{"AB": 1, "c": 2}')
+    assert nested == {"aB": None, "C": 2}

@@ -1,5 +1,6 @@
-"""ksqlDB's DecimalUtil.ensureFit for values read from records: the value must fit the column's
-DECIMAL(p, s) exactly; trailing zeros are added, digits are never rounded away."""
+"""Range checks on values read from records: ksqlDB's DecimalUtil.ensureFit (the value must fit
+the column's DECIMAL(p, s) exactly; trailing zeros are added, digits are never rounded away) and
+the TIME check (milliseconds within one day)."""
 
 from __future__ import annotations
 
@@ -26,3 +27,11 @@ def ensure_fit(value: Decimal, t: DecimalType) -> Decimal:
             f"Cannot fit decimal '{plain_decimal(value)}' into DECIMAL({t.precision}, "
             f"{t.scale}) without rounding. (Requires {len(figures)},{-exponent})")
     return q
+
+
+def check_time(ms: int) -> int:
+    """TIME read from a record: milliseconds of the day, 0 to 86400000 (as Connect's Time)."""
+    if not 0 <= ms <= 86_400_000:
+        raise SerdeError("Time values must use number of milliseconds greater than 0 and less "
+                         "than 86400000.")
+    return ms

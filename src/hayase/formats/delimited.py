@@ -12,7 +12,7 @@ import binascii
 from typing import Any
 
 from hayase.formats.base import SerdeError, Values
-from hayase.formats.decimals import ensure_fit
+from hayase.formats.decimals import check_time, ensure_fit
 from hayase.formats.javafmt import java_double
 from hayase.formats.javanum import parse_big_decimal, parse_boolean, parse_double, parse_int
 from hayase.sql.plan import Column
@@ -100,8 +100,10 @@ def _parse(text: str, t: SqlType) -> Any:
     try:
         if b == "STRING":
             return text
-        if b in ("INTEGER", "DATE", "TIME"):
+        if b in ("INTEGER", "DATE"):
             return parse_int(text)
+        if b == "TIME":
+            return check_time(parse_int(text, 64))
         if b in ("BIGINT", "TIMESTAMP"):
             return parse_int(text, 64)
         if b == "DOUBLE":
@@ -111,7 +113,10 @@ def _parse(text: str, t: SqlType) -> Any:
         if isinstance(t, DecimalType):
             return ensure_fit(parse_big_decimal(text), t)
         if b == "BYTES":
-            return _base64_decode(text)
+            try:
+                return _base64_decode(text)
+            except (ValueError, binascii.Error):
+                raise SerdeError(f"Value is not a valid Base64 encoded string: {text}") from None
     except (ValueError, binascii.Error) as e:
         raise SerdeError(f"Failed to parse {t} value '{text}': {e}") from None
     raise SerdeError(f"The 'DELIMITED' format does not support type '{b}'")

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from hayase.formats.base import SerdeError, Values
-from hayase.formats.decimals import ensure_fit
+from hayase.formats.decimals import check_time, ensure_fit
 from hayase.formats.javafmt import java_double
 from hayase.formats.javanum import parse_big_decimal, parse_double, parse_int
 from hayase.sql.plan import Column
@@ -109,15 +109,6 @@ def _to_decimal(node: Any, t: DecimalType) -> Decimal:
     return ensure_fit(d, t)
 
 
-def _to_time(node: Any, t: SqlType) -> int:
-    """TIME: milliseconds of the day; ksqlDB refuses values outside one day."""
-    ms = _to_int(node, t)
-    if not 0 <= ms <= 86_400_000:
-        raise SerdeError("Time values must use number of milliseconds greater than 0 and "
-                         "less than 86400000.")
-    return ms
-
-
 class NeedsExactNumbers(Exception):
     """A non-integral JSON number must become text: ksqlDB writes the literal as
     BigDecimal.toString does ("1.50", "1E+3"), which a float parse has lost. The serde
@@ -168,14 +159,14 @@ def _compact(node: Any) -> str:
 
 
 def lookup_field(obj: dict[str, Any], name: str) -> Any:
-    """Exact name first, then case-insensitive (ksqlDB upper-cases JSON field names; of
-    fields equal but for case, the last one wins)."""
+    """The field named exactly ``name``, else one whose upper-cased name is ``name`` (ksqlDB
+    upper-cases the JSON field names, not the column's: an unquoted column matches any case,
+    a quoted "caseField" only itself). Of such fields, the last one wins."""
     if name in obj:
         return obj[name]
-    upper = name.upper()
     found = None
     for k, v in obj.items():
-        if k.upper() == upper:
+        if k.upper() == name:
             found = v
     return found
 
@@ -192,7 +183,7 @@ def from_json(node: Any, t: SqlType) -> Any:
     if b in ("BIGINT", "TIMESTAMP"):
         return wrap_bigint(_to_int(node, t))
     if b == "TIME":
-        return _to_time(node, t)
+        return check_time(_to_int(node, t))
     if b == "DOUBLE":
         return _to_double(node, t)
     if b == "BOOLEAN":
@@ -413,7 +404,7 @@ class JsonSerde:
         self.target = target
         self._exact = any(_has_decimal(c.type) for c in columns)
         self._dump: Callable[[Any], bytes] = orjson.dumps
-        self._fields = tuple((c.name, c.name.upper(), converter(c.type)) for c in columns)
+        self._fields = tuple((c.name, converter(c.type)) for c in columns)
         self._types = tuple(c.type for c in columns)
         self._shapes: dict[tuple[str, ...], Callable[[dict[str, Any]], Values]] = {}
         self._bytes_reader: Callable[[bytes], Values | None] | None = None
@@ -435,8 +426,8 @@ class JsonSerde:
         for k in shape:
             upper[k.upper()] = k  # fields equal but for case: the last wins, as in ksqlDB
         plan = tuple(
-            (name if name in shape else upper.get(upper_name, name), conv)
-            for name, upper_name, conv in self._fields
+            (name if name in shape else upper.get(name, name), conv)
+            for name, conv in self._fields
         )
         if len(self._shapes) >= 256:
             self._shapes.clear()
