@@ -177,3 +177,36 @@ def test_quoted_mixed_case_column_matches_only_upper_cased_json_names_equal_to_i
     assert serde.deserialize(b'{"caseField": 1}') == (1, None)
     nested = one(struct_of([("aB", INTEGER), ("C", INTEGER)]), b'{"AB": 1, "c": 2}')
     assert nested == {"aB": None, "C": 2}
+
+
+def test_error_messages_name_the_type_and_path_as_ksqldb():
+    def error(t, data: bytes) -> str:
+        with pytest.raises(SerdeError) as e:
+            one(t, data)
+        return e.value.message
+
+    assert error(BOOLEAN, b"23") == \
+        "Can't convert type. sourceType: IntNode, requiredType: BOOLEAN, path: $"
+    assert error(array_of(STRING), b"true") == \
+        "Can't convert type. sourceType: BooleanNode, requiredType: ARRAY<VARCHAR>, path: $"
+    assert error(map_of(STRING, INTEGER), b"true").startswith(
+        "Can't convert type. sourceType: BooleanNode, requiredType: MAP<VARCHAR, INT>")
+    assert error(decimal_type(20, 19), b"true").startswith(
+        "Can't convert type. sourceType: BooleanNode, requiredType: DECIMAL(20, 19)")
+    assert error(array_of(INTEGER), b'[0, "not", "numbers"]') == \
+        "Can't coerce string to type. targetType: INTEGER, path: $[1]"
+    assert error(map_of(STRING, INTEGER), b'{"a": 1, "b": true}').endswith("path: $.b.value")
+    assert error(TIME, b"true").startswith(
+        "Can't convert type. sourceType: BooleanNode, requiredType: TIME")
+
+    serde = value_serde(JSON, (Column("ORDERTIME", BIGINT, Namespace.VALUE),
+                               Column("S", struct_of([("X", DOUBLE)]), Namespace.VALUE)))
+    with pytest.raises(SerdeError) as e:
+        serde.deserialize(b'{"ordertime": true}')
+    assert e.value.message == \
+        "Can't convert type. sourceType: BooleanNode, requiredType: BIGINT, path: $.ORDERTIME"
+    with pytest.raises(SerdeError, match=r"path: \$\.S\.X$"):
+        serde.deserialize(b'{"ordertime": 1, "s": {"x": "no"}}')
+    with pytest.raises(SerdeError, match="requiredType: STRUCT<ORDERTIME BIGINT, S STRUCT<X "
+                                         "DOUBLE>>, path: \\$$"):
+        serde.deserialize(b"true")

@@ -30,6 +30,7 @@ from hayase.sql.types import (
     MapType,
     SqlType,
     StructType,
+    struct_of,
     wrap_bigint,
     wrap_int,
 )
@@ -55,10 +56,61 @@ def _type_name(node: Any) -> str:
     return type(node).__name__
 
 
+_CONNECT_NAMES = {"INTEGER": "INT", "STRING": "VARCHAR"}
+_PRIMITIVES = frozenset({"INTEGER", "BIGINT", "DOUBLE", "BOOLEAN", "STRING", "TIMESTAMP", "DATE",
+                         "TIME"})
+
+
+def _connect_type(t: SqlType | None) -> str:
+    """A type as ksqlDB's SqlSchemaFormatter prints the Connect schema: INT, VARCHAR,
+    DECIMAL(p, s), ARRAY<...>, MAP<K, V>, STRUCT<NAME TYPE, ...> (names never quoted)."""
+    if t is None:
+        return "?"
+    if isinstance(t, DecimalType):
+        return f"DECIMAL({t.precision}, {t.scale})"
+    if isinstance(t, ArrayType):
+        return f"ARRAY<{_connect_type(t.element)}>"
+    if isinstance(t, MapType):
+        return f"MAP<{_connect_type(t.key)}, {_connect_type(t.value)}>"
+    if isinstance(t, StructType):
+        return "STRUCT<" + ", ".join(f"{n} {_connect_type(ft)}" for n, ft in t.fields) + ">"
+    return _CONNECT_NAMES.get(t.base, t.base)
+
+
 def _cannot(node: Any, t: SqlType) -> SerdeError:
+    # Primitives are named as SQL base types (INTEGER), the others by their Connect schema.
+    required = t.base if t.base in _PRIMITIVES else _connect_type(t)
     return SerdeError(
-        f"Can't convert type. sourceType: {_type_name(node)}, requiredType: {t}"
+        f"Can't convert type. sourceType: {_type_name(node)}, requiredType: {required}"
     )
+
+
+def _failure(node: Any, t: SqlType | None, path: str) -> tuple[str, str] | None:
+    """Where reading ``node`` as ``t`` fails: (message, JSON path as ksqlDB reports it: $.F,
+    $[1], $.key.value), or None. Walked again only after a failure, so that reading stays
+    one pass."""
+    if node is None or t is None:
+        return None
+    found: tuple[str, str] | None = None
+    if isinstance(t, ArrayType) and isinstance(node, list):
+        for i, x in enumerate(node):
+            found = found or _failure(x, t.element, f"{path}[{i}]")
+        return found
+    if isinstance(t, MapType) and isinstance(node, dict):
+        for k, v in node.items():
+            found = found or _failure(v, t.value, f"{path}.{k}.value")
+        return found
+    if isinstance(t, StructType) and isinstance(node, dict):
+        for name, ft in t.fields:
+            found = found or _failure(lookup_field(node, name), ft, f"{path}.{name}")
+        return found
+    try:
+        from_json(node, t)
+    except SerdeError as e:
+        return e.message, path
+    except NeedsExactNumbers:
+        return None
+    return None
 
 
 def _is_number(node: Any) -> bool:
@@ -406,6 +458,7 @@ class JsonSerde:
         self._dump: Callable[[Any], bytes] = orjson.dumps
         self._fields = tuple((c.name, converter(c.type)) for c in columns)
         self._types = tuple(c.type for c in columns)
+        self._row_type = struct_of([(c.name, c.type) for c in columns])  # the wrapped record
         self._shapes: dict[tuple[str, ...], Callable[[dict[str, Any]], Values]] = {}
         self._bytes_reader: Callable[[bytes], Values | None] | None = None
         self._writers = tuple((c.name, writer(c.type)) for c in columns)
@@ -472,16 +525,18 @@ class JsonSerde:
             if node is None:
                 return None
             if not isinstance(node, dict):
-                raise SerdeError(
-                    f"Can't convert type. sourceType: {_type_name(node)}, requiredType: STRUCT<"
-                    + ", ".join(f"{c.name} {c.type}" for c in self.columns) + ">"
-                )
+                raise _cannot(node, self._row_type)
             return self._read_object(node)
         except SerdeError as e:
-            e.target = self.target
-            raise
+            raise self._located(node, e) from None
         except (ValueError, TypeError, InvalidOperation) as e:
             raise SerdeError(f"Failed to deserialize JSON {self.target}: {e}", self.target) from e
+
+    def _located(self, node: Any, error: SerdeError) -> SerdeError:
+        """``error`` with the path of the value that failed, as ksqlDB words it."""
+        found = _failure(node, self._row_type if self.wrapped else self.columns[0].type, "$")
+        message, path = found if found is not None else (error.message, "$")
+        return SerdeError(f"{message}, path: {path}", self.target)
 
     def serialize(self, values: Values | None) -> bytes | None:
         if values is None:
