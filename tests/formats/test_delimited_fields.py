@@ -100,3 +100,11 @@ def test_time_within_a_day_and_bytes_message():
         serde(BYTES).deserialize(b"a")
     assert s.deserialize(b'"-01",1') == ("-01", 1)
     assert serde(decimal_type(4, 2)).deserialize(b'"-01.12"') == (Decimal("-1.12"),)
+
+
+def test_first_field_starting_with_a_sign_is_quoted():
+    # the Commons CSV version ksqlDB uses quotes a first field not starting with [0-9A-Za-z]
+    assert serde(decimal_type(4, 3)).serialize((Decimal("-1.120"),)) == b'"-1.120"'
+    assert serde(decimal_type(4, 2)).serialize((Decimal("0.50"),)) == b"0.50"
+    assert serde(BIGINT, decimal_type(4, 2)).serialize((-1, Decimal("-0.50"))) == b'"-1",-0.50'
+    assert serde(decimal_type(12, 2)).serialize((Decimal("1234567890.00"),)) == b"1234567890.00"
