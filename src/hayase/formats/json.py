@@ -279,12 +279,7 @@ def to_json(value: Any, t: SqlType) -> Any:
     if isinstance(t, DecimalType):
         return orjson.Fragment(format(value, "f").encode())
     if b == "DOUBLE":
-        f = float(value)
-        if math.isnan(f) or math.isinf(f):
-            return java_double(f)  # Jackson writes non-finite doubles as strings
-        if f == 0.0 or 1e-3 <= abs(f) < 1e7:
-            return f  # where Double.toString is plain, it is also Python's (orjson's) form
-        return orjson.Fragment(java_double(f).encode())  # Double.toString: 1.0E10, 1.0E-4
+        return _double_out(value)
     if b == "BYTES":
         return base64.b64encode(value).decode("ascii")
     if isinstance(t, ArrayType):
@@ -296,6 +291,16 @@ def to_json(value: Any, t: SqlType) -> Any:
     if isinstance(t, StructType):
         return {name: to_json(value.get(name), ft) for name, ft in t.fields}
     return value
+
+
+def _double_out(value: Any) -> Any:
+    """A DOUBLE as Jackson writes it: Double.toString (1.0E10, 1.0E-4), non-finite as text."""
+    f = float(value)
+    if 1e-3 <= abs(f) < 1e7 or f == 0.0:
+        return f  # where Double.toString is plain, it is also Python's (orjson's) form
+    if math.isnan(f) or math.isinf(f):
+        return java_double(f)  # Jackson writes non-finite doubles as strings
+    return orjson.Fragment(java_double(f).encode())
 
 
 def _map_key(k: Any) -> str:
@@ -405,6 +410,8 @@ def writer(t: SqlType) -> Callable[[Any], Any]:
     """The orjson form of non-null values of type ``t``."""
     if t.base in ("STRING", "BIGINT", "INTEGER", "BOOLEAN", "TIMESTAMP", "DATE", "TIME"):
         return _identity
+    if t.base == "DOUBLE":
+        return _double_out
     return lambda v: to_json(v, t)
 
 
@@ -507,6 +514,13 @@ class JsonSerde:
                 node = _loads(data)
             except orjson.JSONDecodeError:
                 node = parse_json_bytes(data, False)  # JSON orjson refuses, or the error
+        if type(node) is dict and self.wrapped:  # the common case first, without a call
+            read = self._shapes.get(tuple(node))
+            if read is not None:
+                try:
+                    return read(node)
+                except Exception:  # noqa: BLE001, S110 - _read gives the answer or the error
+                    pass
         try:
             return self._read(node)
         except NeedsExactNumbers:
