@@ -114,3 +114,12 @@ def test_assert_topic_in_the_shell(shell: tuple[Shell, io.StringIO]) -> None:
     """)
     assert "Topic s exists" in out.getvalue() and "Topic t does not exist" in out.getvalue()
     assert sh.run("ASSERT TOPIC t TIMEOUT 0 SECONDS;") is False
+
+
+def test_describe_function_lists_its_variations(shell: tuple[Shell, io.StringIO]) -> None:
+    sh, out = shell
+    assert run_script(sh, "DESCRIBE FUNCTION SUBSTRING;")
+    text = out.getvalue()
+    assert "Variations  :" in text
+    assert text.count("Variation   : SUBSTRING(") >= 2  # (str, pos) and (str, pos, len) at least
+    assert "Returns     :" in text

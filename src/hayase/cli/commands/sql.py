@@ -272,6 +272,7 @@ class Shell:
             for label, key in (("Name", "name"), ("Author", "author"), ("Version", "version"),
                                ("Overview", "description"), ("Type", "type")):
                 self.console.print(f"{label:<12}: {e.get(key, '')}", highlight=False)
+            self._render_variations(e.get("name", ""), e.get("functions") or [])
         elif kind == "variables":
             t = Table("Variable Name", "Value")
             for v in e["variables"]:
@@ -290,6 +291,24 @@ class Shell:
         else:
             self.console.print_json(json.dumps(e))
 
+
+    def _render_variations(self, name: str, functions: list[dict[str, Any]]) -> None:
+        """DESCRIBE FUNCTION's overloads, laid out as ksqlDB's CLI prints them."""
+        if not functions:
+            return
+        self.console.print("Variations  :", highlight=False)
+        for f in functions:
+            args = ", ".join(f"{a.get('name', '')} {a.get('type', '')}".strip()
+                             for a in f.get("arguments", []))
+            self.console.print(f"\n\tVariation   : {name}({args})",
+                               highlight=False)
+            self.console.print(f"\tReturns     : {f.get('returnType', '')}", highlight=False)
+            if f.get("description"):
+                self.console.print(f"\tDescription : {f['description']}", highlight=False)
+            for a in f.get("arguments", []):
+                if a.get("description"):
+                    self.console.print(f"\t{a.get('name', ''):<12}: {a['description']}",
+                                       highlight=False)
 
     def _render_query_description(self, d: dict[str, Any]) -> None:
         from rich.table import Table
