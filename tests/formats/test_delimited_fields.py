@@ -108,3 +108,8 @@ def test_first_field_starting_with_a_sign_is_quoted():
     assert serde(decimal_type(4, 2)).serialize((Decimal("0.50"),)) == b"0.50"
     assert serde(BIGINT, decimal_type(4, 2)).serialize((-1, Decimal("-0.50"))) == b'"-1",-0.50'
     assert serde(decimal_type(12, 2)).serialize((Decimal("1234567890.00"),)) == b"1234567890.00"
+
+
+def test_malformed_utf8_reads_as_replacement_characters():
+    assert serde(STRING, INTEGER).deserialize(b"a\xff,1") == ("a\ufffd", 1)
+    assert serde(STRING).serialize(("x\ud800",)) == b"x?"

@@ -145,10 +145,8 @@ class DelimitedSerde:
     def deserialize(self, data: bytes | None) -> Values | None:
         if data is None:
             return None
-        try:
-            line = data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise SerdeError(f"DELIMITED {self.target} is not UTF-8: {e}", self.target) from None
+        # new String(bytes, UTF_8): malformed bytes become U+FFFD, as in ksqlDB
+        line = data.decode("utf-8", "replace")
         try:
             fields = split_line(line, self.delimiter)
             if len(fields) != len(self.columns):
@@ -174,4 +172,5 @@ class DelimitedSerde:
             "" if v is None else _format_field(_render(v, c.type), self.delimiter, i == 0)
             for i, (v, c) in enumerate(zip(values, self.columns, strict=True))
         ]
-        return self.delimiter.join(parts).encode("utf-8")
+        # String.getBytes(UTF_8) writes '?' for a lone surrogate instead of failing
+        return self.delimiter.join(parts).encode("utf-8", "replace")

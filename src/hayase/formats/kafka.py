@@ -33,7 +33,8 @@ _CODECS: dict[str, tuple[Callable[[Any], bytes], Callable[[bytes], Any]]] = {
     "BIGINT": _fixed(_LONG, "LongDeserializer"),
     "DOUBLE": _fixed(_DOUBLE, "Deserializer"),  # Kafka's DoubleDeserializer's own wording
     # StringDeserializer is new String(bytes, UTF_8): malformed bytes become U+FFFD, no error.
-    "STRING": (lambda v: v.encode("utf-8"), lambda d: d.decode("utf-8", "replace")),
+    # (and StringSerializer is String.getBytes(UTF_8): a lone surrogate is written as '?')
+    "STRING": (lambda v: v.encode("utf-8", "replace"), lambda d: d.decode("utf-8", "replace")),
     "BYTES": (lambda v: bytes(v), lambda d: bytes(d)),
 }
 
