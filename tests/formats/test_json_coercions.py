@@ -210,3 +210,7 @@ def test_error_messages_name_the_type_and_path_as_ksqldb():
     with pytest.raises(SerdeError, match="requiredType: STRUCT<ORDERTIME BIGINT, S STRUCT<X "
                                          "DOUBLE>>, path: \\$$"):
         serde.deserialize(b"true")
+
+
+def test_objects_as_text_escape_controls_as_jackson():
+    assert one(STRING, b'{"a\\u0001": "x\\ny\\u001f"}') == '{"a\\u0001":"x\\ny\\u001F"}'

@@ -203,11 +203,23 @@ def _compact(node: Any) -> str:
     if isinstance(node, (int, Decimal)):
         return _number_text(node)
     if isinstance(node, str):
-        return json.dumps(node, ensure_ascii=False)
+        return _quoted(node)
     if isinstance(node, list):
         return "[" + ",".join(_compact(x) for x in node) + "]"
-    return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + _compact(v)
-                          for k, v in node.items()) + "}"
+    return "{" + ",".join(_quoted(k) + ":" + _compact(v) for k, v in node.items()) + "}"
+
+
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+                  "\b": "\\b", "\f": "\\f"}
+
+
+def _quoted(text: str) -> str:
+    """A JSON string as Jackson writes it: short escapes where JSON has them, other control
+    characters as a u00XX escape with upper-case hex digits (Python writes lower case)."""
+    if not any(c < " " for c in text):
+        return json.dumps(text, ensure_ascii=False)
+    return '"' + "".join(_SHORT_ESCAPES.get(c) or (f"\\u{ord(c):04X}" if c < " " else c)
+                         for c in text) + '"'
 
 
 def lookup_field(obj: dict[str, Any], name: str) -> Any:
