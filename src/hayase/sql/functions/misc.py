@@ -8,7 +8,15 @@ from typing import Any
 
 from hayase.sql.functions import Bound, FunctionArgError, Udf, format_types, register
 from hayase.sql.runtime import java_string_key
-from hayase.sql.types import NULL, NoCommonType, SqlType, common_type
+from hayase.sql.types import (
+    NULL,
+    ArrayType,
+    MapType,
+    NoCommonType,
+    SqlType,
+    StructType,
+    common_type,
+)
 
 
 def _common(name: str, types: list[SqlType]) -> SqlType:
@@ -17,6 +25,30 @@ def _common(name: str, types: list[SqlType]) -> SqlType:
     except NoCommonType:
         raise FunctionArgError(f"Function '{name}' does not accept parameters "
                                f"({format_types(types)}).") from None
+
+
+def _fully_known(t: SqlType) -> bool:
+    """False for a type with an unknown part (the element of an empty ARRAY[] literal)."""
+    if isinstance(t, ArrayType):
+        return t.element is not None and _fully_known(t.element)
+    if isinstance(t, MapType):
+        return (t.key is not None and t.value is not None and _fully_known(t.key)
+                and _fully_known(t.value))
+    if isinstance(t, StructType):
+        return all(_fully_known(f) for _, f in t.fields)
+    return True
+
+
+def _generic_t(name: str, types: list[SqlType]) -> SqlType:
+    """The type bound to the generic T of ``f(T, T...)``: ksqlDB's UdfIndex never casts an
+    argument of a generic parameter, so every non-NULL argument must have the same type
+    (IFNULL(INT, BIGINT) and DECIMALs of different scales are refused); an untyped NULL
+    binds nothing."""
+    rt = _common(name, types)
+    if any(t.base != "NULL" and t != rt and _fully_known(t) for t in types):
+        raise FunctionArgError(f"Function '{name}' does not accept parameters "
+                               f"({format_types(types)}).")
+    return rt
 
 
 def java_equals(a: Any, b: Any) -> bool:
@@ -53,7 +85,7 @@ def _coalesce(*vals: Any) -> Any:
 def _coalesce_bind(types: list[SqlType], literals: list[Any]) -> Bound:
     if not types:
         raise FunctionArgError("Function 'coalesce' does not accept parameters ().")
-    rt = _common("coalesce", types)
+    rt = _generic_t("coalesce", types)
     return Bound(rt, _coalesce, nulls=False, coerce=[rt] * len(types))
 
 
@@ -61,7 +93,7 @@ def _ifnull_bind(types: list[SqlType], literals: list[Any]) -> Bound:
     if len(types) != 2:
         raise FunctionArgError(f"Function 'ifnull' does not accept parameters "
                                f"({format_types(types)}).")
-    rt = _common("ifnull", types)
+    rt = _generic_t("ifnull", types)
     return Bound(rt, lambda a, b: b if a is None else a, nulls=False, coerce=[rt, rt])
 
 
@@ -86,8 +118,8 @@ def _as_value_bind(types: list[SqlType], literals: list[Any]) -> Bound:
     return Bound(types[0], lambda v: v, nulls=False)
 
 
-register(Udf("COALESCE", _coalesce_bind, category="CONDITIONAL", unify_args=True))
-register(Udf("IFNULL", _ifnull_bind, category="CONDITIONAL", unify_args=True))
+register(Udf("COALESCE", _coalesce_bind, category="CONDITIONAL"))
+register(Udf("IFNULL", _ifnull_bind, category="CONDITIONAL"))
 register(Udf("NULLIF", _nullif_bind, category="CONDITIONAL"))
 register(Udf("AS_VALUE", _as_value_bind, category="OTHER"))
 
