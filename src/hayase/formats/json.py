@@ -172,15 +172,9 @@ def _to_text(node: Any) -> str:
     becomes its elements as text, "[a, b]" (ksqlDB's processString)."""
     if isinstance(node, str):
         return node
-    if isinstance(node, bool):
-        return "true" if node else "false"
-    if isinstance(node, float):
-        raise NeedsExactNumbers
-    if isinstance(node, (int, Decimal)):
-        return _number_text(node)
     if isinstance(node, list):
         return "[" + ", ".join("null" if x is None else _to_text(x) for x in node) + "]"
-    return _compact(node)
+    return _compact(node)  # scalars are written alike, an object as compact JSON
 
 
 def _number_text(node: int | Decimal) -> str:
