@@ -1,5 +1,5 @@
 """Helpers: a `hayase server` app on a real uvicorn socket (127.0.0.1, free port) over the in-memory
-backend; tests that need Kafka build their own over the `kafka` fixture."""
+backend; `kafka_backend` builds the Kafka one over the `kafka` fixture's broker."""
 
 from __future__ import annotations
 
@@ -15,10 +15,18 @@ from pathlib import Path
 
 import uvicorn
 
+from hayase.engine.processing_log import DEFAULT_TOPIC
 from hayase.server.app import KsqlApp, ServerConfig
-from hayase.server.backend import Backend
+from hayase.server.backend import Backend, KafkaBackend
 from hayase.server.engine import KsqlServer
 from hayase.testing.apache_kafka import free_port
+from hayase.testing.brokers import Backend as Broker
+
+
+def kafka_backend(kafka: Broker, service_id: str, state: Path) -> KafkaBackend:
+    """The server's Kafka backend over a test broker, its state under ``state``."""
+    return KafkaBackend({"bootstrap.servers": kafka.bootstrap_servers}, service_id, state,
+                        DEFAULT_TOPIC)
 
 
 @dataclass

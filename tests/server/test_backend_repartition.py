@@ -11,19 +11,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from server_helpers import serve, wait_until
+from server_helpers import kafka_backend, serve, wait_until
 
 from hayase.client.ksql import KsqlClient
-from hayase.engine.processing_log import DEFAULT_TOPIC
-from hayase.server.backend import KafkaBackend
 from hayase.testing.brokers import Backend as Broker
 
 COLORS = ("red", "green", "blue", "cyan")
-
-
-def _backend(kafka: Broker, service_id: str, state: Path) -> KafkaBackend:
-    conf = {"bootstrap.servers": kafka.bootstrap_servers}
-    return KafkaBackend(conf, service_id, state, DEFAULT_TOPIC)
 
 
 def _inserts(table: str, rows: list[tuple[Any, ...]], columns: str) -> str:
@@ -39,7 +32,7 @@ def test_group_by_non_key_column_over_three_partitions_is_exact(kafka: Broker,
     sid = f"t{uuid.uuid4().hex[:8]}_"
     rows = [(i, COLORS[(i * 7) % 5 % 4]) for i in range(40)]  # uneven counts per color
     expected = sorted([c, n] for c, n in Counter(c for _i, c in rows).items())
-    running, stop = serve(_backend(kafka, sid, tmp_path / "state"), service_id=sid)
+    running, stop = serve(kafka_backend(kafka, sid, tmp_path / "state"), service_id=sid)
     try:
         with KsqlClient(running.url, timeout=60) as c:
             c.ksql(f"CREATE STREAM S (ID INT KEY, COLOR STRING) WITH (KAFKA_TOPIC='s-{sid}', "
@@ -63,7 +56,7 @@ def test_stream_table_join_on_a_non_key_column_is_repartitioned(kafka: Broker,
     customers = [(f"c{k}", f"name{k}") for k in range(6)]
     orders = [(i, f"c{i % 6}") for i in range(24)]
     expected = sorted([cust, i, f"name{cust[1:]}"] for i, cust in orders)
-    running, stop = serve(_backend(kafka, sid, tmp_path / "state"), service_id=sid)
+    running, stop = serve(kafka_backend(kafka, sid, tmp_path / "state"), service_id=sid)
     try:
         with KsqlClient(running.url, timeout=60) as c:
             c.ksql(f"CREATE TABLE C (CUST STRING PRIMARY KEY, NAME STRING) WITH ("

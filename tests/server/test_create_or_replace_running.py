@@ -12,11 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from server_helpers import Running, serve, wait_until
+from server_helpers import Running, kafka_backend, serve, wait_until
 
 from hayase.client.ksql import KsqlClient
-from hayase.engine.processing_log import DEFAULT_TOPIC
-from hayase.server.backend import Backend, KafkaBackend, MemoryBackend
+from hayase.server.backend import Backend, MemoryBackend
 from hayase.testing.brokers import Backend as Broker
 
 
@@ -69,14 +68,9 @@ def test_create_or_replace_in_memory(make_server: Callable[..., Running]) -> Non
         assert len(backend.queries) == 2
 
 
-def _kafka_backend(kafka: Broker, sid: str, state: Path) -> KafkaBackend:
-    return KafkaBackend({"bootstrap.servers": kafka.bootstrap_servers}, sid, state,
-                        DEFAULT_TOPIC)
-
-
 def test_create_or_replace_over_kafka_and_a_restart(kafka: Broker, tmp_path: Path) -> None:
     sid = f"u{uuid.uuid4().hex[:8]}_"
-    backend = _kafka_backend(kafka, sid, tmp_path / "state")
+    backend = kafka_backend(kafka, sid, tmp_path / "state")
     running, stop = serve(backend, service_id=sid)
     try:
         with KsqlClient(running.url, timeout=60) as c:
@@ -86,7 +80,7 @@ def test_create_or_replace_over_kafka_and_a_restart(kafka: Broker, tmp_path: Pat
     finally:
         stop()
     # Restarted from the command topic: only the upgraded plans run, from where they were.
-    backend = _kafka_backend(kafka, sid, tmp_path / "state")
+    backend = kafka_backend(kafka, sid, tmp_path / "state")
     running, stop = serve(backend, service_id=sid)
     try:
         with KsqlClient(running.url, timeout=60) as c:

@@ -9,24 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_helpers import serve, wait_until
+from server_helpers import kafka_backend, serve, wait_until
 
 from hayase.client.admin import Admin
 from hayase.client.ksql import KsqlClient, KsqlServerError
-from hayase.engine.processing_log import DEFAULT_TOPIC
-from hayase.server.backend import KafkaBackend
 from hayase.testing.brokers import Backend as Broker
-
-
-def _backend(kafka: Broker, service_id: str, state: Path) -> KafkaBackend:
-    conf = {"bootstrap.servers": kafka.bootstrap_servers}
-    return KafkaBackend(conf, service_id, state, DEFAULT_TOPIC)
 
 
 def test_server_on_kafka_survives_restart(kafka: Broker, tmp_path: Path) -> None:
     sid = f"t{uuid.uuid4().hex[:8]}_"
     topic = f"s-{sid}"
-    running, stop = serve(_backend(kafka, sid, tmp_path / "state"), service_id=sid)
+    running, stop = serve(kafka_backend(kafka, sid, tmp_path / "state"), service_id=sid)
     try:
         with KsqlClient(running.url, timeout=60) as c:
             c.ksql(f"CREATE STREAM S (K STRING KEY, ID INT) WITH (KAFKA_TOPIC='{topic}', "
@@ -69,7 +62,7 @@ def test_server_on_kafka_survives_restart(kafka: Broker, tmp_path: Path) -> None
     finally:
         stop()
     # A new server with the same service id replays the command topic.
-    running, stop = serve(_backend(kafka, sid, tmp_path / "state"), service_id=sid)
+    running, stop = serve(kafka_backend(kafka, sid, tmp_path / "state"), service_id=sid)
     try:
         with KsqlClient(running.url, timeout=60) as c:
             queries = c.ksql("SHOW QUERIES;")[0]["queries"]
@@ -85,8 +78,8 @@ def test_two_servers_with_one_service_id_share_statements(kafka: Broker,
                                                            tmp_path: Path) -> None:
     sid = f"t{uuid.uuid4().hex[:8]}_"
     topic = f"s-{sid}"
-    a, stop_a = serve(_backend(kafka, sid, tmp_path / "a"), service_id=sid)
-    b, stop_b = serve(_backend(kafka, sid, tmp_path / "b"), service_id=sid)
+    a, stop_a = serve(kafka_backend(kafka, sid, tmp_path / "a"), service_id=sid)
+    b, stop_b = serve(kafka_backend(kafka, sid, tmp_path / "b"), service_id=sid)
     try:
         with KsqlClient(a.url, timeout=60) as ca, KsqlClient(b.url, timeout=60) as cb:
             ca.ksql(f"CREATE STREAM S (K STRING KEY, ID INT) WITH (KAFKA_TOPIC='{topic}', "

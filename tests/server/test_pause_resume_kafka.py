@@ -7,17 +7,10 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from server_helpers import serve, wait_until
+from server_helpers import kafka_backend, serve, wait_until
 
 from hayase.client.ksql import KsqlClient
-from hayase.engine.processing_log import DEFAULT_TOPIC
-from hayase.server.backend import KafkaBackend
 from hayase.testing.brokers import Backend as Broker
-
-
-def _backend(kafka: Broker, service_id: str, state: Path) -> KafkaBackend:
-    return KafkaBackend({"bootstrap.servers": kafka.bootstrap_servers}, service_id, state,
-                        DEFAULT_TOPIC)
 
 
 def _total(c: KsqlClient) -> list[list[object]]:
@@ -26,7 +19,7 @@ def _total(c: KsqlClient) -> list[list[object]]:
 
 def test_pause_resume_over_kafka_and_a_restart(kafka: Broker, tmp_path: Path) -> None:
     sid = f"p{uuid.uuid4().hex[:8]}_"
-    backend = _backend(kafka, sid, tmp_path / "state")
+    backend = kafka_backend(kafka, sid, tmp_path / "state")
     running, stop = serve(backend, service_id=sid)
     try:
         with KsqlClient(running.url, timeout=60) as c:
@@ -52,7 +45,7 @@ def test_pause_resume_over_kafka_and_a_restart(kafka: Broker, tmp_path: Path) ->
     finally:
         stop()
     # A server restarted from the command topic keeps the query paused until RESUME.
-    backend = _backend(kafka, sid, tmp_path / "state")
+    backend = kafka_backend(kafka, sid, tmp_path / "state")
     running, stop = serve(backend, service_id=sid)
     try:
         with KsqlClient(running.url, timeout=60) as c:

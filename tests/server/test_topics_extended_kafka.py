@@ -7,18 +7,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from server_helpers import serve, wait_until
+from server_helpers import kafka_backend, serve, wait_until
 
 from hayase.client.ksql import KsqlClient
-from hayase.engine.processing_log import DEFAULT_TOPIC
-from hayase.server.backend import KafkaBackend
 from hayase.testing.brokers import Backend as Broker
 
 
 def test_show_topics_extended_counts_consumers(kafka: Broker, tmp_path: Path) -> None:
     sid = f"x{uuid.uuid4().hex[:8]}_"
-    backend = KafkaBackend({"bootstrap.servers": kafka.bootstrap_servers}, sid,
-                           tmp_path / "state", DEFAULT_TOPIC)
+    backend = kafka_backend(kafka, sid, tmp_path / "state")
     running, stop = serve(backend, service_id=sid)
     source, idle = f"s-{sid}", f"u-{sid}"
     try:
