@@ -534,12 +534,6 @@ class JsonSerde:
 
     def _read(self, node: Any) -> Values | None:
         try:
-            if type(node) is dict and self.wrapped:  # the common case first (_read_object)
-                shape = tuple(node)
-                read = self._shapes.get(shape)
-                if read is None:
-                    read = self._reader_for(shape)
-                return read(node)
             if not self.wrapped:
                 return (from_json(node, self.columns[0].type),)
             if node is None:
