@@ -95,7 +95,7 @@ class CodeNamespace:
 
     def __init__(self) -> None:
         self.values: dict[str, Any] = {
-            "_rt": runtime, "_D": decimal.Decimal, "_ctx": runtime._CTX,
+            "_rt": runtime, "_D": decimal.Decimal,
             "_KsqlRuntimeError": KsqlRuntimeError, "on_error": _ignore_error,
             "_rt_str": _java_str,
         }

@@ -26,7 +26,6 @@ from hayase.sql.types import (
     wrap_int,
 )
 
-_CTX = decimal.Context(prec=200, rounding=decimal.ROUND_HALF_UP)
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
@@ -90,18 +89,6 @@ def double_to_decimal(value: float) -> decimal.Decimal:
                                "decimal digit number, decimal point, nor \"e\" notation "
                                "exponential mark.")
     return decimal.Decimal(repr(value))
-
-
-def dec_div(a: decimal.Decimal, b: decimal.Decimal, t: DecimalType) -> decimal.Decimal | None:
-    if b == 0:
-        return None
-    return quantize(_CTX.divide(a, b), t)
-
-
-def dec_mod(a: decimal.Decimal, b: decimal.Decimal, t: DecimalType) -> decimal.Decimal | None:
-    if b == 0:
-        return None
-    return quantize(_CTX.remainder(a, b), t)
 
 
 # --------------------------------------------------------------------------- formatting

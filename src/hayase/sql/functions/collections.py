@@ -17,6 +17,8 @@ from hayase.sql.functions import (
 )
 from hayase.sql.functions.misc import java_order
 from hayase.sql.types import (
+    BIGINT,
+    DOUBLE,
     NULL,
     ArrayType,
     MapType,
@@ -64,8 +66,6 @@ def _elem(t: SqlType) -> SqlType:
 
 def _same(types: list[SqlType]) -> SqlType:
     return types[0]
-
-
 
 
 def _array_length(a: list[Any]) -> int:
@@ -273,23 +273,20 @@ def _entries(m: dict[Any, Any], sort: bool) -> list[dict[str, Any]]:
 # ksqlDB's Entries UDF has one overload per value type: MAP<STRING, INT | BIGINT | DOUBLE |
 # BOOLEAN | STRING>.  Its overload matching (ParamTypes.areCompatible) compares a map's value
 # type only, not its key, and in its second pass widens a number (a DECIMAL value to DOUBLE).
-_ENTRIES_VALUES = ("INTEGER", "BIGINT", "DOUBLE", "BOOLEAN", "STRING")
-_ENTRIES_WIDENING = {"INTEGER": "INTEGER", "BIGINT": "BIGINT", "DECIMAL": "DOUBLE",
-                     "DOUBLE": "DOUBLE", "BOOLEAN": "BOOLEAN", "STRING": "STRING"}
+_ENTRIES_WIDENING = {"INTEGER": INTEGER, "BIGINT": BIGINT, "DECIMAL": DOUBLE,
+                     "DOUBLE": DOUBLE, "BOOLEAN": BOOLEAN, "STRING": STRING}
 
 
 def _entries_bind(types: list[SqlType], literals: list[Any]) -> Bound:
-    from hayase.sql.types import BIGINT, BOOLEAN, DOUBLE, INTEGER, struct_of
+    from hayase.sql.types import struct_of
 
     if len(types) == 2 and types[0].base == "NULL" and types[1].base in ("BOOLEAN", "NULL"):
         raise FunctionArgError("Function 'entries' cannot be resolved due to ambiguous method "
                                f"parameters ({format_types(types)}).")
     value = types[0].value if len(types) == 2 and isinstance(types[0], MapType) else None
-    target = _ENTRIES_WIDENING.get(value.base) if value is not None else None
-    if value is None or target is None or types[1].base not in ("BOOLEAN", "NULL"):
+    vt = _ENTRIES_WIDENING.get(value.base) if value is not None else None
+    if value is None or vt is None or types[1].base not in ("BOOLEAN", "NULL"):
         raise _fail("ENTRIES", types)
-    vt = {"INTEGER": INTEGER, "BIGINT": BIGINT, "DOUBLE": DOUBLE, "BOOLEAN": BOOLEAN,
-          "STRING": STRING}[target]
     if vt.base == value.base:
         return Bound(array_of(struct_of([("K", STRING), ("V", vt)])), _entries)
     return Bound(array_of(struct_of([("K", STRING), ("V", vt)])),

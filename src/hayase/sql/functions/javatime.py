@@ -77,10 +77,6 @@ def compile_pattern(pattern: str) -> tuple[Token, ...]:
     return tuple(out)
 
 
-def has_letters(pattern: str, letters: set[str]) -> bool:
-    return any(not isinstance(t, str) and t[0] in letters for t in compile_pattern(pattern))
-
-
 # --------------------------------------------------------------------------- format
 
 
