@@ -263,6 +263,7 @@ def quantize(value: decimal.Decimal, t: DecimalType) -> decimal.Decimal | None:
 
 
 _WIDE = decimal.Context(prec=200, rounding=decimal.ROUND_HALF_UP)
+_DECIMAL_OPS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "%": "remainder"}
 
 
 def decimal_exact(op: str, a: decimal.Decimal, b: decimal.Decimal,
@@ -274,9 +275,7 @@ def decimal_exact(op: str, a: decimal.Decimal, b: decimal.Decimal,
     if op in ("/", "%") and b == 0:
         return None
     ctx = decimal.Context(prec=t.precision, rounding=decimal.ROUND_HALF_UP, traps=[])
-    fn = {"+": ctx.add, "-": ctx.subtract, "*": ctx.multiply, "/": ctx.divide,
-          "%": ctx.remainder}[op]
-    r = fn(a, b)
+    r = getattr(ctx, _DECIMAL_OPS[op])(a, b)  # a fresh context: its flags are read below
     if ctx.flags[decimal.Inexact] or ctx.flags[decimal.InvalidOperation] or not r.is_finite():
         return None
     q = r.quantize(decimal.Decimal(1).scaleb(-t.scale), context=_WIDE)

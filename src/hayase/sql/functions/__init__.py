@@ -176,8 +176,10 @@ def format_types(types: list[SqlType]) -> str:
 
 def simple(name: str, overloads: Sequence[tuple[Sequence[str], ReturnSpec]],
            impl: Callable[..., Any], *, nulls: bool = True, variadic: bool = False,
-           category: str = "OTHER", description: str = "", deterministic: bool = True) -> Udf:
-    """Register a function given overloads ``([param specs], return type or fn(arg types))``."""
+           category: str = "OTHER", description: str = "", deterministic: bool = True,
+           precheck: Callable[[list[SqlType]], None] | None = None) -> Udf:
+    """Register a function given overloads ``([param specs], return type or fn(arg types))``;
+    ``precheck`` sees the raw argument types first (Udf.precheck)."""
 
     def bind(types: list[SqlType], literals: list[Any]) -> Bound:
         if any(t.base == "NULL" for t in types):
@@ -192,7 +194,7 @@ def simple(name: str, overloads: Sequence[tuple[Sequence[str], ReturnSpec]],
 
     sigs = [_signature(specs, ret, impl, variadic, description) for specs, ret in overloads]
     return register(Udf(name.upper(), bind, category=category, description=description,
-                        deterministic=deterministic, signatures=sigs))
+                        deterministic=deterministic, signatures=sigs, precheck=precheck))
 
 
 # ksqlDB's ParamType text of a parameter spec ("NUM" takes any number: ksqlDB declares one

@@ -16,7 +16,6 @@ from hayase.sql.functions import (
     Udf,
     first_type,
     format_types,
-    lookup,
     register,
     simple,
 )
@@ -174,6 +173,15 @@ def _check_overloads(name: str, overloads: list[tuple[str, ...]]) -> Callable[[l
     return precheck
 
 
+# The overloads ksqlDB declares where hayase binds one DOUBLE signature: the one-argument
+# functions take INT, BIGINT and DOUBLE (a NULL literal fits all: ambiguous).
+_INTEGRAL_OR_DOUBLE = ("INTEGER", "BIGINT", "DOUBLE")
+_SINGLES: list[tuple[str, ...]] = [(t,) for t in _INTEGRAL_OR_DOUBLE]
+_SAME_TYPE_PAIRS: list[tuple[str, ...]] = [(t, t) for t in _INTEGRAL_OR_DOUBLE]
+_ALL_PAIRS: list[tuple[str, ...]] = [(a, b) for a in _INTEGRAL_OR_DOUBLE
+                                     for b in _INTEGRAL_OR_DOUBLE]
+
+
 register(Udf("ROUND", _round_bind, category="MATHEMATICAL",
              precheck=_check_overloads("round", [("BIGINT",), ("INTEGER",), ("DOUBLE",),
                                                  ("DOUBLE", "INTEGER"), ("DECIMAL",),
@@ -219,7 +227,8 @@ def _sign(v: Any) -> int:
     return (v > 0) - (v < 0)
 
 
-simple("SIGN", [(["NUM"], INTEGER)], _sign, category="MATHEMATICAL")
+simple("SIGN", [(["NUM"], INTEGER)], _sign, category="MATHEMATICAL",
+       precheck=_check_overloads("sign", _SINGLES))
 
 
 def _safe(fn: Any) -> Any:
@@ -291,7 +300,8 @@ def _sinh(v: float) -> float:
         return math.copysign(math.inf, v)
 
 
-simple("SQRT", [(["DOUBLE"], DOUBLE)], _sqrt, category="MATHEMATICAL")
+simple("SQRT", [(["DOUBLE"], DOUBLE)], _sqrt, category="MATHEMATICAL",
+       precheck=_check_overloads("sqrt", _SINGLES))
 def _cbrt(v: float) -> float:
     """Java's Math.cbrt: exact for perfect cubes (a plain pow gives 3.9999999999999996 for 64)."""
     if not math.isfinite(v) or v == 0:
@@ -303,32 +313,26 @@ def _cbrt(v: float) -> float:
     return r - (r * r * r - v) / (3 * r * r)  # one Newton step to the nearest double
 
 
-simple("CBRT", [(["DOUBLE"], DOUBLE)], _cbrt, category="MATHEMATICAL")
-simple("EXP", [(["DOUBLE"], DOUBLE)], _safe(math.exp), category="MATHEMATICAL")
-simple("LN", [(["DOUBLE"], DOUBLE)], _ln, category="MATHEMATICAL")
+simple("CBRT", [(["DOUBLE"], DOUBLE)], _cbrt, category="MATHEMATICAL",
+       precheck=_check_overloads("cbrt", _SINGLES))
+simple("EXP", [(["DOUBLE"], DOUBLE)], _safe(math.exp), category="MATHEMATICAL",
+       precheck=_check_overloads("exp", _SINGLES))
+simple("LN", [(["DOUBLE"], DOUBLE)], _ln, category="MATHEMATICAL",
+       precheck=_check_overloads("ln", _SINGLES))
 simple("LOG", [(["DOUBLE"], DOUBLE), (["DOUBLE", "DOUBLE"], DOUBLE)], _log,
-       category="MATHEMATICAL")
-simple("POWER", [(["DOUBLE", "DOUBLE"], DOUBLE)], _power, category="MATHEMATICAL")
+       category="MATHEMATICAL", precheck=_check_overloads("log", _SINGLES + _SAME_TYPE_PAIRS))
+simple("POWER", [(["DOUBLE", "DOUBLE"], DOUBLE)], _power, category="MATHEMATICAL",
+       precheck=_check_overloads("power", _SAME_TYPE_PAIRS))
 for _n, _f in (("SIN", math.sin), ("COS", math.cos), ("TAN", math.tan), ("ASIN", math.asin),
                ("ACOS", math.acos), ("ATAN", math.atan), ("SINH", _sinh),
                ("COSH", math.cosh), ("TANH", math.tanh), ("DEGREES", math.degrees),
                ("RADIANS", math.radians)):
-    simple(_n, [(["DOUBLE"], DOUBLE)], _safe(_f), category="MATHEMATICAL")
-simple("COT", [(["DOUBLE"], DOUBLE)], _cot, category="MATHEMATICAL")
-simple("ATAN2", [(["DOUBLE", "DOUBLE"], DOUBLE)], _safe(math.atan2), category="MATHEMATICAL")
-_INTEGRAL_OR_DOUBLE = ("INTEGER", "BIGINT", "DOUBLE")
-_SINGLES: list[tuple[str, ...]] = [(t,) for t in _INTEGRAL_OR_DOUBLE]
-_SAME_TYPE_PAIRS: list[tuple[str, ...]] = [(t, t) for t in _INTEGRAL_OR_DOUBLE]
-_ALL_PAIRS: list[tuple[str, ...]] = [(a, b) for a in _INTEGRAL_OR_DOUBLE
-                                     for b in _INTEGRAL_OR_DOUBLE]
-# The one-argument functions declare INT, BIGINT and DOUBLE overloads: a NULL literal fits all.
-_ONE_ARG = ("SQRT", "CBRT", "EXP", "LN", "SIN", "COS", "TAN", "ASIN", "ACOS", "ATAN", "SINH",
-            "COSH", "TANH", "DEGREES", "RADIANS", "COT", "SIGN")
-for _n, _pairs in (("LOG", _SINGLES + _SAME_TYPE_PAIRS), ("POWER", _SAME_TYPE_PAIRS),
-                   ("ATAN2", _ALL_PAIRS), *((n, _SINGLES) for n in _ONE_ARG)):
-    _registered = lookup(_n)
-    assert _registered is not None
-    _registered.precheck = _check_overloads(_n.lower(), _pairs)
+    simple(_n, [(["DOUBLE"], DOUBLE)], _safe(_f), category="MATHEMATICAL",
+           precheck=_check_overloads(_n.lower(), _SINGLES))
+simple("COT", [(["DOUBLE"], DOUBLE)], _cot, category="MATHEMATICAL",
+       precheck=_check_overloads("cot", _SINGLES))
+simple("ATAN2", [(["DOUBLE", "DOUBLE"], DOUBLE)], _safe(math.atan2), category="MATHEMATICAL",
+       precheck=_check_overloads("atan2", _ALL_PAIRS))
 simple("PI", [([], DOUBLE)], lambda: math.pi, category="MATHEMATICAL")
 simple("RANDOM", [([], DOUBLE)], random.random, deterministic=False, category="MATHEMATICAL")
 
