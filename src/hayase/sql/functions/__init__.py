@@ -174,6 +174,12 @@ def format_types(types: list[SqlType]) -> str:
     return ", ".join("null" if t.base == "NULL" else str(t) for t in types)
 
 
+def ambiguous(name: str, types: list[SqlType]) -> FunctionArgError:
+    """ksqlDB's UdfIndex error when more than one overload fits a call equally well."""
+    return FunctionArgError(f"Function '{name.lower()}' cannot be resolved due to ambiguous "
+                            f"method parameters ({format_types(types)}).")
+
+
 def simple(name: str, overloads: Sequence[tuple[Sequence[str], ReturnSpec]],
            impl: Callable[..., Any], *, nulls: bool = True, variadic: bool = False,
            category: str = "OTHER", description: str = "", deterministic: bool = True,
@@ -266,8 +272,7 @@ def _reject_ambiguous_null(name: str, overloads: Sequence[tuple[Sequence[str], R
              if (c := signature_matches(specs, types, variadic)) is not None
              and all(x is None for x in c)]
     if len({tuple(specs) for specs in exact}) > 1:
-        raise FunctionArgError(f"Function '{name.lower()}' cannot be resolved due to ambiguous "
-                               f"method parameters ({format_types(types)}).")
+        raise ambiguous(name, types)
 
 
 def first_type(types: list[SqlType]) -> SqlType:

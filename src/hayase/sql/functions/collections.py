@@ -12,6 +12,7 @@ from hayase.sql.functions import (
     Bound,
     FunctionArgError,
     Udf,
+    ambiguous,
     format_types,
     register,
 )
@@ -281,8 +282,7 @@ def _entries_bind(types: list[SqlType], literals: list[Any]) -> Bound:
     from hayase.sql.types import struct_of
 
     if len(types) == 2 and types[0].base == "NULL" and types[1].base in ("BOOLEAN", "NULL"):
-        raise FunctionArgError("Function 'entries' cannot be resolved due to ambiguous method "
-                               f"parameters ({format_types(types)}).")
+        raise ambiguous("entries", types)
     value = types[0].value if len(types) == 2 and isinstance(types[0], MapType) else None
     vt = _ENTRIES_WIDENING.get(value.base) if value is not None else None
     if value is None or vt is None or types[1].base not in ("BOOLEAN", "NULL"):

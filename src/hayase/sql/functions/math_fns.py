@@ -14,6 +14,7 @@ from hayase.sql.functions import (
     Bound,
     FunctionArgError,
     Udf,
+    ambiguous,
     first_type,
     format_types,
     register,
@@ -140,11 +141,6 @@ def _java_round(v: float) -> int:
     return max(-(2**63), min(2**63 - 1, math.floor(v + 0.5)))
 
 
-def _ambiguous(name: str, types: list[SqlType]) -> FunctionArgError:
-    return FunctionArgError(f"Function '{name}' cannot be resolved due to ambiguous method "
-                            f"parameters ({format_types(types)}).")
-
-
 # ksqlDB resolves a call first by exact parameter types, then by implicit casts
 # (INT < BIGINT < DECIMAL < DOUBLE); when casts leave more than one overload, the call is
 # ambiguous and the statement fails.
@@ -163,13 +159,13 @@ def _check_overloads(name: str, overloads: list[tuple[str, ...]]) -> Callable[[l
         # An untyped NULL fits every parameter, without a cast.
         exact = [o for o in sized if all(b in ("NULL", p) for b, p in zip(bases, o, strict=True))]
         if len(exact) > 1:
-            raise _ambiguous(name, types)
+            raise ambiguous(name, types)
         if exact:
             return
         fits = [o for o in sized
                 if all(b == "NULL" or p in _CASTS_TO[b] for b, p in zip(bases, o, strict=True))]
         if len(fits) > 1:
-            raise _ambiguous(name, types)
+            raise ambiguous(name, types)
     return precheck
 
 
@@ -383,16 +379,14 @@ def _extreme(name: str, pick: Any) -> Udf:
         if not types:
             raise FunctionArgError(f"Function '{name.lower()}' does not accept parameters ().")
         if not non_null:
-            raise FunctionArgError(f"Function '{name.lower()}' cannot be resolved due to "
-                                   f"ambiguous method parameters ({format_types(types)}).")
+            raise ambiguous(name, types)
         bases = {t.base for t in non_null}
         if bases <= {"INTEGER", "BIGINT", "DECIMAL", "DOUBLE"}:
             rt = non_null[0]
             for t in non_null[1:]:
                 rt = widen_numeric(rt, t)
             if len(bases) > 1 and not (rt.base == "DOUBLE" or False):
-                raise FunctionArgError(f"Function '{name.lower()}' cannot be resolved due to "
-                                       f"ambiguous method parameters ({format_types(types)}).")
+                raise ambiguous(name, types)
         elif len(bases) == 1 and non_null.count(non_null[0]) == len(non_null) and bases & {
                 "STRING", "BYTES", "DATE", "TIME", "TIMESTAMP", "BOOLEAN"}:
             rt = non_null[0]
@@ -411,8 +405,7 @@ def _extreme(name: str, pick: Any) -> Udf:
         if not types:
             raise FunctionArgError(f"Function '{name.lower()}' does not accept parameters ().")
         if all(t.base == "NULL" for t in types) or len(numeric) > 1:
-            raise FunctionArgError(f"Function '{name.lower()}' cannot be resolved due to "
-                                   f"ambiguous method parameters ({format_types(types)}).")
+            raise ambiguous(name, types)
 
     return register(Udf(name, bind, category="MATHEMATICAL", unify_args=True, precheck=precheck))
 
