@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hayase.broker.config import DYNAMIC_CONFIGS_FILE
-from hayase.broker.topic_configs import TOPIC_CONFIGS
+from hayase.broker.topic_configs import LOG_DEFAULTS
 
 if TYPE_CHECKING:
     from hayase.broker.context import BrokerState
 
-DYNAMIC_BROKER_CONFIGS: frozenset[str] = frozenset(
-    synonym for synonym, _, _ in TOPIC_CONFIGS.values() if synonym is not None)
+DYNAMIC_BROKER_CONFIGS: frozenset[str] = frozenset(LOG_DEFAULTS)
 
 
 class DynamicConfigError(ValueError):
@@ -58,16 +57,17 @@ def apply(broker: BrokerState, scope: str, new: dict[str, str], validate_only: b
     config = broker.config
     previous = config.dynamic[scope]
     config.dynamic[scope] = dict(new)
+    applied = False
     try:
-        TopicConfig.from_kafka({}, config.storage_props())  # raises InvalidConfigError
+        props = config.storage_props()
+        TopicConfig.from_kafka({}, props)  # raises InvalidConfigError
         if not validate_only:
             save(config.data_dir, config.dynamic)
-            broker.log_manager.set_broker_config(config.storage_props())
-    except BaseException:
-        config.dynamic[scope] = previous
-        raise
-    if validate_only:
-        config.dynamic[scope] = previous
+            broker.log_manager.set_broker_config(props)
+            applied = True
+    finally:
+        if not applied:  # validate only, or refused: the previous configs stay
+            config.dynamic[scope] = previous
 
 
 def save(data_dir: Path, dynamic: dict[str, dict[str, str]]) -> None:

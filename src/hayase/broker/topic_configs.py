@@ -112,16 +112,16 @@ def _dynamic_synonyms(broker: BrokerState, name: str | None) -> list[dict[str, A
     """The dynamic broker configs of `name`, this broker's before the cluster default's."""
     if name is None:
         return []
-    dynamic = getattr(broker.config, "dynamic", {})
+    dynamic = broker.config.dynamic  # both scopes, always (BrokerConfig)
     return [{"name": name, "value": dynamic[scope][name], "source": source}
             for scope, source in (("node", DYNAMIC_BROKER_CONFIG),
                                   ("default", DYNAMIC_DEFAULT_BROKER_CONFIG))
-            if name in dynamic.get(scope, {})]
+            if name in dynamic[scope]]
 
 
 # The broker-level defaults of topic configs (log.retention.ms, ...): name -> (default, type),
 # listed among a broker's configs as Kafka lists them.
-_LOG_DEFAULTS: dict[str, tuple[str, int]] = {
+LOG_DEFAULTS: dict[str, tuple[str, int]] = {
     synonym: (default, ctype) for synonym, default, ctype in TOPIC_CONFIGS.values()
     if synonym is not None
 }
@@ -150,7 +150,7 @@ def broker_config_entries(broker: BrokerState, keys: set[str] | None,
     props["listeners"] = f"PLAINTEXT://{broker.config.listener.host}:{bound}"
     props["advertised.listeners"] = f"PLAINTEXT://{adv.host}:{adv.port}"
     static = explicit | {"listeners", "advertised.listeners"}
-    names = set(props) | set(_LOG_DEFAULTS) | set(dynamic["default"]) | set(dynamic["node"])
+    names = set(props) | set(LOG_DEFAULTS) | set(dynamic["default"]) | set(dynamic["node"])
     out = []
     for name in sorted(names):
         if keys is not None and name not in keys:
@@ -159,13 +159,13 @@ def broker_config_entries(broker: BrokerState, keys: set[str] | None,
         if name in props:
             source = STATIC_BROKER_CONFIG if name in static else DEFAULT_CONFIG
             synonyms.append({"name": name, "value": props[name], "source": source})
-        default = DEFAULTS.get(name, _LOG_DEFAULTS.get(name, (None, STRING))[0])
+        default = DEFAULTS.get(name, LOG_DEFAULTS.get(name, (None, STRING))[0])
         if default is not None and (name in explicit or name not in props):
             synonyms.append({"name": name, "value": default, "source": DEFAULT_CONFIG})
         if not synonyms:
             continue
         top = synonyms[0]
-        ctype = _BROKER_TYPES.get(name, _LOG_DEFAULTS.get(name, (None, STRING))[1])
+        ctype = _BROKER_TYPES.get(name, LOG_DEFAULTS.get(name, (None, STRING))[1])
         entry = _entry(name, top["value"], top["source"], ctype, synonyms)
         entry["read_only"] = name in _READ_ONLY_BROKER
         out.append(entry)

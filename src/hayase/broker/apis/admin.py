@@ -205,11 +205,11 @@ def handle_describe_configs(ctx: RequestContext, body: Any) -> dict[str, Any]:
                                 f"Topic {r.resource_name} does not exist.")
             configs = topic_config_entries(broker, r.resource_name, keys)
         elif r.resource_type == RESOURCE_BROKER:
-            if r.resource_name not in ("", str(broker.node_id)):
-                raise _Rejected(INVALID_REQUEST,
-                                f"Unexpected broker id, expected {broker.node_id} or empty "
-                                f"string, but received {r.resource_name}")
-            configs = broker_config_entries(broker, keys, r.resource_name == "")
+            try:
+                scope = dynamic_configs.scope_of(broker, r.resource_name)
+            except dynamic_configs.DynamicConfigError as e:
+                raise _Rejected(INVALID_REQUEST, str(e)) from None
+            configs = broker_config_entries(broker, keys, scope == "default")
         else:
             raise _Rejected(INVALID_REQUEST,
                             f"Unsupported resource type {r.resource_type}")

@@ -266,9 +266,7 @@ class LogManager:
             raise UnknownTopicOrPartitionError(f"unknown topic {name!r}")
         config = TopicConfig.from_kafka(dict(configs), self.broker_config)
         meta["configs"] = config.overrides
-        self._configs[name] = config
-        for p in range(meta["partitions"]):
-            self._logs[(name, p)].config = config
+        self._use_config(name, config)
         self._save_topics()
         return config
 
@@ -282,9 +280,13 @@ class LogManager:
                    for name, meta in self._topics.items()}
         self.broker_config = resolved
         for name, config in configs.items():
-            self._configs[name] = config
-            for p in range(self._topics[name]["partitions"]):
-                self._logs[(name, p)].config = config
+            self._use_config(name, config)
+
+    def _use_config(self, name: str, config: TopicConfig) -> None:
+        """The topic and each of its partition logs go on with ``config``."""
+        self._configs[name] = config
+        for p in range(self._topics[name]["partitions"]):
+            self._logs[(name, p)].config = config
 
     def topics(self) -> dict[str, int]:
         return {name: meta["partitions"] for name, meta in self._topics.items()}
