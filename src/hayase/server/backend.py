@@ -180,13 +180,17 @@ class MemoryBackend:
                         if qid in self.paused:
                             self.paused[qid].append(rec)
                             continue
-                        outs = query.process(rec)
-                        st = self.stats[qid]
-                        st["consumed"] += 1
-                        st["produced"] += len(outs)
-                        pending.extend(outs)
+                        pending.extend(self._process(qid, query, rec))
                 self.processing_log.drain()
             self.cond.notify_all()
+
+    def _process(self, query_id: str, query: Any, rec: Record) -> list[OutputRecord]:
+        """One record through a query, counted in its stats."""
+        outs = query.process(rec)
+        st = self.stats[query_id]
+        st["consumed"] += 1
+        st["produced"] += len(outs)
+        return outs
 
     def _append(self, out: OutputRecord) -> Record:
         """Append to the topic's log in the partition Kafka's Java producer would choose
@@ -281,12 +285,8 @@ class MemoryBackend:
             query = self.queries.get(query_id)
             if backlog is None or query is None:
                 return
-            st = self.stats[query_id]
             for rec in backlog:
-                outs = query.process(rec)
-                st["consumed"] += 1
-                st["produced"] += len(outs)
-                outputs.extend(outs)
+                outputs.extend(self._process(query_id, query, rec))
             self.processing_log.drain()
         self._write(outputs)
 

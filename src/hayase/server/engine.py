@@ -215,6 +215,17 @@ class KsqlServer:
             self.session.properties.clear()
             self.session.properties.update(saved)
 
+    @contextlib.contextmanager
+    def _variables(self, variables: Mapping[str, str]) -> Iterator[None]:
+        """The session's variables with ``variables`` over them, restored afterwards."""
+        saved = dict(self.session.variables)
+        self.session.variables.update(variables)
+        try:
+            yield
+        finally:
+            self.session.variables.clear()
+            self.session.variables.update(saved)
+
     def close(self) -> None:
         self._stop.set()
         for info in list(self.transient.values()):
@@ -259,24 +270,13 @@ class KsqlServer:
             chunks = split_statements(text)
         except KsqlError as e:
             raise RequestError(E.statement_error(str(e), text)) from None
-        with self.lock:
-            session = self.session
-            saved_props = dict(session.properties)
-            saved_vars = dict(session.variables)
+        with self.lock, self._properties(props), self._variables(variables):
             out: list[dict[str, Any]] = []
-            try:
-                session.properties.update(props)
-                session.variables.update(variables)
-                self._validate(chunks)
-                for chunk, line, column in chunks:
-                    entity = self._execute_one(chunk, line, column, out)
-                    if entity is not None:
-                        out.append(entity)
-            finally:
-                session.properties.clear()
-                session.properties.update(saved_props)
-                session.variables.clear()
-                session.variables.update(saved_vars)
+            self._validate(chunks)
+            for chunk, line, column in chunks:
+                entity = self._execute_one(chunk, line, column, out)
+                if entity is not None:
+                    out.append(entity)
             return out
 
     def _validate(self, chunks: list[tuple[str, int, int]]) -> None:
@@ -491,7 +491,8 @@ class KsqlServer:
                 self.transient[qid].close.set()
                 return {"@type": "terminate_query", "statementText": text, "warnings": [],
                         "queryId": qid, "wasTerminated": True}
-        self._check_here(stmt, self.session.metastore)  # SHOW CONNECTORS raises
+        if isinstance(stmt, ast.Show) and stmt.what == "CONNECTORS":
+            raise StatementError(E.NO_CONNECT_MESSAGE)
         return None
 
     def _transient_id(self, stmt: ast.Terminate) -> str | None:
@@ -710,14 +711,8 @@ class KsqlServer:
         """Parse and plan one SELECT, ``${name}`` replaced by the request's sessionVariables
         (raises RequestError with ksqlDB's entity)."""
         variables = {str(k).upper(): str(v) for k, v in (session_variables or {}).items()}
-        with self.lock:
-            saved = dict(self.session.variables)
-            self.session.variables.update(variables)
-            try:
-                return self._plan_query(sql, properties)
-            finally:
-                self.session.variables.clear()
-                self.session.variables.update(saved)
+        with self.lock, self._variables(variables):
+            return self._plan_query(sql, properties)
 
     def _plan_query(self, sql: str, properties: Mapping[str, Any]) -> TransientQuery:
         from hayase.sql.parser import split_statements
