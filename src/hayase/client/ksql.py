@@ -135,6 +135,15 @@ class KsqlClient:
             _raise_for(resp)
             yield from iter_json_array(resp.iter_text())
 
+    def print_topic(self, sql: str, properties: Mapping[str, Any] | None = None
+                    ) -> Iterator[str]:
+        """PRINT over /query: the topic's record lines as they arrive."""
+        with self.http.stream("POST", "/query",
+                              json={"ksql": sql, "streamsProperties": dict(properties or {})},
+                              timeout=httpx.Timeout(self.timeout, read=None)) as resp:
+            _raise_for(resp)
+            yield from (line for line in resp.iter_lines() if line)
+
     def pull(self, sql: str, properties: Mapping[str, Any] | None = None,
              ) -> tuple[dict[str, Any], list[list[Any]]]:
         """A pull query: (header, rows)."""

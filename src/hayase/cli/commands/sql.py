@@ -19,6 +19,8 @@ from typing import Any
 
 import click
 
+from hayase.server.print_topic import is_print
+
 KEYWORDS = [
     "SELECT", "FROM", "WHERE", "GROUP", "BY", "PARTITION", "HAVING", "EMIT", "CHANGES", "FINAL",
     "LIMIT", "WINDOW", "TUMBLING", "HOPPING", "SESSION", "SIZE", "ADVANCE", "GRACE", "PERIOD",
@@ -106,7 +108,7 @@ class Shell:
         try:
             if re.match(r"^\s*SELECT\b", text, re.IGNORECASE):
                 self._query(self._substitute(text))
-            elif re.match(r"^\s*PRINT\b", text, re.IGNORECASE):
+            elif is_print(text):
                 self._print(text)
             else:
                 for entity in self.client.ksql(text, self.properties, self.variables):
@@ -129,22 +131,12 @@ class Shell:
 
     def _print(self, text: str) -> None:
         """PRINT: the topic's record lines from /query until LIMIT or Ctrl-C."""
-        import httpx
-
-        from hayase.client.ksql import KsqlServerError
-
-        with self.client.http.stream(
-                "POST", "/query", json={"ksql": text, "streamsProperties": self.properties},
-                timeout=httpx.Timeout(self.client.timeout, read=None)) as resp:
-            if resp.status_code >= 400:
-                resp.read()
-                raise KsqlServerError(resp.status_code, resp.json())
-            try:
-                for line in resp.iter_lines():
-                    if line:
-                        self.console.print(line, highlight=False, markup=False)
-            except KeyboardInterrupt:
-                pass
+        lines = self.client.print_topic(text, self.properties)
+        try:
+            for line in lines:
+                self.console.print(line, highlight=False, markup=False)
+        except KeyboardInterrupt:
+            lines.close()  # leaves the stream, which closes the response
         self.console.print("Topic printing ceased", highlight=False)
 
     def _variable_statement(self, text: str) -> bool:
