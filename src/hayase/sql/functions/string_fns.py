@@ -88,9 +88,7 @@ simple("SUBSTRING", [([S, "INT"], STRING), ([S, "INT", "INT"], STRING),
        category="STRING")
 def _len(v: str | bytes) -> int:
     """String.length(): UTF-16 code units (a character outside the BMP counts 2)."""
-    if isinstance(v, bytes) or v.isascii():
-        return len(v)
-    return len(v.encode("utf-16-le", "surrogatepass")) // 2
+    return len(v) if isinstance(v, bytes) else len(to_units(v))
 
 
 simple("LEN", [([S], INTEGER), (["BYTES"], INTEGER)], _len, category="STRING")
@@ -636,13 +634,15 @@ simple("INT_FROM_BOOLEAN", [(["BOOLEAN"], INTEGER)], lambda b: 1 if b else 0,
 _URI_ILLEGAL = re.compile(r'[\x00-\x20"<>\\^`{|}\x7f]|%(?![0-9a-fA-F]{2})')
 
 
-def _url(fn: Any) -> Any:
+def _url(fn: Any, with_text: bool = False) -> Any:
+    """A URL function over the parsed URL (and, ``with_text``, the text as written)."""
     def wrapped(u: str, *a: Any) -> Any:
         if _URI_ILLEGAL.search(u):
             # java.net.URI rejects the text: the call fails.
             raise KsqlRuntimeError(f"URL input has invalid syntax: {u}")
         try:
-            return fn(urllib.parse.urlsplit(u), *a)
+            parts = urllib.parse.urlsplit(u)
+            return fn(parts, u, *a) if with_text else fn(parts, *a)
         except ValueError:
             return None
     return wrapped
@@ -697,10 +697,8 @@ def _opaque(p: urllib.parse.SplitResult) -> bool:
     return bool(p.scheme) and not p.netloc and not p.path.startswith("/")
 
 
-def _protocol(u: str) -> Any:
-    def scheme(p: urllib.parse.SplitResult) -> str | None:
-        return u[:len(p.scheme)] if p.scheme else None  # as written: HTTP stays HTTP
-    return _url(scheme)(u)
+def _protocol(p: urllib.parse.SplitResult, u: str) -> str | None:
+    return u[:len(p.scheme)] if p.scheme else None  # as written: HTTP stays HTTP
 
 
 def _path(p: urllib.parse.SplitResult) -> str | None:
@@ -710,24 +708,22 @@ def _path(p: urllib.parse.SplitResult) -> str | None:
 simple("URL_EXTRACT_HOST", [([S], STRING)], _url(_host), category="URL")
 simple("URL_EXTRACT_PORT", [([S], INTEGER)], _url(lambda p: p.port if _host(p) else None),
        category="URL")
-simple("URL_EXTRACT_PROTOCOL", [([S], STRING)], _protocol, category="URL")
+simple("URL_EXTRACT_PROTOCOL", [([S], STRING)], _url(_protocol, with_text=True), category="URL")
 simple("URL_EXTRACT_PATH", [([S], STRING)], _url(_path), category="URL")
-def _query(u: str) -> Any:
+def _query(p: urllib.parse.SplitResult, u: str) -> str | None:
     """URI.getQuery, decoded: '' after a bare '?', null without one (or in an opaque URI)."""
-    def query(p: urllib.parse.SplitResult) -> str | None:
-        if _opaque(p) or "?" not in u.partition("#")[0]:
-            return None
-        return urllib.parse.unquote(p.query)
-    return _url(query)(u)
+    if _opaque(p) or "?" not in u.partition("#")[0]:
+        return None
+    return urllib.parse.unquote(p.query)
 
 
-def _fragment(u: str) -> Any:
+def _fragment(p: urllib.parse.SplitResult, u: str) -> str | None:
     """URI.getFragment, decoded: '' after a bare '#', null without one."""
-    return _url(lambda p: urllib.parse.unquote(p.fragment) if "#" in u else None)(u)
+    return urllib.parse.unquote(p.fragment) if "#" in u else None
 
 
-simple("URL_EXTRACT_QUERY", [([S], STRING)], _query, category="URL")
-simple("URL_EXTRACT_FRAGMENT", [([S], STRING)], _fragment, category="URL")
+simple("URL_EXTRACT_QUERY", [([S], STRING)], _url(_query, with_text=True), category="URL")
+simple("URL_EXTRACT_FRAGMENT", [([S], STRING)], _url(_fragment, with_text=True), category="URL")
 simple("URL_EXTRACT_PARAMETER", [([S, S], STRING)], _url(_param), category="URL")
 simple("URL_ENCODE_PARAM", [([S], STRING)], _url_encode, category="URL")
 simple("URL_DECODE_PARAM", [([S], STRING)], _url_decode, category="URL")
